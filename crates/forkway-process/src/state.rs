@@ -1,0 +1,85 @@
+//! Per-process global state: who am I, who is my parent, which children have I started.
+//!
+//! Python keeps this in module globals (`_current_process`, `_children`, `_process_counter`) and
+//! resets them in the child after `fork`. forkway does the same, with one extra rule that Python's
+//! single GIL gives for free: the state lives behind one mutex, and `Process::start` holds that
+//! mutex *across* `fork()`. A mutex held by another thread at the moment of `fork()` would stay
+//! locked forever in the child (only the forking thread is copied); holding it ourselves means the
+//! child's copy is locked by the one thread that exists there, which then resets and releases it.
+//! This is the `pthread_atfork` pattern, written out by hand.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use crate::process::Inner;
+
+/// The identity and relatives of the running process.
+pub(crate) struct ProcState {
+    /// `MainProcess` in the program's original process, `Process-N[:M…]` in a child.
+    pub name: String,
+    /// Python's `_identity`: empty in the main process, `[2]` for `Process-2`, `[2, 1]` for its child.
+    pub identity: Vec<u32>,
+    /// Whether this process is a daemon (daemons may not start children).
+    pub daemon: bool,
+    /// Counter behind default names; counts every `Process` created, started or not.
+    pub counter: u32,
+    /// Name and pid of the parent, `None` in the main process.
+    pub parent: Option<(String, u32)>,
+    /// Started children that have not been reaped yet.
+    pub children: Vec<Arc<Inner>>,
+}
+
+static STATE: LazyLock<Mutex<ProcState>> = LazyLock::new(|| {
+    Mutex::new(ProcState {
+        name: "MainProcess".to_owned(),
+        identity: Vec::new(),
+        daemon: false,
+        counter: 0,
+        parent: None,
+        children: Vec::new(),
+    })
+});
+
+/// True in a process that forkway forked (set in the child right after `fork`).
+pub(crate) static IN_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// A pidfd on our parent, opened in the child right after `fork`; -1 in the main process.
+pub(crate) static PARENT_PIDFD: AtomicI32 = AtomicI32::new(-1);
+
+/// Locks the state. A panic while the lock was held cannot leave it half-updated in a way that
+/// matters (every update is a single push, retain or assignment), so poisoning is ignored.
+pub(crate) fn lock() -> MutexGuard<'static, ProcState> {
+    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Tries to lock the state without blocking; used by the panic hook, which must never deadlock.
+pub(crate) fn try_lock() -> Option<MutexGuard<'static, ProcState>> {
+    match STATE.try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
+impl ProcState {
+    /// Runs in the child, on the copy of the state that `start` locked before forking.
+    ///
+    /// The parent's children are not ours: forget them, and close the pidfds we inherited for
+    /// them, so that no fd leaks into the child.
+    pub(crate) fn become_child(&mut self, name: String, identity: Vec<u32>, daemon: bool, parent_pid: u32) {
+        for child in self.children.drain(..) {
+            child.forget_pidfd_in_child();
+        }
+        let parent_name = std::mem::replace(&mut self.name, name);
+        self.parent = Some((parent_name, parent_pid));
+        self.identity = identity;
+        self.daemon = daemon;
+        self.counter = 0;
+        IN_CHILD.store(true, Ordering::SeqCst);
+    }
+
+    /// Removes a reaped child from the list of active children.
+    pub(crate) fn forget_child(&mut self, inner: &Arc<Inner>) {
+        self.children.retain(|c| !Arc::ptr_eq(c, inner));
+    }
+}

@@ -1,0 +1,205 @@
+//! Helpers shared by the test files of forkway-process.
+//!
+//! Techniques, for readers of the tests:
+//! - Ordering is proven with handshakes (a byte through a pipe), never with `sleep`.
+//! - Every wait is bounded: a child that does not exit in `BOUND` fails the test with a message
+//!   (and is then killed and reaped by `Process`'s drop), so a bug is a red test, not a stuck CI.
+//! - libtest captures `println!` per thread, so a child's prints vanish. Tests get values back
+//!   through pipes and exit codes, and run the example programs as real programs to read their
+//!   stdout.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use forkway_process::Process;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
+
+/// The longest any single wait in a test may take before the test fails.
+pub const BOUND: Duration = Duration::from_secs(20);
+
+/// Joins `p` within [`BOUND`] and returns its exit code, or fails the test.
+pub fn join_bounded(p: &Process) -> i32 {
+    p.join_timeout(BOUND).expect("join");
+    p.exitcode()
+        .unwrap_or_else(|| panic!("{p:?} still running after {BOUND:?}"))
+}
+
+/// A pipe: (read end, write end).
+pub fn pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
+    std::io::pipe().expect("pipe")
+}
+
+/// Waits until `fd` is readable (data or EOF) or `timeout` passes; true if readable.
+pub fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(Errno::EINTR) => continue,
+            Err(e) => panic!("poll: {e}"),
+        }
+    }
+}
+
+/// Reads one `\n`-terminated line within [`BOUND`], or fails the test.
+pub fn read_line(r: &mut std::io::PipeReader) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        assert!(
+            readable(r.as_fd(), BOUND),
+            "no line from the child within {BOUND:?}; got {line:?} so far"
+        );
+        match r.read(&mut byte).expect("read") {
+            0 => panic!("EOF before a full line; got {:?}", String::from_utf8_lossy(&line)),
+            _ if byte[0] == b'\n' => return String::from_utf8(line).expect("utf-8"),
+            _ => line.push(byte[0]),
+        }
+    }
+}
+
+/// Reads until EOF within [`BOUND`], or fails the test.
+pub fn read_to_end(r: &mut std::io::PipeReader) -> String {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        assert!(
+            readable(r.as_fd(), BOUND),
+            "no EOF within {BOUND:?}; got {:?}",
+            String::from_utf8_lossy(&all)
+        );
+        match r.read(&mut buf).expect("read") {
+            0 => return String::from_utf8_lossy(&all).into_owned(),
+            n => all.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Writes a line (used by children to report back; errors end the child with code 99).
+pub fn send_line(w: &mut std::io::PipeWriter, line: &str) {
+    if w.write_all(format!("{line}\n").as_bytes()).is_err() {
+        forkway_process::exit(99);
+    }
+}
+
+/// True when `pid` is no longer a child of this process waiting to be reaped: `waitpid` says
+/// ECHILD. A zombie would still be reapable; a reaped child is not.
+pub fn is_reaped(pid: u32) -> bool {
+    matches!(
+        waitpid(Pid::from_raw(pid as i32), Some(WaitPidFlag::WNOHANG)),
+        Err(Errno::ECHILD)
+    )
+}
+
+/// Redirects this (child) process's stderr into `w`, so the parent can read what it prints.
+pub fn redirect_stderr(w: &std::io::PipeWriter) {
+    // SAFETY: dup2 on two fds we own; fd 2 is replaced atomically.
+    let rc = unsafe { libc::dup2(w.as_raw_fd(), 2) };
+    assert!(rc == 2, "dup2 failed");
+}
+
+/// Sends this (child) process's stderr to /dev/null, for tests about exit codes of panics.
+pub fn redirect_stderr_to_null() {
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null");
+    // SAFETY: dup2 onto fd 2, in the child that calls this.
+    unsafe { libc::dup2(null.as_raw_fd(), 2) };
+}
+
+/// What an example program did.
+#[derive(Debug)]
+pub struct ExampleRun {
+    /// Exit code, or `-N` when killed by signal N.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Builds `examples/<name>.rs` (nested cargo; cheap when it is up to date) and runs it as a
+/// real program with `args`, killing its whole process group if it runs longer than [`BOUND`].
+pub fn run_example(name: &str, args: &[&str]) -> ExampleRun {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test>-<hash>  →  target/<profile>
+    let profile_dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .to_path_buf();
+    let mut build = Command::new(&cargo);
+    build.args(["build", "--quiet", "-p", "forkway-process", "--example", name]);
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    let out = build.output().expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "example `{name}` does not build:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin: PathBuf = profile_dir.join("examples").join(name);
+    let mut child = {
+        use std::os::unix::process::CommandExt;
+        Command::new(&bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
+    };
+    let pgid = child.id() as i32;
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || slurp(stdout));
+    let err_reader = std::thread::spawn(move || slurp(stderr));
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+            panic!("example `{name}` still running after {BOUND:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Anything left in the group (a child the example forgot) is a leak: kill it.
+    let leaked = nix::sys::signal::killpg(Pid::from_raw(pgid), None).is_ok();
+    if leaked {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let code = status.code().unwrap_or_else(|| -status.signal().unwrap_or(0));
+    let run = ExampleRun {
+        code,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    };
+    assert!(
+        !leaked,
+        "example `{name}` left processes running after it exited: {run:?}"
+    );
+    run
+}
+
+fn slurp(mut r: impl Read) -> String {
+    let mut s = Vec::new();
+    let _ = r.read_to_end(&mut s);
+    String::from_utf8_lossy(&s).into_owned()
+}

@@ -1,0 +1,1 @@
+pub use forkway_process as process;

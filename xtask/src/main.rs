@@ -1,0 +1,2 @@
+//! The forkway course runner.
+fn main() {}
