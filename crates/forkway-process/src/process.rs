@@ -239,7 +239,9 @@ impl Drop for Inner {
 /// threads when you can. Set `FORKWAY_FORK_WARNING=0` to silence the warning.
 pub struct Process {
     inner: Arc<Inner>,
-    target: Option<Target>,
+    /// Only ever reached through `&mut self` (`get_mut`, never `lock`): the mutex is there so
+    /// that `Process` is `Sync` even though the target closure need not be.
+    target: Mutex<Option<Target>>,
 }
 
 /// The run method of a process, for the "subclass `Process` and override `run()`" style.
@@ -326,7 +328,7 @@ impl Process {
                 pidfd: AtomicI32::new(-1),
                 status: Mutex::new(Status::Initial),
             }),
-            target: Some(target),
+            target: Mutex::new(Some(target)),
         }
     }
 
@@ -414,7 +416,7 @@ impl Process {
         if st.daemon {
             return Err(ProcessError::DaemonicChildren);
         }
-        let Some(target) = self.target.take() else {
+        let Some(target) = self.target_slot().take() else {
             return Err(ProcessError::StartedTwice);
         };
         let parent_pid = std::process::id();
@@ -425,7 +427,7 @@ impl Process {
         // into the caller: `run_child` ends with `_exit`.
         match unsafe { fork() } {
             Err(errno) => {
-                self.target = Some(target);
+                *self.target_slot() = Some(target);
                 Err(ProcessError::Fork(errno))
             }
             Ok(ForkResult::Child) => {
@@ -576,8 +578,12 @@ impl Process {
         *self.inner.lock_status() = Status::Closed;
         sys::close_raw(self.inner.pidfd.swap(-1, Ordering::SeqCst));
         state::lock().forget_child(&self.inner);
-        self.target = None;
+        *self.target_slot() = None;
         Ok(())
+    }
+
+    fn target_slot(&mut self) -> &mut Option<Target> {
+        self.target.get_mut().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn inner(&self) -> &Arc<Inner> {

@@ -1,1 +1,55 @@
+//! # forkway
+//!
+//! Python's `multiprocessing`, rebuilt in Rust on real OS processes: `fork`, pipes, sockets,
+//! shared memory and futexes. It is a library you can depend on, and the reference solution of
+//! a test-driven course (run `cargo xtask lesson 1` in the repository, and read the book).
+//!
+//! ```
+//! use forkway::prelude::*;
+//!
+//! let mut workers: Vec<Process> = ["egon", "alex"]
+//!     .into_iter()
+//!     .map(|name| Process::new(move || println!("{name} works in pid {}", std::process::id())))
+//!     .collect();
+//! for w in &mut workers {
+//!     w.start()?;
+//! }
+//! for w in &workers {
+//!     w.join()?;
+//!     assert_eq!(w.exitcode(), Some(0));
+//! }
+//! # Ok::<(), ProcessError>(())
+//! ```
+//!
+//! ## From Python to forkway
+//!
+//! | Python `multiprocessing` | forkway | lesson |
+//! |---|---|---|
+//! | `Process(target=f, args=(x,))`, `start`, `join`, `terminate`, `exitcode` | [`Process`] | 1 |
+//! | `current_process()`, `parent_process()`, `active_children()`, `cpu_count()` | [`current_process`], [`parent_process`], [`active_children`], [`cpu_count`] | 1 |
+//! | `sys.exit(n)` in a child | [`exit`] | 1 |
+//! | `Pipe()`, `Queue()`, `SimpleQueue()` | *lesson 2 (coming)* | 2 |
+//! | `Lock()`, `RLock()`, `Semaphore()`, `Event()`, `Value()`, `Array()` | *lesson 3 (coming)* | 3 |
+//! | `JoinableQueue()` | *lesson 4 (coming)* | 4 |
+//! | `Pool()`, `apply_async`, `map` | *lesson 5 (coming)* | 5 |
+//! | `Manager()`, `Listener`/`Client` | *lesson 6 (coming)* | 6 |
+//!
+//! Where Python has a known trap, forkway does better and says so: daemon children die with
+//! their parent even when it is SIGKILLed, joins never race a recycled pid (Linux pidfds), and
+//! the fork-from-a-threaded-process hazard is handled for the locks forkway and std own.
+//!
+//! Linux only. The book (`cargo xtask book`) explains every piece, chapter by chapter.
+
+#[doc(inline)]
+pub use forkway_process::{
+    active_children, cpu_count, current_process, exit, parent_process, wait, ActiveChild, CurrentProcess,
+    IntoExitCode, ParentProcess, Process, ProcessError, Run, Signal,
+};
+
+/// Lesson 1's crate, whole: processes.
 pub use forkway_process as process;
+
+/// Everything a program that starts processes usually needs, in one `use`.
+pub mod prelude {
+    pub use forkway_process::{active_children, current_process, parent_process, Process, ProcessError, Run};
+}
