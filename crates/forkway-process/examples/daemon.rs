@@ -30,8 +30,8 @@ fn main() -> Result<(), ProcessError> {
     // ANCHOR: exercise_1_7
     let mut p1 = Process::new(|| fun("egon")).with_daemon(true);
     p1.start()?;
-    // ANCHOR_END: exercise_1_7
     println!("main process. daemon pid={}", p1.pid().unwrap_or_default());
     // Leaving `main` drops `p1`: a daemon is terminated and reaped, not waited for.
     Ok(())
+    // ANCHOR_END: exercise_1_7
 }

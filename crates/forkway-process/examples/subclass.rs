@@ -28,12 +28,12 @@ struct Piao {
 }
 
 impl Run for Piao {
-    // ANCHOR: exercise_1_8
     fn run(&mut self) {
+        // ANCHOR: exercise_1_8
         println!("{} piaoing.. in {}", self.name, current_process().name);
         println!("{} piao end..", self.name);
+        // ANCHOR_END: exercise_1_8
     }
-    // ANCHOR_END: exercise_1_8
 }
 // ANCHOR_END: piao
 

@@ -536,11 +536,10 @@ impl Process {
     /// # Errors
     /// As [`terminate`](Process::terminate).
     pub fn signal(&self, signal: Signal, op: &'static str) -> Result<(), ProcessError> {
-        match self.inner.status() {
-            Status::Closed => Err(ProcessError::Closed),
-            Status::Initial => Err(ProcessError::NotStarted { op }),
-            _ if !self.inner.is_ours() => Err(ProcessError::NotAChild { op }),
-            _ => self.inner.send_signal(signal, op),
+        if self.inner.is_ours() {
+            self.inner.send_signal(signal, op)
+        } else {
+            Err(ProcessError::NotAChild { op })
         }
     }
 
