@@ -1,11 +1,12 @@
 //! Exercise regions: the lines between `// ANCHOR: exercise_N_M` and `// ANCHOR_END: …`.
 //!
 //! mdBook understands the same markers, so the book can include the code around a region, and
-//! the runner can blank the region into a starter that still compiles:
+//! the runner can blank the region into a starter that still compiles (a diverging statement
+//! satisfies any return type, so the `;` is right in every position):
 //!
 //! ```text
 //!     // ANCHOR: exercise_1_1
-//!     todo!("exercise 1.1: Turn a wait status into Python's exit code")
+//!     todo!("exercise 1.1: Turn a wait status into Python's exit code");
 //!     // ANCHOR_END: exercise_1_1
 //! ```
 
@@ -67,13 +68,14 @@ pub fn body(text: &str, name: &str) -> Result<String, String> {
 /// The starter line that replaces a region's body.
 pub fn starter_line(indent: &str, exercise_id: &str, title: &str) -> String {
     let title = title.replace('\\', "\\\\").replace('"', "\\\"");
-    format!("{indent}todo!(\"exercise {exercise_id}: {title}\")\n")
+    format!("{indent}todo!(\"exercise {exercise_id}: {title}\");\n")
 }
 
 /// True when a region's body is exactly the starter line (the learner has not begun).
 pub fn is_blank(body: &str) -> bool {
     let trimmed = body.trim();
-    trimmed.starts_with("todo!(\"exercise ") && trimmed.ends_with(')') && !trimmed.contains('\n')
+    let call = trimmed.strip_suffix(';').unwrap_or(trimmed);
+    call.starts_with("todo!(\"exercise ") && call.ends_with(')') && !call.contains('\n')
 }
 
 /// Returns `text` with region `name`'s body replaced by `new_body` (lines ending in `\n`).
@@ -114,7 +116,7 @@ mod tests {
         assert_eq!(body, "    let y = x + 1;\n    y * 2\n");
         let starter = blank(SRC, "exercise_9_1", "9.1", "Add one, \"double\"").expect("blank");
         assert!(
-            starter.contains("    todo!(\"exercise 9.1: Add one, \\\"double\\\"\")\n"),
+            starter.contains("    todo!(\"exercise 9.1: Add one, \\\"double\\\"\");\n"),
             "{starter}"
         );
         assert!(is_blank(&super::body(&starter, "exercise_9_1").expect("body")));
