@@ -137,10 +137,12 @@ fn check_chapter(path: &Path, text: &str) -> Vec<String> {
                 Err(_) if !linked.exists() => {
                     problems.push(format!("{name}:{}: broken link {target}", i + 1))
                 }
-                Ok(md) if !section.is_empty() && linked.extension().is_some_and(|e| e == "md") => {
-                    if !headings(&md).iter().any(|h| h == section) {
-                        problems.push(format!("{name}:{}: no section #{section} in {file}", i + 1));
-                    }
+                Ok(md)
+                    if !section.is_empty()
+                        && linked.extension().is_some_and(|e| e == "md")
+                        && !headings(&md).iter().any(|h| h == section) =>
+                {
+                    problems.push(format!("{name}:{}: no section #{section} in {file}", i + 1));
                 }
                 _ => {}
             }
