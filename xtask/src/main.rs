@@ -175,6 +175,28 @@ fn reference_path(root: &Path, lesson: &Lesson, exercise: &str) -> PathBuf {
         .join(format!("{exercise}.rs.txt"))
 }
 
+/// Blanks one exercise region and returns the line of its `todo!()`. With `keep_reference`,
+/// the region's current body is first saved for `solution` (unless one is saved already, or
+/// the region is blank): that is only right while the region still holds the reference.
+fn blank_exercise(
+    root: &Path,
+    lesson: &Lesson,
+    ex: &lesson::Exercise,
+    keep_reference: bool,
+) -> Result<usize, String> {
+    let path = root.join(&ex.file);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", ex.file))?;
+    let body = regions::body(&text, &ex.region)?;
+    let keep = reference_path(root, lesson, &ex.id);
+    if keep_reference && !regions::is_blank(&body) && !keep.exists() {
+        std::fs::create_dir_all(keep.parent().unwrap_or(root)).map_err(|e| e.to_string())?;
+        std::fs::write(&keep, &body).map_err(|e| format!("{}: {e}", keep.display()))?;
+    }
+    let blanked = regions::blank(&text, &ex.region, &ex.id, &ex.title)?;
+    std::fs::write(&path, &blanked).map_err(|e| format!("{}: {e}", ex.file))?;
+    Ok(regions::find(&blanked, &ex.region)?.begin + 2)
+}
+
 /// Blanks a lesson's regions, keeping the reference bodies aside for `solution`.
 fn start(root: &Path, lesson: &Lesson) -> Result<(), String> {
     let saved = backup(
@@ -185,17 +207,7 @@ fn start(root: &Path, lesson: &Lesson) -> Result<(), String> {
     println!("Starting lesson {}: {}\n", lesson.number, lesson.title);
     println!("These exercise regions now hold a `todo!()` for you to replace:");
     for ex in &lesson.exercises {
-        let path = root.join(&ex.file);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", ex.file))?;
-        let body = regions::body(&text, &ex.region)?;
-        let keep = reference_path(root, lesson, &ex.id);
-        if !regions::is_blank(&body) && !keep.exists() {
-            std::fs::create_dir_all(keep.parent().unwrap_or(root)).map_err(|e| e.to_string())?;
-            std::fs::write(&keep, &body).map_err(|e| format!("{}: {e}", keep.display()))?;
-        }
-        std::fs::write(&path, regions::blank(&text, &ex.region, &ex.id, &ex.title)?)
-            .map_err(|e| format!("{}: {e}", ex.file))?;
-        let line = regions::find(&std::fs::read_to_string(&path).unwrap_or_default(), &ex.region)?.begin + 2;
+        let line = blank_exercise(root, lesson, ex, true)?;
         println!("  {:<4} {:<5} {}:{line}  {}", ex.id, ex.kind, ex.file, ex.title);
     }
     if !lesson.not_tested.is_empty() {
@@ -331,18 +343,10 @@ fn reset(root: &Path, n: u32, exercise: Option<&str>) -> Result<u8, String> {
         .into_iter()
         .collect();
     let saved = backup(root, &files, &format!("reset-lesson-{n}"))?;
+    let started = Progress::load(root).lesson(&lesson.id).started;
     for ex in &exercises {
-        let path = root.join(&ex.file);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", ex.file))?;
-        let body = regions::body(&text, &ex.region)?;
-        let keep = reference_path(root, lesson, &ex.id);
-        if !regions::is_blank(&body) && !keep.exists() {
-            // Never started through the runner: this is the reference. Keep it for `solution`.
-            std::fs::create_dir_all(keep.parent().unwrap_or(root)).map_err(|e| e.to_string())?;
-            std::fs::write(&keep, &body).map_err(|e| e.to_string())?;
-        }
-        std::fs::write(&path, regions::blank(&text, &ex.region, &ex.id, &ex.title)?)
-            .map_err(|e| e.to_string())?;
+        // Before the lesson was ever started, the regions hold the reference: keep it.
+        blank_exercise(root, lesson, ex, !started)?;
         println!("reset exercise {} in {}", ex.id, ex.file);
     }
     let mut progress = Progress::load(root);
