@@ -118,9 +118,7 @@ fn active_children_reaps_finished_children() {
 // ---- exercise 1.3: terminate and kill ---------------------------------------------------------
 
 fn sleeper() -> Process {
-    Process::new(|| loop {
-        std::thread::sleep(Duration::from_secs(1));
-    })
+    Process::new(|| idle_until_killed())
 }
 
 #[test]

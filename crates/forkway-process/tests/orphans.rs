@@ -45,15 +45,10 @@ fn a_daemon_dies_when_its_parent_is_sigkilled() {
     become_subreaper();
     let (mut r, mut w) = pipe();
     let mut parent = Process::new(move || {
-        let mut daemon = Process::new(|| loop {
-            std::thread::sleep(Duration::from_secs(1));
-        })
-        .with_daemon(true);
+        let mut daemon = Process::new(|| idle_until_killed()).with_daemon(true);
         daemon.start().expect("start daemon");
         send_line(&mut w, &daemon.pid().expect("pid").to_string());
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        idle_until_killed()
     });
     parent.start().expect("start");
     let daemon_pid: u32 = read_line(&mut r).parse().expect("pid");
@@ -80,9 +75,7 @@ fn a_child_sees_its_parent_die() {
         child.start().expect("start");
         send_line(&mut w, &child.pid().expect("pid").to_string());
         std::mem::forget(child); // we are about to be killed; never join
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        idle_until_killed()
     });
     parent.start().expect("start");
     let child_pid: u32 = read_line(&mut r).parse().expect("pid");
@@ -103,10 +96,7 @@ fn a_leaked_daemon_is_terminated_when_its_parent_exits_normally() {
     let mut parent = Process::new(move || {
         // SAFETY: closes the child's inherited copy of the parent's write end.
         unsafe { libc::close(go_fd) };
-        let mut daemon = Process::new(|| loop {
-            std::thread::sleep(Duration::from_secs(1));
-        })
-        .with_daemon(true);
+        let mut daemon = Process::new(|| idle_until_killed()).with_daemon(true);
         daemon.start().expect("start daemon");
         send_line(&mut w, &daemon.pid().expect("pid").to_string());
         // Leak the handle: no drop will stop the daemon. The exit cleanup must.

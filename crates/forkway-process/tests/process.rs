@@ -221,13 +221,7 @@ fn many_processes() {
     for p in &short {
         assert_eq!(join_bounded(p), 0);
     }
-    let mut sleepers: Vec<Process> = (0..100)
-        .map(|_| {
-            Process::new(|| loop {
-                std::thread::sleep(Duration::from_secs(1));
-            })
-        })
-        .collect();
+    let mut sleepers: Vec<Process> = (0..100).map(|_| Process::new(|| idle_until_killed())).collect();
     for p in &mut sleepers {
         p.start().expect("start");
     }
@@ -351,10 +345,7 @@ fn debug_looks_like_pythons_repr() {
             std::process::id()
         )
     );
-    let mut k = Process::new(|| loop {
-        std::thread::sleep(Duration::from_secs(1));
-    })
-    .with_daemon(true);
+    let mut k = Process::new(|| idle_until_killed()).with_daemon(true);
     k.start().expect("start");
     k.terminate().expect("terminate");
     join_bounded(&k);

@@ -31,6 +31,14 @@ pub fn join_bounded(p: &Process) -> i32 {
         .unwrap_or_else(|| panic!("{p:?} still running after {BOUND:?}"))
 }
 
+/// Blocks until a signal ends the process: the body of a child that must be running until the
+/// test terminates or kills it.
+pub fn idle_until_killed() -> ! {
+    loop {
+        nix::unistd::pause();
+    }
+}
+
 /// A pipe: (read end, write end).
 pub fn pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
     std::io::pipe().expect("pipe")
