@@ -32,6 +32,9 @@ pub(crate) type Target = Box<dyn FnOnce() -> i32 + Send + 'static>;
 /// Exit codes follow Python's `_bootstrap`: the target's own code (`0` when it returns `()`),
 /// `1` after a panic (whose message the panic hook has already written to stderr), `n & 0xFF`
 /// after [`exit(n)`](crate::exit).
+///
+/// Unlike Python, the child does not wait for threads its target started and left running:
+/// `_exit` ends them. Join your threads inside the target.
 // ANCHOR: run_child
 pub(crate) fn run_child(target: Target) -> ! {
     ON_BOOTSTRAP_THREAD.with(|f| f.set(true));
