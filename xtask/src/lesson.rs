@@ -32,6 +32,14 @@ pub struct Lesson {
     /// Pointers for after the lesson.
     #[serde(default)]
     pub going_further: Vec<String>,
+    /// Test files (relative to the root) that exercise this lesson's reference beyond the graded
+    /// checks. A starter repository in which the lesson is blanked leaves them out: they would
+    /// test the learner's unfinished code.
+    #[serde(default)]
+    pub reference_tests: Vec<String>,
+    /// Packages whose doctests use this lesson's code; a starter turns them off.
+    #[serde(default)]
+    pub reference_doctests: Vec<String>,
 }
 
 /// A region of the reference code that the learner rewrites.

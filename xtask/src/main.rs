@@ -9,11 +9,14 @@
 //! 3 the runner itself failed.
 
 mod book;
+mod export;
+mod grade;
 mod lesson;
 mod progress;
 mod regions;
 mod report;
 mod runner;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,8 +30,20 @@ use runner::{Build, Status};
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "The forkway course runner")]
 struct Cli {
+    /// The course repository (default: the workspace that holds this runner).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
+}
+
+/// Output formats of `grade`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Junit,
+    Classroom,
 }
 
 #[derive(Subcommand)]
@@ -43,6 +58,29 @@ enum Cmd {
         /// Grade the code as it is, without blanking the lesson's exercises first.
         #[arg(long)]
         no_start: bool,
+        /// Run the checks again whenever an exercise file is saved (Ctrl-C to stop).
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Grade every lesson's checks (for instructors and autograders).
+    Grade {
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Only these lessons, e.g. `--lessons 1,2`.
+        #[arg(long, value_delimiter = ',')]
+        lessons: Vec<u32>,
+        /// Run each check this many times more than its own repeat count.
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
+    },
+    /// Write a starter repository for a class: the chosen lessons blanked, no solutions inside.
+    Export {
+        /// The folder to create (must not exist, or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// The lessons to blank, e.g. `--lessons 1,2` (default: all).
+        #[arg(long, value_delimiter = ',')]
+        lessons: Vec<u32>,
     },
     /// Show the next hint for an exercise (the first unfinished one by default).
     Hint { number: u32, exercise: Option<String> },
@@ -85,14 +123,27 @@ fn root() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let root = root();
+    let root = cli.root.clone().unwrap_or_else(root);
     let result = match cli.command {
         Cmd::Lesson { number: None, .. } => list(&root),
         Cmd::Lesson {
             number: Some(n),
             only,
             no_start,
-        } => lesson_cmd(&root, n, &only, no_start),
+            watch,
+        } => {
+            if watch {
+                watch_lesson(&root, n, &only, no_start)
+            } else {
+                lesson_cmd(&root, n, &only, no_start)
+            }
+        }
+        Cmd::Grade {
+            format,
+            lessons,
+            repeat,
+        } => grade_cmd(&root, format, &lessons, repeat),
+        Cmd::Export { out, lessons } => export_cmd(&root, &out, &lessons),
         Cmd::Hint { number, exercise } => hint(&root, number, exercise.as_deref()),
         Cmd::Reset { number, exercise } => reset(&root, number, exercise.as_deref()),
         Cmd::Solution { number, force, apply } => solution(&root, number, force, apply),
@@ -279,6 +330,130 @@ fn lesson_cmd(root: &Path, n: u32, only: &[String], no_start: bool) -> Result<u8
     })
 }
 
+fn watch_lesson(root: &Path, n: u32, only: &[String], no_start: bool) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let lesson = find(&lessons, n)?;
+    let files: Vec<PathBuf> = lesson.editable_files().iter().map(|f| root.join(f)).collect();
+    let mut watcher = watch::Watcher::new(files, true);
+    let mut no_start = no_start;
+    loop {
+        lesson_cmd(root, n, only, no_start)?;
+        no_start = true;
+        println!(
+            "\nWatching {} file(s) of lesson {n}; save one to run the checks again (Ctrl-C stops).",
+            lesson.editable_files().len()
+        );
+        let changed = watcher.wait(None);
+        for f in &changed {
+            println!("\n── {} changed", f.strip_prefix(root).unwrap_or(f).display());
+        }
+    }
+}
+
+fn grade_cmd(root: &Path, format: Format, only: &[u32], repeat: u32) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let chosen: Vec<&Lesson> = lessons
+        .iter()
+        .filter(|l| only.is_empty() || only.contains(&l.number))
+        .collect();
+    if chosen.is_empty() {
+        return Err("no lesson matched --lessons".into());
+    }
+    runner::become_subreaper();
+    let mut grades = Vec::new();
+    for lesson in chosen {
+        eprintln!("grading lesson {}…", lesson.number);
+        let grade = match runner::build(root, lesson, None)? {
+            Build::Ready(exe) => grade::LessonGrade {
+                lesson,
+                results: runner::run_checks(&exe, lesson, None, repeat),
+                build_error: None,
+            },
+            Build::Failed(errors) => grade::LessonGrade {
+                lesson,
+                results: runner::build_error_results(lesson, &errors),
+                build_error: Some(errors),
+            },
+        };
+        grades.push(grade);
+    }
+    let score: u32 = grades.iter().map(grade::LessonGrade::score).sum();
+    let max: u32 = grades.iter().map(grade::LessonGrade::max).sum();
+    match format {
+        Format::Human => {
+            for g in &grades {
+                match &g.build_error {
+                    Some(errors) => print!("{}", report::build_failure(g.lesson, errors)),
+                    None => print!(
+                        "{}",
+                        report::lesson_table(g.lesson, &g.results, report::Style::detect())
+                    ),
+                }
+                println!();
+            }
+            println!("Score {score}/{max}");
+        }
+        Format::Json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&grade::json_report(&grades)).map_err(|e| e.to_string())?
+            );
+        }
+        Format::Junit => print!("{}", grade::junit_report(&grades)),
+        Format::Classroom => {
+            let payload = grade::classroom_payload(&grades);
+            println!("{payload}");
+            if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&path)
+                    .map_err(|e| format!("GITHUB_OUTPUT: {e}"))?;
+                writeln!(f, "result={}", grade::classroom_encoded(&payload))
+                    .map_err(|e| format!("GITHUB_OUTPUT: {e}"))?;
+            }
+        }
+    }
+    Ok(if score == max {
+        0
+    } else if grades.iter().any(|g| g.build_error.is_some()) {
+        2
+    } else {
+        1
+    })
+}
+
+fn export_cmd(root: &Path, out: &Path, only: &[u32]) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let chosen: Vec<u32> = if only.is_empty() {
+        lessons.iter().map(|l| l.number).collect()
+    } else {
+        only.to_vec()
+    };
+    for n in &chosen {
+        find(&lessons, *n)?;
+    }
+    let done = export::export(root, &lessons, &chosen, out)?;
+    println!("Starter repository written to {}", out.display());
+    println!("Blanked:");
+    for b in &done.blanked {
+        println!("  {b}");
+    }
+    if !done.removed.is_empty() {
+        println!("Left out (they test the reference beyond the graded checks):");
+        for r in &done.removed {
+            println!("  {r}");
+        }
+    }
+    println!("Added README.md for students and .github/workflows/classroom.yml (grades with `cargo xtask grade --format classroom`).");
+    println!(
+        "Next: cd {} && git init && git add -A && git commit -m starter",
+        out.display()
+    );
+    Ok(0)
+}
+
 fn first_unfinished<'a>(lesson: &'a Lesson, progress: &mut Progress) -> Option<&'a lesson::Exercise> {
     let p = progress.lesson(&lesson.id);
     lesson.exercises.iter().find(|e| {
@@ -400,7 +575,7 @@ fn solution(root: &Path, n: u32, force: bool, apply: bool) -> Result<u8, String>
 }
 
 /// Copies the files git knows (tracked and untracked-but-not-ignored) into `to`.
-fn copy_workspace(root: &Path, to: &Path) -> Result<(), String> {
+pub(crate) fn copy_workspace(root: &Path, to: &Path) -> Result<(), String> {
     let out = std::process::Command::new("git")
         .args(["ls-files", "-co", "--exclude-standard", "-z"])
         .current_dir(root)
@@ -423,6 +598,75 @@ fn copy_workspace(root: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Exports a starter with every lesson blanked, runs its `cargo test`, and compares the failing
+/// tests with the graded checks: every graded check must fail (unless marked as passing on a
+/// starter) and nothing else may.
+fn verify_export(root: &Path, lessons: &[Lesson]) -> Result<Vec<String>, String> {
+    let out = root.join("target").join("verify").join("export");
+    let _ = std::fs::remove_dir_all(&out);
+    let numbers: Vec<u32> = lessons.iter().map(|l| l.number).collect();
+    export::export(root, lessons, &numbers, &out)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // One pipe for stdout and stderr: cargo's "Running <target>" lines (stderr) must stay in
+    // order with the "test … FAILED" lines (stdout) to know which target a test belongs to.
+    let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["test", "--no-fail-fast"])
+        .env("CARGO_TARGET_DIR", root.join("target").join("verify-target"))
+        .env("FORKWAY_FORK_WARNING", "0")
+        .current_dir(&out)
+        .stdout(writer.try_clone().map_err(|e| e.to_string())?)
+        .stderr(writer);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run cargo test in the export: {e}"))?;
+    drop(cmd); // closes our copies of the write end, so the read below ends at EOF
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut text).map_err(|e| e.to_string())?;
+    let _ = child.wait();
+    let mut failing = std::collections::BTreeSet::new();
+    let mut target = String::new();
+    let mut suites = 0;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("Running ") {
+            target = rest.split_whitespace().next().unwrap_or("").to_owned();
+            suites += 1;
+        } else if let Some(rest) = t.strip_prefix("Doc-tests ") {
+            target = format!("doctests of {rest}");
+            suites += 1;
+        } else if let Some(name) = t
+            .strip_prefix("test ")
+            .and_then(|r| r.strip_suffix(" ... FAILED"))
+        {
+            failing.insert((target.clone(), name.to_owned()));
+        }
+    }
+    let mut problems = Vec::new();
+    if suites == 0 {
+        problems.push(format!(
+            "the starter's `cargo test` ran no test suite:\n{}",
+            text.lines().rev().take(15).collect::<Vec<_>>().join("\n")
+        ));
+        return Ok(problems);
+    }
+    let mut expected = std::collections::BTreeSet::new();
+    for l in lessons {
+        for c in l.checks.iter().filter(|c| c.passes_on_starter.is_none()) {
+            expected.insert((format!("tests/{}.rs", l.test_target), c.test.clone()));
+        }
+    }
+    for (target, test) in failing.difference(&expected) {
+        problems.push(format!("starter: `{test}` in {target} fails but is not a graded check (list its file in reference_tests?)"));
+    }
+    for (target, test) in expected.difference(&failing) {
+        problems.push(format!(
+            "starter: graded check `{test}` ({target}) does not fail in the starter's cargo test"
+        ));
+    }
+    Ok(problems)
+}
+
 fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String> {
     let lessons = load(root)?;
     runner::become_subreaper();
@@ -430,6 +674,11 @@ fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String> {
     for lesson in &lessons {
         let tag = format!("lesson {}", lesson.number);
         problems.extend(lesson.lint().into_iter().map(|p| format!("{tag}: {p}")));
+        for t in &lesson.reference_tests {
+            if !root.join(t).is_file() {
+                problems.push(format!("{tag}: reference test {t} does not exist"));
+            }
+        }
         if !root.join(&lesson.chapter).is_file() {
             problems.push(format!("{tag}: chapter {} does not exist", lesson.chapter));
         }
@@ -535,6 +784,10 @@ fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String> {
                 ));
             }
         }
+    }
+    if !skip_starter {
+        eprintln!("verify: a starter repository's `cargo test` must fail exactly on the graded checks…");
+        problems.extend(verify_export(root, &lessons)?);
     }
     let stage = book::stage(root, &lessons)?;
     problems.extend(book::check_references(&stage.join("book").join("src")));

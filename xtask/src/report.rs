@@ -38,6 +38,7 @@ fn mark(status: Status) -> &'static str {
         Status::Fail => "✗",
         Status::Timeout => "⏱",
         Status::Skipped => "-",
+        Status::BuildError => "!",
     }
 }
 

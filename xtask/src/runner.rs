@@ -23,6 +23,8 @@ pub enum Status {
     Fail,
     Timeout,
     Skipped,
+    /// The lesson's code did not compile, so the check could not run.
+    BuildError,
 }
 
 impl Status {
@@ -32,6 +34,7 @@ impl Status {
             Status::Fail => "fail",
             Status::Timeout => "timeout",
             Status::Skipped => "skipped",
+            Status::BuildError => "build_error",
         }
     }
 }
@@ -129,6 +132,26 @@ pub fn become_subreaper() {
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
+}
+
+/// Results for a lesson whose code does not compile: every check is a build error.
+pub fn build_error_results(lesson: &Lesson, errors: &str) -> Vec<CheckResult> {
+    let first: String = errors.lines().take(12).collect::<Vec<_>>().join("\n");
+    lesson
+        .checks
+        .iter()
+        .map(|check| CheckResult {
+            id: check.id.clone(),
+            exercise: check.exercise.clone(),
+            status: Status::BuildError,
+            points: 0,
+            max_points: check.points,
+            duration: Duration::ZERO,
+            message: Some(first.clone()),
+            rerun: rerun_command(lesson, check),
+            leaked: 0,
+        })
+        .collect()
 }
 
 /// Runs the lesson's checks (all, or those in `only`), honouring `requires`.

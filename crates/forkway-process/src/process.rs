@@ -194,6 +194,40 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Stops and reaps the child using no exercise code at all: `Process`'s drop during a panic
+    /// runs this, because a second panic while unwinding (say, an unfinished exercise's
+    /// `todo!()`) would abort the whole program instead of failing one test.
+    fn stop_during_panic(self: &Arc<Self>, grace: Duration) {
+        let mut status = self.lock_status();
+        if *status != Status::Running {
+            return;
+        }
+        let pid = self.pid();
+        let _ = kill(pid, Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        let mut exited = false;
+        while Instant::now() < deadline {
+            if !matches!(
+                waitpid(pid, Some(WaitPidFlag::WNOHANG)),
+                Ok(nix::sys::wait::WaitStatus::StillAlive)
+            ) {
+                exited = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if !exited {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        // The exact code no longer matters to anyone: the handle is going away.
+        *status = Status::Lost;
+        drop(status);
+        state::lock().forget_child(self);
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         sys::close_raw(self.pidfd.swap(-1, Ordering::SeqCst));
@@ -620,7 +654,9 @@ impl Drop for Process {
         if !self.inner.is_ours() || self.inner.status() != Status::Running {
             return;
         }
-        if self.daemon() || std::thread::panicking() {
+        if std::thread::panicking() {
+            self.inner.stop_during_panic(TERMINATE_GRACE);
+        } else if self.daemon() {
             self.inner.stop(TERMINATE_GRACE);
         } else {
             let _ = self.inner.wait(None);
