@@ -1,0 +1,268 @@
+//! Self-tests of the course runner against a fixture course (`tests/fixtures/course`): a lesson
+//! whose checks pass, fail, hang, leak and get skipped, and a lesson that does not compile.
+//! Each test works on its own copy of the fixture, so progress files never touch the repo.
+//! Output is normalized (durations, paths) before it is snapshotted.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn target_dir() -> PathBuf {
+    // xtask's own target dir: target/<profile>/deps/runner-… → target/
+    let exe = std::env::current_exe().expect("exe");
+    exe.ancestors().nth(3).expect("target dir").to_path_buf()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+fn fixture(tag: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/course");
+    let dst = target_dir()
+        .join("xtask-selftest")
+        .join(format!("{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dst);
+    copy_dir(&src, &dst);
+    dst
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// The `sleep` durations the fixture's hanging and leaking checks use: unique to this test
+/// process and call site, so parallel tests never count each other's sleepers.
+fn markers(root: &Path) -> (String, String) {
+    let n = root
+        .to_string_lossy()
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % 100_000;
+    (format!("298.{n:05}1"), format!("297.{n:05}1"))
+}
+
+fn xtask(root: &Path, args: &[&str]) -> Out {
+    let (hang, leak) = markers(root);
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("FIXTURE_HANG_SLEEP", hang)
+        .env("FIXTURE_LEAK_SLEEP", leak)
+        // Its own target dir per copy: cargo hashes path packages relative to their workspace,
+        // so two copies sharing one target dir would overwrite each other's test binaries.
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run xtask");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Durations and absolute paths change from run to run; the rest must not.
+fn normalize(text: &str, root: &Path) -> String {
+    let mut out = String::new();
+    for line in text.replace(&root.display().to_string(), "[root]").lines() {
+        let words: Vec<String> = line
+            .split(' ')
+            .map(|w| {
+                let looks_like_secs = w.ends_with('s')
+                    && w.len() > 1
+                    && w[..w.len() - 1].chars().all(|c| c.is_ascii_digit() || c == '.')
+                    && w.contains('.');
+                if looks_like_secs {
+                    "[t]".to_owned()
+                } else {
+                    w.to_owned()
+                }
+            })
+            .collect();
+        out.push_str(&words.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+fn sleepers_alive(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| String::from_utf8_lossy(c).replace('\0', " ").trim_end() == format!("sleep {marker}"))
+        .count()
+}
+
+#[test]
+fn grade_json_reports_every_outcome_and_reaps_leaks() {
+    let root = fixture("grade");
+    let out = xtask(&root, &["grade", "--format", "json"]);
+    assert_eq!(
+        out.code, 2,
+        "a lesson that does not build makes grade exit 2: {}",
+        out.stderr
+    );
+    let mut report: serde_json::Value =
+        serde_json::from_str(&out.stdout).expect("stdout is only the JSON report");
+    for lesson in report["lessons"].as_array_mut().expect("lessons") {
+        for check in lesson["checks"].as_array_mut().expect("checks") {
+            check["duration_ms"] = 0.into();
+        }
+    }
+    let statuses: Vec<(&str, &str)> = report["lessons"][0]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap_or(""), c["status"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("passes", "pass"),
+            ("fails", "fail"),
+            ("hangs", "timeout"),
+            ("leaks", "fail"),
+            ("gated", "skipped")
+        ]
+    );
+    assert_eq!(report["lessons"][1]["checks"][0]["status"], "build_error");
+    assert_eq!(
+        (report["score"].as_u64(), report["max"].as_u64()),
+        (Some(2), Some(12))
+    );
+    let (hang, leak) = markers(&root);
+    assert_eq!(sleepers_alive(&hang), 0, "the hung check's grandchild was killed");
+    assert_eq!(sleepers_alive(&leak), 0, "the leaked child was killed");
+    insta::assert_snapshot!(normalize(
+        &serde_json::to_string_pretty(&report).expect("json"),
+        &root
+    ));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn junit_and_classroom_are_machine_readable() {
+    let root = fixture("formats");
+    let junit = xtask(&root, &["grade", "--format", "junit", "--lessons", "2"]);
+    assert_eq!(junit.code, 2);
+    assert!(junit.stdout.starts_with("<?xml"), "{}", junit.stdout);
+    assert!(
+        junit.stdout.contains("<error type=\"build_error\""),
+        "{}",
+        junit.stdout
+    );
+    let output_file = root.join("github_output");
+    let classroom = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--root"])
+        .arg(&root)
+        .args(["grade", "--format", "classroom", "--lessons", "2"])
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .env("GITHUB_OUTPUT", &output_file)
+        .output()
+        .expect("xtask");
+    let payload: serde_json::Value =
+        serde_json::from_slice(&classroom.stdout).expect("classroom JSON on stdout");
+    assert_eq!(payload["status"], "error");
+    assert_eq!(payload["max_score"], 4);
+    let written = std::fs::read_to_string(&output_file).expect("GITHUB_OUTPUT written");
+    assert!(
+        written.starts_with("result=") && written.ends_with('\n'),
+        "{written}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn lesson_output_and_exit_codes() {
+    let root = fixture("lesson");
+    let failing = xtask(&root, &["lesson", "1", "--no-start"]);
+    assert_eq!(failing.code, 1);
+    insta::assert_snapshot!("failing_lesson", normalize(&failing.stdout, &root));
+    let broken = xtask(&root, &["lesson", "2", "--no-start"]);
+    assert_eq!(broken.code, 2);
+    insta::assert_snapshot!("build_failure", normalize(&broken.stdout, &root));
+    let only = xtask(&root, &["lesson", "1", "--no-start", "--only", "passes"]);
+    assert_eq!(only.code, 0, "{}\n{}", only.stdout, only.stderr);
+    assert!(
+        only.stdout
+            .contains("run it yourself: cargo test -p demo --test checks -- --exact passes"),
+        "{}",
+        only.stdout
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn start_hint_reset_and_solution_never_lose_work() {
+    let root = fixture("loop");
+    let lib = root.join("demo/src/lib.rs");
+    let original = std::fs::read_to_string(&lib).expect("lib");
+    let started = xtask(&root, &["lesson", "1", "--only", "passes"]);
+    assert_eq!(started.code, 1, "the blanked starter fails: {}", started.stdout);
+    assert!(
+        started.stdout.contains("demo/src/lib.rs:6"),
+        "says where the todo is: {}",
+        started.stdout
+    );
+    assert!(std::fs::read_to_string(&lib)
+        .expect("lib")
+        .contains("todo!(\"exercise 1.1: Double a number\");"));
+    let backups = root.join(".forkway/backups");
+    assert_eq!(
+        std::fs::read_dir(&backups).expect("backups").count(),
+        1,
+        "start backed the files up"
+    );
+
+    // The learner writes something; reset keeps a copy and says where.
+    std::fs::write(&lib, original.replace("x * 2", "x + x // mine")).expect("write");
+    let reset = xtask(&root, &["reset", "1"]);
+    assert_eq!(reset.code, 0);
+    assert!(
+        reset.stdout.contains("Your versions are saved in"),
+        "{}",
+        reset.stdout
+    );
+    let saved: Vec<PathBuf> = std::fs::read_dir(&backups)
+        .expect("backups")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        saved
+            .iter()
+            .any(|d| std::fs::read_to_string(d.join("demo/src/lib.rs"))
+                .is_ok_and(|t| t.contains("x + x // mine"))),
+        "the learner's version is in a backup"
+    );
+
+    let first = xtask(&root, &["hint", "1"]);
+    let second = xtask(&root, &["hint", "1"]);
+    assert!(first.stdout.contains("Hint 1/2: Multiply.") && !first.stdout.contains("Hint 2/2"));
+    assert!(second.stdout.contains("Hint 2/2: By two."));
+
+    let refused = xtask(&root, &["solution", "1"]);
+    assert_eq!(refused.code, 1, "no solution before the lesson passes");
+    let applied = xtask(&root, &["solution", "1", "--force", "--apply"]);
+    assert_eq!(applied.code, 0);
+    assert_eq!(
+        std::fs::read_to_string(&lib).expect("lib"),
+        original,
+        "the reference is back, byte for byte"
+    );
+    let listed = xtask(&root, &["lesson"]);
+    assert!(listed.stdout.contains("started"), "{}", listed.stdout);
+    let _ = std::fs::remove_dir_all(&root);
+}
