@@ -227,3 +227,39 @@ jobs:
         with:
           runners: forkway
 "#;
+
+#[cfg(test)]
+mod tests {
+    use yaml_rust2::YamlLoader;
+
+    #[test]
+    fn the_classroom_workflow_is_valid_yaml_that_grades_with_the_runner() {
+        let docs = YamlLoader::load_from_str(super::CLASSROOM_WORKFLOW).expect("valid YAML");
+        let wf = &docs[0];
+        let steps = wf["jobs"]["run-autograding-tests"]["steps"]
+            .as_vec()
+            .expect("steps");
+        let grade = steps
+            .iter()
+            .find(|s| s["id"].as_str() == Some("forkway"))
+            .expect("a step with id forkway");
+        assert_eq!(
+            grade["run"].as_str(),
+            Some("cargo xtask grade --format classroom")
+        );
+        let reporter = steps
+            .iter()
+            .find(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("classroom-resources/autograding-grading-reporter"))
+            })
+            .expect("the reporter step");
+        assert_eq!(reporter["with"]["runners"].as_str(), Some("forkway"));
+        assert_eq!(
+            reporter["env"]["FORKWAY_RESULTS"].as_str(),
+            Some("${{ steps.forkway.outputs.result }}")
+        );
+        assert_eq!(wf["permissions"]["checks"].as_str(), Some("write"));
+    }
+}

@@ -266,3 +266,49 @@ fn start_hint_reset_and_solution_never_lose_work() {
     assert!(listed.stdout.contains("started"), "{}", listed.stdout);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn export_writes_a_starter_without_solutions_and_never_overwrites() {
+    let root = fixture("export");
+    // export copies what git knows: make the fixture copy a repository.
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .expect("git")
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    let out_dir = root.join("target").join("starter");
+    let out = xtask(
+        &root,
+        &[
+            "export",
+            "--out",
+            out_dir.to_str().expect("utf-8"),
+            "--lessons",
+            "1",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let lib = std::fs::read_to_string(out_dir.join("demo/src/lib.rs")).expect("lib");
+    assert!(
+        lib.contains("todo!(\"exercise 1.1: Double a number\");") && !lib.contains("x * 2"),
+        "{lib}"
+    );
+    let broken = std::fs::read_to_string(out_dir.join("broken/src/lib.rs")).expect("lib");
+    assert!(
+        broken.contains("\"not a number\""),
+        "lessons not chosen keep their code"
+    );
+    assert!(!out_dir.join(".git").exists() && !out_dir.join(".forkway").exists());
+    assert!(std::fs::read_to_string(out_dir.join("README.md"))
+        .expect("readme")
+        .contains("cargo xtask lesson 1"));
+    assert!(out_dir.join(".github/workflows/classroom.yml").is_file());
+    let again = xtask(&root, &["export", "--out", out_dir.to_str().expect("utf-8")]);
+    assert_eq!(again.code, 3, "exporting over a non-empty folder is refused");
+    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -179,6 +179,17 @@ fn explicit_exit_codes_keep_the_low_byte() {
     assert_eq!(exitcode_of(Process::new(|| forkway_process::exit(3))), 3);
     assert_eq!(exitcode_of(Process::new(|| forkway_process::exit(256))), 0);
     assert_eq!(exitcode_of(Process::new(|| forkway_process::exit(-1))), 255);
+    let code: i32 = rand::random_range(2..255);
+    assert_eq!(
+        exitcode_of(Process::new(move || forkway_process::exit(code))),
+        code,
+        "exit({code})"
+    );
+    assert_eq!(
+        exitcode_of(Process::new(move || forkway_process::exit(code + 256))),
+        code,
+        "exit({code} + 256)"
+    );
     assert_eq!(exitcode_of(Process::fallible(|| 8)), 8);
     assert_eq!(
         exitcode_of(Process::fallible(|| {
