@@ -63,27 +63,30 @@ fn a_daemon_dies_when_its_parent_is_sigkilled() {
 fn a_child_sees_its_parent_die() {
     // _TestProcess.test_parent_process: a grandchild sees its parent alive, then dead.
     become_subreaper();
-    let (mut r, mut w) = pipe();
+    // Two pipes: the parent reports the grandchild's pid on one, the grandchild reports what
+    // it sees on the other. On a single pipe their lines could arrive in either order.
+    let (mut pid_r, mut pid_w) = pipe();
+    let (mut seen_r, seen_w) = pipe();
     let mut parent = Process::new(move || {
-        let mut w2 = w.try_clone().expect("clone");
+        let mut seen_w = seen_w;
         let mut child = Process::new(move || {
             let parent = parent_process().expect("parent");
-            send_line(&mut w2, &format!("alive={}", parent.is_alive()));
+            send_line(&mut seen_w, &format!("alive={}", parent.is_alive()));
             let died = parent.join(Some(BOUND));
-            send_line(&mut w2, &format!("died={died} alive={}", parent.is_alive()));
+            send_line(&mut seen_w, &format!("died={died} alive={}", parent.is_alive()));
         });
         child.start().expect("start");
-        send_line(&mut w, &child.pid().expect("pid").to_string());
+        send_line(&mut pid_w, &child.pid().expect("pid").to_string());
         std::mem::forget(child); // we are about to be killed; never join
         idle_until_killed()
     });
     parent.start().expect("start");
-    let child_pid: u32 = read_line(&mut r).parse().expect("pid");
+    let child_pid: u32 = read_line(&mut pid_r).parse().expect("pid");
     let child = pidfd(child_pid);
-    assert_eq!(read_line(&mut r), "alive=true");
+    assert_eq!(read_line(&mut seen_r), "alive=true");
     parent.terminate().expect("terminate");
     assert_eq!(join_bounded(&parent), -15);
-    assert_eq!(read_line(&mut r), "died=true alive=false");
+    assert_eq!(read_line(&mut seen_r), "died=true alive=false");
     wait_dead_and_reap(&child, child_pid, "the grandchild");
 }
 
