@@ -302,11 +302,10 @@ fn lesson_cmd(root: &Path, n: u32, only: &[String], no_start: bool) -> Result<u8
         "{}",
         report::lesson_table(lesson, &results, report::Style::detect())
     );
-    if let Some(ids) = only {
+    if only.is_some() {
         for r in &results {
             println!("  run it yourself: {}", r.rerun);
         }
-        let _ = ids;
     }
     let entry = progress.lesson(&lesson.id);
     for r in &results {

@@ -71,16 +71,9 @@ fn join_reaps_the_child() {
 
 #[test]
 fn join_timeout_returns_while_the_child_runs() {
-    let (mut r, w) = pipe();
-    // The child blocks until the parent writes a byte or closes `w`, which the parent keeps.
-    // fork gave the child a copy of `w` too: it must close it, or EOF could never come.
-    let w_in_child = std::os::fd::AsRawFd::as_raw_fd(&w);
-    let mut p = Process::new(move || {
-        // SAFETY: closes this child's inherited copy of the parent's write end, used by nothing here.
-        unsafe { libc::close(w_in_child) };
-        let mut byte = [0u8; 1];
-        let _ = std::io::Read::read(&mut r, &mut byte);
-    });
+    // The child blocks until the parent releases it with a byte through a pipe.
+    let (mut r, release) = release_pipe();
+    let mut p = Process::new(move || wait_for_release(&mut r));
     p.start().expect("start");
     p.join_timeout(Duration::from_millis(50))
         .expect("join with timeout");
@@ -90,7 +83,7 @@ fn join_timeout_returns_while_the_child_runs() {
         "join_timeout must return, not wait, while the child runs"
     );
     assert!(p.is_alive());
-    drop(w); // EOF: the child's read returns and it exits
+    release.release();
     assert_eq!(join_bounded(&p), 0);
 }
 
@@ -409,8 +402,10 @@ fn echo_server_bounds_live_connection_processes() {
         None,
         "a third process was started"
     );
-    // When `a` hangs up, its process exits, and `c` gets served.
-    drop(a);
+    // When `a` hangs up, its process exits, and `c` gets served. `shutdown`, not `drop`: a child
+    // that another test forked at the wrong moment may hold a copy of this fd, and closing one
+    // copy would not end the connection; shutdown acts on the socket itself.
+    a.shutdown(std::net::Shutdown::Both).expect("shutdown");
     let mut rest = [0u8; 1];
     c.set_read_timeout(Some(BOUND)).expect("timeout");
     c.read_exact(&mut rest).expect("c is served once a is gone");

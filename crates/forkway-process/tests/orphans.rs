@@ -94,22 +94,19 @@ fn a_child_sees_its_parent_die() {
 fn a_leaked_daemon_is_terminated_when_its_parent_exits_normally() {
     become_subreaper();
     let (mut r, mut w) = pipe();
-    let (mut go_r, go_w) = pipe();
-    let go_fd = std::os::fd::AsRawFd::as_raw_fd(&go_w);
+    let (mut go_r, go) = release_pipe();
     let mut parent = Process::new(move || {
-        // SAFETY: closes the child's inherited copy of the parent's write end.
-        unsafe { libc::close(go_fd) };
         let mut daemon = Process::new(|| idle_until_killed()).with_daemon(true);
         daemon.start().expect("start daemon");
         send_line(&mut w, &daemon.pid().expect("pid").to_string());
         // Leak the handle: no drop will stop the daemon. The exit cleanup must.
         std::mem::forget(daemon);
-        let _ = std::io::Read::read(&mut go_r, &mut [0u8; 1]);
+        wait_for_release(&mut go_r);
     });
     parent.start().expect("start");
     let daemon_pid: u32 = read_line(&mut r).parse().expect("pid");
     let daemon = pidfd(daemon_pid);
-    drop(go_w); // let the parent return from its target
+    go.release(); // let the parent return from its target
     assert_eq!(join_bounded(&parent), 0);
     // The parent reaped its daemon before exiting, so it is gone, not orphaned.
     assert!(

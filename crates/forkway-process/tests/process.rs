@@ -4,23 +4,16 @@
 
 mod support;
 
-use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use forkway_process::{active_children, current_process, parent_process, Process, ProcessError};
 use support::*;
 
-fn blocker() -> (Process, std::io::PipeWriter) {
-    // A child that runs until the parent drops the returned writer.
-    let (mut r, w) = pipe();
-    let w_fd = w.as_raw_fd();
-    let p = Process::new(move || {
-        // SAFETY: closes the child's inherited copy of the parent's write end.
-        unsafe { libc::close(w_fd) };
-        let _ = r.read(&mut [0u8; 1]);
-    });
-    (p, w)
+fn blocker() -> (Process, Release) {
+    // A child that runs until the parent releases it (or drops the Release).
+    let (mut r, release) = release_pipe();
+    let p = Process::new(move || wait_for_release(&mut r));
+    (p, release)
 }
 
 #[test]

@@ -39,6 +39,43 @@ pub fn idle_until_killed() -> ! {
     }
 }
 
+/// Releases a child blocked in [`wait_for_release`] by writing one byte, when `release` is
+/// called or the guard is dropped.
+///
+/// Why a byte and not EOF (closing the pipe): every test runs on its own thread and forks, so a
+/// child forked by another test at the wrong moment inherits a copy of this pipe's write end.
+/// EOF only comes when *every* copy is closed, so two tests whose children each hold the other's
+/// write end would wait for each other forever. A byte arrives no matter who else holds the pipe.
+pub struct Release(Option<std::io::PipeWriter>);
+
+impl Release {
+    pub fn release(mut self) {
+        self.send();
+    }
+    fn send(&mut self) {
+        if let Some(mut w) = self.0.take() {
+            let _ = w.write_all(b"!");
+        }
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.send();
+    }
+}
+
+/// A pipe for one release: the child keeps the reader, the parent the [`Release`].
+pub fn release_pipe() -> (std::io::PipeReader, Release) {
+    let (r, w) = pipe();
+    (r, Release(Some(w)))
+}
+
+/// In a child: blocks until the parent's [`Release`] writes its byte (or every writer is gone).
+pub fn wait_for_release(r: &mut std::io::PipeReader) {
+    let _ = r.read(&mut [0u8; 1]);
+}
+
 /// A pipe: (read end, write end).
 pub fn pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
     std::io::pipe().expect("pipe")
