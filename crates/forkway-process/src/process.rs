@@ -554,7 +554,7 @@ impl Process {
     /// [`NotStarted`](ProcessError::NotStarted) before `start`; [`NotAChild`](ProcessError::NotAChild)
     /// from another process; [`Closed`](ProcessError::Closed).
     pub fn terminate(&self) -> Result<(), ProcessError> {
-        self.signal(Signal::SIGTERM, "terminate")
+        self.send(Signal::SIGTERM, "terminate")
     }
 
     /// Kills the child with SIGKILL, which it cannot handle. Otherwise as [`terminate`](Process::terminate).
@@ -562,14 +562,18 @@ impl Process {
     /// # Errors
     /// As [`terminate`](Process::terminate).
     pub fn kill(&self) -> Result<(), ProcessError> {
-        self.signal(Signal::SIGKILL, "kill")
+        self.send(Signal::SIGKILL, "kill")
     }
 
     /// Sends any signal to the child (Python 3.14's `interrupt()` is `signal(SIGINT)`).
     ///
     /// # Errors
     /// As [`terminate`](Process::terminate).
-    pub fn signal(&self, signal: Signal, op: &'static str) -> Result<(), ProcessError> {
+    pub fn signal(&self, signal: Signal) -> Result<(), ProcessError> {
+        self.send(signal, "signal")
+    }
+
+    fn send(&self, signal: Signal, op: &'static str) -> Result<(), ProcessError> {
         if self.inner.is_ours() {
             self.inner.send_signal(signal, op)
         } else {

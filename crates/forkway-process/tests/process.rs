@@ -376,3 +376,20 @@ fn recursion_runs_depth_first() {
         ["[]", "[0]", "[0, 0]", "[0, 1]", "[1]", "[1, 0]", "[1, 1]"]
     );
 }
+
+#[test]
+fn any_signal_gives_its_negative_number() {
+    // Python 3.14's interrupt() on a child with the default SIGINT action: exitcode -SIGINT.
+    let mut p = Process::new(|| idle_until_killed());
+    p.start().expect("start");
+    p.signal(forkway_process::Signal::SIGINT).expect("signal");
+    assert_eq!(join_bounded(&p), -2);
+    let unstarted = Process::new(|| ());
+    assert_eq!(
+        unstarted
+            .signal(forkway_process::Signal::SIGINT)
+            .expect_err("before start")
+            .to_string(),
+        "can only signal a started process"
+    );
+}
