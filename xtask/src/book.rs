@@ -74,19 +74,10 @@ fn headings(md: &str) -> Vec<String> {
 /// `src`: the file exists, the anchor is marked in it, a link's target and `#section` exist.
 pub fn check_references(src: &Path) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                problems.extend(check_chapter(&path, &text));
-            }
+    for path in crate::files_under(src) {
+        if path.extension().is_some_and(|e| e == "md") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            problems.extend(check_chapter(&path, &text));
         }
     }
     problems

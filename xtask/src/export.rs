@@ -127,34 +127,20 @@ fn solution_leaks(root: &Path, chosen: &[&Lesson], out: &Path) -> Result<Vec<Str
             }
         }
     }
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    for path in crate::files_under(out) {
+        let prose = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| ["md", "toml", "yml", "yaml", "txt", "json"].contains(&e));
+        let Some(text) = prose.then(|| std::fs::read_to_string(&path).ok()).flatten() else {
             continue;
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let prose = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| ["md", "toml", "yml", "yaml", "txt", "json"].contains(&e));
-            if !prose {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            for (ex, needle) in &needles {
-                if text.contains(needle.as_str()) {
-                    leaks.push(format!(
-                        "{}: exercise {ex}: {needle}",
-                        path.strip_prefix(out).unwrap_or(&path).display()
-                    ));
-                }
+        for (ex, needle) in &needles {
+            if text.contains(needle.as_str()) {
+                leaks.push(format!(
+                    "{}: exercise {ex}: {needle}",
+                    path.strip_prefix(out).unwrap_or(&path).display()
+                ));
             }
         }
     }

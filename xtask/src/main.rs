@@ -573,6 +573,26 @@ fn solution(root: &Path, n: u32, force: bool, apply: bool) -> Result<u8, String>
     Ok(0)
 }
 
+/// Every file below `dir`, recursively (unreadable folders are skipped).
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// Copies the files git knows (tracked and untracked-but-not-ignored) into `to`.
 pub(crate) fn copy_workspace(root: &Path, to: &Path) -> Result<(), String> {
     let out = std::process::Command::new("git")
