@@ -42,6 +42,7 @@
 compile_error!("forkway-process needs Linux (pidfd, prctl(PR_SET_PDEATHSIG), /proc)");
 
 mod child;
+pub mod clofork;
 mod error;
 mod exitcode;
 mod functions;

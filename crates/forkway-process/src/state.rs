@@ -27,6 +27,8 @@ pub(crate) struct ProcState {
     pub parent: Option<(String, u32)>,
     /// Started children that have not been reaped yet.
     pub children: Vec<Arc<Inner>>,
+    /// Descriptors to close in every child right after `fork` (emulated `FD_CLOFORK`).
+    pub close_on_fork: Vec<std::os::fd::RawFd>,
 }
 
 static STATE: LazyLock<Mutex<ProcState>> = LazyLock::new(|| {
@@ -37,6 +39,7 @@ static STATE: LazyLock<Mutex<ProcState>> = LazyLock::new(|| {
         counter: 0,
         parent: None,
         children: Vec::new(),
+        close_on_fork: Vec::new(),
     })
 });
 
@@ -69,6 +72,9 @@ impl ProcState {
     pub(crate) fn become_child(&mut self, name: String, identity: Vec<u32>, daemon: bool, parent_pid: u32) {
         for child in self.children.drain(..) {
             child.forget_pidfd_in_child();
+        }
+        for fd in self.close_on_fork.drain(..) {
+            crate::sys::close_raw(fd);
         }
         let parent_name = std::mem::replace(&mut self.name, name);
         self.parent = Some((parent_name, parent_pid));

@@ -28,7 +28,8 @@
 //! | `Process(target=f, args=(x,))`, `start`, `join`, `terminate`, `exitcode` | [`Process`] | 1 |
 //! | `current_process()`, `parent_process()`, `active_children()`, `cpu_count()` | [`current_process`], [`parent_process`], [`active_children`], [`cpu_count`] | 1 |
 //! | `sys.exit(n)` in a child | [`exit`] | 1 |
-//! | `Pipe()`, `Queue()`, `SimpleQueue()` | *lesson 2 (coming)* | 2 |
+//! | `Pipe()`, `Pipe(duplex=False)`, `Connection` | [`pipe`], [`simplex`], [`Connection`] | 2 |
+//! | `Queue()`, `SimpleQueue()` | *lesson 2 (coming)* | 2 |
 //! | `Lock()`, `RLock()`, `Semaphore()`, `Event()`, `Value()`, `Array()` | *lesson 3 (coming)* | 3 |
 //! | `JoinableQueue()` | *lesson 4 (coming)* | 4 |
 //! | `Pool()`, `apply_async`, `map` | *lesson 5 (coming)* | 5 |
@@ -45,6 +46,12 @@ pub use forkway_process::{
     active_children, cpu_count, current_process, exit, parent_process, wait, ActiveChild, CurrentProcess,
     IntoExitCode, ParentProcess, Process, ProcessError, Run, Signal,
 };
+
+#[doc(inline)]
+pub use forkway_ipc::{pipe, simplex, Connection, RecvError, SendError};
+
+/// Lesson 2's crate, whole: the wire codec and connections.
+pub use forkway_ipc as ipc;
 
 /// Lesson 1's crate, whole: processes.
 pub use forkway_process as process;

@@ -1,0 +1,175 @@
+//! The wire: length-prefixed frames carrying serde values encoded with bincode.
+//!
+//! Framing is CPython's `multiprocessing.connection`, so raw `send_bytes`/`recv_bytes` can talk
+//! to Python (lesson 6): a 4-byte big-endian **signed** length, then the payload; payloads of
+//! 2 GiB or more are announced as `-1` followed by an 8-byte big-endian length.
+//!
+//! bincode is the only serializer and it is used in this module only: it is marked unmaintained
+//! upstream, and keeping it behind `encode`/`decode` means swapping it touches one file.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use nix::errno::Errno;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{EncodeError, RecvError};
+
+/// The default largest message a connection accepts: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
+
+/// The most bytes bincode may claim while decoding one value. It bounds what a hostile or
+/// corrupt payload can make the decoder allocate (a 9-byte payload can announce a 2^60-element
+/// vector), independently of the frame size.
+const DECODE_LIMIT: usize = 1 << 30;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// Serializes `value`.
+///
+/// # Errors
+/// [`EncodeError`] when serde refuses the value (a map with non-string keys is fine; a custom
+/// `Serialize` that fails is not).
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| EncodeError(e.to_string()))
+}
+
+/// Deserializes a whole payload as a `T`. Bytes left over mean the payload was not a `T`.
+///
+/// # Errors
+/// [`RecvError::Decode`] for a payload that is not exactly one `T`.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecvError> {
+    let fail = |reason: String| RecvError::Decode {
+        type_name: std::any::type_name::<T>(),
+        reason,
+    };
+    let (value, used) =
+        bincode::serde::decode_from_slice::<T, _>(bytes, config()).map_err(|e| fail(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(fail(format!(
+            "{} bytes left over after the value",
+            bytes.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+/// The header for a payload of `len` bytes.
+pub fn header(len: usize) -> Vec<u8> {
+    match i32::try_from(len) {
+        Ok(n) => n.to_be_bytes().to_vec(),
+        Err(_) => {
+            let mut h = (-1i32).to_be_bytes().to_vec();
+            h.extend_from_slice(&(len as u64).to_be_bytes());
+            h
+        }
+    }
+}
+
+/// Writes all of `bytes`, retrying on EINTR and short writes.
+pub(crate) fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Writes one frame. Small payloads go out in the same `write` as their header, so a reader
+/// never sees a header without its payload for long (and pipes keep writes of up to
+/// `PIPE_BUF` bytes whole when several processes write).
+pub(crate) fn write_frame(fd: BorrowedFd<'_>, payload: &[u8]) -> io::Result<()> {
+    let mut frame = header(payload.len());
+    if payload.len() <= 16 * 1024 {
+        frame.extend_from_slice(payload);
+        return write_all(fd, &frame);
+    }
+    write_all(fd, &frame)?;
+    write_all(fd, payload)
+}
+
+/// Reads up to `buf.len()` bytes, stopping early only at EOF. Returns how many were read.
+fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match nix::unistd::read(fd, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(got)
+}
+
+/// Reads one frame of at most `max` bytes.
+///
+/// EOF before the first header byte is [`RecvError::Eof`]; anywhere later it is
+/// [`RecvError::Truncated`]. A length over `max` is refused before anything is allocated.
+pub(crate) fn read_frame(fd: BorrowedFd<'_>, max: usize) -> Result<Vec<u8>, RecvError> {
+    let mut head = [0u8; 4];
+    match read_full(fd, &mut head)? {
+        0 => return Err(RecvError::Eof),
+        4 => {}
+        got => return Err(RecvError::Truncated { got, expected: 4 }),
+    }
+    let short = i32::from_be_bytes(head);
+    let len: u64 = if short >= 0 {
+        short as u64
+    } else if short == -1 {
+        let mut long = [0u8; 8];
+        let got = read_full(fd, &mut long)?;
+        if got < 8 {
+            return Err(RecvError::Truncated { got, expected: 8 });
+        }
+        u64::from_be_bytes(long)
+    } else {
+        return Err(RecvError::CorruptHeader(format!("negative length {short}")));
+    };
+    if len > max as u64 {
+        return Err(RecvError::TooLarge { len, max });
+    }
+    let len = len as usize;
+    let mut payload = vec![0u8; len];
+    let got = read_full(fd, &mut payload)?;
+    if got < len {
+        return Err(RecvError::Truncated { got, expected: len });
+    }
+    Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_match_cpython() {
+        // struct.pack("!i", 5) and the large form "!i" -1 + "!Q" n.
+        assert_eq!(header(5), [0, 0, 0, 5]);
+        assert_eq!(header(0x7fff_ffff), [0x7f, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            header(0x8000_0000),
+            [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x80, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn decode_rejects_wrong_types_and_leftovers() {
+        let bytes = encode(&(7u32, "seven".to_owned())).expect("encode");
+        assert_eq!(
+            decode::<(u32, String)>(&bytes).expect("decode"),
+            (7, "seven".to_owned())
+        );
+        assert!(matches!(decode::<u8>(&bytes), Err(RecvError::Decode { .. })));
+        assert!(matches!(
+            decode::<Vec<u64>>(&[0xff; 12]),
+            Err(RecvError::Decode { .. })
+        ));
+    }
+}

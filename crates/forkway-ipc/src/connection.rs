@@ -1,0 +1,298 @@
+//! `Pipe()` and `Connection`: typed messages over a kernel pipe or a Unix socket pair.
+
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::{self, DEFAULT_MAX_MESSAGE};
+use crate::error::{RecvError, SendError};
+
+/// One end of a pipe, carrying messages of type `T`. Python's `multiprocessing.Connection`.
+///
+/// Create the pair before starting a process, move one end into the child's closure, and keep
+/// the other: `start` closes the parent's copy of whatever the closure owns. Methods take
+/// `&mut self`: two threads writing one connection at once would interleave their frames.
+pub struct Connection<T> {
+    fd: Option<OwnedFd>,
+    readable: bool,
+    writable: bool,
+    max_message: usize,
+    /// The process that marked this end close-on-fork (0: not marked). In any other process
+    /// the descriptor was closed at fork, so this copy must neither be used nor closed again.
+    close_on_fork_in: u32,
+    // `fn(T) -> T`: a connection sends and receives `T`s but holds none, so it is Send and
+    // Sync whatever `T` is.
+    _messages: PhantomData<fn(T) -> T>,
+}
+
+/// A duplex pipe (a Unix socket pair): both ends send and receive. Python's `Pipe()`.
+///
+/// ```
+/// use forkway_ipc::pipe;
+/// use forkway_process::Process;
+///
+/// let (mut parent, mut child_end) = pipe::<String>()?;
+/// parent.set_close_on_fork(true); // the child must not hold a copy of our end
+/// let mut p = Process::new(move || {
+///     while let Ok(word) = child_end.recv() {
+///         let _ = child_end.send(&word.to_uppercase());
+///     }
+/// });
+/// p.start()?;
+/// parent.send(&"hello".to_owned())?;
+/// assert_eq!(parent.recv()?, "HELLO");
+/// drop(parent); // EOF for the child: its loop ends
+/// p.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// The OS error when no socket pair can be made (out of file descriptors).
+pub fn pipe<T>() -> std::io::Result<(Connection<T>, Connection<T>)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((Connection::new(a, true, true), Connection::new(b, true, true)))
+}
+
+/// A one-way pipe: `(reader, writer)`, as Python's `Pipe(duplex=False)`. A kernel pipe.
+///
+/// # Errors
+/// The OS error when no pipe can be made (out of file descriptors).
+pub fn simplex<T>() -> std::io::Result<(Connection<T>, Connection<T>)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    Ok((Connection::new(r, true, false), Connection::new(w, false, true)))
+}
+
+impl<T> Connection<T> {
+    fn new(fd: OwnedFd, readable: bool, writable: bool) -> Self {
+        Connection {
+            fd: Some(fd),
+            readable,
+            writable,
+            max_message: DEFAULT_MAX_MESSAGE,
+            close_on_fork_in: 0,
+            _messages: PhantomData,
+        }
+    }
+
+    /// The largest message this end accepts or sends (64 MiB by default). A larger incoming
+    /// header is refused before anything is allocated.
+    pub fn set_max_message(&mut self, bytes: usize) {
+        self.max_message = bytes;
+    }
+
+    /// Whether this end can receive.
+    pub fn readable(&self) -> bool {
+        self.readable
+    }
+
+    /// Whether this end can send.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Closes this end in every process forked from now on (an emulated `FD_CLOFORK`).
+    ///
+    /// Mark the end the parent keeps: children then hold only the ends they were given, so when
+    /// the parent closes its end, the child's `recv` sees EOF. Without it, every child holds a
+    /// copy of the parent's end and the EOF never comes (Python has the same trap). In a child,
+    /// a copy of a marked end is closed: using it fails with "handle is closed".
+    ///
+    /// ```
+    /// let (mut parent_end, mut child_end) = forkway_ipc::pipe::<u8>()?;
+    /// parent_end.set_close_on_fork(true);
+    /// let mut p = forkway_process::Process::new(move || {
+    ///     // The parent's end is not open here, so this loop ends when the parent closes it.
+    ///     while child_end.recv().is_ok() {}
+    /// });
+    /// p.start()?;
+    /// drop(parent_end);
+    /// p.join()?;
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_close_on_fork(&mut self, on: bool) {
+        let Some(fd) = self.fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd) else {
+            return;
+        };
+        if on {
+            forkway_process::clofork::close_on_fork(fd);
+            self.close_on_fork_in = std::process::id();
+        } else if self.close_on_fork_in != 0 {
+            forkway_process::clofork::keep_on_fork(fd);
+            self.close_on_fork_in = 0;
+        }
+    }
+
+    /// Whether `close` was called (or this is a close-on-fork end's copy in a child).
+    pub fn closed(&self) -> bool {
+        self.fd.is_none() || self.closed_at_fork()
+    }
+
+    /// True in a forked child for a copy of an end marked close-on-fork in an ancestor.
+    fn closed_at_fork(&self) -> bool {
+        self.close_on_fork_in != 0 && self.close_on_fork_in != std::process::id()
+    }
+
+    /// Closes this end now (dropping it does the same). Later calls fail with "handle is closed".
+    pub fn close(&mut self) {
+        let Some(fd) = self.fd.take() else { return };
+        if self.closed_at_fork() {
+            // Already closed at fork; the number may belong to something else now.
+            std::mem::forget(fd);
+            return;
+        }
+        if self.close_on_fork_in != 0 {
+            forkway_process::clofork::keep_on_fork(std::os::fd::AsRawFd::as_raw_fd(&fd));
+        }
+        drop(fd);
+    }
+
+    fn read_fd(&self) -> Result<BorrowedFd<'_>, RecvError> {
+        if self.closed_at_fork() {
+            return Err(RecvError::Closed);
+        }
+        let fd = self.fd.as_ref().ok_or(RecvError::Closed)?;
+        if !self.readable {
+            return Err(RecvError::WriteOnly);
+        }
+        Ok(fd.as_fd())
+    }
+
+    fn write_fd(&self) -> Result<BorrowedFd<'_>, SendError> {
+        if self.closed_at_fork() {
+            return Err(SendError::Closed);
+        }
+        let fd = self.fd.as_ref().ok_or(SendError::Closed)?;
+        if !self.writable {
+            return Err(SendError::ReadOnly);
+        }
+        Ok(fd.as_fd())
+    }
+
+    /// Sends raw bytes as one message (interoperable with Python's `send_bytes`).
+    ///
+    /// # Errors
+    /// [`SendError::Closed`], [`SendError::ReadOnly`], [`SendError::TooLarge`],
+    /// [`SendError::BrokenPipe`] when the reader is gone, [`SendError::Io`].
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), SendError> {
+        let max = self.max_message;
+        let fd = self.write_fd()?;
+        if bytes.len() > max {
+            return Err(SendError::TooLarge {
+                len: bytes.len(),
+                max,
+            });
+        }
+        codec::write_frame(fd, bytes).map_err(|e| match e.raw_os_error() {
+            Some(libc::EPIPE) => SendError::BrokenPipe,
+            _ => SendError::Io(e),
+        })
+    }
+
+    /// Receives one message as raw bytes (interoperable with Python's `recv_bytes`).
+    ///
+    /// # Errors
+    /// [`RecvError::Eof`] once the peer closed and everything was read; the other
+    /// [`RecvError`]s for closed handles, bad frames and OS errors.
+    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
+        let max = self.max_message;
+        codec::read_frame(self.read_fd()?, max)
+    }
+
+    /// Whether a message (or EOF) can be read now, waiting up to `timeout` (`None`: forever;
+    /// zero: just look). Python's `poll`.
+    ///
+    /// # Errors
+    /// [`RecvError::Closed`], [`RecvError::WriteOnly`], [`RecvError::Io`].
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, RecvError> {
+        let fd = self.read_fd()?;
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            let left = match deadline {
+                None => PollTimeout::NONE,
+                Some(d) => {
+                    let ms = d
+                        .saturating_duration_since(std::time::Instant::now())
+                        .as_micros()
+                        .div_ceil(1000);
+                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+            match poll(&mut fds, left) {
+                Ok(n) => return Ok(n > 0),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(RecvError::Io(e.into())),
+            }
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Connection<T> {
+    /// Sends `value`. It is serialized here, in the caller, so a value that cannot be encoded
+    /// fails now (Python's `Queue.put` would lose it later, on a feeder thread).
+    ///
+    /// # Errors
+    /// As [`send_bytes`](Connection::send_bytes), plus [`SendError::Encode`].
+    pub fn send(&mut self, value: &T) -> Result<(), SendError> {
+        let bytes = codec::encode(value)?;
+        self.send_bytes(&bytes)
+    }
+
+    /// Receives one value, blocking until it arrives.
+    ///
+    /// # Errors
+    /// As [`recv_bytes`](Connection::recv_bytes), plus [`RecvError::Decode`] when the message is
+    /// not a `T`.
+    pub fn recv(&mut self) -> Result<T, RecvError> {
+        codec::decode(&self.recv_bytes()?)
+    }
+
+    /// Receives one value, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Timeout`] when nothing arrived in time; otherwise as [`recv`](Connection::recv).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvError> {
+        if !self.poll(Some(timeout))? {
+            return Err(RecvError::Timeout);
+        }
+        self.recv()
+    }
+}
+
+impl<T> Drop for Connection<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The underlying descriptor, for `poll`/`select` together with other sources.
+///
+/// # Panics
+/// On a closed connection: there is no descriptor left to lend.
+impl<T> AsFd for Connection<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_ref().expect("as_fd on a closed Connection").as_fd()
+    }
+}
+
+impl<T> std::fmt::Debug for Connection<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("readable", &self.readable)
+            .field("writable", &self.writable)
+            .field("closed", &self.closed())
+            .finish()
+    }
+}
