@@ -57,8 +57,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecvError> {
     Ok(value)
 }
 
+// ANCHOR: header
 /// The header for a payload of `len` bytes.
 pub fn header(len: usize) -> Vec<u8> {
+    // ANCHOR: exercise_2_1
     match i32::try_from(len) {
         Ok(n) => n.to_be_bytes().to_vec(),
         Err(_) => {
@@ -67,7 +69,9 @@ pub fn header(len: usize) -> Vec<u8> {
             h
         }
     }
+    // ANCHOR_END: exercise_2_1
 }
+// ANCHOR_END: header
 
 /// Writes all of `bytes`, retrying on EINTR and short writes.
 pub(crate) fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
@@ -108,13 +112,25 @@ fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
-/// Reads one frame of at most `max` bytes.
-///
-/// EOF before the first header byte is [`RecvError::Eof`]; anywhere later it is
-/// [`RecvError::Truncated`]. A length over `max` is refused before anything is allocated.
+/// Reads one frame of at most `max` bytes from `fd`.
 pub(crate) fn read_frame(fd: BorrowedFd<'_>, max: usize) -> Result<Vec<u8>, RecvError> {
+    read_frame_with(|buf| read_full(fd, buf), max)
+}
+
+// ANCHOR: read_frame
+/// Reads one frame of at most `max` bytes. `read_full(buf)` fills `buf` and returns its length,
+/// or fewer bytes only at end of file.
+///
+/// EOF before the first header byte is [`RecvError::Eof`]: the writers closed between
+/// messages, a clean end. EOF anywhere later is [`RecvError::Truncated`]: a writer went away in
+/// the middle of a message. A length over `max` is refused before anything is allocated.
+pub(crate) fn read_frame_with(
+    mut read_full: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    max: usize,
+) -> Result<Vec<u8>, RecvError> {
+    // ANCHOR: exercise_2_2
     let mut head = [0u8; 4];
-    match read_full(fd, &mut head)? {
+    match read_full(&mut head)? {
         0 => return Err(RecvError::Eof),
         4 => {}
         got => return Err(RecvError::Truncated { got, expected: 4 }),
@@ -124,7 +140,7 @@ pub(crate) fn read_frame(fd: BorrowedFd<'_>, max: usize) -> Result<Vec<u8>, Recv
         short as u64
     } else if short == -1 {
         let mut long = [0u8; 8];
-        let got = read_full(fd, &mut long)?;
+        let got = read_full(&mut long)?;
         if got < 8 {
             return Err(RecvError::Truncated { got, expected: 8 });
         }
@@ -137,12 +153,14 @@ pub(crate) fn read_frame(fd: BorrowedFd<'_>, max: usize) -> Result<Vec<u8>, Recv
     }
     let len = len as usize;
     let mut payload = vec![0u8; len];
-    let got = read_full(fd, &mut payload)?;
+    let got = read_full(&mut payload)?;
     if got < len {
         return Err(RecvError::Truncated { got, expected: len });
     }
     Ok(payload)
+    // ANCHOR_END: exercise_2_2
 }
+// ANCHOR_END: read_frame
 
 #[cfg(test)]
 mod tests {

@@ -83,3 +83,142 @@ pub enum SendError {
     #[error("write failed: {0}")]
     Io(std::io::Error),
 }
+
+/// Why a `put` failed. Every variant hands the item back ([`PutError::into_inner`]): a failed
+/// put loses nothing.
+#[derive(Error)]
+#[non_exhaustive]
+pub enum PutError<T> {
+    /// A bounded queue stayed full (at once for `put_nowait`, or until the timeout).
+    #[error("the queue is full")]
+    Full(T),
+    /// `close()` was called on this handle (Python: `ValueError: Queue is closed`).
+    #[error("the queue is closed")]
+    Closed(T),
+    /// The encoded item is over the queue's message limit.
+    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// The item.
+        item: T,
+        /// Its encoded length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The item could not be serialized (Python loses it silently on its feeder thread).
+    #[error("{error}")]
+    Encode {
+        /// The item.
+        item: T,
+        /// What the encoder said.
+        error: EncodeError,
+    },
+    /// The queue's shared memory cannot grow enough to hold the item.
+    #[error("the queue's shared memory is exhausted: {needed} bytes needed, {reserved} reserved")]
+    NoSpace {
+        /// The item.
+        item: T,
+        /// Bytes the queue would need to hold everything plus this item.
+        needed: usize,
+        /// The queue's reservation.
+        reserved: usize,
+    },
+    /// A writer died in the middle of a message on this (pipe-based) queue; see
+    /// [`GetError::Poisoned`].
+    #[error("the queue is poisoned: {reason}")]
+    Poisoned {
+        /// The item.
+        item: T,
+        /// What happened.
+        reason: String,
+    },
+    /// The operating system refused the write.
+    #[error("write failed: {error}")]
+    Io {
+        /// The item.
+        item: T,
+        /// The OS error.
+        error: std::io::Error,
+    },
+}
+
+impl<T> PutError<T> {
+    /// The item that was not put.
+    pub fn into_inner(self) -> T {
+        match self {
+            PutError::Full(item) | PutError::Closed(item) => item,
+            PutError::TooLarge { item, .. }
+            | PutError::Encode { item, .. }
+            | PutError::NoSpace { item, .. }
+            | PutError::Poisoned { item, .. }
+            | PutError::Io { item, .. } => item,
+        }
+    }
+
+    /// Whether this is [`PutError::Full`].
+    pub fn is_full(&self) -> bool {
+        matches!(self, PutError::Full(_))
+    }
+}
+
+/// Debug without requiring `T: Debug`, so `put(x).unwrap()` works for any item type.
+impl<T> std::fmt::Debug for PutError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            PutError::Full(_) => "Full",
+            PutError::Closed(_) => "Closed",
+            PutError::TooLarge { .. } => "TooLarge",
+            PutError::Encode { .. } => "Encode",
+            PutError::NoSpace { .. } => "NoSpace",
+            PutError::Poisoned { .. } => "Poisoned",
+            PutError::Io { .. } => "Io",
+        };
+        write!(f, "PutError::{kind}({self})")
+    }
+}
+
+/// Why a `get` failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum GetError {
+    /// Nothing arrived (at once for `get_nowait`, or until the timeout). Python's `queue.Empty`.
+    #[error("the queue is empty")]
+    Empty,
+    /// `close()` was called on this handle (Python: `ValueError: Queue is closed`).
+    #[error("the queue is closed")]
+    Closed,
+    /// The message was taken off the queue but is not a valid `T`. The queue goes on: the
+    /// next `get` returns the next message.
+    #[error("cannot decode the message as {type_name}: {reason}")]
+    Decode {
+        /// The Rust type that was expected.
+        type_name: &'static str,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A pipe-based queue lost its framing: a writer or reader died in the middle of a
+    /// message, or bytes that are not a frame were written into the pipe. Every later call
+    /// fails the same way rather than return a torn message. [`Queue`](crate::Queue) never
+    /// gets here: it commits whole messages only.
+    #[error("the queue is poisoned: {0}")]
+    Poisoned(String),
+    /// Every process closed the write end: nothing can arrive any more.
+    #[error("end of file: every writer is gone")]
+    Disconnected,
+    /// The operating system refused the read.
+    #[error("read failed: {0}")]
+    Io(std::io::Error),
+}
+
+impl From<RecvError> for GetError {
+    fn from(e: RecvError) -> GetError {
+        match e {
+            RecvError::Decode { type_name, reason } => GetError::Decode { type_name, reason },
+            RecvError::Timeout => GetError::Empty,
+            RecvError::Closed => GetError::Closed,
+            RecvError::Eof => GetError::Disconnected,
+            RecvError::Io(e) => GetError::Io(e),
+            other => GetError::Poisoned(other.to_string()),
+        }
+    }
+}

@@ -22,6 +22,11 @@
 pub mod codec;
 mod connection;
 mod error;
+mod queue;
+mod shm;
+mod simple_queue;
 
 pub use connection::{pipe, simplex, Connection};
-pub use error::{EncodeError, RecvError, SendError};
+pub use error::{EncodeError, GetError, PutError, RecvError, SendError};
+pub use queue::{Queue, INHERITANCE_ONLY};
+pub use simple_queue::SimpleQueue;

@@ -176,6 +176,11 @@ pub struct ExampleRun {
 /// Builds `examples/<name>.rs` (nested cargo; cheap when it is up to date) and runs it as a
 /// real program with `args`, killing its whole process group if it runs longer than [`BOUND`].
 pub fn run_example(name: &str, args: &[&str]) -> ExampleRun {
+    run_example_of("forkway-process", name, args)
+}
+
+/// [`run_example`] for an example of another package of the workspace.
+pub fn run_example_of(package: &str, name: &str, args: &[&str]) -> ExampleRun {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test>-<hash>  →  target/<profile>
@@ -185,7 +190,7 @@ pub fn run_example(name: &str, args: &[&str]) -> ExampleRun {
         .expect("target dir")
         .to_path_buf();
     let mut build = Command::new(&cargo);
-    build.args(["build", "--quiet", "-p", "forkway-process", "--example", name]);
+    build.args(["build", "--quiet", "-p", package, "--example", name]);
     if profile_dir.ends_with("release") {
         build.arg("--release");
     }

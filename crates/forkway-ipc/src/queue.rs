@@ -1,0 +1,589 @@
+//! `Queue<T>`: Python's `multiprocessing.Queue`, on shared memory instead of a pipe.
+//!
+//! # How it is built
+//!
+//! ```text
+//!  one anonymous MAP_SHARED mapping, inherited by every child forked after Queue::new()
+//! ┌──────────────────────────────────────────┬──────────────────────────────────────────┐
+//! │ header                                   │ ring of frames (grows by doubling)       │
+//! │  robust mutex                            │  ┌────┬─────────┬────┬─────┬────┬────────┐│
+//! │  not_empty / not_full  (futex words)     │  │len │ payload │len │ pay…│free│…load   ││
+//! │  state[0], state[1]  {head,used,count,cap}│  └────┴─────────┴────┴─────┴────┴────────┘│
+//! │  live ── which state is the real one     │   ▲ head                   ▲ tail          │
+//! └──────────────────────────────────────────┴──────────────────────────────────────────┘
+//! ```
+//!
+//! A `put` encodes the item in the caller, locks, copies the frame into *free* space, and then
+//! commits: it writes the new `{head, used, count, cap}` into the spare state slot and flips
+//! `live` with one atomic store. A `get` copies a frame out and commits the same way. Until the
+//! flip, nothing another process can see has changed; after it, the whole message is there. So
+//! a process SIGKILLed at any instruction leaves either the old queue or the new one, never a
+//! torn message; the robust mutex hands the lock to the next process with "owner died", and it
+//! simply goes on. Waiting happens on futex words with the lock released, so a consumer killed
+//! while it waits holds nothing at all.
+//!
+//! Python's Queue is a pipe plus a feeder thread per process. Its `put` never blocks because
+//! the feeder buffers in process memory; that buffer is why a child that put a lot cannot exit
+//! until someone reads ("joining processes that use queues" in Python's docs), and why a value
+//! that fails to pickle is lost silently. Here the buffer is the ring itself: an unbounded
+//! `put` has stored the message before it returns, so a child can always exit, and encoding
+//! errors come back from `put`.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, DEFAULT_MAX_MESSAGE};
+use crate::error::{GetError, PutError};
+use crate::shm::{futex_wait, futex_wake_all, Deadline, Locked, RobustMutex, Shm, Waiting};
+
+/// Python's message, word for word, for trying to send a queue to another process.
+pub const INHERITANCE_ONLY: &str =
+    "Queue objects should only be shared between processes through inheritance";
+
+/// Where the ring starts in the mapping: one page for the header.
+const RING_OFFSET: usize = 4096;
+/// The ring's size when empty; it doubles as messages need room.
+const INITIAL_CAP: u64 = 64 * 1024;
+/// An empty ring bigger than this gives its memory back to the kernel.
+const SHRINK_ABOVE: u64 = 64 << 20;
+/// The address space reserved per queue (pages cost memory only once used), and the least
+/// we accept when the kernel refuses that much.
+const RESERVE: usize = 16 << 30;
+const RESERVE_MIN: usize = 256 << 20;
+/// Each frame in the ring: an 8-byte little-endian length, then the payload.
+const LEN_BYTES: u64 = 8;
+
+/// The queue's committed state. Two copies live in the header; `live` says which is current.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct State {
+    /// Offset in the ring of the oldest frame.
+    head: u64,
+    /// Bytes of frames in the ring.
+    used: u64,
+    /// Number of messages.
+    count: u64,
+    /// Current ring size (a power of two times `INITIAL_CAP`).
+    cap: u64,
+}
+
+#[repr(C)]
+struct Header {
+    mutex: RobustMutex,
+    /// Bumped on every put: consumers sleep on it.
+    not_empty: AtomicU32,
+    /// Bumped on every get: producers of a full bounded queue sleep on it.
+    not_full: AtomicU32,
+    /// How many processes sleep on each word; a put or get skips the wake-up syscall when 0.
+    /// (A waiter SIGKILLed while asleep leaves its count behind: that only costs extra wakes.)
+    empty_waiters: AtomicU32,
+    full_waiters: AtomicU32,
+    /// Index (0 or 1) of the current `State`.
+    live: AtomicU32,
+    /// 0 for unbounded. Fixed at creation.
+    maxsize: u64,
+    max_message: AtomicU64,
+    /// Ring bytes the mapping can hold.
+    ring_max: u64,
+    states: [std::cell::UnsafeCell<State>; 2],
+}
+
+const _: () = assert!(std::mem::size_of::<Header>() <= RING_OFFSET);
+
+/// What every handle of one queue in one process shares: the mapping and this process's
+/// `closed` flag (closing is per process, as in Python).
+struct Inner {
+    shm: Shm,
+    closed: AtomicBool,
+}
+
+/// A multi-producer, multi-consumer FIFO queue between processes. Python's
+/// `multiprocessing.Queue`.
+///
+/// Create it before starting the processes that use it; each child inherits it. Handles are
+/// cheap to clone and `Send + Sync`, so threads may share them too.
+///
+/// ```
+/// use forkway_ipc::Queue;
+/// use forkway_process::Process;
+///
+/// let q: Queue<(u32, String)> = Queue::new()?;
+/// let tx = q.clone();
+/// let mut child = Process::new(move || {
+///     tx.put((7, "from the child".to_owned())).expect("put");
+/// });
+/// child.start()?;
+/// assert_eq!(q.get()?, (7, "from the child".to_owned()));
+/// child.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Every message is delivered exactly once and whole, in FIFO order per producer, whatever the
+/// number of producer and consumer processes, and whatever happens to them: a process killed in
+/// the middle of a `put` or `get` leaves no torn message and no stuck lock.
+pub struct Queue<T> {
+    inner: Arc<Inner>,
+    _items: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            inner: Arc::clone(&self.inner),
+            _items: PhantomData,
+        }
+    }
+}
+
+/// The queue's lock, held; unlocked on drop.
+struct Guard<'a> {
+    header: &'a Header,
+    ring: *mut u8,
+}
+
+impl Guard<'_> {
+    fn state(&self) -> State {
+        let live = self.header.live.load(Ordering::Acquire) as usize & 1;
+        // SAFETY: we hold the mutex, so no process writes the states; the slot is plain data.
+        unsafe { *self.header.states[live].get() }
+    }
+
+    /// Makes `next` the queue's state with one atomic store (crash-atomic, see the module docs).
+    fn commit(&self, next: State) {
+        let spare = (self.header.live.load(Ordering::Acquire) as usize & 1) ^ 1;
+        // SAFETY: we hold the mutex, and the spare slot is read by nobody until `live` flips.
+        unsafe { *self.header.states[spare].get() = next };
+        self.header.live.store(spare as u32, Ordering::Release);
+    }
+
+    /// Copies `bytes` into the ring at logical offset `pos`, wrapping at `cap`.
+    fn write_at(&self, cap: u64, pos: u64, bytes: &[u8]) {
+        let pos = pos % cap;
+        let first = bytes.len().min((cap - pos) as usize);
+        // SAFETY: both ranges are inside the ring (pos < cap ≤ ring_max) and we hold the lock;
+        // the bytes written are free space in the committed state, which no process reads.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ring.add(pos as usize), first);
+            std::ptr::copy_nonoverlapping(bytes[first..].as_ptr(), self.ring, bytes.len() - first);
+        }
+    }
+
+    /// Copies from the ring at logical offset `pos` into `out`, wrapping at `cap`.
+    fn read_at(&self, cap: u64, pos: u64, out: &mut [u8]) {
+        let pos = pos % cap;
+        let first = out.len().min((cap - pos) as usize);
+        // SAFETY: as in `write_at`; these bytes are a committed frame, written by nobody now.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ring.add(pos as usize), out.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(self.ring, out[first..].as_mut_ptr(), out.len() - first);
+        }
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        self.header.mutex.unlock();
+    }
+}
+
+/// Why a wait for room ended without room.
+enum NoRoom {
+    Full,
+}
+
+impl<T> Queue<T> {
+    /// An unbounded queue: `put` never waits. Python's `Queue()`.
+    ///
+    /// # Errors
+    /// The OS error when the shared memory cannot be mapped.
+    pub fn new() -> std::io::Result<Queue<T>> {
+        Queue::create(0)
+    }
+
+    /// A queue holding at most `maxsize` messages: `put` waits while it is full. Python's
+    /// `Queue(maxsize)`.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a `maxsize` of 0 (Python reads `maxsize <= 0` as "unbounded"; say
+    /// [`Queue::new`] for that); the OS error when the shared memory cannot be mapped.
+    pub fn bounded(maxsize: usize) -> std::io::Result<Queue<T>> {
+        if maxsize == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "maxsize must be at least 1 (Queue::new() makes an unbounded queue)",
+            ));
+        }
+        Queue::create(maxsize as u64)
+    }
+
+    fn create(maxsize: u64) -> std::io::Result<Queue<T>> {
+        let shm = Shm::reserve(RESERVE, RESERVE_MIN)?;
+        let header = shm.ptr().cast::<Header>();
+        // SAFETY: the mapping is fresh, zeroed, page-aligned and large enough for the header;
+        // no other process has it yet (children inherit it only after this returns).
+        unsafe {
+            RobustMutex::init(std::ptr::addr_of_mut!((*header).mutex))?;
+            std::ptr::addr_of_mut!((*header).maxsize).write(maxsize);
+            std::ptr::addr_of_mut!((*header).max_message).write(AtomicU64::new(DEFAULT_MAX_MESSAGE as u64));
+            let ring_max = (shm.len() - RING_OFFSET) as u64;
+            std::ptr::addr_of_mut!((*header).ring_max).write(ring_max);
+            *(*header).states[0].get() = State {
+                cap: INITIAL_CAP,
+                ..State::default()
+            };
+        }
+        Ok(Queue {
+            inner: Arc::new(Inner {
+                shm,
+                closed: AtomicBool::new(false),
+            }),
+            _items: PhantomData,
+        })
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the header was initialized in `create` and the mapping lives as long as
+        // `inner`; every mutable field is an atomic or behind the mutex.
+        unsafe { &*self.inner.shm.ptr().cast::<Header>() }
+    }
+
+    fn lock(&self) -> Guard<'_> {
+        let header = self.header();
+        // Owner died: the dead process's uncommitted work is invisible by construction, so
+        // the committed state is valid as it is. Nothing to repair.
+        let _: Locked = header.mutex.lock();
+        Guard {
+            header,
+            // SAFETY: RING_OFFSET is inside the mapping.
+            ring: unsafe { self.inner.shm.ptr().add(RING_OFFSET) },
+        }
+    }
+
+    /// The largest encoded message `put` accepts, for every process sharing the queue
+    /// (64 MiB by default).
+    pub fn set_max_message(&self, bytes: usize) {
+        self.header().max_message.store(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The bound given to [`Queue::bounded`]; `None` for an unbounded queue.
+    pub fn maxsize(&self) -> Option<usize> {
+        match self.header().maxsize {
+            0 => None,
+            n => Some(n as usize),
+        }
+    }
+
+    /// The number of messages in the queue *at the moment it was read*. Approximate by
+    /// nature, as in Python: other processes may put or get before you act on it.
+    pub fn qsize(&self) -> usize {
+        self.lock().state().count as usize
+    }
+
+    /// Whether the queue held no message when checked (approximate, see [`Queue::qsize`]).
+    pub fn is_empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// Whether a bounded queue was full when checked (approximate, see [`Queue::qsize`]).
+    pub fn is_full(&self) -> bool {
+        self.maxsize().is_some_and(|m| self.qsize() >= m)
+    }
+
+    /// No more puts or gets through this process's handles. Other processes are not affected
+    /// (as in Python, where `close` concerns "the current process"). Messages already put stay
+    /// in the queue for the others.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether [`close`](Queue::close) was called in this process.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    // ANCHOR: wait_for_item
+    /// Locks the queue once it holds a message, waiting at most until `deadline`.
+    /// Returns the lock, held, or `None` when the deadline passed with the queue still empty.
+    fn wait_for_item(&self, deadline: Deadline) -> Option<Guard<'_>> {
+        // ANCHOR: exercise_2_3
+        loop {
+            let guard = self.lock();
+            if guard.state().count > 0 {
+                return Some(guard);
+            }
+            if deadline.passed() {
+                return None;
+            }
+            // Read the word *while holding the lock*: a put after we unlock must change it, so
+            // the futex_wait below returns at once instead of sleeping through that put.
+            let header = guard.header;
+            let seen = header.not_empty.load(Ordering::SeqCst);
+            let _waiting = Waiting::new(&header.empty_waiters);
+            drop(guard);
+            futex_wait(&header.not_empty, seen, deadline.left());
+        }
+        // ANCHOR_END: exercise_2_3
+    }
+    // ANCHOR_END: wait_for_item
+
+    // ANCHOR: wait_for_room
+    /// Locks the queue once it has room for one more message (always, when unbounded).
+    /// Waits while it is full, at most until `deadline`.
+    fn wait_for_room(&self, deadline: Deadline) -> Result<Guard<'_>, NoRoom> {
+        // ANCHOR: exercise_2_4
+        loop {
+            let guard = self.lock();
+            let maxsize = guard.header.maxsize;
+            if maxsize == 0 || guard.state().count < maxsize {
+                return Ok(guard);
+            }
+            if deadline.passed() {
+                return Err(NoRoom::Full);
+            }
+            let header = guard.header;
+            let seen = header.not_full.load(Ordering::SeqCst);
+            let _waiting = Waiting::new(&header.full_waiters);
+            drop(guard);
+            futex_wait(&header.not_full, seen, deadline.left());
+        }
+        // ANCHOR_END: exercise_2_4
+    }
+    // ANCHOR_END: wait_for_room
+
+    /// Stores one encoded message; `deadline` bounds the wait for room in a bounded queue.
+    fn put_bytes(&self, payload: &[u8], deadline: Deadline) -> Result<(), PutFailure> {
+        let max = self.header().max_message.load(Ordering::Relaxed) as usize;
+        if payload.len() > max {
+            return Err(PutFailure::TooLarge {
+                len: payload.len(),
+                max,
+            });
+        }
+        let guard = self
+            .wait_for_room(deadline)
+            .map_err(|NoRoom::Full| PutFailure::Full)?;
+        let header = guard.header;
+        let frame = LEN_BYTES + payload.len() as u64;
+        let mut state = guard.state();
+        if state.cap - state.used < frame {
+            state = grow(&guard, state, frame)?;
+        }
+        let tail = state.head + state.used;
+        guard.write_at(state.cap, tail, &(payload.len() as u64).to_le_bytes());
+        guard.write_at(state.cap, tail + LEN_BYTES, payload);
+        guard.commit(State {
+            used: state.used + frame,
+            count: state.count + 1,
+            ..state
+        });
+        header.not_empty.fetch_add(1, Ordering::SeqCst);
+        let wake = header.empty_waiters.load(Ordering::SeqCst) > 0;
+        drop(guard);
+        if wake {
+            futex_wake_all(&header.not_empty);
+        }
+        Ok(())
+    }
+
+    /// Takes one encoded message, waiting at most until `deadline`.
+    fn get_bytes(&self, deadline: Deadline) -> Result<Vec<u8>, GetError> {
+        let guard = self.wait_for_item(deadline).ok_or(GetError::Empty)?;
+        let header = guard.header;
+        let state = guard.state();
+        let mut len = [0u8; LEN_BYTES as usize];
+        guard.read_at(state.cap, state.head, &mut len);
+        let len = u64::from_le_bytes(len);
+        if len > state.used - LEN_BYTES {
+            // Only a process writing into the mapping behind our back can cause this.
+            return Err(GetError::Poisoned(format!(
+                "frame of {len} bytes in a ring holding {} bytes",
+                state.used
+            )));
+        }
+        let mut payload = vec![0u8; len as usize];
+        guard.read_at(state.cap, state.head + LEN_BYTES, &mut payload);
+        let used = state.used - LEN_BYTES - len;
+        let mut next = State {
+            head: (state.head + LEN_BYTES + len) % state.cap,
+            used,
+            count: state.count - 1,
+            cap: state.cap,
+        };
+        let mut release = None;
+        if used == 0 {
+            // Empty: start again at offset 0 (better locality), and hand a big ring back.
+            next.head = 0;
+            if state.cap > SHRINK_ABOVE {
+                next.cap = INITIAL_CAP;
+                release = Some(state.cap);
+            }
+        }
+        guard.commit(next);
+        if let Some(old_cap) = release {
+            self.inner
+                .shm
+                .release(RING_OFFSET + INITIAL_CAP as usize, RING_OFFSET + old_cap as usize);
+        }
+        header.not_full.fetch_add(1, Ordering::SeqCst);
+        let wake = header.full_waiters.load(Ordering::SeqCst) > 0;
+        drop(guard);
+        if wake {
+            futex_wake_all(&header.not_full);
+        }
+        Ok(payload)
+    }
+}
+
+/// Doubles the ring until `frame` more bytes fit, keeping the frames contiguous from `head`.
+fn grow(guard: &Guard<'_>, state: State, frame: u64) -> Result<State, PutFailure> {
+    let needed = state.used + frame;
+    let mut cap = state.cap;
+    let ring_max = guard.header.ring_max;
+    if needed > ring_max {
+        return Err(PutFailure::NoSpace {
+            needed: needed as usize,
+            reserved: ring_max as usize,
+        });
+    }
+    while cap < needed {
+        cap *= 2;
+    }
+    let cap = cap.min(ring_max);
+    let end = state.head + state.used;
+    if end > state.cap {
+        // The frames wrap: move the part at the start of the ring to just after the old end,
+        // where the bigger ring expects it. That space is free in both the old and the new
+        // state, so a crash during the copy changes nothing visible.
+        let wrapped = end - state.cap;
+        // SAFETY: [0, wrapped) and [old cap, old cap + wrapped) are inside the new ring
+        // (wrapped ≤ old cap, new cap ≥ 2 × old cap) and do not overlap; we hold the lock.
+        unsafe {
+            std::ptr::copy_nonoverlapping(guard.ring, guard.ring.add(state.cap as usize), wrapped as usize);
+        }
+    }
+    let grown = State { cap, ..state };
+    guard.commit(grown);
+    Ok(grown)
+}
+
+enum PutFailure {
+    Full,
+    TooLarge { len: usize, max: usize },
+    NoSpace { needed: usize, reserved: usize },
+}
+
+impl PutFailure {
+    fn with<T>(self, item: T) -> PutError<T> {
+        match self {
+            PutFailure::Full => PutError::Full(item),
+            PutFailure::TooLarge { len, max } => PutError::TooLarge { item, len, max },
+            PutFailure::NoSpace { needed, reserved } => PutError::NoSpace {
+                item,
+                needed,
+                reserved,
+            },
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    fn put_until(&self, item: T, deadline: Deadline) -> Result<(), PutError<T>> {
+        if self.is_closed() {
+            return Err(PutError::Closed(item));
+        }
+        let payload = match codec::encode(&item) {
+            Ok(p) => p,
+            Err(error) => return Err(PutError::Encode { item, error }),
+        };
+        self.put_bytes(&payload, deadline)
+            .map_err(|failure| failure.with(item))
+    }
+
+    /// Puts `item`, waiting while a bounded queue is full. On an unbounded queue it never
+    /// waits: the message is in shared memory when `put` returns.
+    ///
+    /// # Errors
+    /// Every error hands the item back: [`PutError::Closed`], [`PutError::Encode`] (checked
+    /// here, in the caller), [`PutError::TooLarge`], [`PutError::NoSpace`].
+    pub fn put(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_until(item, Deadline::after(None))
+    }
+
+    /// Puts `item`, waiting at most `timeout` for room. Python's `put(item, timeout=t)`.
+    ///
+    /// # Errors
+    /// [`PutError::Full`] when the queue stayed full for `timeout`; otherwise as [`Queue::put`].
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
+        self.put_until(item, Deadline::after(Some(timeout)))
+    }
+
+    /// Puts `item` only if there is room now. Python's `put_nowait(item)`.
+    ///
+    /// # Errors
+    /// [`PutError::Full`] at once when full; otherwise as [`Queue::put`].
+    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_until(item, Deadline::after(Some(Duration::ZERO)))
+    }
+
+    fn get_until(&self, deadline: Deadline) -> Result<T, GetError> {
+        if self.is_closed() {
+            return Err(GetError::Closed);
+        }
+        let payload = self.get_bytes(deadline)?;
+        codec::decode(&payload).map_err(GetError::from)
+    }
+
+    /// Takes the oldest message, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// [`GetError::Closed`] after `close`; [`GetError::Decode`] when the message is not a
+    /// valid `T` (it is consumed; the next `get` returns the next one).
+    pub fn get(&self) -> Result<T, GetError> {
+        self.get_until(Deadline::after(None))
+    }
+
+    /// Takes the oldest message, waiting at most `timeout`. Python's `get(timeout=t)`.
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] when nothing came in time; otherwise as [`Queue::get`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+        self.get_until(Deadline::after(Some(timeout)))
+    }
+
+    /// Takes the oldest message if there is one now. Python's `get_nowait()`.
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] at once when empty; otherwise as [`Queue::get`].
+    pub fn get_nowait(&self) -> Result<T, GetError> {
+        self.get_until(Deadline::after(Some(Duration::ZERO)))
+    }
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("maxsize", &self.maxsize())
+            .field("qsize", &self.qsize())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// A queue cannot travel inside a message: its memory reaches a process only by `fork`.
+/// Serializing one fails with Python's own explanation ([`INHERITANCE_ONLY`]).
+impl<T> Serialize for Queue<T> {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(INHERITANCE_ONLY))
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Queue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(INHERITANCE_ONLY))
+    }
+}

@@ -1,0 +1,279 @@
+//! Shared memory inherited across `fork`, a robust process-shared mutex in it, and futex waits.
+//!
+//! The mapping is anonymous and `MAP_SHARED`: it has no name, no file and no descriptor, so there
+//! is nothing to leak. The kernel frees it when the last process that has it mapped unmaps it or
+//! dies, however it dies. Processes share it only by inheriting it — which is exactly Python's
+//! rule that queues are shared by inheritance.
+
+use std::cell::UnsafeCell;
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A `MAP_SHARED | MAP_ANONYMOUS` mapping, unmapped on drop.
+pub(crate) struct Shm {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; every access to it goes through atomics or under the
+// robust mutex that lives in it.
+unsafe impl Send for Shm {}
+// SAFETY: as above.
+unsafe impl Sync for Shm {}
+
+impl Shm {
+    /// Maps `len` bytes of zeroed shared memory. `MAP_NORESERVE` makes it a reservation of
+    /// address space: pages cost memory only once touched, so a queue may reserve gigabytes and
+    /// use kilobytes.
+    pub(crate) fn new(len: usize) -> io::Result<Shm> {
+        // SAFETY: a fresh anonymous mapping at an address the kernel picks; no existing memory
+        // is affected.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Shm { ptr, len })
+    }
+
+    /// Maps the largest of `want`, `want/2`, … down to `min` that the kernel grants.
+    pub(crate) fn reserve(want: usize, min: usize) -> io::Result<Shm> {
+        let mut len = want;
+        loop {
+            match Shm::new(len) {
+                Err(e) if len / 2 >= min && e.raw_os_error() == Some(libc::ENOMEM) => len /= 2,
+                other => return other,
+            }
+        }
+    }
+
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Gives the pages of `[from, to)` back to the kernel; they read as zeros afterwards.
+    pub(crate) fn release(&self, from: usize, to: usize) {
+        let page = 4096;
+        let from = from.next_multiple_of(page);
+        if to <= from || to > self.len {
+            return;
+        }
+        // SAFETY: the range is inside our mapping and page-aligned; the caller holds the lock
+        // that makes the range unused by every process. A failure only means the memory stays.
+        unsafe {
+            libc::madvise(self.ptr().add(from).cast(), to - from, libc::MADV_REMOVE);
+        }
+    }
+}
+
+impl Drop for Shm {
+    fn drop(&mut self) {
+        // SAFETY: we own the mapping and nothing borrows it past the owner's lifetime.
+        unsafe {
+            libc::munmap(self.ptr().cast(), self.len);
+        }
+    }
+}
+
+/// A process-shared, robust pthread mutex, placed in shared memory.
+///
+/// Robust means: when its holder dies (even by SIGKILL), the kernel marks it and the next
+/// `lock` succeeds with "owner died" instead of waiting forever (Python's `Lock` deadlocks
+/// there). Our data structures commit every change with one atomic store, so the state a dead
+/// holder leaves is always the last committed one and locking simply goes on.
+#[repr(C)]
+pub(crate) struct RobustMutex {
+    raw: UnsafeCell<libc::pthread_mutex_t>,
+}
+
+/// How a lock was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Locked {
+    /// The usual case.
+    Clean,
+    /// The previous holder died holding it; the mutex is usable again now.
+    OwnerDied,
+}
+
+impl RobustMutex {
+    /// Initializes a mutex in place.
+    ///
+    /// # Safety
+    /// `this` must point to writable memory that no process uses as a mutex yet.
+    pub(crate) unsafe fn init(this: *mut RobustMutex) -> io::Result<()> {
+        let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+        let check = |rc: libc::c_int| {
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::from_raw_os_error(rc))
+            }
+        };
+        // SAFETY: attr is initialized by pthread_mutexattr_init before any other use and
+        // destroyed after; `this` is valid per the caller's contract.
+        unsafe {
+            check(libc::pthread_mutexattr_init(attr.as_mut_ptr()))?;
+            let result = check(libc::pthread_mutexattr_setpshared(
+                attr.as_mut_ptr(),
+                libc::PTHREAD_PROCESS_SHARED,
+            ))
+            .and_then(|()| {
+                check(libc::pthread_mutexattr_setrobust(
+                    attr.as_mut_ptr(),
+                    libc::PTHREAD_MUTEX_ROBUST,
+                ))
+            })
+            .and_then(|()| check(libc::pthread_mutex_init((*this).raw.get(), attr.as_ptr())));
+            libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
+            result
+        }
+    }
+
+    /// Locks, waiting as long as it takes; a dead holder is reported, not waited for.
+    pub(crate) fn lock(&self) -> Locked {
+        // SAFETY: the mutex was initialized by `init` and lives in a mapping that outlives self.
+        let rc = unsafe { libc::pthread_mutex_lock(self.raw.get()) };
+        self.after_lock(rc).expect("pthread_mutex_lock on a robust mutex")
+    }
+
+    /// Tries to lock without waiting: `None` when another live thread holds it.
+    pub(crate) fn try_lock(&self) -> Option<Locked> {
+        // SAFETY: as in `lock`.
+        let rc = unsafe { libc::pthread_mutex_trylock(self.raw.get()) };
+        if rc == libc::EBUSY {
+            return None;
+        }
+        Some(
+            self.after_lock(rc)
+                .expect("pthread_mutex_trylock on a robust mutex"),
+        )
+    }
+
+    fn after_lock(&self, rc: libc::c_int) -> io::Result<Locked> {
+        match rc {
+            0 => Ok(Locked::Clean),
+            libc::EOWNERDEAD => {
+                // SAFETY: we hold the mutex (EOWNERDEAD means we acquired it); marking it
+                // consistent is the documented recovery.
+                let rc = unsafe { libc::pthread_mutex_consistent(self.raw.get()) };
+                if rc != 0 {
+                    return Err(io::Error::from_raw_os_error(rc));
+                }
+                Ok(Locked::OwnerDied)
+            }
+            // ENOTRECOVERABLE cannot happen: every EOWNERDEAD is made consistent above.
+            rc => Err(io::Error::from_raw_os_error(rc)),
+        }
+    }
+
+    /// Unlocks. Only the thread that locked may call it.
+    pub(crate) fn unlock(&self) {
+        // SAFETY: the caller holds the lock (the guards below make that structural).
+        unsafe {
+            libc::pthread_mutex_unlock(self.raw.get());
+        }
+    }
+}
+
+/// Sleeps while `*word == expected`, at most `timeout` (`None`: no limit). Returns when woken,
+/// when the word already differs, on a signal, or when the time is up: callers re-check their
+/// condition and their deadline in a loop, so every return is safe.
+///
+/// The futex is *shared* (no `FUTEX_PRIVATE_FLAG`): the kernel keys it on the physical page,
+/// so waiters and wakers in different processes meet.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: FUTEX_WAIT reads the aligned u32 behind `word`, which lives as long as the call;
+    // the timespec is either null or points to a local that outlives the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Wakes every process sleeping on `word`.
+///
+/// All of them, not one: a woken waiter that is SIGKILLed before it acts would swallow a
+/// single wake-up, and the others would sleep on with work waiting.
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address as a key; it reads no memory through it.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            i32::MAX,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// A deadline from an optional timeout, and what is left of it.
+#[derive(Clone, Copy)]
+pub(crate) struct Deadline(Option<Instant>);
+
+impl Deadline {
+    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
+        Deadline(timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future)))
+    }
+
+    /// Time left: `None` for no limit, `Some(ZERO)` once passed.
+    pub(crate) fn left(&self) -> Option<Duration> {
+        self.0.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    pub(crate) fn passed(&self) -> bool {
+        self.left() == Some(Duration::ZERO)
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+/// Increments a waiter count on creation and decrements it on drop, so an early return (or a
+/// panic) never leaves a count behind in this process.
+pub(crate) struct Waiting<'a>(&'a AtomicU32);
+
+impl<'a> Waiting<'a> {
+    pub(crate) fn new(count: &'a AtomicU32) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
