@@ -280,7 +280,7 @@ struct Even(u32);
 impl TryFrom<u32> for Even {
     type Error = String;
     fn try_from(n: u32) -> Result<Even, String> {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             Ok(Even(n))
         } else {
             Err(format!("{n} is odd"))
@@ -479,17 +479,15 @@ fn ring_wraps_grows_and_shrinks() {
     // back once empty (more than 64 MiB in flight).
     let q: Queue<ByteBuf> = Queue::new().expect("queue");
     let mut expect = std::collections::VecDeque::new();
-    let mut seq = 0u32;
-    for step in 0..400usize {
+    for (seq, step) in (0..400usize).enumerate() {
         let len = match step % 7 {
             0 => 30_000,
             3 => 100_000 + step * 1000,
             _ => 10 + step,
         };
-        let m = big_message(seq, len.max(8));
+        let m = big_message(seq as u32, len.max(8));
         q.put(m.clone()).expect("put");
         expect.push_back(m);
-        seq += 1;
         if step % 3 != 0 {
             assert_eq!(q.get().expect("get"), expect.pop_front().expect("expected"));
         }
