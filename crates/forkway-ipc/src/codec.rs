@@ -37,6 +37,17 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> 
     bincode::serde::encode_to_vec(value, config()).map_err(|e| EncodeError(e.to_string()))
 }
 
+/// Serializes `value` at the end of `out` (a buffer the caller reuses: no allocation once it
+/// is big enough).
+///
+/// # Errors
+/// As [`encode`]; `out` may then hold a partial encoding after its original length.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    bincode::serde::encode_into_std_write(value, out, config())
+        .map(drop)
+        .map_err(|e| EncodeError(e.to_string()))
+}
+
 /// Deserializes a whole payload as a `T`. Bytes left over mean the payload was not a `T`.
 ///
 /// # Errors
@@ -96,25 +107,6 @@ pub(crate) fn write_frame(fd: BorrowedFd<'_>, payload: &[u8]) -> io::Result<()> 
     }
     write_all(fd, &frame)?;
     write_all(fd, payload)
-}
-
-/// Reads up to `buf.len()` bytes, stopping early only at EOF. Returns how many were read.
-fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match nix::unistd::read(fd, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(got)
-}
-
-/// Reads one frame of at most `max` bytes from `fd`.
-pub(crate) fn read_frame(fd: BorrowedFd<'_>, max: usize) -> Result<Vec<u8>, RecvError> {
-    read_frame_with(|buf| read_full(fd, buf), max)
 }
 
 // ANCHOR: read_frame

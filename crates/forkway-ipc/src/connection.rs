@@ -26,6 +26,9 @@ pub struct Connection<T> {
     /// The process that marked this end close-on-fork (0: not marked). In any other process
     /// the descriptor was closed at fork, so this copy must neither be used nor closed again.
     close_on_fork_in: u32,
+    /// Bytes read from the descriptor but not yet returned: small messages are read several
+    /// at a time, one `read(2)` instead of two per message (header, then payload).
+    rbuf: ReadBuf,
     // `fn(T) -> T`: a connection sends and receives `T`s but holds none, so it is Send and
     // Sync whatever `T` is.
     _messages: PhantomData<fn(T) -> T>,
@@ -81,6 +84,7 @@ impl<T> Connection<T> {
             writable,
             max_message: DEFAULT_MAX_MESSAGE,
             close_on_fork_in: 0,
+            rbuf: ReadBuf::default(),
             _messages: PhantomData,
         }
     }
@@ -207,7 +211,10 @@ impl<T> Connection<T> {
     /// [`RecvError`]s for closed handles, bad frames and OS errors.
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
         let max = self.max_message;
-        codec::read_frame(self.read_fd()?, max)
+        self.read_fd()?;
+        let fd = self.fd.as_ref().ok_or(RecvError::Closed)?.as_fd();
+        let rbuf = &mut self.rbuf;
+        codec::read_frame_with(|buf| rbuf.read_full(fd, buf), max)
     }
 
     /// Whether a message (or EOF) can be read now, waiting up to `timeout` (`None`: forever;
@@ -217,6 +224,9 @@ impl<T> Connection<T> {
     /// [`RecvError::Closed`], [`RecvError::WriteOnly`], [`RecvError::Io`].
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, RecvError> {
         let fd = self.read_fd()?;
+        if !self.rbuf.is_empty() {
+            return Ok(true);
+        }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
             let left = match deadline {
@@ -268,6 +278,61 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
             return Err(RecvError::Timeout);
         }
         self.recv()
+    }
+}
+
+/// A connection's read-ahead buffer.
+#[derive(Default)]
+struct ReadBuf {
+    bytes: Vec<u8>,
+    pos: usize,
+}
+
+impl ReadBuf {
+    /// Reads beyond this many bytes go straight into the caller's buffer.
+    const CHUNK: usize = 64 * 1024;
+
+    fn is_empty(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+
+    /// Fills `out` from the buffer, then from `fd`; fewer bytes only at end of file. Blocks
+    /// in `read(2)` only when the buffer cannot satisfy the request.
+    fn read_full(&mut self, fd: BorrowedFd<'_>, out: &mut [u8]) -> std::io::Result<usize> {
+        let mut got = self.take(out);
+        while got < out.len() {
+            let want = out.len() - got;
+            let n = if want >= Self::CHUNK {
+                read_retrying(fd, &mut out[got..])?
+            } else {
+                self.bytes.resize(Self::CHUNK, 0);
+                self.pos = 0;
+                let n = read_retrying(fd, &mut self.bytes)?;
+                self.bytes.truncate(n);
+                self.take(&mut out[got..])
+            };
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        Ok(got)
+    }
+
+    fn take(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.bytes.len() - self.pos);
+        out[..n].copy_from_slice(&self.bytes[self.pos..self.pos + n]);
+        self.pos += n;
+        n
+    }
+}
+
+fn read_retrying(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            other => return other.map_err(Into::into),
+        }
     }
 }
 

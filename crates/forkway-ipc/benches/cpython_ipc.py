@@ -1,0 +1,90 @@
+"""CPython's side of forkway-ipc's benchmarks: the same workloads with multiprocessing.
+
+Run by benches/ipc.rs as a long-lived server, so interpreter start-up is never measured:
+it reads one command per line on stdin ("<workload> <n>") and answers with the elapsed
+seconds for n operations. Helper processes are started once per workload (fork start
+method, as forkway) and reused, exactly like the Rust side.
+
+    pipe_round_trip n   parent sends an int, child echoes it: n round trips (two simplex Pipes)
+    queue_small n       child puts n ints on a Queue, parent gets them
+    queue_1mib n        child puts n 1 MiB bytes objects on a Queue, parent gets them
+"""
+
+import multiprocessing as mp
+import sys
+import time
+
+MIB = 1 << 20
+
+
+def echo(rx, tx):
+    while True:
+        try:
+            v = rx.recv()
+        except EOFError:
+            return
+        tx.send(v)
+
+
+def producer(cmd, q, payload):
+    while True:
+        try:
+            n = cmd.recv()
+        except EOFError:
+            return
+        item = payload if payload is not None else 0
+        for i in range(n):
+            q.put(item if payload is not None else i)
+
+
+class Server:
+    def __init__(self):
+        self.ctx = mp.get_context("fork")
+        self.helpers = {}
+
+    def pipe_round_trip(self, n):
+        if "pipe" not in self.helpers:
+            a_r, a_w = self.ctx.Pipe(duplex=False)
+            b_r, b_w = self.ctx.Pipe(duplex=False)
+            p = self.ctx.Process(target=echo, args=(a_r, b_w), daemon=True)
+            p.start()
+            self.helpers["pipe"] = (p, a_w, b_r)
+        _, tx, rx = self.helpers["pipe"]
+        start = time.perf_counter()
+        for i in range(n):
+            tx.send(i)
+            rx.recv()
+        return time.perf_counter() - start
+
+    def _queue(self, key, n, payload):
+        if key not in self.helpers:
+            q = self.ctx.Queue()
+            cmd_r, cmd_w = self.ctx.Pipe(duplex=False)
+            p = self.ctx.Process(target=producer, args=(cmd_r, q, payload), daemon=True)
+            p.start()
+            self.helpers[key] = (p, q, cmd_w)
+        _, q, cmd = self.helpers[key]
+        start = time.perf_counter()
+        cmd.send(n)
+        for _ in range(n):
+            q.get()
+        return time.perf_counter() - start
+
+    def queue_small(self, n):
+        return self._queue("small", n, None)
+
+    def queue_1mib(self, n):
+        return self._queue("1mib", n, b"x" * MIB)
+
+
+def main():
+    server = Server()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name, n = line.split()
+        elapsed = getattr(server, name)(int(n))
+        print(f"{elapsed:.9f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

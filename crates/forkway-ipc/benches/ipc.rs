@@ -1,0 +1,432 @@
+//! forkway-ipc beside CPython's `multiprocessing` and a bare-libc floor, in one run.
+//!
+//! Every workload runs three (or four) ways in the same criterion group, with helper processes
+//! started once and reused, so the figures differ only in the IPC path they measure:
+//!
+//! - `pipe_round_trip`: send a small integer, get it echoed back (two simplex pipes each way;
+//!   also forkway's duplex socket pair). Floor: 8-byte `write`/`read` on two kernel pipes.
+//! - `queue_small`: one producer process puts small integers, the parent gets them.
+//! - `queue_1mib`: the same with 1 MiB byte payloads. Floor: the same bytes through a bare
+//!   pipe (`write` 1 MiB, `read` 1 MiB).
+//!
+//! CPython runs `benches/cpython_ipc.py` as a long-lived server (start-up is never timed); without
+//! python3 its rows are skipped with a message. After criterion's report, the ratios the issue
+//! sets as targets are printed and written to `target/forkway-bench/ipc.json`.
+//!
+//! `cargo bench -p forkway-ipc --bench ipc` (add `-- --quick` for a fast smoke run).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use forkway_ipc::{pipe, simplex, Connection, Queue};
+use forkway_process::Process;
+use serde_bytes::ByteBuf;
+
+const MIB: usize = 1 << 20;
+
+/// CPython's side: `cpython_ipc.py` as a server answering "<workload> <n>" with seconds.
+struct Python {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Python {
+    fn start() -> Option<Python> {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cpython_ipc.py");
+        let mut child = match Command::new("python3")
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("python3 not available ({e}): CPython rows skipped");
+                return None;
+            }
+        };
+        let stdin = child.stdin.take()?;
+        let mut stdout = BufReader::new(child.stdout.take()?);
+        let mut ready = String::new();
+        stdout.read_line(&mut ready).ok()?;
+        (ready.trim() == "ready").then_some(Python { child, stdin, stdout })
+    }
+
+    fn run(&mut self, workload: &str, n: u64) -> Duration {
+        writeln!(self.stdin, "{workload} {n}").expect("write to python3");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read from python3");
+        Duration::from_secs_f64(line.trim().parse().expect("python3 answered seconds"))
+    }
+}
+
+impl Drop for Python {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A child that echoes u64s on forkway connections until EOF.
+fn echo_child(mut rx: Connection<u64>, mut tx: Connection<u64>) -> Process {
+    let mut child = Process::new(move || {
+        while let Ok(v) = rx.recv() {
+            if tx.send(&v).is_err() {
+                break;
+            }
+        }
+    });
+    child.set_daemon(true).expect("daemon");
+    child.start().expect("start");
+    child
+}
+
+/// Round trips on two simplex pipes (the same kernel objects as the floor).
+struct Echo {
+    _child: Process,
+    tx: Connection<u64>,
+    rx: Connection<u64>,
+}
+
+impl Echo {
+    fn start() -> Echo {
+        let (child_rx, mut tx) = simplex::<u64>().expect("simplex");
+        let (mut rx, child_tx) = simplex::<u64>().expect("simplex");
+        tx.set_close_on_fork(true);
+        rx.set_close_on_fork(true);
+        Echo {
+            _child: echo_child(child_rx, child_tx),
+            tx,
+            rx,
+        }
+    }
+
+    fn round_trips(&mut self, n: u64) -> Duration {
+        let start = Instant::now();
+        for i in 0..n {
+            self.tx.send(&i).expect("send");
+            let back = self.rx.recv().expect("recv");
+            debug_assert_eq!(back, i);
+        }
+        start.elapsed()
+    }
+}
+
+/// Round trips on one socket pair, Python's default `Pipe()`.
+struct DuplexEcho {
+    _child: Process,
+    end: Connection<u64>,
+}
+
+impl DuplexEcho {
+    fn start() -> DuplexEcho {
+        let (mut end, there) = pipe::<u64>().expect("pipe");
+        end.set_close_on_fork(true);
+        let mut child = Process::new(move || {
+            let mut there = there;
+            while let Ok(v) = there.recv() {
+                if there.send(&v).is_err() {
+                    break;
+                }
+            }
+        });
+        child.set_daemon(true).expect("daemon");
+        child.start().expect("start");
+        DuplexEcho { _child: child, end }
+    }
+
+    fn round_trips(&mut self, n: u64) -> Duration {
+        let start = Instant::now();
+        for i in 0..n {
+            self.end.send(&i).expect("send");
+            let back = self.end.recv().expect("recv");
+            debug_assert_eq!(back, i);
+        }
+        start.elapsed()
+    }
+}
+
+/// The floor: two kernel pipes and 8-byte `write`/`read`, nothing else.
+struct RawEcho {
+    _child: Process,
+    tx: std::io::PipeWriter,
+    rx: std::io::PipeReader,
+}
+
+impl RawEcho {
+    fn start() -> RawEcho {
+        let (child_rx, tx) = std::io::pipe().expect("pipe");
+        let (rx, child_tx) = std::io::pipe().expect("pipe");
+        let mut child = Process::new(move || {
+            let mut word = [0u8; 8];
+            while nix::unistd::read(child_rx.as_fd(), &mut word) == Ok(8) {
+                if nix::unistd::write(child_tx.as_fd(), &word).is_err() {
+                    break;
+                }
+            }
+        });
+        child.set_daemon(true).expect("daemon");
+        child.start().expect("start");
+        RawEcho {
+            _child: child,
+            tx,
+            rx,
+        }
+    }
+
+    fn round_trips(&mut self, n: u64) -> Duration {
+        let mut word = [0u8; 8];
+        let start = Instant::now();
+        for i in 0..n {
+            nix::unistd::write(self.tx.as_fd(), &i.to_le_bytes()).expect("write");
+            let got = nix::unistd::read(self.rx.as_fd(), &mut word).expect("read");
+            debug_assert_eq!(got, 8);
+        }
+        start.elapsed()
+    }
+}
+
+/// A producer process putting `n` items on command; the parent gets them.
+struct Producer<T> {
+    _child: Process,
+    cmd: Connection<u64>,
+    q: Queue<T>,
+}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> Producer<T> {
+    fn start(make: fn(u64) -> T) -> Producer<T> {
+        let q: Queue<T> = Queue::new().expect("queue");
+        let (mut child_cmd, mut cmd) = simplex::<u64>().expect("simplex");
+        cmd.set_close_on_fork(true);
+        let tx = q.clone();
+        let mut child = Process::new(move || {
+            while let Ok(n) = child_cmd.recv() {
+                for i in 0..n {
+                    if tx.put(make(i)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        child.set_daemon(true).expect("daemon");
+        child.start().expect("start");
+        Producer {
+            _child: child,
+            cmd,
+            q,
+        }
+    }
+
+    fn transfer(&mut self, n: u64) -> Duration {
+        let start = Instant::now();
+        self.cmd.send(&n).expect("command");
+        for _ in 0..n {
+            self.q.get().expect("get");
+        }
+        start.elapsed()
+    }
+}
+
+/// The bandwidth floor: a child writes `n` MiB into a bare pipe on command; we read them.
+struct RawStream {
+    _child: Process,
+    cmd: std::io::PipeWriter,
+    data: std::io::PipeReader,
+    buf: Vec<u8>,
+}
+
+impl RawStream {
+    fn start() -> RawStream {
+        let (child_cmd, cmd) = std::io::pipe().expect("pipe");
+        let (data, child_data) = std::io::pipe().expect("pipe");
+        let mut child = Process::new(move || {
+            let block = vec![7u8; MIB];
+            let mut word = [0u8; 8];
+            while nix::unistd::read(child_cmd.as_fd(), &mut word) == Ok(8) {
+                for _ in 0..u64::from_le_bytes(word) {
+                    let mut left = &block[..];
+                    while !left.is_empty() {
+                        match nix::unistd::write(child_data.as_fd(), left) {
+                            Ok(n) => left = &left[n..],
+                            Err(_) => return,
+                        }
+                    }
+                }
+            }
+        });
+        child.set_daemon(true).expect("daemon");
+        child.start().expect("start");
+        RawStream {
+            _child: child,
+            cmd,
+            data,
+            buf: vec![0; MIB],
+        }
+    }
+
+    fn transfer(&mut self, n: u64) -> Duration {
+        let start = Instant::now();
+        nix::unistd::write(self.cmd.as_fd(), &n.to_le_bytes()).expect("command");
+        for _ in 0..n {
+            let mut got = 0;
+            while got < MIB {
+                got += nix::unistd::read(self.data.as_fd(), &mut self.buf[got..]).expect("read");
+            }
+        }
+        start.elapsed()
+    }
+}
+
+fn small(i: u64) -> u64 {
+    i
+}
+
+fn one_mib(_: u64) -> ByteBuf {
+    ByteBuf::from(vec![7u8; MIB])
+}
+
+fn benches(c: &mut Criterion, python: &mut Option<Python>) {
+    let mut g = c.benchmark_group("pipe_round_trip");
+    g.throughput(Throughput::Elements(1));
+    let mut echo = Echo::start();
+    g.bench_function("forkway", |b| b.iter_custom(|n| echo.round_trips(n)));
+    let mut duplex = DuplexEcho::start();
+    g.bench_function("forkway_duplex", |b| b.iter_custom(|n| duplex.round_trips(n)));
+    let mut raw = RawEcho::start();
+    g.bench_function("floor", |b| b.iter_custom(|n| raw.round_trips(n)));
+    if let Some(py) = python.as_mut() {
+        g.bench_function("cpython", |b| b.iter_custom(|n| py.run("pipe_round_trip", n)));
+    }
+    g.finish();
+    drop((echo, duplex, raw));
+
+    let mut g = c.benchmark_group("queue_small");
+    g.throughput(Throughput::Elements(1));
+    let mut producer = Producer::start(small);
+    g.bench_function("forkway", |b| b.iter_custom(|n| producer.transfer(n)));
+    if let Some(py) = python.as_mut() {
+        g.bench_function("cpython", |b| b.iter_custom(|n| py.run("queue_small", n)));
+    }
+    g.finish();
+    drop(producer);
+
+    let mut g = c.benchmark_group("queue_1mib");
+    g.throughput(Throughput::Bytes(MIB as u64));
+    g.sample_size(20);
+    let mut producer = Producer::start(one_mib);
+    g.bench_function("forkway", |b| b.iter_custom(|n| producer.transfer(n)));
+    let mut raw = RawStream::start();
+    g.bench_function("floor", |b| b.iter_custom(|n| raw.transfer(n)));
+    if let Some(py) = python.as_mut() {
+        g.bench_function("cpython", |b| b.iter_custom(|n| py.run("queue_1mib", n)));
+    }
+    g.finish();
+}
+
+/// Criterion's point estimate of the mean time per iteration, in nanoseconds.
+fn mean_ns(criterion_dir: &std::path::Path, group: &str, bench: &str) -> Option<f64> {
+    let path = criterion_dir.join(group).join(bench).join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/<profile>/deps/ipc-<hash>
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors().nth(3).expect("target dir").to_path_buf()
+}
+
+fn report() {
+    let target = target_dir();
+    let dir = target.join("criterion");
+    let m = |g: &str, b: &str| mean_ns(&dir, g, b);
+    let mut rows = Vec::new();
+    let mut row = |name: &str, value: Option<f64>, target: &str, met: Option<bool>| {
+        let shown = value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
+        let verdict = match met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "not measured",
+        };
+        println!("{name:<44} {shown:>8}   target {target:<10} {verdict}");
+        rows.push(serde_json::json!({"ratio": name, "value": value, "target": target, "met": met}));
+    };
+    println!("\nforkway-ipc ratios (means of this run)");
+    let floor_rt = m("pipe_round_trip", "forkway")
+        .zip(m("pipe_round_trip", "floor"))
+        .map(|(f, r)| f / r);
+    row(
+        "pipe round trip: forkway / libc floor (time)",
+        floor_rt,
+        "<= 1.3",
+        floor_rt.map(|r| r <= 1.3),
+    );
+    let duplex_rt = m("pipe_round_trip", "forkway_duplex")
+        .zip(m("pipe_round_trip", "floor"))
+        .map(|(f, r)| f / r);
+    row(
+        "pipe round trip: duplex / libc floor (time)",
+        duplex_rt,
+        "(info)",
+        None,
+    );
+    let py_rt = m("pipe_round_trip", "cpython")
+        .zip(m("pipe_round_trip", "forkway"))
+        .map(|(p, f)| p / f);
+    row(
+        "pipe round trip: forkway speed-up over CPython",
+        py_rt,
+        "(info)",
+        None,
+    );
+    let small = m("queue_small", "cpython")
+        .zip(m("queue_small", "forkway"))
+        .map(|(p, f)| p / f);
+    row(
+        "queue small msgs/s: forkway / CPython",
+        small,
+        ">= 5",
+        small.map(|r| r >= 5.0),
+    );
+    let big = m("queue_1mib", "cpython")
+        .zip(m("queue_1mib", "forkway"))
+        .map(|(p, f)| p / f);
+    row(
+        "queue 1 MiB bytes/s: forkway / CPython",
+        big,
+        ">= 3",
+        big.map(|r| r >= 3.0),
+    );
+    let bw = m("queue_1mib", "floor")
+        .zip(m("queue_1mib", "forkway"))
+        .map(|(r, f)| r / f);
+    row(
+        "queue 1 MiB bytes/s: forkway / bare pipe",
+        bw,
+        ">= 0.5",
+        bw.map(|r| r >= 0.5),
+    );
+    let out = target.join("forkway-bench");
+    let _ = std::fs::create_dir_all(&out);
+    let _ = std::fs::write(
+        out.join("ipc.json"),
+        serde_json::to_string_pretty(&rows).unwrap_or_default(),
+    );
+}
+
+fn main() {
+    let mut python = Python::start();
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c, &mut python);
+    drop(python);
+    c.final_summary();
+    report();
+}
