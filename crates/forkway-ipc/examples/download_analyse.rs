@@ -38,6 +38,7 @@ fn download_from_web(q: &Queue<Download>) {
     q.put(Download::Done).expect("put");
 }
 
+// ANCHOR: analysis_data
 fn analysis_data(q: &Queue<Download>) {
     // ANCHOR: exercise_2_5
     let mut waiting_analysis_data = Vec::new();
@@ -48,6 +49,7 @@ fn analysis_data(q: &Queue<Download>) {
     println!("{waiting_analysis_data:?}");
     // ANCHOR_END: exercise_2_5
 }
+// ANCHOR_END: analysis_data
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Created before the processes: both inherit it.

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use forkway_ipc::{GetError, PutError, Queue};
 
+// ANCHOR: main
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let q: Queue<String> = Queue::bounded(3)?;
     // ANCHOR: exercise_2_8
@@ -49,3 +50,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ANCHOR_END: exercise_2_8
     Ok(())
 }
+// ANCHOR_END: main

@@ -31,6 +31,7 @@ enum Bun {
     Done,
 }
 
+// ANCHOR: consumer
 fn consumer(q: &Queue<Bun>, name: &str) {
     // ANCHOR: exercise_2_6
     loop {
@@ -45,6 +46,7 @@ fn consumer(q: &Queue<Bun>, name: &str) {
     }
     // ANCHOR_END: exercise_2_6
 }
+// ANCHOR_END: consumer
 
 fn producer(q: &Queue<Bun>, name: &str, pause: Duration) {
     for i in 0..10 {

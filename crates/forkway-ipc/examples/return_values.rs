@@ -25,6 +25,7 @@ fn job(q: &Queue<(u32, u64)>, a: u32) {
     q.put((a, u64::from(a) * u64::from(a))).expect("put");
 }
 
+// ANCHOR: main
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let q: Queue<(u32, u64)> = Queue::new()?;
     // ANCHOR: exercise_2_7
@@ -49,3 +50,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     Ok(())
 }
+// ANCHOR_END: main

@@ -2,7 +2,9 @@
 //!
 //! Processes share no memory; they talk through the kernel. This crate starts with the wire —
 //! length-prefixed frames carrying serde values — and Python's `Pipe()`/`Connection` on a Unix
-//! socket pair or a kernel pipe. Queues build on it.
+//! socket pair or a kernel pipe, then builds Python's `Queue` on shared memory and futexes
+//! (crash-safe: a process killed mid-`put` or mid-`get` breaks nothing) and `SimpleQueue` on a
+//! pipe with robust locks.
 //!
 //! | Python | forkway |
 //! |---|---|
@@ -13,6 +15,11 @@
 //! | `c.poll(0.5)` | `c.poll(Some(Duration::from_millis(500)))?` |
 //! | `EOFError` | [`RecvError::Eof`] |
 //! | `OSError: handle is closed` | [`RecvError::Closed`], [`SendError::Closed`] |
+//! | `Queue()`, `Queue(3)` | [`Queue::new`], [`Queue::bounded`] |
+//! | `q.put(x)`, `q.put(x, timeout=t)`, `q.put_nowait(x)` | [`Queue::put`], [`Queue::put_timeout`], [`Queue::put_nowait`] |
+//! | `q.get()`, `q.get(timeout=t)`, `q.get_nowait()` | [`Queue::get`], [`Queue::get_timeout`], [`Queue::get_nowait`] |
+//! | `queue.Full`, `queue.Empty` | [`PutError::Full`] (with the item), [`GetError::Empty`] |
+//! | `SimpleQueue()` | [`SimpleQueue`] |
 //!
 //! Bad input is an error, never a panic or an unbounded allocation: a corrupt header, a
 //! truncated message, one over the size limit, or one that is not a `T` each has its variant.

@@ -362,6 +362,7 @@ impl<T> Queue<T> {
     }
     // ANCHOR_END: wait_for_room
 
+    // ANCHOR: put_bytes
     /// Stores one encoded message; `deadline` bounds the wait for room in a bounded queue.
     fn put_bytes(&self, payload: &[u8], deadline: Deadline) -> Result<(), PutFailure> {
         let max = self.header().max_message.load(Ordering::Relaxed) as usize;
@@ -396,6 +397,7 @@ impl<T> Queue<T> {
         }
         Ok(())
     }
+    // ANCHOR_END: put_bytes
 
     /// Takes one message, waiting at most until `deadline`, and hands its payload to `read`
     /// while the lock is held: straight from the ring when the frame is contiguous (no copy

@@ -29,7 +29,7 @@
 //! | `current_process()`, `parent_process()`, `active_children()`, `cpu_count()` | [`current_process`], [`parent_process`], [`active_children`], [`cpu_count`] | 1 |
 //! | `sys.exit(n)` in a child | [`exit`] | 1 |
 //! | `Pipe()`, `Pipe(duplex=False)`, `Connection` | [`pipe`], [`simplex`], [`Connection`] | 2 |
-//! | `Queue()`, `SimpleQueue()` | *lesson 2 (coming)* | 2 |
+//! | `Queue()`, `Queue(maxsize)`, `SimpleQueue()` | [`Queue`], [`SimpleQueue`] | 2 |
 //! | `Lock()`, `RLock()`, `Semaphore()`, `Event()`, `Value()`, `Array()` | *lesson 3 (coming)* | 3 |
 //! | `JoinableQueue()` | *lesson 4 (coming)* | 4 |
 //! | `Pool()`, `apply_async`, `map` | *lesson 5 (coming)* | 5 |
@@ -48,9 +48,11 @@ pub use forkway_process::{
 };
 
 #[doc(inline)]
-pub use forkway_ipc::{pipe, simplex, Connection, RecvError, SendError};
+pub use forkway_ipc::{
+    pipe, simplex, Connection, GetError, PutError, Queue, RecvError, SendError, SimpleQueue,
+};
 
-/// Lesson 2's crate, whole: the wire codec and connections.
+/// Lesson 2's crate, whole: the wire codec, connections and queues.
 pub use forkway_ipc as ipc;
 
 /// Lesson 1's crate, whole: processes.
@@ -58,5 +60,6 @@ pub use forkway_process as process;
 
 /// Everything a program that starts processes usually needs, in one `use`.
 pub mod prelude {
+    pub use forkway_ipc::{GetError, PutError, Queue};
     pub use forkway_process::{active_children, current_process, parent_process, Process, ProcessError, Run};
 }

@@ -1,0 +1,265 @@
+//! The graded checks of lesson 2. `lessons/02-pipes-and-queues/lesson.toml` lists each test here
+//! with its points; `cargo xtask lesson 2` runs them one by one.
+//!
+//! Each test proves one exercise (see the `exercise_2_N` regions in the crate and its examples).
+
+#[path = "../../forkway-process/tests/support/mod.rs"]
+mod support;
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use forkway_ipc::{codec, simplex, GetError, PutError, Queue, RecvError};
+use forkway_process::Process;
+use support::*;
+
+/// Writes raw bytes on a connection's descriptor, bypassing the codec.
+fn raw_write<T>(c: &forkway_ipc::Connection<T>, bytes: &[u8]) {
+    let mut left = bytes;
+    while !left.is_empty() {
+        left = &left[nix::unistd::write(c.as_fd(), left).expect("raw write")..];
+    }
+}
+
+// ---- exercise 2.1: frame a message ---------------------------------------------------------
+
+#[test]
+fn header_is_four_bytes_big_endian() {
+    assert_eq!(codec::header(0), [0, 0, 0, 0]);
+    assert_eq!(codec::header(5), [0, 0, 0, 5]);
+    assert_eq!(codec::header(0x0102_0304), [1, 2, 3, 4]);
+    assert_eq!(codec::header(0x7fff_ffff), [0x7f, 0xff, 0xff, 0xff]);
+}
+
+#[test]
+fn header_of_two_gib_or_more_is_minus_one_then_eight_bytes() {
+    assert_eq!(
+        codec::header(0x8000_0000),
+        [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x80, 0, 0, 0]
+    );
+    assert_eq!(
+        codec::header(0x1_0000_0002),
+        [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 0, 0, 2]
+    );
+}
+
+#[test]
+fn framed_messages_keep_their_boundaries_across_processes() {
+    // _TestPoll.test_dont_merge / test_strings: b'a', b'', b'bc' arrive as three messages.
+    let (mut r, mut w) = simplex::<()>().expect("simplex");
+    let mut child = Process::new(move || {
+        for m in [&b"a"[..], b"", b"bc", &[7u8; 70_000]] {
+            w.send_bytes(m).expect("send_bytes");
+        }
+    });
+    child.start().expect("start");
+    assert_eq!(r.recv_bytes().expect("1"), b"a");
+    assert_eq!(r.recv_bytes().expect("2"), b"");
+    assert_eq!(r.recv_bytes().expect("3"), b"bc");
+    assert_eq!(r.recv_bytes().expect("4"), vec![7u8; 70_000]);
+    assert_eq!(join_bounded(&child), 0);
+}
+
+// ---- exercise 2.2: EOF when all writers close ----------------------------------------------
+
+#[test]
+fn eof_between_messages_is_eof() {
+    let (mut r, mut w) = simplex::<u32>().expect("simplex");
+    r.set_close_on_fork(true);
+    let mut child = Process::new(move || {
+        w.send(&1).expect("send");
+        w.send(&2).expect("send");
+    });
+    child.start().expect("start");
+    assert_eq!(join_bounded(&child), 0);
+    // Our copy of the write end went into the child's closure: with the child gone, no writer
+    // is left anywhere, so after the two messages comes EOF.
+    assert_eq!(r.recv().expect("1"), 1);
+    assert_eq!(r.recv().expect("2"), 2);
+    // (A child forked by another test at the wrong moment may hold a copy of the write end for
+    // a moment; poll bounds that wait.)
+    assert!(
+        r.poll(Some(BOUND)).expect("poll"),
+        "neither data nor EOF within {BOUND:?}"
+    );
+    assert!(
+        matches!(r.recv(), Err(RecvError::Eof)),
+        "EOF after the last message"
+    );
+}
+
+#[test]
+fn eof_inside_a_message_is_truncated() {
+    let (mut r, w) = simplex::<u32>().expect("simplex");
+    raw_write(&w, &[0, 0, 0, 10, 1, 2, 3]); // announces 10 bytes, sends 3
+    drop(w);
+    assert!(r.poll(Some(BOUND)).expect("poll"));
+    match r.recv_bytes() {
+        Err(RecvError::Truncated { got, expected }) => assert_eq!((got, expected), (3, 10)),
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+    let (mut r, w) = simplex::<u32>().expect("simplex");
+    raw_write(&w, &[0, 0]); // half a header
+    drop(w);
+    assert!(r.poll(Some(BOUND)).expect("poll"));
+    assert!(matches!(
+        r.recv_bytes(),
+        Err(RecvError::Truncated { got: 2, expected: 4 })
+    ));
+}
+
+#[test]
+fn bad_headers_are_errors_not_allocations() {
+    let (mut r, w) = simplex::<u32>().expect("simplex");
+    r.set_max_message(1024);
+    raw_write(&w, &[0x7f, 0xff, 0xff, 0xff]); // 2 GiB announced
+    assert!(matches!(r.recv_bytes(), Err(RecvError::TooLarge { .. })));
+    let (mut r, w) = simplex::<u32>().expect("simplex");
+    raw_write(&w, &[0xff, 0xff, 0xff, 0xfe]); // -2: no such length
+    assert!(matches!(r.recv_bytes(), Err(RecvError::CorruptHeader(_))));
+}
+
+// ---- exercise 2.3: a blocking get with a timeout ---------------------------------------------
+
+#[test]
+fn get_waits_for_a_put_from_another_process() {
+    let q: Queue<String> = Queue::new().expect("queue");
+    let (release_r, release) = release_pipe();
+    let tx = q.clone();
+    let mut child = Process::new(move || {
+        let mut release_r = release_r;
+        wait_for_release(&mut release_r);
+        tx.put("late".to_owned()).expect("put");
+    });
+    child.start().expect("start");
+    assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+    release.release();
+    assert_eq!(q.get().expect("get waits for the put"), "late");
+    assert_eq!(join_bounded(&child), 0);
+}
+
+#[test]
+fn get_timeout_returns_empty_after_the_timeout() {
+    let q: Queue<u8> = Queue::new().expect("queue");
+    let began = Instant::now();
+    assert!(matches!(
+        q.get_timeout(Duration::from_millis(150)),
+        Err(GetError::Empty)
+    ));
+    assert!(began.elapsed() >= Duration::from_millis(150), "returned early");
+    q.put(3).expect("put");
+    assert_eq!(q.get_timeout(Duration::from_millis(150)).expect("get"), 3);
+}
+
+#[test]
+fn get_nowait_answers_at_once() {
+    let q: Queue<u8> = Queue::new().expect("queue");
+    assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+    q.put(1).expect("put");
+    q.put(2).expect("put");
+    assert_eq!(q.get_nowait().expect("first"), 1);
+    assert_eq!(q.get_nowait().expect("second"), 2);
+    assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+}
+
+// ---- exercise 2.4: bounded put -------------------------------------------------------------
+
+#[test]
+fn full_queue_hands_the_item_back() {
+    let q: Queue<String> = Queue::bounded(2).expect("queue");
+    q.put_nowait("a".to_owned()).expect("a");
+    q.put_nowait("b".to_owned()).expect("b");
+    match q.put_nowait("c".to_owned()) {
+        Err(PutError::Full(item)) => assert_eq!(item, "c"),
+        other => panic!("expected Full(c), got {other:?}"),
+    }
+    let began = Instant::now();
+    assert!(q
+        .put_timeout("c".to_owned(), Duration::from_millis(100))
+        .expect_err("full")
+        .is_full());
+    assert!(began.elapsed() >= Duration::from_millis(100), "returned early");
+    assert_eq!(q.qsize(), 2);
+}
+
+#[test]
+fn bounded_put_waits_until_a_get_makes_room() {
+    let q: Queue<u32> = Queue::bounded(1).expect("queue");
+    q.put(0).expect("put");
+    let tx = q.clone();
+    let mut child = Process::new(move || {
+        for i in 1..=20 {
+            tx.put(i).expect("put waits for room");
+        }
+    });
+    child.start().expect("start");
+    let got: Vec<u32> = (0..=20).map(|_| q.get_timeout(BOUND).expect("get")).collect();
+    assert_eq!(got, (0..=20).collect::<Vec<_>>());
+    assert_eq!(join_bounded(&child), 0);
+}
+
+#[test]
+fn unbounded_put_never_waits() {
+    let q: Queue<u64> = Queue::new().expect("queue");
+    let tx = q.clone();
+    let mut child = Process::new(move || (0..20_000).for_each(|i| tx.put(i).expect("put")));
+    child.start().expect("start");
+    // Nobody reads while the child puts: an unbounded put must not wait for a reader.
+    assert_eq!(join_bounded(&child), 0);
+    assert_eq!(q.qsize(), 20_000);
+}
+
+// ---- exercises 2.5 to 2.8: the seeds' programs -----------------------------------------------
+
+fn run(name: &str, args: &[&str]) -> Vec<String> {
+    let run = run_example_of("forkway-ipc", name, args);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.stdout.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn example_download_analyse() {
+    assert_eq!(run("download_analyse", &[]), ["[11, 22, 33, 44]"]);
+}
+
+#[test]
+fn example_producer_consumer() {
+    let lines = run("producer_consumer", &[]);
+    let got: Vec<&String> = lines.iter().filter(|l| l.starts_with("consumer")).collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("consumer egon got bun {i}.")).collect();
+    assert_eq!(
+        got,
+        expected.iter().collect::<Vec<_>>(),
+        "every bun, in order: {lines:?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("main process.."),
+        "{lines:?}"
+    );
+    assert_eq!(lines.len(), 21, "10 made, 10 eaten, 1 main line: {lines:?}");
+}
+
+#[test]
+fn example_return_values() {
+    assert_eq!(
+        run("return_values", &[]),
+        ["job(1) returned 1", "job(2) returned 4"]
+    );
+}
+
+#[test]
+fn example_maxsize3() {
+    assert_eq!(
+        run("maxsize3", &[]),
+        [
+            "full: true",
+            "full after 200 ms: msg4 handed back",
+            "full at once: msg4 handed back",
+            "got msg1",
+            "got msg2",
+            "got msg3",
+            "empty: true",
+        ]
+    );
+}
