@@ -351,69 +351,70 @@ fn report() {
     let mut rows = Vec::new();
     let mut row = |name: &str, value: Option<f64>, target: &str, met: Option<bool>| {
         let shown = value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
-        let verdict = match met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "not measured",
+        let verdict = match (met, target) {
+            (Some(true), _) => "met",
+            (Some(false), _) => "MISSED",
+            (None, "(info)") => "",
+            (None, _) => "not measured",
         };
         println!("{name:<44} {shown:>8}   target {target:<10} {verdict}");
         rows.push(serde_json::json!({"ratio": name, "value": value, "target": target, "met": met}));
     };
     println!("\nforkway-ipc ratios (means of this run)");
-    let floor_rt = m("pipe_round_trip", "forkway")
-        .zip(m("pipe_round_trip", "floor"))
-        .map(|(f, r)| f / r);
-    row(
-        "pipe round trip: forkway / libc floor (time)",
-        floor_rt,
-        "<= 1.3",
-        floor_rt.map(|r| r <= 1.3),
+    // (label, numerator, denominator, target): each ratio is numerator time / denominator time,
+    // so "forkway / floor" is a slowdown and "CPython / forkway" a speed-up.
+    type Ratio = (
+        &'static str,
+        (&'static str, &'static str),
+        (&'static str, &'static str),
+        Option<(&'static str, fn(f64) -> bool)>,
     );
-    let duplex_rt = m("pipe_round_trip", "forkway_duplex")
-        .zip(m("pipe_round_trip", "floor"))
-        .map(|(f, r)| f / r);
-    row(
-        "pipe round trip: duplex / libc floor (time)",
-        duplex_rt,
-        "(info)",
-        None,
-    );
-    let py_rt = m("pipe_round_trip", "cpython")
-        .zip(m("pipe_round_trip", "forkway"))
-        .map(|(p, f)| p / f);
-    row(
-        "pipe round trip: forkway speed-up over CPython",
-        py_rt,
-        "(info)",
-        None,
-    );
-    let small = m("queue_small", "cpython")
-        .zip(m("queue_small", "forkway"))
-        .map(|(p, f)| p / f);
-    row(
-        "queue small msgs/s: forkway / CPython",
-        small,
-        ">= 5",
-        small.map(|r| r >= 5.0),
-    );
-    let big = m("queue_1mib", "cpython")
-        .zip(m("queue_1mib", "forkway"))
-        .map(|(p, f)| p / f);
-    row(
-        "queue 1 MiB bytes/s: forkway / CPython",
-        big,
-        ">= 3",
-        big.map(|r| r >= 3.0),
-    );
-    let bw = m("queue_1mib", "floor")
-        .zip(m("queue_1mib", "forkway"))
-        .map(|(r, f)| r / f);
-    row(
-        "queue 1 MiB bytes/s: forkway / bare pipe",
-        bw,
-        ">= 0.5",
-        bw.map(|r| r >= 0.5),
-    );
+    let ratios: [Ratio; 6] = [
+        (
+            "pipe round trip: forkway / libc floor (time)",
+            ("pipe_round_trip", "forkway"),
+            ("pipe_round_trip", "floor"),
+            Some(("<= 1.3", |r| r <= 1.3)),
+        ),
+        (
+            "pipe round trip: duplex / libc floor (time)",
+            ("pipe_round_trip", "forkway_duplex"),
+            ("pipe_round_trip", "floor"),
+            None,
+        ),
+        (
+            "pipe round trip: forkway speed-up over CPython",
+            ("pipe_round_trip", "cpython"),
+            ("pipe_round_trip", "forkway"),
+            None,
+        ),
+        (
+            "queue small msgs/s: forkway / CPython",
+            ("queue_small", "cpython"),
+            ("queue_small", "forkway"),
+            Some((">= 5", |r| r >= 5.0)),
+        ),
+        (
+            "queue 1 MiB bytes/s: forkway / CPython",
+            ("queue_1mib", "cpython"),
+            ("queue_1mib", "forkway"),
+            Some((">= 3", |r| r >= 3.0)),
+        ),
+        (
+            "queue 1 MiB bytes/s: forkway / bare pipe",
+            ("queue_1mib", "floor"),
+            ("queue_1mib", "forkway"),
+            Some((">= 0.5", |r| r >= 0.5)),
+        ),
+    ];
+    for (label, (ng, nb), (dg, db), target) in ratios {
+        let value = m(ng, nb).zip(m(dg, db)).map(|(n, d)| n / d);
+        let (goal, met) = match target {
+            Some((goal, test)) => (goal, value.map(test)),
+            None => ("(info)", None),
+        };
+        row(label, value, goal, met);
+    }
     let out = target.join("forkway-bench");
     let _ = std::fs::create_dir_all(&out);
     let _ = std::fs::write(

@@ -44,10 +44,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One get per result. They arrive in the order the jobs finished, so sort by argument.
     let mut results: Vec<(u32, u64)> = jobs.iter().map(|_| q.get()).collect::<Result<_, _>>()?;
     results.sort_unstable();
-    // ANCHOR_END: exercise_2_7
     for (a, square) in results {
         println!("job({a}) returned {square}");
     }
+    // ANCHOR_END: exercise_2_7
     Ok(())
 }
 // ANCHOR_END: main

@@ -60,6 +60,128 @@ fn scenario() -> impl Strategy<Value = (Vec<Vec<usize>>, u8, Option<usize>)> {
     )
 }
 
+/// The two queue types under the same harness.
+trait Channel: Clone + Send + 'static {
+    fn send(&self, w: Work);
+    fn receive(&self) -> Option<Work>;
+    /// The bound to check, if the channel has one.
+    fn qsize(&self) -> Option<usize>;
+}
+
+impl Channel for Queue<Work> {
+    fn send(&self, w: Work) {
+        self.put(w).expect("put");
+    }
+    fn receive(&self) -> Option<Work> {
+        self.get().ok()
+    }
+    fn qsize(&self) -> Option<usize> {
+        Some(Queue::qsize(self))
+    }
+}
+
+impl Channel for SimpleQueue<Work> {
+    fn send(&self, w: Work) {
+        self.put(w).expect("put");
+    }
+    fn receive(&self) -> Option<Work> {
+        self.get().ok()
+    }
+    fn qsize(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Runs one scenario: `producers[p]` lists the sizes of producer p's messages. Returns every
+/// consumer's reports, after checking that every process exited cleanly.
+fn run_scenario<C: Channel>(
+    q: &C,
+    producers: &[Vec<usize>],
+    consumers: u8,
+) -> Result<Vec<Seen>, TestCaseError> {
+    let seen: Queue<Seen> = Queue::new().expect("results");
+    let mut cons: Vec<Process> = (0..consumers)
+        .map(|consumer| {
+            let (q, seen) = (q.clone(), seen.clone());
+            Process::new(move || {
+                while let Some(Work::Item { producer, seq, body }) = q.receive() {
+                    let qsize = q.qsize().unwrap_or(0);
+                    let whole = is_whole(producer, seq, &body);
+                    seen.put(Seen {
+                        consumer,
+                        producer,
+                        seq,
+                        whole,
+                        qsize,
+                    })
+                    .expect("report");
+                }
+            })
+        })
+        .collect();
+    for c in &mut cons {
+        c.start().expect("start consumer");
+    }
+    let mut prods: Vec<Process> = producers
+        .iter()
+        .enumerate()
+        .map(|(p, sizes)| {
+            let (q, sizes) = (q.clone(), sizes.clone());
+            Process::new(move || {
+                for (seq, len) in sizes.into_iter().enumerate() {
+                    let body = body(p as u8, seq as u32, len);
+                    q.send(Work::Item {
+                        producer: p as u8,
+                        seq: seq as u32,
+                        body,
+                    });
+                }
+            })
+        })
+        .collect();
+    for p in &mut prods {
+        p.start().expect("start producer");
+    }
+    let total: usize = producers.iter().map(Vec::len).sum();
+    let mut got = Vec::with_capacity(total);
+    for _ in 0..total {
+        got.push(seen.get_timeout(BOUND).expect("a report within BOUND"));
+    }
+    for p in &prods {
+        prop_assert_eq!(join_bounded(p), 0);
+    }
+    for _ in 0..consumers {
+        q.send(Work::Stop);
+    }
+    for c in &cons {
+        prop_assert_eq!(join_bounded(c), 0);
+    }
+    prop_assert!(seen.is_empty(), "more reports than messages");
+
+    let all: BTreeSet<(u8, u32)> = got.iter().map(|s| (s.producer, s.seq)).collect();
+    prop_assert_eq!(all.len(), total, "a message arrived twice or not at all");
+    let expected: BTreeSet<(u8, u32)> = producers
+        .iter()
+        .enumerate()
+        .flat_map(|(p, sizes)| (0..sizes.len()).map(move |s| (p as u8, s as u32)))
+        .collect();
+    prop_assert_eq!(&all, &expected);
+    prop_assert!(got.iter().all(|s| s.whole), "a torn message");
+    // Reports from one consumer are in the order it got the items: per producer, rising.
+    let mut last: BTreeMap<(u8, u8), u32> = BTreeMap::new();
+    for s in &got {
+        if let Some(prev) = last.insert((s.consumer, s.producer), s.seq) {
+            prop_assert!(
+                s.seq > prev,
+                "consumer {} saw producer {} out of order",
+                s.consumer,
+                s.producer
+            );
+        }
+    }
+    Ok(got)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -69,115 +191,15 @@ proptest! {
             Some(m) => Queue::bounded(m).expect("queue"),
             None => Queue::new().expect("queue"),
         };
-        let seen: Queue<Seen> = Queue::new().expect("results");
-
-        let mut cons: Vec<Process> = (0..consumers).map(|consumer| {
-            let (q, seen) = (q.clone(), seen.clone());
-            Process::new(move || {
-                while let Ok(Work::Item { producer, seq, body }) = q.get() {
-                    let qsize = q.qsize();
-                    let whole = is_whole(producer, seq, &body);
-                    seen.put(Seen { consumer, producer, seq, whole, qsize }).expect("report");
-                }
-            })
-        }).collect();
-        for c in &mut cons {
-            c.start().expect("start consumer");
-        }
-        let mut prods: Vec<Process> = producers.iter().enumerate().map(|(p, sizes)| {
-            let (q, sizes) = (q.clone(), sizes.clone());
-            Process::new(move || {
-                for (seq, len) in sizes.into_iter().enumerate() {
-                    let body = body(p as u8, seq as u32, len);
-                    q.put(Work::Item { producer: p as u8, seq: seq as u32, body }).expect("put");
-                }
-            })
-        }).collect();
-        for p in &mut prods {
-            p.start().expect("start producer");
-        }
-
-        let total: usize = producers.iter().map(Vec::len).sum();
-        let mut got = Vec::with_capacity(total);
-        for _ in 0..total {
-            got.push(seen.get_timeout(BOUND).expect("a report within BOUND"));
-            if let Some(m) = maxsize {
-                prop_assert!(q.qsize() <= m);
-            }
-        }
-        for p in &prods {
-            prop_assert_eq!(join_bounded(p), 0);
-        }
-        for _ in 0..consumers {
-            q.put(Work::Stop).expect("stop");
-        }
-        for c in &cons {
-            prop_assert_eq!(join_bounded(c), 0);
-        }
-        prop_assert!(seen.is_empty(), "more reports than messages");
-
-        let all: BTreeSet<(u8, u32)> = got.iter().map(|s| (s.producer, s.seq)).collect();
-        prop_assert_eq!(all.len(), total, "a message arrived twice or not at all");
-        let expected: BTreeSet<(u8, u32)> = producers.iter().enumerate()
-            .flat_map(|(p, sizes)| (0..sizes.len()).map(move |s| (p as u8, s as u32)))
-            .collect();
-        prop_assert_eq!(&all, &expected);
-        prop_assert!(got.iter().all(|s| s.whole), "a torn message");
+        let got = run_scenario(&q, &producers, consumers)?;
         if let Some(m) = maxsize {
             prop_assert!(got.iter().all(|s| s.qsize <= m), "qsize over maxsize");
-        }
-        // Reports from one consumer are in the order it got the items: per producer, rising.
-        let mut last: BTreeMap<(u8, u8), u32> = BTreeMap::new();
-        for s in &got {
-            if let Some(prev) = last.insert((s.consumer, s.producer), s.seq) {
-                prop_assert!(s.seq > prev, "consumer {} saw producer {} out of order", s.consumer, s.producer);
-            }
         }
     }
 
     #[test]
-    fn simple_queue_delivers_exactly_once_whole((producers, consumers, _) in scenario()) {
+    fn simple_queue_delivers_exactly_once_whole_in_order((producers, consumers, _) in scenario()) {
         let q: SimpleQueue<Work> = SimpleQueue::new().expect("simple queue");
-        let seen: Queue<Seen> = Queue::new().expect("results");
-        let mut cons: Vec<Process> = (0..consumers).map(|consumer| {
-            let (q, seen) = (q.clone(), seen.clone());
-            Process::new(move || {
-                while let Ok(Work::Item { producer, seq, body }) = q.get() {
-                    let whole = is_whole(producer, seq, &body);
-                    seen.put(Seen { consumer, producer, seq, whole, qsize: 0 }).expect("report");
-                }
-            })
-        }).collect();
-        for c in &mut cons {
-            c.start().expect("start consumer");
-        }
-        let mut prods: Vec<Process> = producers.iter().enumerate().map(|(p, sizes)| {
-            let (q, sizes) = (q.clone(), sizes.clone());
-            Process::new(move || {
-                for (seq, len) in sizes.into_iter().enumerate() {
-                    let body = body(p as u8, seq as u32, len);
-                    q.put(Work::Item { producer: p as u8, seq: seq as u32, body }).expect("put");
-                }
-            })
-        }).collect();
-        for p in &mut prods {
-            p.start().expect("start producer");
-        }
-        let total: usize = producers.iter().map(Vec::len).sum();
-        let got: Vec<Seen> = (0..total)
-            .map(|_| seen.get_timeout(BOUND).expect("a report within BOUND"))
-            .collect();
-        for p in &prods {
-            prop_assert_eq!(join_bounded(p), 0);
-        }
-        for _ in 0..consumers {
-            q.put(Work::Stop).expect("stop");
-        }
-        for c in &cons {
-            prop_assert_eq!(join_bounded(c), 0);
-        }
-        let all: BTreeSet<(u8, u32)> = got.iter().map(|s| (s.producer, s.seq)).collect();
-        prop_assert_eq!(all.len(), total);
-        prop_assert!(got.iter().all(|s| s.whole), "a torn message");
+        run_scenario(&q, &producers, consumers)?;
     }
 }
