@@ -156,18 +156,8 @@ pub(crate) fn read_frame_with(
 
 #[cfg(test)]
 mod tests {
+    // The header's tests are lesson 2's graded checks (tests/lesson2.rs): exercise 2.1 blanks it.
     use super::*;
-
-    #[test]
-    fn headers_match_cpython() {
-        // struct.pack("!i", 5) and the large form "!i" -1 + "!Q" n.
-        assert_eq!(header(5), [0, 0, 0, 5]);
-        assert_eq!(header(0x7fff_ffff), [0x7f, 0xff, 0xff, 0xff]);
-        assert_eq!(
-            header(0x8000_0000),
-            [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x80, 0, 0, 0]
-        );
-    }
 
     #[test]
     fn decode_rejects_wrong_types_and_leftovers() {
