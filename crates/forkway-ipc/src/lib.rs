@@ -30,7 +30,7 @@ pub mod codec;
 mod connection;
 mod error;
 mod queue;
-mod shm;
+pub mod shm;
 mod simple_queue;
 
 pub use connection::{pipe, simplex, Connection};

@@ -237,7 +237,7 @@ impl<T> Queue<T> {
             RobustMutex::init(std::ptr::addr_of_mut!((*header).mutex))?;
             std::ptr::addr_of_mut!((*header).maxsize).write(maxsize);
             std::ptr::addr_of_mut!((*header).max_message).write(AtomicU64::new(DEFAULT_MAX_MESSAGE as u64));
-            let ring_max = (shm.len() - RING_OFFSET) as u64;
+            let ring_max = (shm.size() - RING_OFFSET) as u64;
             std::ptr::addr_of_mut!((*header).ring_max).write(ring_max);
             *(*header).states[0].get() = State {
                 cap: INITIAL_CAP,

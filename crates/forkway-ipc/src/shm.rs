@@ -1,4 +1,5 @@
-//! Shared memory inherited across `fork`, a robust process-shared mutex in it, and futex waits.
+//! Shared memory inherited across `fork`, a robust process-shared mutex in it, and futex waits:
+//! the building blocks of [`Queue`](crate::Queue), public because lesson 3's locks build on them.
 //!
 //! The mapping is anonymous and `MAP_SHARED`: it has no name, no file and no descriptor, so there
 //! is nothing to leak. The kernel frees it when the last process that has it mapped unmaps it or
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// A `MAP_SHARED | MAP_ANONYMOUS` mapping, unmapped on drop.
-pub(crate) struct Shm {
+pub struct Shm {
     ptr: NonNull<u8>,
     len: usize,
 }
@@ -27,7 +28,7 @@ impl Shm {
     /// Maps `len` bytes of zeroed shared memory. `MAP_NORESERVE` makes it a reservation of
     /// address space: pages cost memory only once touched, so a queue may reserve gigabytes and
     /// use kilobytes.
-    pub(crate) fn new(len: usize) -> io::Result<Shm> {
+    pub fn new(len: usize) -> io::Result<Shm> {
         // SAFETY: a fresh anonymous mapping at an address the kernel picks; no existing memory
         // is affected.
         let ptr = unsafe {
@@ -48,7 +49,7 @@ impl Shm {
     }
 
     /// Maps the largest of `want`, `want/2`, … down to `min` that the kernel grants.
-    pub(crate) fn reserve(want: usize, min: usize) -> io::Result<Shm> {
+    pub fn reserve(want: usize, min: usize) -> io::Result<Shm> {
         let mut len = want;
         loop {
             match Shm::new(len) {
@@ -58,16 +59,18 @@ impl Shm {
         }
     }
 
-    pub(crate) fn ptr(&self) -> *mut u8 {
+    /// The start of the mapping.
+    pub fn ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
 
-    pub(crate) fn len(&self) -> usize {
+    /// The mapping's size in bytes.
+    pub fn size(&self) -> usize {
         self.len
     }
 
     /// Gives the pages of `[from, to)` back to the kernel; they read as zeros afterwards.
-    pub(crate) fn release(&self, from: usize, to: usize) {
+    pub fn release(&self, from: usize, to: usize) {
         let page = 4096;
         let from = from.next_multiple_of(page);
         if to <= from || to > self.len {
@@ -97,13 +100,22 @@ impl Drop for Shm {
 /// there). Our data structures commit every change with one atomic store, so the state a dead
 /// holder leaves is always the last committed one and locking simply goes on.
 #[repr(C)]
-pub(crate) struct RobustMutex {
+pub struct RobustMutex {
     raw: UnsafeCell<libc::pthread_mutex_t>,
+}
+
+/// Why [`RobustMutex::lock_until`] did not lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockError {
+    /// The deadline passed first.
+    Timeout,
+    /// A previous holder died and its successor unlocked without calling `make_consistent`.
+    NotRecoverable,
 }
 
 /// How a lock was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Locked {
+pub enum Locked {
     /// The usual case.
     Clean,
     /// The previous holder died holding it; the mutex is usable again now.
@@ -115,7 +127,7 @@ impl RobustMutex {
     ///
     /// # Safety
     /// `this` must point to writable memory that no process uses as a mutex yet.
-    pub(crate) unsafe fn init(this: *mut RobustMutex) -> io::Result<()> {
+    pub unsafe fn init(this: *mut RobustMutex) -> io::Result<()> {
         let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
         let check = |rc: libc::c_int| {
             if rc == 0 {
@@ -145,14 +157,75 @@ impl RobustMutex {
     }
 
     /// Locks, waiting as long as it takes; a dead holder is reported, not waited for.
-    pub(crate) fn lock(&self) -> Locked {
+    pub fn lock(&self) -> Locked {
         // SAFETY: the mutex was initialized by `init` and lives in a mapping that outlives self.
         let rc = unsafe { libc::pthread_mutex_lock(self.raw.get()) };
         self.after_lock(rc).expect("pthread_mutex_lock on a robust mutex")
     }
 
+    /// Locks, waiting at most until `deadline`, and *without* repairing a dead owner's state:
+    /// on [`Locked::OwnerDied`] the caller holds the lock and must call
+    /// [`make_consistent`](RobustMutex::make_consistent) before unlocking, or the mutex becomes
+    /// unusable for good ([`LockError::NotRecoverable`] for every later caller) — POSIX's way of
+    /// saying "nobody vouched for the data this lock protects".
+    ///
+    /// # Errors
+    /// [`LockError::Timeout`] when the deadline passed; [`LockError::NotRecoverable`].
+    pub fn lock_until(&self, deadline: Deadline) -> Result<Locked, LockError> {
+        loop {
+            let rc = match deadline.left() {
+                // SAFETY: as in `lock`.
+                None => unsafe { libc::pthread_mutex_lock(self.raw.get()) },
+                Some(left) if left.is_zero() => {
+                    // SAFETY: as in `lock`.
+                    unsafe { libc::pthread_mutex_trylock(self.raw.get()) }
+                }
+                Some(left) => {
+                    // timedlock takes a CLOCK_REALTIME instant: wait in slices of at most 100 ms
+                    // and re-check our monotonic deadline, so a clock jump cannot stretch it.
+                    let slice = left.min(Duration::from_millis(100));
+                    let mut now = std::mem::MaybeUninit::<libc::timespec>::uninit();
+                    // SAFETY: clock_gettime writes a timespec into valid memory.
+                    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, now.as_mut_ptr()) };
+                    // SAFETY: initialized by clock_gettime just above.
+                    let now = unsafe { now.assume_init() };
+                    let nanos = now.tv_nsec as u64 + u64::from(slice.subsec_nanos());
+                    let until = libc::timespec {
+                        tv_sec: now.tv_sec
+                            + slice.as_secs() as libc::time_t
+                            + (nanos / 1_000_000_000) as libc::time_t,
+                        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+                    };
+                    // SAFETY: as in `lock`; `until` outlives the call.
+                    unsafe { libc::pthread_mutex_timedlock(self.raw.get(), &until) }
+                }
+            };
+            return match rc {
+                0 => Ok(Locked::Clean),
+                libc::EOWNERDEAD => Ok(Locked::OwnerDied),
+                libc::ENOTRECOVERABLE => Err(LockError::NotRecoverable),
+                libc::EBUSY | libc::ETIMEDOUT if deadline.passed() => Err(LockError::Timeout),
+                libc::EBUSY | libc::ETIMEDOUT | libc::EINTR => continue,
+                rc => panic!(
+                    "pthread_mutex_lock on a robust mutex: {}",
+                    io::Error::from_raw_os_error(rc)
+                ),
+            };
+        }
+    }
+
+    /// After [`Locked::OwnerDied`]: declares the protected state consistent again, so the
+    /// mutex goes on working after the next unlock.
+    pub fn make_consistent(&self) {
+        // SAFETY: the caller holds the mutex after EOWNERDEAD; anything else returns EINVAL,
+        // which is harmless.
+        unsafe {
+            libc::pthread_mutex_consistent(self.raw.get());
+        }
+    }
+
     /// Tries to lock without waiting: `None` when another live thread holds it.
-    pub(crate) fn try_lock(&self) -> Option<Locked> {
+    pub fn try_lock(&self) -> Option<Locked> {
         // SAFETY: as in `lock`.
         let rc = unsafe { libc::pthread_mutex_trylock(self.raw.get()) };
         if rc == libc::EBUSY {
@@ -182,7 +255,7 @@ impl RobustMutex {
     }
 
     /// Unlocks. Only the thread that locked may call it.
-    pub(crate) fn unlock(&self) {
+    pub fn unlock(&self) {
         // SAFETY: the caller holds the lock (the guards below make that structural).
         unsafe {
             libc::pthread_mutex_unlock(self.raw.get());
@@ -196,7 +269,7 @@ impl RobustMutex {
 ///
 /// The futex is *shared* (no `FUTEX_PRIVATE_FLAG`): the kernel keys it on the physical page,
 /// so waiters and wakers in different processes meet.
-pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let ts = timeout.map(|t| libc::timespec {
         tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: t.subsec_nanos() as libc::c_long,
@@ -223,7 +296,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
 ///
 /// All of them, not one: a woken waiter that is SIGKILLed before it acts would swallow a
 /// single wake-up, and the others would sleep on with work waiting.
-pub(crate) fn futex_wake_all(word: &AtomicU32) {
+pub fn futex_wake_all(word: &AtomicU32) {
     // SAFETY: FUTEX_WAKE only uses the address as a key; it reads no memory through it.
     unsafe {
         libc::syscall(
@@ -240,19 +313,21 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
 
 /// A deadline from an optional timeout, and what is left of it.
 #[derive(Clone, Copy)]
-pub(crate) struct Deadline(Option<Instant>);
+pub struct Deadline(Option<Instant>);
 
 impl Deadline {
-    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
+    /// `timeout` from now; `None` never passes.
+    pub fn after(timeout: Option<Duration>) -> Deadline {
         Deadline(timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future)))
     }
 
     /// Time left: `None` for no limit, `Some(ZERO)` once passed.
-    pub(crate) fn left(&self) -> Option<Duration> {
+    pub fn left(&self) -> Option<Duration> {
         self.0.map(|d| d.saturating_duration_since(Instant::now()))
     }
 
-    pub(crate) fn passed(&self) -> bool {
+    /// Whether the deadline is behind us.
+    pub fn passed(&self) -> bool {
         self.left() == Some(Duration::ZERO)
     }
 }
@@ -263,10 +338,11 @@ fn far_future() -> Instant {
 
 /// Increments a waiter count on creation and decrements it on drop, so an early return (or a
 /// panic) never leaves a count behind in this process.
-pub(crate) struct Waiting<'a>(&'a AtomicU32);
+pub struct Waiting<'a>(&'a AtomicU32);
 
 impl<'a> Waiting<'a> {
-    pub(crate) fn new(count: &'a AtomicU32) -> Waiting<'a> {
+    /// Counts one more waiter until the returned value is dropped.
+    pub fn new(count: &'a AtomicU32) -> Waiting<'a> {
         count.fetch_add(1, Ordering::SeqCst);
         Waiting(count)
     }

@@ -30,7 +30,7 @@
 //! | `sys.exit(n)` in a child | [`exit`] | 1 |
 //! | `Pipe()`, `Pipe(duplex=False)`, `Connection` | [`pipe`], [`simplex`], [`Connection`] | 2 |
 //! | `Queue()`, `Queue(maxsize)`, `SimpleQueue()` | [`Queue`], [`SimpleQueue`] | 2 |
-//! | `Lock()`, `RLock()`, `Semaphore()`, `Event()`, `Value()`, `Array()` | *lesson 3 (coming)* | 3 |
+//! | `Lock()`, `RLock()`, `Semaphore()`, `BoundedSemaphore()`, `Event()`, `Value()`, `Array()` | [`Lock`], [`RLock`], [`Semaphore`], [`Event`], [`Value`], [`Array`] (lesson 3 in progress: `Condition`, `Barrier` to come) | 3 |
 //! | `JoinableQueue()` | *lesson 4 (coming)* | 4 |
 //! | `Pool()`, `apply_async`, `map` | *lesson 5 (coming)* | 5 |
 //! | `Manager()`, `Listener`/`Client` | *lesson 6 (coming)* | 6 |
@@ -54,6 +54,12 @@ pub use forkway_ipc::{
 
 /// Lesson 2's crate, whole: the wire codec, connections and queues.
 pub use forkway_ipc as ipc;
+
+#[doc(inline)]
+pub use forkway_sync::{AcquireError, Array, Event, Lock, RLock, ReleaseError, Semaphore, Value};
+
+/// Lesson 3's crate, whole: locks and shared state.
+pub use forkway_sync as sync;
 
 /// Lesson 1's crate, whole: processes.
 pub use forkway_process as process;

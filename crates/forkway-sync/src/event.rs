@@ -1,0 +1,88 @@
+//! `Event`: a flag in shared memory that processes can wait for.
+
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use forkway_ipc::shm::{futex_wait, futex_wake_all, Deadline, Shm};
+
+/// A flag shared between processes: `set` wakes everyone waiting; `wait` returns at once while
+/// it is set. Python's `multiprocessing.Event`.
+///
+/// ```
+/// use std::time::Duration;
+/// use forkway_sync::Event;
+///
+/// let ready = Event::new()?;
+/// assert!(!ready.wait_timeout(Duration::ZERO));
+/// ready.set();
+/// assert!(ready.wait_timeout(Duration::ZERO));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Event {
+    shm: Arc<Shm>,
+}
+
+impl Event {
+    /// A new, unset event.
+    ///
+    /// # Errors
+    /// The OS error when the shared memory cannot be mapped.
+    pub fn new() -> io::Result<Event> {
+        Ok(Event {
+            shm: Arc::new(Shm::new(4096)?),
+        })
+    }
+
+    fn flag(&self) -> &AtomicU32 {
+        // SAFETY: the mapping is zeroed (unset) at creation, aligned, and lives as long as self.
+        unsafe { &*self.shm.ptr().cast::<AtomicU32>() }
+    }
+
+    /// Sets the flag and wakes every waiter.
+    pub fn set(&self) {
+        if self.flag().swap(1, Ordering::Release) == 0 {
+            futex_wake_all(self.flag());
+        }
+    }
+
+    /// Clears the flag: later waits wait.
+    pub fn clear(&self) {
+        self.flag().store(0, Ordering::Release);
+    }
+
+    /// Whether the flag is set now.
+    pub fn is_set(&self) -> bool {
+        self.flag().load(Ordering::Acquire) == 1
+    }
+
+    fn wait_until(&self, deadline: Deadline) -> bool {
+        loop {
+            if self.is_set() {
+                return true;
+            }
+            if deadline.passed() {
+                return false;
+            }
+            futex_wait(self.flag(), 0, deadline.left());
+        }
+    }
+
+    /// Waits until the flag is set (at once if it is).
+    pub fn wait(&self) {
+        self.wait_until(Deadline::after(None));
+    }
+
+    /// Waits at most `timeout`; true if the flag is set. Python's `wait(timeout)`.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Deadline::after(Some(timeout)))
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event").field("set", &self.is_set()).finish()
+    }
+}

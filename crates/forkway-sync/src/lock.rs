@@ -1,0 +1,454 @@
+//! `Lock` and `RLock`: robust, process-shared mutexes in shared memory.
+//!
+//! The mutex is glibc's robust pthread mutex: the kernel keeps, for every thread, a list of the
+//! robust mutexes it holds, and when the thread dies it marks each one "owner died" and wakes a
+//! waiter. That is what Python's semaphore-based `Lock` lacks. On top of it we keep the owner's
+//! identity (pid and thread id), for error messages, `locked()`, and the recursion of `RLock`.
+
+use std::io;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use forkway_ipc::shm::{Deadline, LockError, Locked, RobustMutex, Shm};
+
+use crate::error::{AcquireError, ReleaseError};
+
+/// A lock's holder: a thread of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// The process.
+    pub pid: u32,
+    /// The thread (its kernel id; equal to `pid` for a process's main thread).
+    pub tid: u32,
+}
+
+impl Owner {
+    /// The calling thread.
+    pub fn me() -> Owner {
+        Owner {
+            pid: std::process::id(),
+            tid: nix::unistd::gettid().as_raw() as u32,
+        }
+    }
+
+    fn pack(self) -> u64 {
+        (u64::from(self.pid) << 32) | u64::from(self.tid)
+    }
+
+    fn unpack(word: u64) -> Option<Owner> {
+        (word != 0).then_some(Owner {
+            pid: (word >> 32) as u32,
+            tid: word as u32,
+        })
+    }
+}
+
+/// The shared part of a lock: lives at the start of its mapping.
+#[repr(C)]
+pub(crate) struct LockCell {
+    mutex: RobustMutex,
+    /// `Owner::pack()` of the holder, 0 when free. Written only by the holder.
+    owner: AtomicU64,
+    /// `RLock`'s recursion depth. Touched only by the holder.
+    depth: AtomicU32,
+}
+
+/// A mapping with a [`LockCell`] at offset 0 (and, for `Value`/`Array`, data after it).
+#[derive(Clone)]
+pub(crate) struct Region {
+    shm: Arc<Shm>,
+}
+
+impl Region {
+    /// Maps `extra` bytes after the lock cell and initializes the cell.
+    pub(crate) fn new(extra: usize) -> io::Result<Region> {
+        let len = (Region::DATA + extra).max(1).next_multiple_of(4096);
+        let shm = Shm::new(len)?;
+        // SAFETY: a fresh, zeroed, page-aligned mapping, big enough, shared with nobody yet.
+        unsafe { RobustMutex::init(std::ptr::addr_of_mut!((*shm.ptr().cast::<LockCell>()).mutex))? };
+        Ok(Region { shm: Arc::new(shm) })
+    }
+
+    /// Where data starts: after the cell, aligned for anything.
+    pub(crate) const DATA: usize = std::mem::size_of::<LockCell>().next_multiple_of(64);
+
+    pub(crate) fn cell(&self) -> &LockCell {
+        // SAFETY: initialized in `new`; the mapping lives as long as `self`; every field is an
+        // atomic or the mutex.
+        unsafe { &*self.shm.ptr().cast::<LockCell>() }
+    }
+
+    pub(crate) fn data(&self) -> *mut u8 {
+        // SAFETY: DATA is inside the mapping (see `new`).
+        unsafe { self.shm.ptr().add(Region::DATA) }
+    }
+
+    pub(crate) fn owner(&self) -> Option<Owner> {
+        Owner::unpack(self.cell().owner.load(Ordering::Acquire))
+    }
+
+    /// Takes the mutex for the calling thread, waiting until `deadline` (`None`: not at all).
+    pub(crate) fn acquire(&self, deadline: Option<Deadline>) -> Result<Locked, AcquireError<()>> {
+        let cell = self.cell();
+        if self.owner() == Some(Owner::me()) {
+            return Err(AcquireError::Deadlock);
+        }
+        let until = deadline.unwrap_or(Deadline::after(Some(Duration::ZERO)));
+        let how = cell.mutex.lock_until(until).map_err(|e| match e {
+            LockError::Timeout if deadline.is_none() => AcquireError::WouldBlock,
+            LockError::Timeout => AcquireError::Timeout,
+            LockError::NotRecoverable => AcquireError::NotRecoverable,
+        })?;
+        cell.owner.store(Owner::me().pack(), Ordering::Release);
+        Ok(how)
+    }
+
+    /// Releases the mutex held by the calling thread.
+    pub(crate) fn release(&self) -> Result<(), ReleaseError> {
+        let cell = self.cell();
+        match self.owner() {
+            None => Err(ReleaseError::NotHeld),
+            Some(o) if o != Owner::me() => Err(ReleaseError::NotOwner),
+            Some(_) => {
+                cell.owner.store(0, Ordering::Release);
+                cell.mutex.unlock();
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn make_consistent(&self) {
+        self.cell().mutex.make_consistent();
+    }
+}
+
+/// A mutual-exclusion lock shared between processes. Python's `multiprocessing.Lock`.
+///
+/// Create it before starting the processes that use it; clones share the same lock. Acquiring
+/// returns a guard that releases on drop — Python's `with lock:`.
+///
+/// ```
+/// use forkway_sync::Lock;
+///
+/// let lock = Lock::new()?;
+/// {
+///     // (An acquire error may carry the guard, which borrows the lock: it cannot travel up
+///     // with `?` into a `Box<dyn Error>`. Handle it, or `expect` as here.)
+///     let _held = lock.acquire().expect("acquire");
+///     assert!(lock.locked());
+///     assert!(lock.try_acquire().is_err());
+/// }
+/// assert!(!lock.locked());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Unlike Python's, a forkway `Lock` belongs to the thread that acquired it: only that thread
+/// may release it (a lock that anyone may release cannot tell a dead holder from a slow one).
+/// For signalling between processes, use a [`Semaphore`](crate::Semaphore) or an
+/// [`Event`](crate::Event).
+#[derive(Clone)]
+pub struct Lock {
+    region: Region,
+}
+
+/// Proof that this thread holds a [`Lock`]; releases it when dropped.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a> {
+    region: &'a Region,
+    /// Set when the previous owner died and nobody marked the state consistent yet.
+    inconsistent: bool,
+    /// A pthread mutex must be unlocked by the thread that locked it: the guard stays put.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Lock {
+    /// A new, unlocked lock.
+    ///
+    /// # Errors
+    /// The OS error when the shared memory cannot be mapped.
+    pub fn new() -> io::Result<Lock> {
+        Ok(Lock {
+            region: Region::new(0)?,
+        })
+    }
+
+    pub(crate) fn from_region(region: Region) -> Lock {
+        Lock { region }
+    }
+
+    fn acquire_until(
+        &self,
+        deadline: Option<Deadline>,
+    ) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
+        lock_region(&self.region, deadline)
+    }
+
+    /// Acquires, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// [`AcquireError::OwnerDied`] (you hold the lock: see there), [`AcquireError::Deadlock`]
+    /// when this thread holds it already, [`AcquireError::NotRecoverable`].
+    pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
+        self.acquire_until(Some(Deadline::after(None)))
+    }
+
+    /// Acquires, waiting at most `timeout`. Python's `acquire(timeout=t)`.
+    ///
+    /// # Errors
+    /// [`AcquireError::Timeout`]; otherwise as [`Lock::acquire`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
+        self.acquire_until(Some(Deadline::after(Some(timeout))))
+    }
+
+    /// Acquires only if the lock is free now. Python's `acquire(False)`.
+    ///
+    /// # Errors
+    /// [`AcquireError::WouldBlock`]; otherwise as [`Lock::acquire`].
+    pub fn try_acquire(&self) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
+        self.acquire_until(None)
+    }
+
+    /// Releases a lock this thread holds without a guard (after [`LockGuard::leak`]): Python's
+    /// `release()`.
+    ///
+    /// # Errors
+    /// [`ReleaseError::NotHeld`] on an unlocked lock ("released too many times");
+    /// [`ReleaseError::NotOwner`] when another thread or process holds it.
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        self.region.release()
+    }
+
+    /// Whether some thread of some process holds the lock now (a snapshot).
+    pub fn locked(&self) -> bool {
+        self.region.owner().is_some()
+    }
+
+    /// Who holds the lock now, if anyone (a snapshot; Python shows it in the lock's `repr`).
+    pub fn owner(&self) -> Option<Owner> {
+        self.region.owner()
+    }
+}
+
+/// Acquires `region`'s lock and wraps the outcome in a guard.
+pub(crate) fn lock_region(
+    region: &Region,
+    deadline: Option<Deadline>,
+) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
+    let how = region.acquire(deadline).map_err(forget_guard)?;
+    let guard = LockGuard {
+        region,
+        inconsistent: how == Locked::OwnerDied,
+        _not_send: PhantomData,
+    };
+    match how {
+        Locked::Clean => Ok(guard),
+        Locked::OwnerDied => Err(AcquireError::OwnerDied(guard)),
+    }
+}
+
+/// Turns an error without a guard into the guard-typed error (it never carries one).
+fn forget_guard<G>(e: AcquireError<()>) -> AcquireError<G> {
+    match e {
+        AcquireError::OwnerDied(()) => unreachable!("region.acquire reports owner death as Ok"),
+        AcquireError::NotRecoverable => AcquireError::NotRecoverable,
+        AcquireError::Timeout => AcquireError::Timeout,
+        AcquireError::WouldBlock => AcquireError::WouldBlock,
+        AcquireError::Deadlock => AcquireError::Deadlock,
+    }
+}
+
+impl LockGuard<'_> {
+    /// After [`AcquireError::OwnerDied`]: declares the protected state consistent again, so the
+    /// lock goes on working after this guard releases it.
+    pub fn mark_consistent(&mut self) {
+        if self.inconsistent {
+            self.region.make_consistent();
+            self.inconsistent = false;
+        }
+    }
+
+    /// Keeps the lock held past the guard's life; release it later with [`Lock::release`]
+    /// (Python's explicit `acquire()` … `release()` style).
+    pub fn leak(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        // Releasing a lock we hold cannot fail.
+        let _ = self.region.release();
+    }
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock").field("owner", &self.owner()).finish()
+    }
+}
+
+impl std::fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("inconsistent", &self.inconsistent)
+            .finish()
+    }
+}
+
+/// A re-entrant lock: the thread holding it may acquire it again; it is free when every
+/// acquire was matched by a release. Python's `multiprocessing.RLock`.
+///
+/// ```
+/// use forkway_sync::RLock;
+///
+/// let rlock = RLock::new()?;
+/// let outer = rlock.acquire().expect("acquire");
+/// let inner = rlock.acquire().expect("again"); // the same thread: fine
+/// assert_eq!(rlock.depth(), 2);
+/// drop(inner);
+/// drop(outer);
+/// assert_eq!(rlock.depth(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct RLock {
+    region: Region,
+}
+
+/// One level of an [`RLock`] held by this thread; releases that level when dropped.
+#[must_use = "the level is released as soon as the guard is dropped"]
+pub struct RLockGuard<'a> {
+    rlock: &'a RLock,
+    inconsistent: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl RLock {
+    /// A new, free re-entrant lock.
+    ///
+    /// # Errors
+    /// The OS error when the shared memory cannot be mapped.
+    pub fn new() -> io::Result<RLock> {
+        Ok(RLock {
+            region: Region::new(0)?,
+        })
+    }
+
+    fn acquire_until(
+        &self,
+        deadline: Option<Deadline>,
+    ) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+        let cell = self.region.cell();
+        let guard = |inconsistent| RLockGuard {
+            rlock: self,
+            inconsistent,
+            _not_send: PhantomData,
+        };
+        if self.region.owner() == Some(Owner::me()) {
+            cell.depth.fetch_add(1, Ordering::Relaxed);
+            return Ok(guard(false));
+        }
+        let how = self.region.acquire(deadline).map_err(forget_guard)?;
+        cell.depth.store(1, Ordering::Relaxed);
+        match how {
+            Locked::Clean => Ok(guard(false)),
+            Locked::OwnerDied => Err(AcquireError::OwnerDied(guard(true))),
+        }
+    }
+
+    /// Acquires (again, if this thread holds it), waiting as long as it takes.
+    ///
+    /// # Errors
+    /// [`AcquireError::OwnerDied`] (you hold it: see there), [`AcquireError::NotRecoverable`].
+    pub fn acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+        self.acquire_until(Some(Deadline::after(None)))
+    }
+
+    /// Acquires, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`AcquireError::Timeout`]; otherwise as [`RLock::acquire`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+        self.acquire_until(Some(Deadline::after(Some(timeout))))
+    }
+
+    /// Acquires only if that needs no waiting.
+    ///
+    /// # Errors
+    /// [`AcquireError::WouldBlock`]; otherwise as [`RLock::acquire`].
+    pub fn try_acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+        self.acquire_until(None)
+    }
+
+    /// Releases one level held by this thread without a guard (after [`RLockGuard::leak`]).
+    ///
+    /// # Errors
+    /// [`ReleaseError::NotHeld`] when nobody holds it; [`ReleaseError::NotOwner`] when another
+    /// thread or process does (Python: `AssertionError: attempt to release recursive lock not
+    /// owned by thread`).
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        match self.region.owner() {
+            None => Err(ReleaseError::NotHeld),
+            Some(o) if o != Owner::me() => Err(ReleaseError::NotOwner),
+            Some(_) => {
+                let cell = self.region.cell();
+                if cell.depth.fetch_sub(1, Ordering::Relaxed) == 1 {
+                    self.region.release()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// How many times the holder has acquired it (0 when free). Python's `repr` shows it.
+    pub fn depth(&self) -> u32 {
+        if self.region.owner().is_some() {
+            self.region.cell().depth.load(Ordering::Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// Who holds it now, if anyone (a snapshot).
+    pub fn owner(&self) -> Option<Owner> {
+        self.region.owner()
+    }
+}
+
+impl RLockGuard<'_> {
+    /// See [`LockGuard::mark_consistent`].
+    pub fn mark_consistent(&mut self) {
+        if self.inconsistent {
+            self.rlock.region.make_consistent();
+            self.inconsistent = false;
+        }
+    }
+
+    /// Keeps this level held past the guard's life; release it with [`RLock::release`].
+    pub fn leak(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for RLockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.rlock.release();
+    }
+}
+
+impl std::fmt::Debug for RLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RLock")
+            .field("owner", &self.owner())
+            .field("depth", &self.depth())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RLockGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RLockGuard").finish_non_exhaustive()
+    }
+}
