@@ -15,62 +15,20 @@
 //!
 //! `cargo bench -p forkway-ipc --bench ipc` (add `-- --quick` for a fast smoke run).
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use forkway_ipc::{pipe, simplex, Connection, Queue};
 use forkway_process::Process;
+use python_server::{mean_ns, target_dir, Python};
 use serde_bytes::ByteBuf;
 
+#[path = "support/python_server.rs"]
+mod python_server;
+
 const MIB: usize = 1 << 20;
-
-/// CPython's side: `cpython_ipc.py` as a server answering "<workload> <n>" with seconds.
-struct Python {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Python {
-    fn start() -> Option<Python> {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cpython_ipc.py");
-        let mut child = match Command::new("python3")
-            .arg(&script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("python3 not available ({e}): CPython rows skipped");
-                return None;
-            }
-        };
-        let stdin = child.stdin.take()?;
-        let mut stdout = BufReader::new(child.stdout.take()?);
-        let mut ready = String::new();
-        stdout.read_line(&mut ready).ok()?;
-        (ready.trim() == "ready").then_some(Python { child, stdin, stdout })
-    }
-
-    fn run(&mut self, workload: &str, n: u64) -> Duration {
-        writeln!(self.stdin, "{workload} {n}").expect("write to python3");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read from python3");
-        Duration::from_secs_f64(line.trim().parse().expect("python3 answered seconds"))
-    }
-}
-
-impl Drop for Python {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A child that echoes u64s on forkway connections until EOF.
 fn echo_child(mut rx: Connection<u64>, mut tx: Connection<u64>) -> Process {
@@ -328,22 +286,6 @@ fn benches(c: &mut Criterion, python: &mut Option<Python>) {
     g.finish();
 }
 
-/// Criterion's point estimate of the mean time per iteration, in nanoseconds.
-fn mean_ns(criterion_dir: &std::path::Path, group: &str, bench: &str) -> Option<f64> {
-    let path = criterion_dir.join(group).join(bench).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    json["mean"]["point_estimate"].as_f64()
-}
-
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    // target/<profile>/deps/ipc-<hash>
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors().nth(3).expect("target dir").to_path_buf()
-}
-
 fn report() {
     let target = target_dir();
     let dir = target.join("criterion");
@@ -424,7 +366,7 @@ fn report() {
 }
 
 fn main() {
-    let mut python = Python::start();
+    let mut python = Python::start(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cpython_ipc.py"));
     let mut c = Criterion::default().configure_from_args();
     benches(&mut c, &mut python);
     drop(python);

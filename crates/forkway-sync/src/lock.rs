@@ -7,7 +7,7 @@
 
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,11 +26,30 @@ pub struct Owner {
 
 impl Owner {
     /// The calling thread.
+    ///
+    /// `getpid` and `gettid` are system calls (glibc caches neither any more), and a lock asks
+    /// "who am I" on every acquire and release, so the answer is cached per thread. A forked
+    /// child inherits those caches, wrongly: it has another pid. The cache is therefore keyed on
+    /// the process's pid kept in a `MADV_WIPEONFORK` page, which the kernel zeroes in every
+    /// child — no `pthread_atfork` hook and no `Once` (a `Once` caught mid-initialization by a
+    /// fork would block the child forever).
     pub fn me() -> Owner {
-        Owner {
+        let epoch = process_epoch();
+        let cached = ME.with(std::cell::Cell::get);
+        if cached.1 == epoch.load(Ordering::Relaxed) && cached.0 != 0 {
+            if let Some(me) = Owner::unpack(cached.0) {
+                return me;
+            }
+        }
+        let me = Owner {
             pid: std::process::id(),
             tid: nix::unistd::gettid().as_raw() as u32,
+        };
+        if !std::ptr::eq(epoch, &NO_EPOCH) {
+            epoch.store(me.pid, Ordering::Relaxed);
+            ME.with(|c| c.set((me.pack(), me.pid)));
         }
+        me
     }
 
     fn pack(self) -> u64 {
@@ -43,6 +62,56 @@ impl Owner {
             tid: word as u32,
         })
     }
+}
+
+/// The page holding this process's pid for [`Owner::me`]'s cache (0 in a fresh child).
+static EPOCH_PAGE: AtomicPtr<AtomicU32> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The fallback when the page cannot be mapped: never written, so the cache is never used.
+static NO_EPOCH: AtomicU32 = AtomicU32::new(0);
+
+thread_local! {
+    /// (packed owner, pid it was computed in).
+    static ME: std::cell::Cell<(u64, u32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+fn process_epoch() -> &'static AtomicU32 {
+    let mut page = EPOCH_PAGE.load(Ordering::Acquire);
+    if page.is_null() {
+        // SAFETY: a fresh private anonymous page; madvise only changes how fork treats it.
+        let fresh = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED || libc::madvise(p, 4096, libc::MADV_WIPEONFORK) != 0 {
+                if p != libc::MAP_FAILED {
+                    libc::munmap(p, 4096);
+                }
+                return &NO_EPOCH;
+            }
+            p.cast::<AtomicU32>()
+        };
+        page = match EPOCH_PAGE.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(winner) => {
+                // SAFETY: our page lost the race and was never shared.
+                unsafe { libc::munmap(fresh.cast(), 4096) };
+                winner
+            }
+        };
+    }
+    // SAFETY: the page is never unmapped once published, and is aligned for an AtomicU32.
+    unsafe { &*page }
 }
 
 /// The shared part of a lock: lives at the start of its mapping.
