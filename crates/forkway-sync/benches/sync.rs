@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use forkway_ipc::shm::Shm;
+use forkway_ipc::shm::{RobustMutex, Shm};
 use forkway_process::Process;
 use forkway_sync::{Event, Lock, Value};
 
@@ -85,6 +85,22 @@ fn main() {
     // SAFETY: a fresh zeroed page, aligned, alive for the whole group.
     let word = unsafe { &*shm.ptr().cast::<AtomicU32>() };
     g.bench_function("floor", |b| b.iter_custom(|n| futex_floor(word, n)));
+    let mshm = Shm::new(4096).expect("shm");
+    let mutex = mshm.ptr().cast::<RobustMutex>();
+    // SAFETY: a fresh zeroed page, not shared.
+    unsafe { RobustMutex::init(mutex).expect("init") };
+    // SAFETY: initialized just above; the page outlives the group.
+    let mutex = unsafe { &*mutex };
+    g.bench_function("robust_pthread", |b| {
+        b.iter_custom(|n| {
+            let start = Instant::now();
+            for _ in 0..n {
+                mutex.lock();
+                mutex.unlock();
+            }
+            start.elapsed()
+        })
+    });
     if let Some(py) = python.as_mut() {
         g.bench_function("cpython", |b| b.iter_custom(|n| py.run("lock_uncontended", n)));
     }
