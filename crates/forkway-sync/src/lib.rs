@@ -11,6 +11,8 @@
 //! | `RLock()` | [`RLock`] |
 //! | `Semaphore(n)`, `BoundedSemaphore(n)` | [`Semaphore::new`], [`Semaphore::bounded`] |
 //! | `Event()` | [`Event`] |
+//! | `Condition()`, `wait`, `wait_for`, `notify(n)`, `notify_all` | [`Condition`], [`ConditionGuard`] |
+//! | `Barrier(n)`, `wait`, `abort`, `reset` | [`Barrier`] |
 //! | `Value('i', 0)`, `Array('d', 10)` | [`Value::new`], [`Array::new`] |
 //! | `with v.get_lock(): v.value += 1` | `*v.lock().expect("lock") += 1` |
 //!
@@ -23,12 +25,16 @@
 //!
 //! Linux only, like the rest of forkway.
 
+mod barrier;
+mod condition;
 mod error;
 mod event;
 mod lock;
 mod semaphore;
 mod value;
 
+pub use barrier::{Barrier, BarrierError};
+pub use condition::{Condition, ConditionGuard};
 pub use error::{AcquireError, ReleaseError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, Owner, RLock, RLockGuard};

@@ -306,14 +306,19 @@ pub(crate) fn lock_region(
     deadline: Option<Deadline>,
 ) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
     let how = region.acquire(deadline).map_err(forget_guard)?;
-    let guard = LockGuard {
-        region,
-        inconsistent: how == Locked::OwnerDied,
-        _not_send: PhantomData,
-    };
+    let guard = guard_from(region, how);
     match how {
         Locked::Clean => Ok(guard),
         Locked::OwnerDied => Err(AcquireError::OwnerDied(guard)),
+    }
+}
+
+/// The guard for a lock `region.acquire` just took.
+pub(crate) fn guard_from(region: &Region, how: Locked) -> LockGuard<'_> {
+    LockGuard {
+        region,
+        inconsistent: how == Locked::OwnerDied,
+        _not_send: PhantomData,
     }
 }
 

@@ -436,3 +436,169 @@ fn raw_value_is_shared_without_a_lock() {
     assert_eq!(in_child(move || r2.set(r2.get() * 3)), 0);
     assert_eq!(r.get(), 15);
 }
+
+/// Waits until process `pid` sleeps in a futex (inside `wait`), without sleeping and hoping.
+fn wait_asleep(pid: u32) {
+    let deadline = Instant::now() + BOUND;
+    while !std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+        .unwrap_or_default()
+        .contains("futex")
+    {
+        assert!(Instant::now() < deadline, "pid {pid} never went to sleep");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn condition_notify_one_then_all() {
+    // _TestCondition.test_notify / test_notify_all: notify(1) wakes exactly one sleeper.
+    let cond = forkway_sync::Condition::new().expect("condition");
+    let woken = Value::new(0u32).expect("value");
+    let mut sleepers: Vec<Process> = (0..3)
+        .map(|_| {
+            let (cond, woken) = (cond.clone(), woken.clone());
+            Process::new(move || {
+                let mut g = cond.acquire().expect("acquire");
+                g.wait().expect("wait");
+                *woken.lock().expect("lock") += 1;
+            })
+        })
+        .collect();
+    let pids: Vec<u32> = sleepers.iter_mut().map(start).collect();
+    pids.iter().for_each(|&p| wait_asleep(p));
+    cond.acquire().expect("acquire").notify(1);
+    // One sleeper finishes; the other two cannot without another notify.
+    let deadline = Instant::now() + BOUND;
+    while sleepers.iter().all(Process::is_alive) {
+        assert!(Instant::now() < deadline, "notify(1) woke nobody");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(woken.get(), 1);
+    assert_eq!(sleepers.iter().filter(|p| p.is_alive()).count(), 2, "exactly one woke");
+    cond.acquire().expect("acquire").notify_all();
+    for s in &sleepers {
+        assert_eq!(join_bounded(s), 0);
+    }
+    assert_eq!(woken.get(), 3);
+}
+
+#[test]
+fn condition_timeouts_and_wait_for() {
+    // _TestCondition.test_timeout / test_waitfor / test_waitfor_timeout.
+    let cond = forkway_sync::Condition::new().expect("condition");
+    {
+        let mut g = cond.acquire().expect("acquire");
+        let began = Instant::now();
+        assert!(!g.wait_timeout(Duration::from_millis(100)).expect("wait"));
+        assert!(began.elapsed() >= Duration::from_millis(100));
+        assert!(!g.wait_for(|| false, Some(Duration::from_millis(50))).expect("wait_for"));
+    }
+    let state = Value::new(0u32).expect("value");
+    let (c2, s2) = (cond.clone(), state.clone());
+    let mut child = Process::new(move || {
+        for _ in 0..5 {
+            let g = c2.acquire().expect("acquire");
+            *s2.lock().expect("lock") += 1;
+            g.notify_all();
+        }
+    });
+    start(&mut child);
+    let mut g = cond.acquire().expect("acquire");
+    assert!(g.wait_for(|| state.get() == 5, Some(BOUND)).expect("wait_for"));
+    drop(g);
+    assert_eq!(join_bounded(&child), 0);
+}
+
+#[test]
+fn barrier_keeps_processes_in_lockstep_with_unique_indexes() {
+    // _TestBarrier.test_barrier / test_wait_return / test_thousand (50 rounds × 4 parties).
+    let barrier = forkway_sync::Barrier::new(4).expect("barrier");
+    let log: forkway_ipc::Queue<(u32, u32)> = forkway_ipc::Queue::new().expect("queue");
+    let mut parties: Vec<Process> = (0..4)
+        .map(|_| {
+            let (barrier, log) = (barrier.clone(), log.clone());
+            Process::new(move || {
+                for round in 0..50 {
+                    let index = barrier.wait_timeout(BOUND).expect("wait");
+                    log.put((round, index)).expect("put");
+                }
+            })
+        })
+        .collect();
+    parties.iter_mut().for_each(|p| {
+        start(p);
+    });
+    for round in 0..50 {
+        let mut indexes: Vec<u32> = (0..4)
+            .map(|_| {
+                let (r, i) = log.get_timeout(BOUND).expect("get");
+                assert_eq!(r, round, "a party ran ahead of the barrier");
+                i
+            })
+            .collect();
+        indexes.sort_unstable();
+        assert_eq!(indexes, [0, 1, 2, 3]);
+    }
+    for p in &parties {
+        assert_eq!(join_bounded(p), 0);
+    }
+    assert_eq!((barrier.n_waiting(), barrier.broken()), (0, false));
+}
+
+#[test]
+fn barrier_abort_reset_and_timeout() {
+    // _TestBarrier.test_abort / test_reset / test_timeout / test_single_thread.
+    use forkway_sync::{Barrier, BarrierError};
+    let barrier = Barrier::new(3).expect("barrier");
+    let waiter = |b: &Barrier| {
+        let b = b.clone();
+        Process::fallible(move || match b.wait() {
+            Err(BarrierError::Broken) => Ok(()),
+            other => Err(format!("expected Broken, got {other:?}")),
+        })
+    };
+    let mut two: Vec<Process> = (0..2).map(|_| waiter(&barrier)).collect();
+    let pids: Vec<u32> = two.iter_mut().map(start).collect();
+    pids.iter().for_each(|&p| wait_asleep(p));
+    assert_eq!(barrier.n_waiting(), 2);
+    barrier.abort();
+    for p in &two {
+        assert_eq!(join_bounded(p), 0, "aborted waiters get Broken");
+    }
+    assert!(barrier.broken());
+    assert_eq!(barrier.wait(), Err(BarrierError::Broken));
+    barrier.reset();
+    assert!(!barrier.broken());
+    // reset while two wait: they get Broken, and the barrier stays usable.
+    let mut two: Vec<Process> = (0..2).map(|_| waiter(&barrier)).collect();
+    let pids: Vec<u32> = two.iter_mut().map(start).collect();
+    pids.iter().for_each(|&p| wait_asleep(p));
+    barrier.reset();
+    for p in &two {
+        assert_eq!(join_bounded(p), 0, "reset waiters get Broken");
+    }
+    let b2 = barrier.clone();
+    let mut others: Vec<Process> = (0..2)
+        .map(|_| {
+            let b = b2.clone();
+            Process::new(move || {
+                b.wait_timeout(BOUND).expect("passes after reset");
+            })
+        })
+        .collect();
+    others.iter_mut().for_each(|p| {
+        start(p);
+    });
+    barrier.wait_timeout(BOUND).expect("passes after reset");
+    for p in &others {
+        assert_eq!(join_bounded(p), 0);
+    }
+    // A lone party with a timeout: Timeout for it, Broken for the barrier.
+    let began = Instant::now();
+    assert_eq!(barrier.wait_timeout(Duration::from_millis(100)), Err(BarrierError::Timeout));
+    assert!(began.elapsed() >= Duration::from_millis(100));
+    assert!(barrier.broken());
+    let single = Barrier::new(1).expect("barrier");
+    assert_eq!((single.wait(), single.wait()), (Ok(0), Ok(0)));
+    assert!(Barrier::new(0).is_err());
+}
