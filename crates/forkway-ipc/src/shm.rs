@@ -294,16 +294,21 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 
 /// Wakes every process sleeping on `word`.
 ///
-/// All of them, not one: a woken waiter that is SIGKILLed before it acts would swallow a
-/// single wake-up, and the others would sleep on with work waiting.
+/// All, not one: a woken waiter that is SIGKILLed before it acts would swallow a single
+/// wake-up, and the others would sleep on with work waiting.
 pub fn futex_wake_all(word: &AtomicU32) {
+    futex_wake(word, i32::MAX as u32);
+}
+
+/// Wakes at most `n` processes sleeping on `word`.
+pub fn futex_wake(word: &AtomicU32, n: u32) {
     // SAFETY: FUTEX_WAKE only uses the address as a key; it reads no memory through it.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
             libc::FUTEX_WAKE,
-            i32::MAX,
+            n.min(i32::MAX as u32) as i32,
             std::ptr::null::<libc::timespec>(),
             std::ptr::null::<u32>(),
             0u32,

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use forkway_ipc::shm::{futex_wait, Deadline, Locked};
+use forkway_ipc::shm::{futex_wait, futex_wake, Deadline, Locked};
 
 use crate::error::AcquireError;
 use crate::lock::{Lock, LockGuard, Region};
@@ -201,22 +201,6 @@ impl ConditionGuard<'_> {
         if let Some(g) = self.guard.as_mut() {
             g.mark_consistent();
         }
-    }
-}
-
-/// Wakes at most `n` sleepers of `word`.
-fn futex_wake(word: &AtomicU32, n: u32) {
-    // SAFETY: FUTEX_WAKE only uses the address as a key.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            n.min(i32::MAX as u32) as i32,
-            std::ptr::null::<libc::timespec>(),
-            std::ptr::null::<u32>(),
-            0u32,
-        );
     }
 }
 

@@ -58,7 +58,10 @@ impl Event {
         self.flag().load(Ordering::Acquire) == 1
     }
 
+    // ANCHOR: event_wait
+    /// Waits until the flag is set, at most until `deadline`; whether it is set.
     fn wait_until(&self, deadline: Deadline) -> bool {
+        // ANCHOR: exercise_3_4
         loop {
             if self.is_set() {
                 return true;
@@ -66,9 +69,13 @@ impl Event {
             if deadline.passed() {
                 return false;
             }
+            // Sleep only while the flag is still 0: a `set` in between changes the word, and
+            // the kernel refuses to sleep on a value that is no longer there.
             futex_wait(self.flag(), 0, deadline.left());
         }
+        // ANCHOR_END: exercise_3_4
     }
+    // ANCHOR_END: event_wait
 
     /// Waits until the flag is set (at once if it is).
     pub fn wait(&self) {

@@ -30,6 +30,7 @@ mod condition;
 mod error;
 mod event;
 mod lock;
+mod raw_lock;
 mod semaphore;
 mod value;
 
@@ -38,6 +39,7 @@ pub use condition::{Condition, ConditionGuard};
 pub use error::{AcquireError, ReleaseError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, Owner, RLock, RLockGuard};
+pub use raw_lock::RawLock;
 pub use semaphore::{Semaphore, SemaphoreGuard};
 pub use value::{Array, ArrayGuard, RawArray, RawValue, Shareable, Value, ValueGuard};
 

@@ -102,7 +102,10 @@ impl Semaphore {
         false
     }
 
+    // ANCHOR: acquire_until
+    /// Takes a permit, sleeping while there is none, at most until `deadline`.
     fn acquire_until(&self, deadline: Deadline) -> bool {
+        // ANCHOR: exercise_3_3
         let cell = self.cell();
         loop {
             if self.take() {
@@ -116,7 +119,9 @@ impl Semaphore {
             // the kernel refuses to sleep.
             futex_wait(&cell.value, 0, deadline.left());
         }
+        // ANCHOR_END: exercise_3_3
     }
+    // ANCHOR_END: acquire_until
 
     /// Takes a permit, waiting as long as it takes.
     pub fn acquire(&self) {

@@ -474,7 +474,11 @@ fn condition_notify_one_then_all() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert_eq!(woken.get(), 1);
-    assert_eq!(sleepers.iter().filter(|p| p.is_alive()).count(), 2, "exactly one woke");
+    assert_eq!(
+        sleepers.iter().filter(|p| p.is_alive()).count(),
+        2,
+        "exactly one woke"
+    );
     cond.acquire().expect("acquire").notify_all();
     for s in &sleepers {
         assert_eq!(join_bounded(s), 0);
@@ -491,7 +495,9 @@ fn condition_timeouts_and_wait_for() {
         let began = Instant::now();
         assert!(!g.wait_timeout(Duration::from_millis(100)).expect("wait"));
         assert!(began.elapsed() >= Duration::from_millis(100));
-        assert!(!g.wait_for(|| false, Some(Duration::from_millis(50))).expect("wait_for"));
+        assert!(!g
+            .wait_for(|| false, Some(Duration::from_millis(50)))
+            .expect("wait_for"));
     }
     let state = Value::new(0u32).expect("value");
     let (c2, s2) = (cond.clone(), state.clone());
@@ -595,7 +601,10 @@ fn barrier_abort_reset_and_timeout() {
     }
     // A lone party with a timeout: Timeout for it, Broken for the barrier.
     let began = Instant::now();
-    assert_eq!(barrier.wait_timeout(Duration::from_millis(100)), Err(BarrierError::Timeout));
+    assert_eq!(
+        barrier.wait_timeout(Duration::from_millis(100)),
+        Err(BarrierError::Timeout)
+    );
     assert!(began.elapsed() >= Duration::from_millis(100));
     assert!(barrier.broken());
     let single = Barrier::new(1).expect("barrier");

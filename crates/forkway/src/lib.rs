@@ -30,7 +30,7 @@
 //! | `sys.exit(n)` in a child | [`exit`] | 1 |
 //! | `Pipe()`, `Pipe(duplex=False)`, `Connection` | [`pipe`], [`simplex`], [`Connection`] | 2 |
 //! | `Queue()`, `Queue(maxsize)`, `SimpleQueue()` | [`Queue`], [`SimpleQueue`] | 2 |
-//! | `Lock()`, `RLock()`, `Semaphore()`, `BoundedSemaphore()`, `Event()`, `Value()`, `Array()` | [`Lock`], [`RLock`], [`Semaphore`], [`Event`], [`Value`], [`Array`] (lesson 3 in progress: `Condition`, `Barrier` to come) | 3 |
+//! | `Lock()`, `RLock()`, `Semaphore()`, `BoundedSemaphore()`, `Event()`, `Condition()`, `Barrier()`, `Value()`, `Array()` | [`Lock`], [`RLock`], [`Semaphore`], [`Event`], [`Value`], [`Array`], [`Condition`](sync::Condition), [`Barrier`](sync::Barrier) | 3 |
 //! | `JoinableQueue()` | *lesson 4 (coming)* | 4 |
 //! | `Pool()`, `apply_async`, `map` | *lesson 5 (coming)* | 5 |
 //! | `Manager()`, `Listener`/`Client` | *lesson 6 (coming)* | 6 |

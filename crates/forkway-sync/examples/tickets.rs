@@ -1,0 +1,109 @@
+//! Seed: the ticket-selling race (进程锁Lock) — ten buyers read a JSON file of remaining
+//! tickets, "wait for the network", and write it back.
+//!
+//! ```python
+//! def buy_ticket(i, lock):
+//!     lock.acquire()
+//!     with open('ticket') as f:
+//!         dic = json.load(f)
+//!     time.sleep(0.1)                      # network delay
+//!     if dic['ticket'] > 0:
+//!         dic['ticket'] -= 1
+//!         print('%s got a ticket' % i)
+//!     else:
+//!         print('%s got no ticket' % i)
+//!     with open('ticket', 'w') as f:
+//!         json.dump(dic, f)
+//!     lock.release()
+//! ```
+//! Without the lock, every buyer can read "1 left" before anyone writes, and ten tickets are
+//! sold out of one. The seed shows it with sleeps, sometimes; here `--no-lock` shows it every
+//! time: a `Barrier` makes all ten read before any of them writes. With the lock, exactly one
+//! ticket is sold. Run it:
+//! `cargo run -p forkway-sync --example tickets` and `… --example tickets -- --no-lock`
+
+use std::path::{Path, PathBuf};
+
+use forkway_process::Process;
+use forkway_sync::{Barrier, Lock};
+use serde_json::json;
+
+const BUYERS: u32 = 10;
+
+fn read_tickets(file: &Path) -> u64 {
+    let text = std::fs::read_to_string(file).expect("read the ticket file");
+    let dic: serde_json::Value = serde_json::from_str(&text).expect("a JSON object");
+    dic["ticket"].as_u64().expect("a ticket count")
+}
+
+fn write_tickets(file: &Path, left: u64) {
+    std::fs::write(file, json!({ "ticket": left }).to_string()).expect("write the ticket file");
+}
+
+/// One purchase: read, decide, write. Returns whether this buyer got a ticket.
+fn purchase(file: &Path, before_writing: impl FnOnce()) -> bool {
+    let left = read_tickets(file);
+    before_writing(); // the seed's "network delay"
+    if left > 0 {
+        write_tickets(file, left - 1);
+        true
+    } else {
+        false
+    }
+}
+
+// ANCHOR: buy
+/// Buys under the lock: nobody else can read between our read and our write.
+fn buy(i: u32, file: &Path, lock: &Lock) -> bool {
+    // ANCHOR: exercise_3_5
+    let _held = lock.acquire().expect("the ticket lock");
+    let got = purchase(file, || {});
+    println!("buyer {i} {}", if got { "got a ticket" } else { "got no ticket" });
+    got
+    // ANCHOR_END: exercise_3_5
+}
+// ANCHOR_END: buy
+
+/// The race, made certain: everyone reads, then everyone writes.
+fn buy_without_lock(i: u32, file: &Path, all_have_read: &Barrier) -> bool {
+    let got = purchase(file, || {
+        all_have_read.wait().expect("barrier");
+    });
+    println!("buyer {i} {}", if got { "got a ticket" } else { "got no ticket" });
+    got
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let no_lock = std::env::args().any(|a| a == "--no-lock");
+    let file: PathBuf = std::env::temp_dir().join(format!("forkway-tickets-{}.json", std::process::id()));
+    write_tickets(&file, 1);
+    let lock = Lock::new()?;
+    let barrier = Barrier::new(BUYERS)?;
+    let mut buyers: Vec<Process> = (0..BUYERS)
+        .map(|i| {
+            let (file, lock, barrier) = (file.clone(), lock.clone(), barrier.clone());
+            // The exit code says whether this buyer got a ticket: 0 yes, 1 no.
+            Process::new(move || {
+                let got = if no_lock {
+                    buy_without_lock(i, &file, &barrier)
+                } else {
+                    buy(i, &file, &lock)
+                };
+                if !got {
+                    forkway_process::exit(1);
+                }
+            })
+        })
+        .collect();
+    for b in &mut buyers {
+        b.start()?;
+    }
+    let mut sold = 0;
+    for b in &buyers {
+        b.join()?;
+        sold += u32::from(b.exitcode() == Some(0));
+    }
+    println!("sold: {sold}, left: {}", read_tickets(&file));
+    std::fs::remove_file(&file)?;
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! The graded checks of lesson 3. `lessons/03-locks-and-shared-state/lesson.toml` lists each
+//! test here with its points; `cargo xtask lesson 3` runs them one by one.
+//!
+//! Each test proves one exercise (see the `exercise_3_N` regions in the crate and its examples).
+
+#[path = "../../forkway-process/tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use forkway_process::Process;
+use forkway_sync::{Event, RawLock, RawValue, ReleaseError, Semaphore};
+use support::*;
+
+/// Waits until `pid` sleeps in a futex: it is inside the blocking call, not before it.
+fn wait_asleep(pid: u32) {
+    let deadline = Instant::now() + BOUND;
+    while !std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+        .unwrap_or_default()
+        .contains("futex")
+    {
+        assert!(Instant::now() < deadline, "pid {pid} never went to sleep");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+// ---- exercise 3.1: the three-state futex mutex, lock ------------------------------------------
+
+#[test]
+fn raw_lock_takes_a_free_lock_and_sees_a_held_one() {
+    let lock = RawLock::new().expect("lock");
+    assert!(!lock.locked());
+    lock.lock();
+    assert!(lock.locked());
+    assert!(!lock.try_lock(), "held: try_lock must fail");
+}
+
+#[test]
+fn raw_lock_excludes_across_processes() {
+    // A counter updated with two separate accesses: only mutual exclusion keeps it exact.
+    let lock = RawLock::new().expect("lock");
+    let counter = RawValue::new(0u64).expect("counter");
+    let mut workers: Vec<Process> = (0..4)
+        .map(|_| {
+            let (lock, counter) = (lock.clone(), counter.clone());
+            Process::new(move || {
+                for _ in 0..2000 {
+                    lock.lock();
+                    counter.set(counter.get() + 1);
+                    lock.unlock().expect("unlock");
+                }
+            })
+        })
+        .collect();
+    for w in &mut workers {
+        w.start().expect("start");
+    }
+    for w in &workers {
+        assert_eq!(join_bounded(w), 0);
+    }
+    assert_eq!(counter.get(), 8000);
+}
+
+// ---- exercise 3.2: unlock ---------------------------------------------------------------------
+
+#[test]
+fn raw_unlock_frees_and_refuses_a_second_time() {
+    let lock = RawLock::new().expect("lock");
+    lock.lock();
+    lock.unlock().expect("unlock");
+    assert!(!lock.locked());
+    assert_eq!(
+        lock.unlock(),
+        Err(ReleaseError::NotHeld),
+        "released too many times"
+    );
+    assert!(lock.try_lock(), "free again");
+}
+
+#[test]
+fn raw_unlock_wakes_a_sleeping_waiter() {
+    let lock = RawLock::new().expect("lock");
+    lock.lock();
+    let (mut got_r, mut got_w) = pipe();
+    let child_lock = lock.clone();
+    let mut child = Process::new(move || {
+        child_lock.lock();
+        send_line(&mut got_w, "got it");
+        child_lock.unlock().expect("unlock");
+    });
+    child.start().expect("start");
+    wait_asleep(child.pid().expect("pid"));
+    lock.unlock().expect("unlock"); // must wake the sleeper: it would sleep forever otherwise
+    assert_eq!(read_line(&mut got_r), "got it");
+    assert_eq!(join_bounded(&child), 0);
+}
+
+// ---- exercise 3.3: a semaphore ----------------------------------------------------------------
+
+#[test]
+fn semaphore_counts_down_then_waits_until_the_timeout() {
+    let sem = Semaphore::new(2).expect("semaphore");
+    assert!(sem.acquire_timeout(Duration::ZERO));
+    sem.acquire();
+    assert_eq!(sem.value(), 0);
+    let began = Instant::now();
+    assert!(!sem.acquire_timeout(Duration::from_millis(100)), "no permit left");
+    assert!(began.elapsed() >= Duration::from_millis(100), "returned early");
+}
+
+#[test]
+fn semaphore_waiter_wakes_on_a_release_from_another_process() {
+    let sem = Semaphore::new(0).expect("semaphore");
+    let (mut got_r, mut got_w) = pipe();
+    let child_sem = sem.clone();
+    let mut child = Process::new(move || {
+        child_sem.acquire();
+        send_line(&mut got_w, "acquired");
+    });
+    child.start().expect("start");
+    wait_asleep(child.pid().expect("pid"));
+    sem.release().expect("release");
+    assert_eq!(read_line(&mut got_r), "acquired");
+    assert_eq!(join_bounded(&child), 0);
+    assert_eq!(sem.value(), 0, "the permit was taken");
+}
+
+// ---- exercise 3.4: an event -------------------------------------------------------------------
+
+#[test]
+fn event_wait_times_out_while_unset_and_returns_at_once_when_set() {
+    let event = Event::new().expect("event");
+    let began = Instant::now();
+    assert!(!event.wait_timeout(Duration::from_millis(100)));
+    assert!(began.elapsed() >= Duration::from_millis(100), "returned early");
+    event.set();
+    assert!(event.wait_timeout(Duration::ZERO));
+    event.wait();
+}
+
+#[test]
+fn event_set_by_a_child_wakes_every_waiter() {
+    let event = Event::new().expect("event");
+    let mut waiters: Vec<Process> = (0..3)
+        .map(|_| {
+            let e = event.clone();
+            Process::new(move || e.wait())
+        })
+        .collect();
+    for w in &mut waiters {
+        w.start().expect("start");
+        wait_asleep(w.pid().expect("pid"));
+    }
+    let setter_event = event.clone();
+    let mut setter = Process::new(move || setter_event.set());
+    setter.start().expect("start");
+    assert_eq!(join_bounded(&setter), 0);
+    for w in &waiters {
+        assert_eq!(join_bounded(w), 0, "every waiter wakes");
+    }
+}
+
+// ---- exercises 3.5 and 3.6: the seeds' programs -----------------------------------------------
+
+fn run(name: &str, args: &[&str]) -> Vec<String> {
+    let run = run_example_of("forkway-sync", name, args);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.stdout.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn example_tickets_sells_exactly_one() {
+    let lines = run("tickets", &[]);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("sold: 1, left: 0"),
+        "{lines:?}"
+    );
+    let got = lines.iter().filter(|l| l.ends_with(" got a ticket")).count();
+    let none = lines.iter().filter(|l| l.ends_with(" got no ticket")).count();
+    assert_eq!((got, none), (1, 9), "{lines:?}");
+}
+
+#[test]
+fn example_counter_is_exact() {
+    assert_eq!(run("counter", &[]), ["expected 40000, got 40000"]);
+}
