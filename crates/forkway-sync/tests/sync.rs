@@ -611,3 +611,28 @@ fn barrier_abort_reset_and_timeout() {
     assert_eq!((single.wait(), single.wait()), (Ok(0), Ok(0)));
     assert!(Barrier::new(0).is_err());
 }
+
+#[test]
+fn a_killed_condition_holder_is_detected() {
+    let cond = forkway_sync::Condition::new().expect("condition");
+    let (mut ready_r, mut ready_w) = pipe();
+    let child_cond = cond.clone();
+    let mut child = Process::new(move || {
+        let _g = child_cond.acquire().expect("acquire");
+        send_line(&mut ready_w, "held");
+        idle_until_killed();
+    });
+    start(&mut child);
+    assert_eq!(read_line(&mut ready_r), "held");
+    child.signal(Signal::SIGKILL).expect("kill");
+    assert_eq!(join_bounded(&child), -9);
+    let mut g = cond
+        .acquire_timeout(BOUND)
+        .expect_err("owner died")
+        .into_guard()
+        .expect("held");
+    g.mark_consistent();
+    assert!(!g
+        .wait_timeout(Duration::from_millis(10))
+        .expect("the condition still works"));
+}

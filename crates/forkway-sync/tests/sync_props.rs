@@ -97,3 +97,33 @@ proptest! {
         prop_assert!(rlock.try_acquire().is_ok(), "free at the end");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Barrier generations never mix: in every round, each party reads the shared round counter
+    /// after the barrier, and all of them see the same round — nobody runs a round ahead.
+    #[test]
+    fn barrier_generations_never_mix(parties in 1u32..=4, rounds in 1u32..30) {
+        let barrier = forkway_sync::Barrier::new(parties).expect("barrier");
+        let arrivals = Value::new(0u64).expect("value");
+        let mixed = Value::new(0u32).expect("value");
+        run_all(parties as usize, |_| {
+            let (barrier, arrivals, mixed) = (barrier.clone(), arrivals.clone(), mixed.clone());
+            Box::new(move || {
+                for round in 0..u64::from(rounds) {
+                    *arrivals.lock().expect("lock") += 1;
+                    barrier.wait_timeout(BOUND).expect("wait");
+                    // Everyone has arrived for this round, and nobody can have arrived for the
+                    // next one before we pass the second barrier.
+                    if arrivals.get() != (round + 1) * u64::from(parties) {
+                        *mixed.lock().expect("lock") += 1;
+                    }
+                    barrier.wait_timeout(BOUND).expect("wait");
+                }
+            })
+        })?;
+        prop_assert_eq!(mixed.get(), 0, "a party saw another generation's arrivals");
+        prop_assert_eq!(arrivals.get(), u64::from(parties) * u64::from(rounds));
+    }
+}
