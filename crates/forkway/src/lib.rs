@@ -31,7 +31,7 @@
 //! | `Pipe()`, `Pipe(duplex=False)`, `Connection` | [`pipe`], [`simplex`], [`Connection`] | 2 |
 //! | `Queue()`, `Queue(maxsize)`, `SimpleQueue()` | [`Queue`], [`SimpleQueue`] | 2 |
 //! | `Lock()`, `RLock()`, `Semaphore()`, `BoundedSemaphore()`, `Event()`, `Condition()`, `Barrier()`, `Value()`, `Array()` | [`Lock`], [`RLock`], [`Semaphore`], [`Event`], [`Value`], [`Array`], [`Condition`](sync::Condition), [`Barrier`](sync::Barrier) | 3 |
-//! | `JoinableQueue()` | *lesson 4 (coming)* | 4 |
+//! | `JoinableQueue()`, `task_done`, `join` | [`JoinableQueue`] (a killed consumer is reported, not waited for) | 4 |
 //! | `Pool()`, `apply_async`, `map` | *lesson 5 (coming)* | 5 |
 //! | `Manager()`, `Listener`/`Client` | *lesson 6 (coming)* | 6 |
 //!
@@ -57,6 +57,12 @@ pub use forkway_ipc as ipc;
 
 #[doc(inline)]
 pub use forkway_sync::{AcquireError, Array, Event, Lock, RLock, ReleaseError, Semaphore, Value};
+
+#[doc(inline)]
+pub use forkway_joinable::{JoinError, JoinableQueue, TaskDoneError};
+
+/// Lesson 4's crate, whole: joinable queues.
+pub use forkway_joinable as joinable;
 
 /// Lesson 3's crate, whole: locks and shared state.
 pub use forkway_sync as sync;
