@@ -13,7 +13,7 @@
 //! | `Event()` | [`Event`] |
 //! | `Condition()`, `wait`, `wait_for`, `notify(n)`, `notify_all` | [`Condition`], [`ConditionGuard`] |
 //! | `Barrier(n)`, `wait`, `abort`, `reset` | [`Barrier`] |
-//! | `Value('i', 0)`, `Array('d', 10)` | [`Value::new`], [`Array::new`] |
+//! | `Value('i', 0)`, `Array('d', 10)` | [`Value::new`], [`Array::zeroed`], [`Array::from_slice`] |
 //! | `with v.get_lock(): v.value += 1` | `*v.lock().expect("lock") += 1` |
 //!
 //! Where Python deadlocks, forkway reports: a process that dies holding a [`Lock`] or [`RLock`]
