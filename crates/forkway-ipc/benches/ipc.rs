@@ -25,6 +25,7 @@ use forkway_process::Process;
 use python_server::{mean_ns, target_dir, Python};
 use serde_bytes::ByteBuf;
 
+#[allow(dead_code)] // each bench uses part of the shared support
 #[path = "support/python_server.rs"]
 mod python_server;
 

@@ -10,6 +10,7 @@ use criterion::{Criterion, Throughput};
 use forkway_joinable::JoinableQueue;
 use forkway_process::Process;
 
+#[allow(dead_code)] // each bench uses part of the shared support
 #[path = "../../forkway-ipc/benches/support/python_server.rs"]
 mod python_server;
 use python_server::{mean_ns, target_dir, Python};

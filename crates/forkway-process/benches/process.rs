@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use forkway_process::Process;
 
+#[allow(dead_code)] // each bench uses part of the shared support
 #[path = "../../forkway-ipc/benches/support/python_server.rs"]
 mod python_server;
-use python_server::{mean_ns, target_dir, Python};
+use python_server::{interleaved, target_dir, Contender, Python};
 
 fn forkway(n: u64) -> Duration {
     let start = Instant::now();
@@ -53,8 +54,10 @@ fn main() {
     let mut g = c.benchmark_group("start_join");
     g.throughput(Throughput::Elements(1));
     g.sample_size(20);
-    g.bench_function("forkway", |b| b.iter_custom(forkway));
+    // Measured floor first: each group's analysis grows this process (criterion's plotting
+    // threads and data), and a bigger parent forks more slowly — a later row pays for it.
     g.bench_function("floor", |b| b.iter_custom(floor));
+    g.bench_function("forkway", |b| b.iter_custom(forkway));
     if let Some(py) = python.as_mut() {
         g.bench_function("cpython_fork", |b| {
             b.iter_custom(|n| py.run("start_join_fork", n))
@@ -67,8 +70,35 @@ fn main() {
     drop(python);
     c.final_summary();
 
-    let dir = target_dir().join("criterion");
-    let m = |b: &str| mean_ns(&dir, "start_join", b);
+    // The ratios come from an interleaved run (A B C D, A B C D, …; medians), not from the
+    // criterion groups above, which ran one after the other.
+    let python = Python::start(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cpython_process.py"));
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (rounds, iters) = if quick { (3, 20) } else { (15, 200) };
+    let mut fw = forkway;
+    let mut fl = floor;
+    let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut fw), ("floor", &mut fl)];
+    // One python3 server, two contenders: they take turns, so a RefCell is enough.
+    let python = python.map(std::cell::RefCell::new);
+    let mut py_fork;
+    let mut py_server;
+    if let Some(py) = python.as_ref() {
+        py_fork = move |n| py.borrow_mut().run("start_join_fork", n);
+        py_server = move |n| py.borrow_mut().run("start_join_forkserver", n);
+        contenders.push(("cpython_fork", &mut py_fork));
+        contenders.push(("cpython_forkserver", &mut py_server));
+    }
+    let medians = interleaved(rounds, iters, &mut contenders);
+    println!("\ninterleaved run: {rounds} rounds of {iters} start+join each (median, fastest, slowest per operation)");
+    for (name, median, lo, hi) in &medians {
+        println!(
+            "  {name:<20} {:>10.1} µs  [{:.1} … {:.1}]",
+            median / 1e3,
+            lo / 1e3,
+            hi / 1e3
+        );
+    }
+    let m = |b: &str| medians.iter().find(|(n, ..)| n == b).map(|(_, med, ..)| *med);
     let rows = [
         (
             "start+join: forkway / fork floor (time)",
@@ -92,7 +122,7 @@ fn main() {
             true,
         ),
     ];
-    println!("\nforkway-process ratios (means of this run)");
+    println!("\nforkway-process ratios (medians of the interleaved run)");
     let mut json = Vec::new();
     for (label, value, goal, bound, at_least) in rows {
         let met =

@@ -16,6 +16,7 @@ use forkway_ipc::shm::{RobustMutex, Shm};
 use forkway_process::Process;
 use forkway_sync::{Event, Lock, Value};
 
+#[allow(dead_code)] // each bench uses part of the shared support
 #[path = "../../forkway-ipc/benches/support/python_server.rs"]
 mod python_server;
 use python_server::{mean_ns, target_dir, Python};
