@@ -8,6 +8,7 @@
 //! Exit codes of `lesson N`: 0 all checks pass, 1 some fail, 2 the code does not build,
 //! 3 the runner itself failed.
 
+mod bench;
 mod book;
 mod export;
 mod grade;
@@ -102,6 +103,15 @@ enum Cmd {
         #[arg(long)]
         no_install: bool,
     },
+    /// Benchmark forkway beside CPython and the bare-libc floor; print the table of ratios.
+    Bench {
+        /// A smoke run: every workload runs, no figure to quote (what CI runs).
+        #[arg(long)]
+        quick: bool,
+        /// Also write the chart into book/src/img for the book's chapter.
+        #[arg(long)]
+        book: bool,
+    },
     /// Check the curriculum: metadata, reference passes, starters fail, book references.
     Verify {
         /// Run each check this many times more than its own repeat count.
@@ -154,6 +164,7 @@ fn main() -> ExitCode {
                 0
             }),
         Cmd::Verify { repeat, skip_starter } => verify(&root, repeat, skip_starter),
+        Cmd::Bench { quick, book } => bench::run(&root, quick, book),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -10,8 +10,9 @@
 //!   pipe (`write` 1 MiB, `read` 1 MiB).
 //!
 //! CPython runs `benches/cpython_ipc.py` as a long-lived server (start-up is never timed); without
-//! python3 its rows are skipped with a message. After criterion's report, the ratios the issue
-//! sets as targets are printed and written to `target/forkway-bench/ipc.json`.
+//! python3 its rows are skipped with a message. After criterion's groups (for its HTML report),
+//! each workload runs again interleaved — A B C, A B C, … — and the ratios come from those
+//! medians; they are printed and written to `target/forkway-bench/ipc.json`.
 //!
 //! `cargo bench -p forkway-ipc --bench ipc` (add `-- --quick` for a fast smoke run).
 
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use forkway_ipc::{pipe, simplex, Connection, Queue};
 use forkway_process::Process;
-use python_server::{mean_ns, target_dir, Python};
+use python_server::{measure, report, rounds, Contender, Medians, Python, Ratio};
 use serde_bytes::ByteBuf;
 
 #[allow(dead_code)] // each bench uses part of the shared support
@@ -249,7 +250,7 @@ fn one_mib(_: u64) -> ByteBuf {
     ByteBuf::from(vec![7u8; MIB])
 }
 
-fn benches(c: &mut Criterion, python: &mut Option<Python>) {
+fn benches(c: &mut Criterion, python: &mut Option<Python>, medians: &mut Medians) {
     let mut g = c.benchmark_group("pipe_round_trip");
     g.throughput(Throughput::Elements(1));
     let mut echo = Echo::start();
@@ -262,6 +263,21 @@ fn benches(c: &mut Criterion, python: &mut Option<Python>) {
         g.bench_function("cpython", |b| b.iter_custom(|n| py.run("pipe_round_trip", n)));
     }
     g.finish();
+    let (rounds_n, iters) = rounds((15, 20_000));
+    {
+        let py = python.as_mut().map(std::cell::RefCell::new);
+        let mut f = |n| echo.round_trips(n);
+        let mut d = |n| duplex.round_trips(n);
+        let mut r = |n| raw.round_trips(n);
+        let mut p;
+        let mut contenders: Vec<Contender<'_>> =
+            vec![("forkway", &mut f), ("forkway_duplex", &mut d), ("floor", &mut r)];
+        if let Some(py) = py.as_ref() {
+            p = move |n| py.borrow_mut().run("pipe_round_trip", n);
+            contenders.push(("cpython", &mut p));
+        }
+        measure(medians, "pipe_round_trip", rounds_n, iters, &mut contenders);
+    }
     drop((echo, duplex, raw));
 
     let mut g = c.benchmark_group("queue_small");
@@ -272,6 +288,18 @@ fn benches(c: &mut Criterion, python: &mut Option<Python>) {
         g.bench_function("cpython", |b| b.iter_custom(|n| py.run("queue_small", n)));
     }
     g.finish();
+    let (rounds_n, iters) = rounds((15, 100_000));
+    {
+        let py = python.as_mut().map(std::cell::RefCell::new);
+        let mut f = |n| producer.transfer(n);
+        let mut p;
+        let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut f)];
+        if let Some(py) = py.as_ref() {
+            p = move |n| py.borrow_mut().run("queue_small", n);
+            contenders.push(("cpython", &mut p));
+        }
+        measure(medians, "queue_small", rounds_n, iters, &mut contenders);
+    }
     drop(producer);
 
     let mut g = c.benchmark_group("queue_1mib");
@@ -285,92 +313,66 @@ fn benches(c: &mut Criterion, python: &mut Option<Python>) {
         g.bench_function("cpython", |b| b.iter_custom(|n| py.run("queue_1mib", n)));
     }
     g.finish();
-}
-
-fn report() {
-    let target = target_dir();
-    let dir = target.join("criterion");
-    let m = |g: &str, b: &str| mean_ns(&dir, g, b);
-    let mut rows = Vec::new();
-    let mut row = |name: &str, value: Option<f64>, target: &str, met: Option<bool>| {
-        let shown = value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
-        let verdict = match (met, target) {
-            (Some(true), _) => "met",
-            (Some(false), _) => "MISSED",
-            (None, "(info)") => "",
-            (None, _) => "not measured",
-        };
-        println!("{name:<44} {shown:>8}   target {target:<10} {verdict}");
-        rows.push(serde_json::json!({"ratio": name, "value": value, "target": target, "met": met}));
-    };
-    println!("\nforkway-ipc ratios (means of this run)");
-    // (label, numerator, denominator, target): each ratio is numerator time / denominator time,
-    // so "forkway / floor" is a slowdown and "CPython / forkway" a speed-up.
-    type Ratio = (
-        &'static str,
-        (&'static str, &'static str),
-        (&'static str, &'static str),
-        Option<(&'static str, fn(f64) -> bool)>,
-    );
-    let ratios: [Ratio; 6] = [
-        (
-            "pipe round trip: forkway / libc floor (time)",
-            ("pipe_round_trip", "forkway"),
-            ("pipe_round_trip", "floor"),
-            Some(("<= 1.3", |r| r <= 1.3)),
-        ),
-        (
-            "pipe round trip: duplex / libc floor (time)",
-            ("pipe_round_trip", "forkway_duplex"),
-            ("pipe_round_trip", "floor"),
-            None,
-        ),
-        (
-            "pipe round trip: forkway speed-up over CPython",
-            ("pipe_round_trip", "cpython"),
-            ("pipe_round_trip", "forkway"),
-            None,
-        ),
-        (
-            "queue small msgs/s: forkway / CPython",
-            ("queue_small", "cpython"),
-            ("queue_small", "forkway"),
-            Some((">= 5", |r| r >= 5.0)),
-        ),
-        (
-            "queue 1 MiB bytes/s: forkway / CPython",
-            ("queue_1mib", "cpython"),
-            ("queue_1mib", "forkway"),
-            Some((">= 3", |r| r >= 3.0)),
-        ),
-        (
-            "queue 1 MiB bytes/s: forkway / bare pipe",
-            ("queue_1mib", "floor"),
-            ("queue_1mib", "forkway"),
-            Some((">= 0.5", |r| r >= 0.5)),
-        ),
-    ];
-    for (label, (ng, nb), (dg, db), target) in ratios {
-        let value = m(ng, nb).zip(m(dg, db)).map(|(n, d)| n / d);
-        let (goal, met) = match target {
-            Some((goal, test)) => (goal, value.map(test)),
-            None => ("(info)", None),
-        };
-        row(label, value, goal, met);
+    let (rounds_n, iters) = rounds((15, 200));
+    let py = python.as_mut().map(std::cell::RefCell::new);
+    let mut f = |n| producer.transfer(n);
+    let mut r = |n| raw.transfer(n);
+    let mut p;
+    let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut f), ("floor", &mut r)];
+    if let Some(py) = py.as_ref() {
+        p = move |n| py.borrow_mut().run("queue_1mib", n);
+        contenders.push(("cpython", &mut p));
     }
-    let out = target.join("forkway-bench");
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(
-        out.join("ipc.json"),
-        serde_json::to_string_pretty(&rows).unwrap_or_default(),
-    );
+    measure(medians, "queue_1mib", rounds_n, iters, &mut contenders);
 }
 
 fn main() {
     let mut python = Python::start(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cpython_ipc.py"));
     let mut c = Criterion::default().configure_from_args();
-    benches(&mut c, &mut python);
+    let mut medians = Medians::new();
+    benches(&mut c, &mut python, &mut medians);
     drop(python);
     c.final_summary();
-    report();
+    report(
+        "ipc",
+        &medians,
+        &[
+            Ratio {
+                label: "pipe round trip: forkway / libc floor (time)",
+                num: ("pipe_round_trip", "forkway"),
+                den: ("pipe_round_trip", "floor"),
+                target: Some(("<= 1.3", |r| r <= 1.3)),
+            },
+            Ratio {
+                label: "pipe round trip: duplex / libc floor (time)",
+                num: ("pipe_round_trip", "forkway_duplex"),
+                den: ("pipe_round_trip", "floor"),
+                target: None,
+            },
+            Ratio {
+                label: "pipe round trip: forkway speed-up over CPython",
+                num: ("pipe_round_trip", "cpython"),
+                den: ("pipe_round_trip", "forkway"),
+                target: None,
+            },
+            Ratio {
+                label: "queue small msgs/s: forkway / CPython",
+                num: ("queue_small", "cpython"),
+                den: ("queue_small", "forkway"),
+                target: Some((">= 5", |r| r >= 5.0)),
+            },
+            Ratio {
+                label: "queue 1 MiB bytes/s: forkway / CPython",
+                num: ("queue_1mib", "cpython"),
+                den: ("queue_1mib", "forkway"),
+                target: Some((">= 3", |r| r >= 3.0)),
+            },
+            Ratio {
+                label: "queue 1 MiB bytes/s: forkway / bare pipe",
+                num: ("queue_1mib", "floor"),
+                den: ("queue_1mib", "forkway"),
+                target: Some((">= 0.5", |r| r >= 0.5)),
+            },
+        ],
+    );
 }

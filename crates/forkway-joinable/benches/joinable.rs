@@ -13,7 +13,7 @@ use forkway_process::Process;
 #[allow(dead_code)] // each bench uses part of the shared support
 #[path = "../../forkway-ipc/benches/support/python_server.rs"]
 mod python_server;
-use python_server::{mean_ns, target_dir, Python};
+use python_server::{measure, report, rounds, Contender, Medians, Python, Ratio};
 
 fn cycles(q: &JoinableQueue<u64>, n: u64) -> Duration {
     let start = Instant::now();
@@ -45,29 +45,28 @@ fn main() {
         g.bench_function("cpython", |b| b.iter_custom(|n| py.run("cycle", n)));
     }
     g.finish();
-    drop(python);
-    drop(consumer);
     c.final_summary();
-
-    let dir = target_dir().join("criterion");
-    let ratio = mean_ns(&dir, "joinable_cycle", "cpython")
-        .zip(mean_ns(&dir, "joinable_cycle", "forkway"))
-        .map(|(p, f)| p / f);
-    let met = ratio.map(|r| r >= 5.0);
-    println!(
-        "\nforkway-joinable ratio (means of this run)\nput+task_done cycle: forkway / CPython {}   target >= 5   {}",
-        ratio.map_or("n/a".to_owned(), |r| format!("{r:.2}")),
-        match met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "not measured",
-        }
-    );
-    let out = target_dir().join("forkway-bench");
-    let _ = std::fs::create_dir_all(&out);
-    let json = serde_json::json!([{"ratio": "put+task_done cycle: forkway / CPython", "value": ratio, "target": ">= 5", "met": met}]);
-    let _ = std::fs::write(
-        out.join("joinable.json"),
-        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    let py = python.map(std::cell::RefCell::new);
+    let (rounds_n, iters) = rounds((15, 20_000));
+    let mut f = |n| cycles(&q, n);
+    let mut p;
+    let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut f)];
+    if let Some(py) = py.as_ref() {
+        p = move |n| py.borrow_mut().run("cycle", n);
+        contenders.push(("cpython", &mut p));
+    }
+    let mut medians = Medians::new();
+    measure(&mut medians, "joinable_cycle", rounds_n, iters, &mut contenders);
+    drop(py);
+    drop(consumer);
+    report(
+        "joinable",
+        &medians,
+        &[Ratio {
+            label: "put+task_done cycle: forkway / CPython",
+            num: ("joinable_cycle", "cpython"),
+            den: ("joinable_cycle", "forkway"),
+            target: Some((">= 5", |r| r >= 5.0)),
+        }],
     );
 }

@@ -17,7 +17,7 @@ use forkway_process::Process;
 #[allow(dead_code)] // each bench uses part of the shared support
 #[path = "../../forkway-ipc/benches/support/python_server.rs"]
 mod python_server;
-use python_server::{interleaved, target_dir, Contender, Python};
+use python_server::{measure, report, rounds, Contender, Medians, Python, Ratio};
 
 fn forkway(n: u64) -> Duration {
     let start = Instant::now();
@@ -73,8 +73,7 @@ fn main() {
     // The ratios come from an interleaved run (A B C D, A B C D, …; medians), not from the
     // criterion groups above, which ran one after the other.
     let python = Python::start(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cpython_process.py"));
-    let quick = std::env::args().any(|a| a == "--quick");
-    let (rounds, iters) = if quick { (3, 20) } else { (15, 200) };
+    let (rounds_n, iters) = rounds((15, 200));
     let mut fw = forkway;
     let mut fl = floor;
     let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut fw), ("floor", &mut fl)];
@@ -88,62 +87,30 @@ fn main() {
         contenders.push(("cpython_fork", &mut py_fork));
         contenders.push(("cpython_forkserver", &mut py_server));
     }
-    let medians = interleaved(rounds, iters, &mut contenders);
-    println!("\ninterleaved run: {rounds} rounds of {iters} start+join each (median, fastest, slowest per operation)");
-    for (name, median, lo, hi) in &medians {
-        println!(
-            "  {name:<20} {:>10.1} µs  [{:.1} … {:.1}]",
-            median / 1e3,
-            lo / 1e3,
-            hi / 1e3
-        );
-    }
-    let m = |b: &str| medians.iter().find(|(n, ..)| n == b).map(|(_, med, ..)| *med);
-    let rows = [
-        (
-            "start+join: forkway / fork floor (time)",
-            m("forkway").zip(m("floor")).map(|(f, r)| f / r),
-            "<= 1.5",
-            1.5,
-            false,
-        ),
-        (
-            "start+join: forkway speed-up over CPython (fork)",
-            m("cpython_fork").zip(m("forkway")).map(|(p, f)| p / f),
-            ">= 5",
-            5.0,
-            true,
-        ),
-        (
-            "start+join: forkway speed-up over CPython (forkserver)",
-            m("cpython_forkserver").zip(m("forkway")).map(|(p, f)| p / f),
-            "(info)",
-            0.0,
-            true,
-        ),
-    ];
-    println!("\nforkway-process ratios (medians of the interleaved run)");
-    let mut json = Vec::new();
-    for (label, value, goal, bound, at_least) in rows {
-        let met =
-            (goal != "(info)")
-                .then_some(())
-                .and(value)
-                .map(|v| if at_least { v >= bound } else { v <= bound });
-        let verdict = match met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None if goal == "(info)" => "",
-            None => "not measured",
-        };
-        let shown = value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
-        println!("{label:<56} {shown:>8}   target {goal:<7} {verdict}");
-        json.push(serde_json::json!({"ratio": label, "value": value, "target": goal, "met": met}));
-    }
-    let out = target_dir().join("forkway-bench");
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(
-        out.join("process.json"),
-        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    let mut medians = Medians::new();
+    measure(&mut medians, "start_join", rounds_n, iters, &mut contenders);
+    report(
+        "process",
+        &medians,
+        &[
+            Ratio {
+                label: "start+join: forkway / fork floor (time)",
+                num: ("start_join", "forkway"),
+                den: ("start_join", "floor"),
+                target: Some(("<= 1.5", |r| r <= 1.5)),
+            },
+            Ratio {
+                label: "start+join: forkway speed-up over CPython (fork)",
+                num: ("start_join", "cpython_fork"),
+                den: ("start_join", "forkway"),
+                target: Some((">= 5", |r| r >= 5.0)),
+            },
+            Ratio {
+                label: "start+join: forkway speed-up over CPython (forkserver)",
+                num: ("start_join", "cpython_forkserver"),
+                den: ("start_join", "forkway"),
+                target: None,
+            },
+        ],
     );
 }

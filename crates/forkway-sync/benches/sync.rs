@@ -19,7 +19,7 @@ use forkway_sync::{Event, Lock, Value};
 #[allow(dead_code)] // each bench uses part of the shared support
 #[path = "../../forkway-ipc/benches/support/python_server.rs"]
 mod python_server;
-use python_server::{mean_ns, target_dir, Python};
+use python_server::{measure, report, rounds, Contender, Medians, Python, Ratio};
 
 /// The floor: the uncontended path of a futex mutex (0 free, 1 held, 2 held with waiters).
 fn futex_floor(word: &AtomicU32, n: u64) -> Duration {
@@ -73,35 +73,37 @@ fn forkway_counter(n: u64) -> Duration {
     elapsed
 }
 
+fn robust_pthread(mutex: &RobustMutex, n: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        mutex.lock();
+        mutex.unlock();
+    }
+    start.elapsed()
+}
+
 fn main() {
     let mut python =
         Python::start(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cpython_sync.py"));
     let mut c = Criterion::default().configure_from_args();
+    let mut medians = Medians::new();
 
-    let mut g = c.benchmark_group("lock_uncontended");
-    g.throughput(Throughput::Elements(1));
     let lock = Lock::new().expect("lock");
-    g.bench_function("forkway", |b| b.iter_custom(|n| forkway_uncontended(&lock, n)));
     let shm = Shm::new(4096).expect("shm");
-    // SAFETY: a fresh zeroed page, aligned, alive for the whole group.
+    // SAFETY: a fresh zeroed page, aligned, alive until the end of main.
     let word = unsafe { &*shm.ptr().cast::<AtomicU32>() };
-    g.bench_function("floor", |b| b.iter_custom(|n| futex_floor(word, n)));
     let mshm = Shm::new(4096).expect("shm");
     let mutex = mshm.ptr().cast::<RobustMutex>();
     // SAFETY: a fresh zeroed page, not shared.
     unsafe { RobustMutex::init(mutex).expect("init") };
-    // SAFETY: initialized just above; the page outlives the group.
+    // SAFETY: initialized just above; the page lives until the end of main.
     let mutex = unsafe { &*mutex };
-    g.bench_function("robust_pthread", |b| {
-        b.iter_custom(|n| {
-            let start = Instant::now();
-            for _ in 0..n {
-                mutex.lock();
-                mutex.unlock();
-            }
-            start.elapsed()
-        })
-    });
+
+    let mut g = c.benchmark_group("lock_uncontended");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("forkway", |b| b.iter_custom(|n| forkway_uncontended(&lock, n)));
+    g.bench_function("floor", |b| b.iter_custom(|n| futex_floor(word, n)));
+    g.bench_function("robust_pthread", |b| b.iter_custom(|n| robust_pthread(mutex, n)));
     if let Some(py) = python.as_mut() {
         g.bench_function("cpython", |b| b.iter_custom(|n| py.run("lock_uncontended", n)));
     }
@@ -117,57 +119,58 @@ fn main() {
         });
     }
     g.finish();
-    drop(python);
     c.final_summary();
 
-    let dir = target_dir().join("criterion");
-    let m = |g: &str, b: &str| mean_ns(&dir, g, b);
-    println!("\nforkway-sync ratios (means of this run)");
-    let rows = [
-        (
-            "lock uncontended: forkway / futex floor (time)",
-            m("lock_uncontended", "forkway")
-                .zip(m("lock_uncontended", "floor"))
-                .map(|(f, r)| f / r),
-            "<= 2",
-            2.0,
-            false,
-        ),
-        (
-            "lock uncontended: forkway speed-up over CPython",
-            m("lock_uncontended", "cpython")
-                .zip(m("lock_uncontended", "forkway"))
-                .map(|(p, f)| p / f),
-            ">= 3",
-            3.0,
-            true,
-        ),
-        (
-            "counter under lock, 2 procs: forkway / CPython",
-            m("counter_2procs", "cpython")
-                .zip(m("counter_2procs", "forkway"))
-                .map(|(p, f)| p / f),
-            ">= 10",
-            10.0,
-            true,
-        ),
+    let py = python.map(std::cell::RefCell::new);
+    let (rounds_n, iters) = rounds((15, 1_000_000));
+    let mut f = |n| forkway_uncontended(&lock, n);
+    let mut fl = |n| futex_floor(word, n);
+    let mut rp = |n| robust_pthread(mutex, n);
+    let mut p;
+    let mut contenders: Vec<Contender<'_>> = vec![
+        ("forkway", &mut f),
+        ("floor", &mut fl),
+        ("robust_pthread", &mut rp),
     ];
-    let mut json = Vec::new();
-    for (label, value, goal, bound, at_least) in rows {
-        let met = value.map(|v| if at_least { v >= bound } else { v <= bound });
-        let shown = value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
-        let verdict = match met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "not measured",
-        };
-        println!("{label:<48} {shown:>8}   target {goal:<6} {verdict}");
-        json.push(serde_json::json!({"ratio": label, "value": value, "target": goal, "met": met}));
+    if let Some(py) = py.as_ref() {
+        p = move |n| py.borrow_mut().run("lock_uncontended", n);
+        contenders.push(("cpython", &mut p));
     }
-    let out = target_dir().join("forkway-bench");
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(
-        out.join("sync.json"),
-        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    measure(&mut medians, "lock_uncontended", rounds_n, iters, &mut contenders);
+
+    let (rounds_n, iters) = rounds((11, 100_000));
+    let mut f = |n: u64| forkway_counter(n.max(2));
+    let mut p;
+    let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut f)];
+    if let Some(py) = py.as_ref() {
+        p = move |n: u64| py.borrow_mut().run("counter_2procs", n.max(2));
+        contenders.push(("cpython", &mut p));
+    }
+    measure(&mut medians, "counter_2procs", rounds_n, iters, &mut contenders);
+    drop(py);
+
+    report(
+        "sync",
+        &medians,
+        &[
+            Ratio {
+                label: "lock uncontended: forkway / futex floor (time)",
+                num: ("lock_uncontended", "forkway"),
+                den: ("lock_uncontended", "floor"),
+                target: Some(("<= 2", |r| r <= 2.0)),
+            },
+            Ratio {
+                label: "lock uncontended: forkway speed-up over CPython",
+                num: ("lock_uncontended", "cpython"),
+                den: ("lock_uncontended", "forkway"),
+                target: Some((">= 3", |r| r >= 3.0)),
+            },
+            Ratio {
+                label: "counter under lock, 2 procs: forkway / CPython",
+                num: ("counter_2procs", "cpython"),
+                den: ("counter_2procs", "forkway"),
+                target: Some((">= 10", |r| r >= 10.0)),
+            },
+        ],
     );
 }

@@ -100,3 +100,83 @@ pub fn interleaved(
         })
         .collect()
 }
+
+/// Medians per (workload, contender), in nanoseconds per operation.
+pub type Medians = std::collections::BTreeMap<(String, String), f64>;
+
+/// Runs [`interleaved`] for one workload and records the medians under its name.
+pub fn measure(
+    medians: &mut Medians,
+    workload: &str,
+    rounds: usize,
+    iters: u64,
+    contenders: &mut [Contender<'_>],
+) {
+    println!(
+        "\n{workload}: interleaved, {rounds} rounds of {iters} (median [fastest … slowest] per operation)"
+    );
+    for (name, median, lo, hi) in interleaved(rounds, iters, contenders) {
+        println!("  {name:<18} {median:>12.1} ns  [{lo:.1} … {hi:.1}]");
+        medians.insert((workload.to_owned(), name), median);
+    }
+}
+
+/// How many rounds and operations per round: fewer with `--quick` (a smoke run that checks
+/// every workload runs; its figures are not for reporting).
+pub fn rounds(full: (usize, u64)) -> (usize, u64) {
+    if std::env::args().any(|a| a == "--quick") {
+        (3, (full.1 / 10).max(1))
+    } else {
+        full
+    }
+}
+
+/// A target: its text (e.g. ">= 5") and the test a ratio must pass.
+pub type Target = (&'static str, fn(f64) -> bool);
+
+/// A ratio to report: `numerator time / denominator time` of two contenders, and its target.
+pub struct Ratio {
+    /// What the ratio means, e.g. "Queue small msgs/s: forkway / CPython".
+    pub label: &'static str,
+    /// (workload, contender) whose time is divided…
+    pub num: (&'static str, &'static str),
+    /// …by this one's.
+    pub den: (&'static str, &'static str),
+    /// The target, shown as text, and the test it must pass; `None` for information only.
+    pub target: Option<Target>,
+}
+
+/// Prints the ratios and writes them, with every median, to `target/forkway-bench/<name>.json`
+/// (read by `cargo xtask bench`).
+pub fn report(name: &str, medians: &Medians, ratios: &[Ratio]) {
+    println!("\n{name}: ratios (medians of the interleaved runs)");
+    let get = |(w, c): (&str, &str)| medians.get(&(w.to_owned(), c.to_owned())).copied();
+    let mut rows = Vec::new();
+    for r in ratios {
+        let value = get(r.num).zip(get(r.den)).map(|(n, d)| n / d);
+        let (goal, met) = match r.target {
+            Some((goal, test)) => (goal, value.map(test)),
+            None => ("(info)", None),
+        };
+        let verdict = match (met, goal) {
+            (Some(true), _) => "met",
+            (Some(false), _) => "MISSED",
+            (None, "(info)") => "",
+            (None, _) => "not measured",
+        };
+        let shown = value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
+        println!("  {:<52} {shown:>8}   target {goal:<7} {verdict}", r.label);
+        rows.push(serde_json::json!({"ratio": r.label, "value": value, "target": goal, "met": met}));
+    }
+    let workloads: Vec<_> = medians
+        .iter()
+        .map(|((w, c), ns)| serde_json::json!({"workload": w, "contender": c, "median_ns": ns}))
+        .collect();
+    let out = target_dir().join("forkway-bench");
+    let _ = std::fs::create_dir_all(&out);
+    let json = serde_json::json!({"bench": name, "medians": workloads, "ratios": rows});
+    let _ = std::fs::write(
+        out.join(format!("{name}.json")),
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    );
+}
