@@ -13,29 +13,6 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_bytes::ByteBuf;
 use support::*;
 
-/// Waits until process `pid` sleeps in the kernel in a function whose name contains `what`
-/// (read from `/proc/<pid>/wchan`): proof that a child is *inside* a blocking call, without
-/// sleeping and hoping. Kernels that hide wchan show "0"; then sleeping state is enough.
-fn wait_blocked_in(pid: u32, what: &str) {
-    let deadline = Instant::now() + BOUND;
-    loop {
-        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let sleeping = stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('S'));
-        if sleeping && (wchan.contains(what) || wchan == "0") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "pid {pid} never blocked in {what} (wchan {wchan:?})"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 fn start(p: &mut Process) -> u32 {
     p.start().expect("start");
     p.pid().expect("pid")

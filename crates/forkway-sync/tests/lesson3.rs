@@ -12,18 +12,6 @@ use forkway_process::Process;
 use forkway_sync::{Event, RawLock, RawValue, ReleaseError, Semaphore};
 use support::*;
 
-/// Waits until `pid` sleeps in a futex: it is inside the blocking call, not before it.
-fn wait_asleep(pid: u32) {
-    let deadline = Instant::now() + BOUND;
-    while !std::fs::read_to_string(format!("/proc/{pid}/wchan"))
-        .unwrap_or_default()
-        .contains("futex")
-    {
-        assert!(Instant::now() < deadline, "pid {pid} never went to sleep");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 // ---- exercise 3.1: the three-state futex mutex, lock ------------------------------------------
 
 #[test]

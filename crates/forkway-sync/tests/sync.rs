@@ -437,18 +437,6 @@ fn raw_value_is_shared_without_a_lock() {
     assert_eq!(r.get(), 15);
 }
 
-/// Waits until process `pid` sleeps in a futex (inside `wait`), without sleeping and hoping.
-fn wait_asleep(pid: u32) {
-    let deadline = Instant::now() + BOUND;
-    while !std::fs::read_to_string(format!("/proc/{pid}/wchan"))
-        .unwrap_or_default()
-        .contains("futex")
-    {
-        assert!(Instant::now() < deadline, "pid {pid} never went to sleep");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 #[test]
 fn condition_notify_one_then_all() {
     // _TestCondition.test_notify / test_notify_all: notify(1) wakes exactly one sleeper.
