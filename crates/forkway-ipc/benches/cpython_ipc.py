@@ -11,8 +11,13 @@ method, as forkway) and reused, exactly like the Rust side.
 """
 
 import multiprocessing as mp
+import os
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from bench_server import serve  # noqa: E402
+
 
 MIB = 1 << 20
 
@@ -77,14 +82,6 @@ class Server:
         return self._queue("1mib", n, b"x" * MIB)
 
 
-def main():
-    server = Server()
-    print("ready", flush=True)
-    for line in sys.stdin:
-        name, n = line.split()
-        elapsed = getattr(server, name)(int(n))
-        print(f"{elapsed:.9f}", flush=True)
-
 
 if __name__ == "__main__":
-    main()
+    serve(Server())

@@ -5,8 +5,12 @@
 """
 
 import multiprocessing as mp
+import os
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../forkway-ipc/benches/support"))
+from bench_server import serve  # noqa: E402
 
 
 def bump(v, n, go):
@@ -42,13 +46,6 @@ class Server:
         return time.perf_counter() - start
 
 
-def main():
-    server = Server()
-    print("ready", flush=True)
-    for line in sys.stdin:
-        name, n = line.split()
-        print(f"{getattr(server, name)(int(n)):.9f}", flush=True)
-
 
 if __name__ == "__main__":
-    main()
+    serve(Server())
