@@ -13,3 +13,39 @@ fn a_library_user_starts_and_joins_through_the_facade() {
     assert!(parent_process().is_none());
     assert!(active_children().iter().all(|c| Some(c.pid()) != p.pid()));
 }
+
+#[test]
+fn queues_locks_and_shared_values_through_the_facade() {
+    // Workers add their numbers to a shared total under its lock and report through a queue:
+    // lessons 1 to 3 through one `use`.
+    let results: Queue<(u32, u64)> = Queue::new().expect("queue");
+    let total = forkway::Value::new(0u64).expect("value");
+    let mut workers: Vec<Process> = (1..=3u32)
+        .map(|id| {
+            let (results, total) = (results.clone(), total.clone());
+            Process::new(move || {
+                let square = u64::from(id * id);
+                *total.lock().expect("lock") += square;
+                results.put((id, square)).expect("put");
+            })
+        })
+        .collect();
+    for w in &mut workers {
+        w.start().expect("start");
+    }
+    let mut got: Vec<(u32, u64)> = (0..3)
+        .map(|_| {
+            results
+                .get_timeout(std::time::Duration::from_secs(20))
+                .expect("get")
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, [(1, 1), (2, 4), (3, 9)]);
+    for w in &workers {
+        w.join().expect("join");
+        assert_eq!(w.exitcode(), Some(0));
+    }
+    assert_eq!(total.get(), 14);
+    assert!(matches!(results.get_nowait(), Err(GetError::Empty)));
+}
