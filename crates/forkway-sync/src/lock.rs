@@ -363,6 +363,52 @@ impl std::fmt::Debug for Lock {
     }
 }
 
+/// Python's name for a lock's owner, seen from the calling thread: `None`, this process's name
+/// (with `|thread` when the caller is not the main thread), `SomeOtherThread` or
+/// `SomeOtherProcess`.
+fn owner_name(owner: Option<Owner>) -> String {
+    let Some(owner) = owner else {
+        return "None".to_owned();
+    };
+    let me = Owner::me();
+    if owner.pid != me.pid {
+        "SomeOtherProcess".to_owned()
+    } else if owner.tid != me.tid {
+        "SomeOtherThread".to_owned()
+    } else {
+        let name = forkway_process::current_process().name;
+        let thread = std::thread::current();
+        match thread.name() {
+            _ if me.tid == me.pid => name,
+            Some("main") | None => format!("{name}|Thread"),
+            Some(thread) => format!("{name}|{thread}"),
+        }
+    }
+}
+
+/// Python's `repr`: `<Lock(owner=None)>`, `<Lock(owner=MainProcess)>`,
+/// `<Lock(owner=SomeOtherProcess)>`…
+impl std::fmt::Display for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<Lock(owner={})>", owner_name(self.owner()))
+    }
+}
+
+/// Python's `repr`: `<RLock(None, 0)>`, `<RLock(MainProcess, 2)>`,
+/// `<RLock(SomeOtherProcess, nonzero)>` (another process's depth is its own business).
+impl std::fmt::Display for RLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let owner = self.owner();
+        let mine = owner == Some(Owner::me());
+        let depth = match owner {
+            None => "0".to_owned(),
+            Some(_) if mine => self.depth().to_string(),
+            Some(_) => "nonzero".to_owned(),
+        };
+        write!(f, "<RLock({}, {depth})>", owner_name(owner))
+    }
+}
+
 impl std::fmt::Debug for LockGuard<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LockGuard")

@@ -192,6 +192,16 @@ impl Drop for SemaphoreGuard<'_> {
     }
 }
 
+/// Python's `repr`: `<Semaphore(value=2)>`, `<BoundedSemaphore(value=1, maxvalue=1)>`.
+impl std::fmt::Display for Semaphore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.max() {
+            None => write!(f, "<Semaphore(value={})>", self.value()),
+            Some(max) => write!(f, "<BoundedSemaphore(value={}, maxvalue={max})>", self.value()),
+        }
+    }
+}
+
 impl std::fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Semaphore")

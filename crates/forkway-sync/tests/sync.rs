@@ -624,3 +624,46 @@ fn a_killed_condition_holder_is_detected() {
         .wait_timeout(Duration::from_millis(10))
         .expect("the condition still works"));
 }
+
+#[test]
+fn test_repr_lock_rlock_semaphore() {
+    // _TestLock.test_repr_lock / test_repr_rlock (3.14), _TestSemaphore's reprs: the owner as
+    // Python names it, from this thread, another thread and another process.
+    let lock = Lock::new().expect("lock");
+    assert_eq!(lock.to_string(), "<Lock(owner=None)>");
+    {
+        let _g = lock.acquire().expect("acquire");
+        assert_eq!(
+            lock.to_string(),
+            "<Lock(owner=MainProcess|test_repr_lock_rlock_semaphore)>"
+        );
+        let l2 = lock.clone();
+        let seen = std::thread::spawn(move || l2.to_string()).join().expect("thread");
+        assert_eq!(seen, "<Lock(owner=SomeOtherThread)>");
+    }
+    let rlock = RLock::new().expect("rlock");
+    assert_eq!(rlock.to_string(), "<RLock(None, 0)>");
+    let (mut ready_r, mut ready_w) = pipe();
+    let (release_r, release) = release_pipe();
+    let child_rlock = rlock.clone();
+    let mut child = Process::new(move || {
+        let _a = child_rlock.acquire().expect("acquire");
+        let _b = child_rlock.acquire().expect("again");
+        send_line(&mut ready_w, "held");
+        let mut release_r = release_r;
+        wait_for_release(&mut release_r);
+    });
+    start(&mut child);
+    assert_eq!(read_line(&mut ready_r), "held");
+    assert_eq!(rlock.to_string(), "<RLock(SomeOtherProcess, nonzero)>");
+    release.release();
+    assert_eq!(join_bounded(&child), 0);
+    assert_eq!(
+        Semaphore::new(2).expect("sem").to_string(),
+        "<Semaphore(value=2)>"
+    );
+    assert_eq!(
+        Semaphore::bounded(1).expect("sem").to_string(),
+        "<BoundedSemaphore(value=1, maxvalue=1)>"
+    );
+}
