@@ -409,6 +409,8 @@ fn producer_killed_mid_put_never_leaves_a_torn_message() {
         // likely inside a put: a put of 3 MiB is almost all copying.
         let first = q.get_timeout(BOUND).expect("a first message");
         assert_eq!(check(&first, LEN), 0);
+        // Not an ordering sleep: it only spreads the kill over different moments of the put.
+        // The assertions below hold whenever the kill lands.
         std::thread::sleep(Duration::from_micros(300 * round + 50));
         producer.signal(Signal::SIGKILL).expect("kill");
         assert_eq!(join_bounded(&producer), -9);
@@ -437,6 +439,8 @@ fn consumer_killed_mid_get_leaves_the_rest_whole_and_in_order() {
             let _ = rx.get();
         });
         start(&mut consumer);
+        // As above: a varying kill moment (before, during or between gets), not an ordering;
+        // whatever it hit, what is left must be whole and in order.
         std::thread::sleep(Duration::from_micros(500 * round + 100));
         consumer.signal(Signal::SIGKILL).expect("kill");
         assert_eq!(join_bounded(&consumer), -9);

@@ -227,6 +227,7 @@ pub fn run_example_of(package: &str, name: &str, args: &[&str]) -> ExampleRun {
             let _ = child.wait();
             panic!("example `{name}` still running after {BOUND:?}: killed");
         }
+        // Polling an exited child with a bound; std's Child has no timed wait.
         std::thread::sleep(Duration::from_millis(5));
     };
     // Anything left in the group (a child the example forgot) is a leak: kill it.
