@@ -581,6 +581,28 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_until(Deadline::after(None))
     }
 
+    /// Takes the oldest message like [`Queue::get`], and calls `claim(&item)` while the queue is
+    /// still locked, before the item leaves it.
+    ///
+    /// A process killed before `claim` returns leaves the item in the queue; once the item is
+    /// gone from the queue, its `claim` has run. A consumer that records what it holds in shared
+    /// memory (a pool worker publishing its task's number) thereby never holds an item nobody
+    /// knows about. Keep `claim` short: every other producer and consumer waits for it.
+    ///
+    /// # Errors
+    /// As [`Queue::get`]; `claim` is not called for a message that does not decode.
+    pub fn get_claimed(&self, claim: impl FnOnce(&T)) -> Result<T, GetError> {
+        if self.is_closed() {
+            return Err(GetError::Closed);
+        }
+        self.take(Deadline::after(None), |bytes| {
+            let item = codec::decode::<T>(bytes)?;
+            claim(&item);
+            Ok::<T, crate::RecvError>(item)
+        })?
+        .map_err(GetError::from)
+    }
+
     /// Takes the oldest message, waiting at most `timeout`. Python's `get(timeout=t)`.
     ///
     /// # Errors

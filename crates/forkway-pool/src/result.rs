@@ -1,0 +1,528 @@
+//! The parent's side of a job: where its chunks' results land, and the handles you wait on.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use forkway_ipc::codec;
+use forkway_ipc::shm::Deadline;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::task::ChunkOutcome;
+use crate::{encode_args, Pool, PoolError, TaskError};
+
+/// Where a job's results go; typed by the job's result type behind this erased face.
+pub(crate) trait Sink: Any + Send {
+    /// The outcome of the chunk holding items `start .. start + len`: its encoded
+    /// [`ChunkOutcome`], or an error for all of them.
+    fn deliver(&mut self, start: usize, len: usize, outcome: Result<&[u8], TaskError>);
+    /// Every chunk is in: compute the value and run the callbacks.
+    fn settle(&mut self);
+    fn as_any(&mut self) -> &mut dyn Any;
+    fn as_any_ref(&self) -> &dyn Any;
+}
+
+/// Decodes a chunk's outcome into one result per item, whatever went wrong.
+fn unpack<R: DeserializeOwned>(len: usize, outcome: Result<&[u8], TaskError>) -> Vec<Result<R, TaskError>> {
+    let decoded = outcome.and_then(|bytes| {
+        codec::decode::<ChunkOutcome<R>>(bytes).map_err(|e| TaskError::ResultNotDecodable(e.to_string()))?
+    });
+    match decoded {
+        Ok(items) if items.len() == len => items,
+        Ok(items) => {
+            let error =
+                TaskError::ResultNotDecodable(format!("{} results for a chunk of {len}", items.len()));
+            (0..len).map(|_| Err(error.clone())).collect()
+        }
+        Err(error) => (0..len).map(|_| Err(error.clone())).collect(),
+    }
+}
+
+type OnOk<R> = Box<dyn FnOnce(&[R]) + Send>;
+type OnErr = Box<dyn FnOnce(&TaskError) + Send>;
+
+/// The sink of `apply` (one item) and `map` (many).
+pub(crate) struct MapSink<R> {
+    items: Vec<Option<Result<R, TaskError>>>,
+    value: Option<Result<Vec<R>, TaskError>>,
+    settled: bool,
+    on_ok: Option<OnOk<R>>,
+    on_err: Option<OnErr>,
+}
+
+impl<R> MapSink<R> {
+    pub(crate) fn new(n: usize) -> MapSink<R> {
+        MapSink {
+            items: (0..n).map(|_| None).collect(),
+            value: None,
+            settled: false,
+            on_ok: None,
+            on_err: None,
+        }
+    }
+
+    /// Runs whichever callback applies, once.
+    fn call_back(&mut self) {
+        match &self.value {
+            Some(Ok(values)) => {
+                self.on_err = None;
+                if let Some(f) = self.on_ok.take() {
+                    f(values);
+                }
+            }
+            Some(Err(error)) => {
+                self.on_ok = None;
+                if let Some(f) = self.on_err.take() {
+                    f(error);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
+    fn deliver(&mut self, start: usize, len: usize, outcome: Result<&[u8], TaskError>) {
+        for (i, item) in unpack::<R>(len, outcome).into_iter().enumerate() {
+            self.items[start + i] = Some(item);
+        }
+    }
+
+    fn settle(&mut self) {
+        // Like Python, the whole map fails if one item failed; unlike Python (first failure
+        // *received*), the reported one is the earliest item's: the same on every run.
+        let items = std::mem::take(&mut self.items);
+        self.value = Some(
+            items
+                .into_iter()
+                .map(|item| {
+                    item.unwrap_or_else(|| Err(TaskError::ResultNotDecodable("missing result".into())))
+                })
+                .collect(),
+        );
+        self.settled = true;
+        self.call_back();
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn as_any_ref(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A job's handle, shared by [`AsyncResult`] and [`MapResult`].
+struct Pending<'p, R> {
+    pool: &'p Pool,
+    job: u64,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<'p, R: DeserializeOwned + Send + 'static> Pending<'p, R> {
+    fn ready(&self) -> bool {
+        self.pool.progress();
+        self.pool
+            .inner
+            .borrow()
+            .jobs
+            .get(&self.job)
+            .is_none_or(|j| j.ready)
+    }
+
+    fn wait_until(&self, deadline: Deadline) -> bool {
+        let job = self.job;
+        self.pool
+            .wait_for(deadline, |inner| inner.jobs.get(&job).is_none_or(|j| j.ready))
+    }
+
+    /// Runs `f` on the job's sink (it is there unless it is being settled right now).
+    fn with_sink<T>(&self, f: impl FnOnce(&mut MapSink<R>) -> T) -> Option<T> {
+        let mut inner = self.pool.inner.borrow_mut();
+        let job = inner.jobs.get_mut(&self.job)?;
+        let sink = job.sink.as_any().downcast_mut::<MapSink<R>>()?;
+        Some(f(sink))
+    }
+
+    fn take(&self) -> Result<Vec<R>, PoolError> {
+        match self.with_sink(|sink| sink.value.take()) {
+            Some(Some(value)) => value.map_err(PoolError::Task),
+            _ => Err(PoolError::Taken),
+        }
+    }
+
+    fn get_until(&self, deadline: Deadline) -> Result<Vec<R>, PoolError> {
+        if !self.wait_until(deadline) {
+            return Err(PoolError::Timeout);
+        }
+        self.take()
+    }
+
+    fn successful(&self) -> Result<bool, PoolError> {
+        if !self.ready() {
+            return Err(PoolError::NotReady);
+        }
+        self.with_sink(|sink| sink.value.as_ref().map(Result::is_ok))
+            .flatten()
+            .ok_or(PoolError::Taken)
+    }
+
+    fn set_callbacks(&self, on_ok: Option<OnOk<R>>, on_err: Option<OnErr>) {
+        // Take the job out while its callback may run: the callback may use the pool.
+        let Some(mut job) = self.pool.inner.borrow_mut().jobs.remove(&self.job) else {
+            return;
+        };
+        if let Some(sink) = job.sink.as_any().downcast_mut::<MapSink<R>>() {
+            if on_ok.is_some() {
+                sink.on_ok = on_ok;
+            }
+            if on_err.is_some() {
+                sink.on_err = on_err;
+            }
+            if sink.settled {
+                // Attached after completion: call it now, still exactly once.
+                sink.call_back();
+            }
+        }
+        self.pool.inner.borrow_mut().jobs.insert(self.job, job);
+    }
+}
+
+impl<R> Drop for Pending<'_, R> {
+    fn drop(&mut self) {
+        let mut inner = self.pool.inner.borrow_mut();
+        if let Some(job) = inner.jobs.get_mut(&self.job) {
+            if job.ready {
+                inner.jobs.remove(&self.job);
+            } else {
+                // Its callbacks still run when it completes; then it is forgotten. Nothing of
+                // its arguments or results is kept (Python's test_release_task_refs).
+                job.detached = true;
+            }
+        }
+    }
+}
+
+macro_rules! handle_methods {
+    ($value:ty, $from_vec:expr) => {
+        /// Whether the result is in (and its callbacks have run). Python's `ready()`.
+        pub fn ready(&self) -> bool {
+            self.pending.ready()
+        }
+
+        /// Waits until the result is in. Python's `wait()`.
+        pub fn wait(&self) {
+            self.pending.wait_until(Deadline::after(None));
+        }
+
+        /// Waits at most `timeout`; returns whether the result is in. Python's `wait(timeout)`
+        /// (which returns None and leaves you to call `ready()`).
+        pub fn wait_timeout(&self, timeout: Duration) -> bool {
+            self.pending.wait_until(Deadline::after(Some(timeout)))
+        }
+
+        /// Whether the task succeeded. Python's `successful()`.
+        ///
+        /// # Errors
+        /// [`PoolError::NotReady`] before the result is in (as in Python);
+        /// [`PoolError::Taken`] after `get_timeout` took the value.
+        pub fn successful(&self) -> Result<bool, PoolError> {
+            self.pending.successful()
+        }
+
+        /// Waits for the result and returns it. Python's `get()`.
+        ///
+        /// # Errors
+        /// The task's failure ([`PoolError::Task`]), e.g. a panic or a dead worker;
+        /// [`PoolError::Taken`] if `get_timeout` already returned it.
+        pub fn get(self) -> Result<$value, PoolError> {
+            self.pending.get_until(Deadline::after(None)).map($from_vec)
+        }
+
+        /// Waits at most `timeout` for the result. Python's `get(timeout)`. The task goes on
+        /// after a timeout; ask again later.
+        ///
+        /// # Errors
+        /// [`PoolError::Timeout`]; otherwise as `get`. Once it returned the value, later calls
+        /// fail with [`PoolError::Taken`].
+        pub fn get_timeout(&self, timeout: Duration) -> Result<$value, PoolError> {
+            self.pending
+                .get_until(Deadline::after(Some(timeout)))
+                .map($from_vec)
+        }
+
+        /// Calls `f` with the error if the task fails. Python's `error_callback=`.
+        #[must_use = "keep the handle to get the result; dropping it still runs the callback"]
+        pub fn error_callback(self, f: impl FnOnce(&TaskError) + Send + 'static) -> Self {
+            self.pending.set_callbacks(None, Some(Box::new(f)));
+            self
+        }
+    };
+}
+
+/// The handle of one `apply_async` task. Python's `AsyncResult`.
+///
+/// Dropping it does not cancel the task; its callbacks still run.
+pub struct AsyncResult<'p, R> {
+    pending: Pending<'p, R>,
+}
+
+impl<'p, R: DeserializeOwned + Send + 'static> AsyncResult<'p, R> {
+    pub(crate) fn new(pool: &'p Pool, job: u64) -> AsyncResult<'p, R> {
+        AsyncResult {
+            pending: Pending {
+                pool,
+                job,
+                _result: PhantomData,
+            },
+        }
+    }
+
+    handle_methods!(R, |mut v: Vec<R>| v.pop().expect("one result"));
+
+    /// Calls `f` with the result when it arrives, in the parent, before `ready()` turns true:
+    /// Python's `callback=`. It runs inside whichever pool call collects the result (`get`,
+    /// `wait`, `join`, …), in the thread that owns the pool; if the result is already in, at once.
+    #[must_use = "keep the handle to get the result; dropping it still runs the callback"]
+    pub fn callback(self, f: impl FnOnce(&R) + Send + 'static) -> Self {
+        self.pending
+            .set_callbacks(Some(Box::new(move |values: &[R]| f(&values[0]))), None);
+        self
+    }
+}
+
+/// The handle of a `map_async` or `starmap_async` job: every result, in order. Python's
+/// `MapResult`.
+pub struct MapResult<'p, R> {
+    pending: Pending<'p, R>,
+}
+
+impl<'p, R: DeserializeOwned + Send + 'static> MapResult<'p, R> {
+    pub(crate) fn new(pool: &'p Pool, job: u64) -> MapResult<'p, R> {
+        MapResult {
+            pending: Pending {
+                pool,
+                job,
+                _result: PhantomData,
+            },
+        }
+    }
+
+    handle_methods!(Vec<R>, |v: Vec<R>| v);
+
+    /// Calls `f` with the result when it arrives, in the parent, before `ready()` turns true:
+    /// Python's `callback=`. It runs inside whichever pool call collects the result (`get`,
+    /// `wait`, `join`, …), in the thread that owns the pool; if the result is already in, at once.
+    #[must_use = "keep the handle to get the result; dropping it still runs the callback"]
+    pub fn callback(self, f: impl FnOnce(&[R]) + Send + 'static) -> Self {
+        self.pending.set_callbacks(Some(Box::new(f)), None);
+        self
+    }
+}
+
+/// The sink of an `imap`: results by item index until they are read.
+pub(crate) struct ImapSink<R> {
+    ordered: bool,
+    ready: BTreeMap<usize, Result<R, TaskError>>,
+}
+
+impl<R> ImapSink<R> {
+    pub(crate) fn new(ordered: bool) -> ImapSink<R> {
+        ImapSink {
+            ordered,
+            ready: BTreeMap::new(),
+        }
+    }
+
+    fn next_ready(&mut self, next: usize) -> Option<Result<R, TaskError>> {
+        if self.ordered {
+            self.ready.remove(&next)
+        } else {
+            self.ready.pop_first().map(|(_, item)| item)
+        }
+    }
+
+    fn has_ready(&self, next: usize) -> bool {
+        if self.ordered {
+            self.ready.contains_key(&next)
+        } else {
+            !self.ready.is_empty()
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
+    fn deliver(&mut self, start: usize, len: usize, outcome: Result<&[u8], TaskError>) {
+        for (i, item) in unpack::<R>(len, outcome).into_iter().enumerate() {
+            self.ready.insert(start + i, item);
+        }
+    }
+
+    fn settle(&mut self) {}
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn as_any_ref(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The lazy results of [`Pool::imap`] and [`Pool::imap_unordered`].
+///
+/// Reading it feeds the workers: at most a few chunks per worker are submitted ahead of what
+/// you have read, so memory stays bounded whatever the input's length. Dropping it stops
+/// feeding; chunks already submitted still run, and their results are discarded.
+pub struct IMap<'p, A, R> {
+    pool: &'p Pool,
+    job: u64,
+    run: usize,
+    source: Option<Box<dyn Iterator<Item = A> + 'p>>,
+    chunksize: usize,
+    /// Items submitted and items handed out; their difference is bounded by `window`.
+    submitted: usize,
+    yielded: usize,
+    window: usize,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<'p, A: Serialize, R: DeserializeOwned + Send + 'static> IMap<'p, A, R> {
+    pub(crate) fn new(
+        pool: &'p Pool,
+        job: u64,
+        run: usize,
+        source: Box<dyn Iterator<Item = A> + 'p>,
+        chunksize: usize,
+        window: usize,
+    ) -> IMap<'p, A, R> {
+        IMap {
+            pool,
+            job,
+            run,
+            source: Some(source),
+            chunksize,
+            submitted: 0,
+            yielded: 0,
+            window,
+            _result: PhantomData,
+        }
+    }
+
+    /// Submits chunks while fewer than `window` items are outstanding.
+    pub(crate) fn refill(&mut self) {
+        while self.submitted - self.yielded < self.window {
+            let Some(source) = self.source.as_mut() else {
+                return;
+            };
+            let chunk: Vec<A> = source.by_ref().take(self.chunksize).collect();
+            if chunk.is_empty() {
+                self.end_of_input();
+                return;
+            }
+            let start = self.submitted;
+            self.submitted += chunk.len();
+            let mut inner = self.pool.inner.borrow_mut();
+            if inner.state == crate::State::Terminate || inner.broken.is_some() {
+                // Nothing will run it: answer the chunk here.
+                let error = inner.broken.clone().unwrap_or(TaskError::Terminated);
+                let chunk = crate::Chunk {
+                    job: self.job,
+                    start,
+                    len: chunk.len(),
+                };
+                inner.jobs.get_mut(&self.job).expect("open imap job").chunks_left += 1;
+                crate::deliver(&mut inner, chunk, Err(error));
+                continue;
+            }
+            match encode_args(&chunk) {
+                Ok(args) => self
+                    .pool
+                    .send_chunk(&mut inner, self.job, self.run, start, chunk.len(), args),
+                Err(e) => {
+                    let chunk = crate::Chunk {
+                        job: self.job,
+                        start,
+                        len: chunk.len(),
+                    };
+                    inner.jobs.get_mut(&self.job).expect("open imap job").chunks_left += 1;
+                    crate::deliver(&mut inner, chunk, Err(TaskError::NotSent(e.to_string())));
+                }
+            }
+        }
+    }
+
+    fn end_of_input(&mut self) {
+        if self.source.take().is_some() {
+            self.pool.stream_ended();
+        }
+    }
+
+    /// The next result, waiting at most `timeout`: Python's `next(timeout)`.
+    ///
+    /// `None` at the end; `Some(Err(PoolError::Timeout))` when nothing came in time (ask
+    /// again: nothing is lost).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, PoolError>> {
+        self.next_until(Deadline::after(Some(timeout)))
+    }
+
+    fn next_until(&mut self, deadline: Deadline) -> Option<Result<R, PoolError>> {
+        loop {
+            self.refill();
+            let next = self.yielded;
+            let item = {
+                let mut inner = self.pool.inner.borrow_mut();
+                inner
+                    .jobs
+                    .get_mut(&self.job)
+                    .and_then(|job| job.sink.as_any().downcast_mut::<ImapSink<R>>())
+                    .and_then(|sink| sink.next_ready(next))
+            };
+            if let Some(item) = item {
+                self.yielded += 1;
+                return Some(item.map_err(PoolError::Task));
+            }
+            if self.source.is_none() && self.yielded == self.submitted {
+                return None;
+            }
+            let job = self.job;
+            let arrived = self.pool.wait_for(deadline, |inner| {
+                inner.jobs.get(&job).is_none_or(|j| {
+                    j.sink_ref::<ImapSink<R>>()
+                        .is_none_or(|sink| sink.has_ready(next))
+                })
+            });
+            if !arrived {
+                return Some(Err(PoolError::Timeout));
+            }
+        }
+    }
+}
+
+impl<A: Serialize, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, A, R> {
+    type Item = Result<R, PoolError>;
+
+    fn next(&mut self) -> Option<Result<R, PoolError>> {
+        self.next_until(Deadline::after(None))
+    }
+}
+
+impl<A, R> Drop for IMap<'_, A, R> {
+    fn drop(&mut self) {
+        if self.source.take().is_some() {
+            self.pool.stream_ended();
+        }
+        let mut inner = self.pool.inner.borrow_mut();
+        if let Some(job) = inner.jobs.get_mut(&self.job) {
+            if job.chunks_left == 0 {
+                inner.jobs.remove(&self.job);
+            } else {
+                job.sealed = true;
+                job.detached = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! How a task travels: by reference for the code, by value for the data.
+//!
+//! Python pickles a function as its qualified name and the worker imports it. A forked worker
+//! has no names to look up, but it has something better: the same executable mapped at the same
+//! addresses. A non-capturing closure or fn item is a zero-sized type whose only information is
+//! the type itself, so the parent sends the address of a *trampoline* monomorphized for that
+//! type — `run_chunk::<F, A, R>` — and the worker calls it with the serialized arguments.
+//!
+//! A capturing closure cannot go this way: its captures live in the parent's memory, made after
+//! the workers were forked, and no address can reach them. The size check below turns that
+//! into a compile-time error instead of a worker reading garbage.
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use forkway_ipc::codec;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::TaskError;
+
+/// The worker side of one task kind: decodes a chunk of arguments, runs the task on each, and
+/// encodes the chunk's results into the buffer.
+pub(crate) type Trampoline = fn(&[u8], &mut Vec<u8>);
+
+/// What the parent puts on the task queue.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ToWorker {
+    /// Unique, in the order of the queue: the worker publishes it while it holds the task.
+    pub seq: u64,
+    /// The trampoline's address; 0 asks the worker to exit (`close`).
+    pub run: usize,
+    /// The chunk's arguments, encoded as a sequence.
+    #[serde(with = "serde_bytes")]
+    pub args: Vec<u8>,
+}
+
+/// What a worker puts on the result queue: the task's `seq` and its chunk's results
+/// (a [`ChunkOutcome`] of the task's result type, encoded).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct FromWorker {
+    pub seq: u64,
+    #[serde(with = "serde_bytes")]
+    pub outcome: Vec<u8>,
+}
+
+/// One result per argument of the chunk, or one error for the whole chunk.
+pub(crate) type ChunkOutcome<R> = Result<Vec<Result<R, TaskError>>, TaskError>;
+
+/// The encoded outcome "the whole chunk failed with `error`", whatever the result type
+/// (an `Err` encodes the same for every `Ok` type).
+pub(crate) fn chunk_error(error: TaskError) -> Vec<u8> {
+    codec::encode(&ChunkOutcome::<()>::Err(error)).expect("a TaskError always serializes")
+}
+
+const MUST_NOT_CAPTURE: &str = "a pool task must be a fn item or a closure that captures nothing: \
+the workers were forked before this closure existed, so its captured variables cannot reach \
+them. Pass the data as the task's argument instead (it travels serialized, like Python's args).";
+
+/// Brings a value of the zero-sized task type `F` into existence in the worker.
+///
+/// The parent held a real `F` when it submitted the task (it was passed to `apply`/`map`), and
+/// a zero-sized `Copy` type carries nothing but its type, so this is the same value.
+fn conjure<F: Copy>() -> F {
+    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
+    // SAFETY: `F` is zero-sized (checked at compile time above), so there are no bytes to
+    // initialize; it is `Copy`, so it has no destructor and no invariant beyond having been
+    // constructed once, which the submitting parent did.
+    unsafe { std::mem::zeroed() }
+}
+
+/// The address of the trampoline for `F: Fn(A) -> R`. Fails to compile for a capturing `F`.
+///
+/// The task value itself is not needed: a zero-sized type's value is its type.
+pub(crate) fn trampoline<F, A, R>(_task: F) -> usize
+where
+    F: Fn(A) -> R + Copy,
+    A: DeserializeOwned,
+    R: Serialize,
+{
+    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
+    run_chunk::<A, R, Plain<F>> as Trampoline as usize
+}
+
+/// The address of the trampoline for a `starmap` task of argument tuple `Args`.
+pub(crate) fn star_trampoline<F, Args, R>(_task: F) -> usize
+where
+    F: StarFn<Args, R>,
+    Args: DeserializeOwned,
+    R: Serialize,
+{
+    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
+    run_chunk::<Args, R, Star<F>> as Trampoline as usize
+}
+
+/// Turns the trampoline address from a task message back into a function.
+///
+/// # Safety
+/// `run` must be a value returned by [`trampoline`] or [`star_trampoline`] in this executable,
+/// in this process or in the parent it was forked from (fork keeps every address).
+pub(crate) unsafe fn trampoline_at(run: usize) -> Trampoline {
+    // SAFETY: the caller promises `run` is the address of a `Trampoline` in this image.
+    unsafe { std::mem::transmute::<usize, Trampoline>(run) }
+}
+
+/// Calls a task of kind `Self` on one argument.
+trait Call<A, R> {
+    fn call(args: A) -> R;
+}
+
+struct Plain<F>(F);
+
+impl<F: Fn(A) -> R + Copy, A, R> Call<A, R> for Plain<F> {
+    fn call(arg: A) -> R {
+        conjure::<F>()(arg)
+    }
+}
+
+struct Star<F>(F);
+
+/// A function `starmap` can call with the fields of a tuple: `Fn(A, B) -> R` for `(A, B)`,
+/// up to four fields. Implemented for every such closure and fn item; not implementable
+/// elsewhere.
+pub trait StarFn<Args, R>: Copy + sealed::Sealed<Args> {
+    #[doc(hidden)]
+    fn call_star(self, args: Args) -> R;
+}
+
+mod sealed {
+    pub trait Sealed<Args> {}
+}
+
+macro_rules! star_fn {
+    ($($t:ident),+) => {
+        impl<F, $($t,)+ R> sealed::Sealed<($($t,)+)> for F where F: Fn($($t),+) -> R + Copy {}
+        impl<F, $($t,)+ R> StarFn<($($t,)+), R> for F
+        where
+            F: Fn($($t),+) -> R + Copy,
+        {
+            #[allow(non_snake_case)]
+            fn call_star(self, ($($t,)+): ($($t,)+)) -> R {
+                self($($t),+)
+            }
+        }
+    };
+}
+star_fn!(A, B);
+star_fn!(A, B, C);
+star_fn!(A, B, C, D);
+
+impl<F: StarFn<Args, R>, Args, R> Call<Args, R> for Star<F> {
+    fn call(args: Args) -> R {
+        conjure::<F>().call_star(args)
+    }
+}
+
+thread_local! {
+    /// Filled by the worker's panic hook: the message and location of the last panic.
+    static LAST_PANIC: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
+}
+
+/// In a worker: panics are recorded for the parent instead of printed (Python's worker, too,
+/// sends the traceback instead of printing it).
+pub(crate) fn install_worker_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = info.payload().downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "Box<dyn Any>".to_owned()
+        };
+        let location = info
+            .location()
+            .map_or_else(|| "<unknown>".to_owned(), ToString::to_string);
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some((message, location)));
+    }));
+}
+
+fn run_chunk<A, R, C>(args: &[u8], out: &mut Vec<u8>)
+where
+    A: DeserializeOwned,
+    R: Serialize,
+    C: Call<A, R>,
+{
+    let outcome: ChunkOutcome<R> = match codec::decode::<Vec<A>>(args) {
+        Err(e) => Err(TaskError::ArgsNotDecodable(e.to_string())),
+        Ok(args) => Ok(args.into_iter().map(run_one::<A, R, C>).collect()),
+    };
+    out.clear();
+    if codec::encode_into(&outcome, out).is_ok() {
+        return;
+    }
+    // Some result does not serialize: find which, and send an error in its place, so that
+    // the other results of the chunk still arrive (Python's MaybeEncodingError, per chunk).
+    let outcome: ChunkOutcome<R> = outcome.map(|items| {
+        items
+            .into_iter()
+            .map(|item| match item {
+                Ok(value) => match codec::encode(&value) {
+                    Ok(_) => Ok(value),
+                    Err(e) => Err(TaskError::ResultNotSerializable(e.to_string())),
+                },
+                Err(e) => Err(e),
+            })
+            .collect()
+    });
+    out.clear();
+    if let Err(e) = codec::encode_into(&outcome, out) {
+        // Only an error that cannot serialize its own text gets here; be loud but not lost.
+        out.clear();
+        let fallback: ChunkOutcome<R> = Err(TaskError::ResultNotSerializable(e.to_string()));
+        codec::encode_into(&fallback, out).expect("a TaskError always serializes");
+    }
+}
+
+fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
+    catch_unwind(AssertUnwindSafe(|| C::call(arg))).map_err(|_| {
+        let (message, location) = LAST_PANIC
+            .with(|p| p.borrow_mut().take())
+            .unwrap_or_else(|| ("<no message>".to_owned(), "<unknown>".to_owned()));
+        TaskError::Panicked {
+            message,
+            location,
+            pid: std::process::id(),
+        }
+    })
+}

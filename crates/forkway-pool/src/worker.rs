@@ -1,0 +1,81 @@
+//! The worker: what every process of the pool runs, from fork to exit.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::task::{chunk_error, install_worker_panic_hook, trampoline_at, FromWorker};
+use crate::{Initializer, Shared, TaskError};
+
+/// Exit code of a worker whose initializer panicked (the parent reads the shared flag, not this).
+pub(crate) const INIT_FAILED_EXIT: i32 = 3;
+
+/// The body of worker number `index` (its slot in the shared page), in the forked child.
+pub(crate) fn run(shared: &Shared, index: usize, maxtasks: Option<u64>, init: Option<Arc<Initializer>>) {
+    install_worker_panic_hook();
+    if let Some(init) = init {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init())).is_err() {
+            shared
+                .page()
+                .init_failed
+                .store(u64::from(std::process::id()), Ordering::SeqCst);
+            forkway_process::exit(INIT_FAILED_EXIT);
+        }
+    }
+    worker_loop(shared, index, maxtasks);
+}
+
+// ANCHOR: worker_loop
+/// Takes tasks until told to stop (or until `maxtasks` are done), and sends every result back.
+///
+/// The slot protocol is what lets the parent survive our death: while we hold a task, our slot
+/// says which (`seq + 1`), and it says so *before* the task leaves the queue (`get_claimed`).
+fn worker_loop(shared: &Shared, index: usize, maxtasks: Option<u64>) {
+    // ANCHOR: exercise_5_2
+    let slot = &shared.page().slots[index];
+    let mut out = Vec::new();
+    let mut done = 0u64;
+    loop {
+        let Ok(task) = shared
+            .tasks
+            .get_claimed(|task| slot.store(task.seq + 1, Ordering::SeqCst))
+        else {
+            // The queue is closed or a message is corrupt: nothing sensible is left to do.
+            return;
+        };
+        if task.run == 0 {
+            // A stop message (`close`). The slot keeps its seq: the parent reads it to tell
+            // "took a stop, do not replace me" from "died mid-task".
+            return;
+        }
+        // SAFETY: task messages come only from the parent that forked us, which put the
+        // address of a trampoline of this very executable in `run`.
+        let run = unsafe { trampoline_at(task.run) };
+        run(&task.args, &mut out);
+        let reply = FromWorker {
+            seq: task.seq,
+            outcome: std::mem::take(&mut out),
+        };
+        if let Err(refused) = shared.results.put(reply) {
+            // Too large for the queue, most likely: the task still gets an answer.
+            let error = TaskError::ResultNotSerializable(refused.to_string());
+            if shared
+                .results
+                .put(FromWorker {
+                    seq: task.seq,
+                    outcome: chunk_error(error),
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+        // Only now, with the result safely in the queue, do we let go of the task.
+        slot.store(0, Ordering::SeqCst);
+        done += 1;
+        if maxtasks == Some(done) {
+            return;
+        }
+    }
+    // ANCHOR_END: exercise_5_2
+}
+// ANCHOR_END: worker_loop
