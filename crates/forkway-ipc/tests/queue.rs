@@ -614,3 +614,31 @@ fn a_child_learns_of_a_full_bounded_queue_at_once() {
     assert_eq!(join_bounded(&child), 0);
     assert_eq!(read_line(&mut r), "late");
 }
+
+#[test]
+fn get_claimed_runs_before_the_item_leaves_and_a_claimer_killed_in_it_loses_nothing() {
+    let q: Queue<u32> = Queue::new().expect("queue");
+    for i in [7, 8] {
+        q.put(i).expect("put");
+    }
+    let mut seen = None;
+    assert_eq!(q.get_claimed(|x| seen = Some(*x)).expect("get"), 7);
+    assert_eq!(seen, Some(7));
+
+    // A consumer SIGKILLed inside its claim (holding the queue's lock): the item stays.
+    let (mut r, mut w) = support::pipe();
+    let mut p = Process::new({
+        let q = q.clone();
+        move || {
+            let _ = q.get_claimed(|_| {
+                send_line(&mut w, "claiming");
+                idle_until_killed()
+            });
+        }
+    });
+    p.start().expect("start");
+    assert_eq!(read_line(&mut r), "claiming");
+    p.kill().expect("kill");
+    assert_eq!(join_bounded(&p), -9);
+    assert_eq!(q.get_timeout(BOUND).expect("the item is still there"), 8);
+}

@@ -242,6 +242,7 @@ impl PoolBuilder {
         if self.maxtasks == Some(0) {
             return Err(PoolError::ZeroMaxTasks);
         }
+        task::install_panic_handler();
         let page = Shm::new(std::mem::size_of::<Page>())?;
         let shared = Arc::new(Shared {
             tasks: Queue::new()?,

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use forkway_ipc::codec;
@@ -387,6 +388,8 @@ pub struct IMap<'p, A, R> {
     submitted: usize,
     yielded: usize,
     window: usize,
+    /// A panic of the input iterator, raised again once the results before it are read.
+    input_panic: Option<Box<dyn Any + Send>>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -408,6 +411,7 @@ impl<'p, A: Serialize, R: DeserializeOwned + Send + 'static> IMap<'p, A, R> {
             submitted: 0,
             yielded: 0,
             window,
+            input_panic: None,
             _result: PhantomData,
         }
     }
@@ -418,10 +422,25 @@ impl<'p, A: Serialize, R: DeserializeOwned + Send + 'static> IMap<'p, A, R> {
             let Some(source) = self.source.as_mut() else {
                 return;
             };
-            let chunk: Vec<A> = source.by_ref().take(self.chunksize).collect();
+            let mut chunk: Vec<A> = Vec::with_capacity(self.chunksize.min(1024));
+            while chunk.len() < self.chunksize {
+                // The input runs in the parent and may panic (Python: may raise). Like Python,
+                // hand out every result before it first, then let the panic go on.
+                match catch_unwind(AssertUnwindSafe(|| source.next())) {
+                    Ok(Some(item)) => chunk.push(item),
+                    Ok(None) => break,
+                    Err(panic) => {
+                        self.input_panic = Some(panic);
+                        break;
+                    }
+                }
+            }
             if chunk.is_empty() {
                 self.end_of_input();
                 return;
+            }
+            if self.input_panic.is_some() {
+                self.end_of_input();
             }
             let start = self.submitted;
             self.submitted += chunk.len();
@@ -486,6 +505,9 @@ impl<'p, A: Serialize, R: DeserializeOwned + Send + 'static> IMap<'p, A, R> {
                 return Some(item.map_err(PoolError::Task));
             }
             if self.source.is_none() && self.yielded == self.submitted {
+                if let Some(panic) = self.input_panic.take() {
+                    resume_unwind(panic);
+                }
                 return None;
             }
             let job = self.job;

@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use forkway_ipc::codec;
 use serde::de::DeserializeOwned;
@@ -159,22 +160,39 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
 }
 
-/// In a worker: panics are recorded for the parent instead of printed (Python's worker, too,
-/// sends the traceback instead of printing it).
-pub(crate) fn install_worker_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
-            (*s).to_owned()
-        } else if let Some(s) = info.payload().downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "Box<dyn Any>".to_owned()
-        };
-        let location = info
-            .location()
-            .map_or_else(|| "<unknown>".to_owned(), ToString::to_string);
-        LAST_PANIC.with(|p| *p.borrow_mut() = Some((message, location)));
-    }));
+/// Set in a worker process (only there) so the panic handler knows a panic is a task's.
+static IN_WORKER: AtomicBool = AtomicBool::new(false);
+
+/// In the parent, before forking workers: route the workers' panics to [`record_panic`].
+/// (Changing the panic hook in the child could deadlock on a lock another parent thread held
+/// at fork time; this only stores a function address.)
+pub(crate) fn install_panic_handler() {
+    forkway_process::set_child_panic_handler(record_panic);
+}
+
+/// In the worker, first thing.
+pub(crate) fn become_worker() {
+    IN_WORKER.store(true, Ordering::SeqCst);
+}
+
+/// A task's panic is recorded for the parent instead of printed: Python's worker, too, sends
+/// the traceback instead of printing it.
+fn record_panic(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    if !IN_WORKER.load(Ordering::SeqCst) {
+        return false;
+    }
+    let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = info.payload().downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    };
+    let location = info
+        .location()
+        .map_or_else(|| "<unknown>".to_owned(), ToString::to_string);
+    LAST_PANIC.with(|p| *p.borrow_mut() = Some((message, location)));
+    true
 }
 
 fn run_chunk<A, R, C>(args: &[u8], out: &mut Vec<u8>)

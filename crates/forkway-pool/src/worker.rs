@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::task::{chunk_error, install_worker_panic_hook, trampoline_at, FromWorker};
+use crate::task::{become_worker, chunk_error, trampoline_at, FromWorker};
 use crate::{Initializer, Shared, TaskError};
 
 /// Exit code of a worker whose initializer panicked (the parent reads the shared flag, not this).
@@ -11,8 +11,9 @@ pub(crate) const INIT_FAILED_EXIT: i32 = 3;
 
 /// The body of worker number `index` (its slot in the shared page), in the forked child.
 pub(crate) fn run(shared: &Shared, index: usize, maxtasks: Option<u64>, init: Option<Arc<Initializer>>) {
-    install_worker_panic_hook();
     if let Some(init) = init {
+        // An initializer's panic is printed like any child's (before `become_worker`): the
+        // parent only learns that it failed.
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init())).is_err() {
             shared
                 .page()
@@ -21,6 +22,7 @@ pub(crate) fn run(shared: &Shared, index: usize, maxtasks: Option<u64>, init: Op
             forkway_process::exit(INIT_FAILED_EXIT);
         }
     }
+    become_worker();
     worker_loop(shared, index, maxtasks);
 }
 

@@ -119,7 +119,31 @@ pub(crate) fn install_panic_hook() {
     });
 }
 
+/// A library's own reporter for panics in its children (see [`set_child_panic_handler`]);
+/// 0 when none. A plain word: a forked child reads it without taking any lock.
+static CHILD_PANIC_HANDLER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Lets a library report panics in its own children: in a child, `handler` sees each panic
+/// first and returns `true` when it took care of it (then nothing is printed). A process pool
+/// uses it to send a task's panic to the parent instead of printing it.
+///
+/// Call it in the parent, before forking: it changes no lock-protected state, but the handler
+/// must be in place when the child panics. One handler per program; a later call replaces it.
+pub fn set_child_panic_handler(handler: fn(&panic::PanicHookInfo<'_>) -> bool) {
+    install_panic_hook();
+    CHILD_PANIC_HANDLER.store(handler as usize, Ordering::SeqCst);
+}
+
 fn report_child_panic(info: &panic::PanicHookInfo<'_>) {
+    let handler = CHILD_PANIC_HANDLER.load(Ordering::SeqCst);
+    if handler != 0 {
+        // SAFETY: the only non-zero value ever stored is a `fn(&PanicHookInfo) -> bool`
+        // (see `set_child_panic_handler`), and fork keeps every address valid.
+        let handler: fn(&panic::PanicHookInfo<'_>) -> bool = unsafe { std::mem::transmute(handler) };
+        if handler(info) {
+            return;
+        }
+    }
     let name = state::try_lock()
         .map(|s| s.name.clone())
         .unwrap_or_else(|| "?".to_owned());
