@@ -426,7 +426,7 @@ fn test_traceback_carries_the_panic_message_and_line() {
 }
 
 fn fail_odd_or_count(x: u32) -> u32 {
-    if x % 2 == 1 {
+    if !x.is_multiple_of(2) {
         panic!("odd {x}");
     }
     std::thread::sleep(Duration::from_millis(200));
@@ -463,7 +463,7 @@ fn panics_leave_the_other_tasks_and_the_workers_alone() {
     let results: Vec<_> = pool
         .imap(
             |x: u32| {
-                if x % 3 == 0 {
+                if x.is_multiple_of(3) {
                     panic!("three divides {x}")
                 } else {
                     x
