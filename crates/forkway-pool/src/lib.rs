@@ -179,6 +179,9 @@ struct Inner {
     last_check: Instant,
     broken: Option<TaskError>,
     started: u64,
+    /// Workers that died holding no task since the last result: a worker loop that crashes
+    /// at once would otherwise be restarted forever.
+    idle_deaths: u32,
 }
 
 /// A pool of worker processes. See the [crate documentation](crate).
@@ -264,6 +267,7 @@ impl PoolBuilder {
                 last_check: Instant::now(),
                 broken: None,
                 started: 0,
+                idle_deaths: 0,
             }),
             processes,
             maxtasks: self.maxtasks.map(|n| n as u64),
@@ -477,9 +481,11 @@ impl Pool {
         let size = chunksize.unwrap_or_else(|| default_chunksize(n, self.processes));
         // Encode every chunk before sending any: an argument that does not serialize fails the
         // call and leaves nothing half-submitted.
-        let chunks = chunk::chunks(items, size.max(1))
-            .into_iter()
-            .map(|(start, chunk)| Ok((start, chunk.len(), encode_args(&chunk)?)))
+        let size = size.max(1);
+        let chunks = items
+            .chunks(size)
+            .enumerate()
+            .map(|(i, chunk)| Ok((i * size, chunk.len(), encode_args(chunk)?)))
             .collect::<Result<Vec<_>, PoolError>>()?;
         let job = self.submit(run, chunks, Box::new(MapSink::<R>::new(n)))?;
         Ok(MapResult::new(self, job))
@@ -652,6 +658,7 @@ impl Pool {
     fn route(&self, inner: &mut Inner, msg: FromWorker) {
         // A seq that is not in flight was already answered (its pool was terminated): nobody
         // waits for this reply any more.
+        inner.idle_deaths = 0;
         if let Some(chunk) = inner.inflight.remove(&msg.seq) {
             deliver(inner, chunk, Ok(&msg.outcome));
         }
@@ -710,7 +717,6 @@ impl Pool {
             self.fill_vacancies(inner);
             return;
         }
-        // ANCHOR: exercise_5_4
         // The order of these three reads is the proof (see the book): what left the queue,
         // then what the living hold, then every reply the dead sent before dying.
         let page = self.shared.page();
@@ -721,21 +727,32 @@ impl Pool {
             .collect();
         self.drain(inner);
         for (index, pid, exitcode) in dead {
-            let held_by_dead = page.slots[index].swap(0, Ordering::SeqCst).checked_sub(1);
-            let mut took_stop = false;
-            if let Some(seq) = held_by_dead.filter(|seq| *seq < taken && !held.contains(seq)) {
-                if let Some(chunk) = inner.inflight.remove(&seq) {
-                    deliver(inner, chunk, Err(TaskError::WorkerDied { pid, exitcode }));
+            let claim = page.slots[index].swap(0, Ordering::SeqCst).checked_sub(1);
+            if exitcode != 0 {
+                // Only a worker that died (rather than returned from its loop) can lose a task.
+                let death = TaskError::WorkerDied { pid, exitcode };
+                if !self.write_off(inner, claim, taken, &held, death) {
+                    inner.idle_deaths += 1;
                 }
-                took_stop = inner.close_seq.is_some_and(|first_stop| seq >= first_stop);
             }
+            let took_stop = claim.is_some_and(|seq| {
+                seq < taken && !held.contains(&seq) && inner.close_seq.is_some_and(|first| seq >= first)
+            });
             inner.workers[index] = if took_stop {
                 Worker::Retired
             } else {
                 Worker::Vacant
             };
         }
-        // ANCHOR_END: exercise_5_4
+        if inner.idle_deaths > 2 * self.processes as u32 + 2 {
+            // Workers die before doing anything (a panic in the worker loop itself): starting
+            // more would only repeat it.
+            let why = format!(
+                "workers keep dying before taking a task ({} in a row)",
+                inner.idle_deaths
+            );
+            self.break_pool(inner, TaskError::NoWorkers(why));
+        }
         let init_failed = page.init_failed.load(Ordering::SeqCst);
         if init_failed != 0 {
             self.break_pool(
@@ -748,6 +765,34 @@ impl Pool {
         self.fill_vacancies(inner);
     }
     // ANCHOR_END: supervise
+
+    // ANCHOR: write_off
+    /// A worker died abnormally while its slot said `claim`. If it had taken that task off the
+    /// queue and not answered it, answer it with `death` now. Returns whether it held a task.
+    fn write_off(
+        &self,
+        inner: &mut Inner,
+        claim: Option<u64>,
+        taken: u64,
+        held: &HashSet<u64>,
+        death: TaskError,
+    ) -> bool {
+        // ANCHOR: exercise_5_4
+        let Some(seq) = claim else {
+            return false; // idle: it lost nothing
+        };
+        if seq >= taken || held.contains(&seq) {
+            // Still in the queue (it died inside its claim, before the take committed), or a
+            // living worker took it since: someone else will answer it.
+            return false;
+        }
+        if let Some(chunk) = inner.inflight.remove(&seq) {
+            deliver(inner, chunk, Err(death));
+        }
+        true
+        // ANCHOR_END: exercise_5_4
+    }
+    // ANCHOR_END: write_off
 
     fn fill_vacancies(&self, inner: &mut Inner) {
         if inner.state == State::Terminate || inner.broken.is_some() {
@@ -779,6 +824,11 @@ impl Pool {
                 let _ = p.join();
             }
             *worker = Worker::Retired;
+        }
+        if std::thread::panicking() {
+            // Dropped while unwinding: no result will be read, and delivering one could panic
+            // again (an unfinished exercise), which would abort the whole program.
+            return;
         }
         // Whatever was finished before the kill is delivered; the rest gets `error`.
         self.drain(inner);
@@ -846,7 +896,9 @@ impl Pool {
             inner.state = State::Terminate;
             self.stop_all(&mut inner, TaskError::Terminated);
         }
-        self.run_callbacks();
+        if !std::thread::panicking() {
+            self.run_callbacks();
+        }
     }
 
     /// Waits for the workers to exit, collecting results and running callbacks on the way.
@@ -922,7 +974,7 @@ impl std::fmt::Debug for Pool {
 /// Gives one chunk's outcome to its job; a job whose last chunk this was waits for its
 /// callbacks in `settling`.
 fn deliver(inner: &mut Inner, chunk: Chunk, outcome: Result<&[u8], TaskError>) {
-    // ANCHOR: exercise_5_3
+    // ANCHOR: exercise_5_2
     let Some(job) = inner.jobs.get_mut(&chunk.job) else {
         // The job's handle was dropped and the job forgotten (an imap read no further).
         return;
@@ -932,7 +984,7 @@ fn deliver(inner: &mut Inner, chunk: Chunk, outcome: Result<&[u8], TaskError>) {
     if job.chunks_left == 0 && job.sealed {
         inner.settling.push(chunk.job);
     }
-    // ANCHOR_END: exercise_5_3
+    // ANCHOR_END: exercise_5_2
 }
 // ANCHOR_END: deliver
 

@@ -25,19 +25,32 @@ pub(crate) trait Sink: Any + Send {
     fn as_any_ref(&self) -> &dyn Any;
 }
 
-/// Decodes a chunk's outcome into one result per item, whatever went wrong.
-fn unpack<R: DeserializeOwned>(len: usize, outcome: Result<&[u8], TaskError>) -> Vec<Result<R, TaskError>> {
+/// A chunk's outcome, decoded: every value, or one result per item.
+enum Unpacked<R> {
+    AllOk(Vec<R>),
+    Each(Vec<Result<R, TaskError>>),
+}
+
+/// Decodes a chunk's outcome, whatever went wrong, into exactly `len` results.
+fn unpack<R: DeserializeOwned>(len: usize, outcome: Result<&[u8], TaskError>) -> Unpacked<R> {
     let decoded = outcome.and_then(|bytes| {
-        codec::decode::<ChunkOutcome<R>>(bytes).map_err(|e| TaskError::ResultNotDecodable(e.to_string()))?
+        codec::decode::<ChunkOutcome<R>>(bytes).map_err(|e| TaskError::ResultNotDecodable(e.to_string()))
     });
-    match decoded {
-        Ok(items) if items.len() == len => items,
-        Ok(items) => {
-            let error =
-                TaskError::ResultNotDecodable(format!("{} results for a chunk of {len}", items.len()));
-            (0..len).map(|_| Err(error.clone())).collect()
+    let error = match decoded {
+        Ok(ChunkOutcome::AllOk(values)) if values.len() == len => return Unpacked::AllOk(values),
+        Ok(ChunkOutcome::Mixed(items)) if items.len() == len => return Unpacked::Each(items),
+        Ok(ChunkOutcome::Failed(error)) | Err(error) => error,
+        Ok(_) => TaskError::ResultNotDecodable(format!("a reply of the wrong length for a chunk of {len}")),
+    };
+    Unpacked::Each((0..len).map(|_| Err(error.clone())).collect())
+}
+
+impl<R> Unpacked<R> {
+    fn into_results(self) -> Vec<Result<R, TaskError>> {
+        match self {
+            Unpacked::AllOk(values) => values.into_iter().map(Ok).collect(),
+            Unpacked::Each(items) => items,
         }
-        Err(error) => (0..len).map(|_| Err(error.clone())).collect(),
     }
 }
 
@@ -46,7 +59,12 @@ type OnErr = Box<dyn FnOnce(&TaskError) + Send>;
 
 /// The sink of `apply` (one item) and `map` (many).
 pub(crate) struct MapSink<R> {
-    items: Vec<Option<Result<R, TaskError>>>,
+    len: usize,
+    /// The values of each chunk that fully succeeded, by its first item's index: joined in
+    /// order at the end (one copy, no per-item bookkeeping on the fast path).
+    chunks: BTreeMap<usize, Vec<R>>,
+    /// The earliest failed item.
+    first_error: Option<(usize, TaskError)>,
     value: Option<Result<Vec<R>, TaskError>>,
     settled: bool,
     on_ok: Option<OnOk<R>>,
@@ -54,9 +72,11 @@ pub(crate) struct MapSink<R> {
 }
 
 impl<R> MapSink<R> {
-    pub(crate) fn new(n: usize) -> MapSink<R> {
+    pub(crate) fn new(len: usize) -> MapSink<R> {
         MapSink {
-            items: (0..n).map(|_| None).collect(),
+            len,
+            chunks: BTreeMap::new(),
+            first_error: None,
             value: None,
             settled: false,
             on_ok: None,
@@ -86,23 +106,43 @@ impl<R> MapSink<R> {
 
 impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
     fn deliver(&mut self, start: usize, len: usize, outcome: Result<&[u8], TaskError>) {
-        for (i, item) in unpack::<R>(len, outcome).into_iter().enumerate() {
-            self.items[start + i] = Some(item);
+        match unpack::<R>(len, outcome) {
+            Unpacked::AllOk(values) => {
+                self.chunks.insert(start, values);
+            }
+            Unpacked::Each(items) => {
+                let mut values = Vec::with_capacity(len);
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        Ok(value) => values.push(value),
+                        Err(error) => {
+                            // Like Python, one failure fails the map; unlike Python (first
+                            // failure *received*), the one reported is the earliest item's.
+                            if self.first_error.as_ref().is_none_or(|(at, _)| start + i < *at) {
+                                self.first_error = Some((start + i, error));
+                            }
+                        }
+                    }
+                }
+                if values.len() == len {
+                    self.chunks.insert(start, values);
+                }
+            }
         }
     }
 
     fn settle(&mut self) {
-        // Like Python, the whole map fails if one item failed; unlike Python (first failure
-        // *received*), the reported one is the earliest item's: the same on every run.
-        let items = std::mem::take(&mut self.items);
-        self.value = Some(
-            items
-                .into_iter()
-                .map(|item| {
-                    item.unwrap_or_else(|| Err(TaskError::ResultNotDecodable("missing result".into())))
-                })
-                .collect(),
-        );
+        let chunks = std::mem::take(&mut self.chunks);
+        self.value = Some(match self.first_error.take() {
+            Some((_, error)) => Err(error),
+            None => {
+                let mut all = Vec::with_capacity(self.len);
+                for (_, values) in chunks {
+                    all.extend(values);
+                }
+                Ok(all)
+            }
+        });
         self.settled = true;
         self.call_back();
     }
@@ -357,7 +397,7 @@ impl<R> ImapSink<R> {
 
 impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
     fn deliver(&mut self, start: usize, len: usize, outcome: Result<&[u8], TaskError>) {
-        for (i, item) in unpack::<R>(len, outcome).into_iter().enumerate() {
+        for (i, item) in unpack::<R>(len, outcome).into_results().into_iter().enumerate() {
             self.ready.insert(start + i, item);
         }
     }

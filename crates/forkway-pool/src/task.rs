@@ -12,7 +12,6 @@
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use forkway_ipc::codec;
 use serde::de::DeserializeOwned;
@@ -45,13 +44,22 @@ pub(crate) struct FromWorker {
     pub outcome: Vec<u8>,
 }
 
-/// One result per argument of the chunk, or one error for the whole chunk.
-pub(crate) type ChunkOutcome<R> = Result<Vec<Result<R, TaskError>>, TaskError>;
+/// What a chunk came to. Almost always `AllOk`: a plain sequence of results, as cheap to
+/// encode and decode as the values themselves.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum ChunkOutcome<R> {
+    /// Every task of the chunk returned.
+    AllOk(Vec<R>),
+    /// Some failed: one result per task.
+    Mixed(Vec<Result<R, TaskError>>),
+    /// The whole chunk failed (its arguments did not decode, its reply could not be sent).
+    Failed(TaskError),
+}
 
 /// The encoded outcome "the whole chunk failed with `error`", whatever the result type
-/// (an `Err` encodes the same for every `Ok` type).
+/// (a `Failed` encodes the same for every `R`).
 pub(crate) fn chunk_error(error: TaskError) -> Vec<u8> {
-    codec::encode(&ChunkOutcome::<()>::Err(error)).expect("a TaskError always serializes")
+    codec::encode(&ChunkOutcome::<()>::Failed(error)).expect("a TaskError always serializes")
 }
 
 const MUST_NOT_CAPTURE: &str = "a pool task must be a fn item or a closure that captures nothing: \
@@ -160,25 +168,23 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
 }
 
-/// Set in a worker process (only there) so the panic handler knows a panic is a task's.
-static IN_WORKER: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// True while this thread runs a task: only a task's panic goes to the parent. A panic
+    /// elsewhere in a worker (its loop, its initializer) is printed like any child's.
+    static IN_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
-/// In the parent, before forking workers: route the workers' panics to [`record_panic`].
+/// In the parent, before forking workers: route the workers' task panics to [`record_panic`].
 /// (Changing the panic hook in the child could deadlock on a lock another parent thread held
 /// at fork time; this only stores a function address.)
 pub(crate) fn install_panic_handler() {
     forkway_process::set_child_panic_handler(record_panic);
 }
 
-/// In the worker, first thing.
-pub(crate) fn become_worker() {
-    IN_WORKER.store(true, Ordering::SeqCst);
-}
-
 /// A task's panic is recorded for the parent instead of printed: Python's worker, too, sends
 /// the traceback instead of printing it.
 fn record_panic(info: &std::panic::PanicHookInfo<'_>) -> bool {
-    if !IN_WORKER.load(Ordering::SeqCst) {
+    if !IN_TASK.with(std::cell::Cell::get) {
         return false;
     }
     let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
@@ -202,38 +208,60 @@ where
     C: Call<A, R>,
 {
     let outcome: ChunkOutcome<R> = match codec::decode::<Vec<A>>(args) {
-        Err(e) => Err(TaskError::ArgsNotDecodable(e.to_string())),
-        Ok(args) => Ok(args.into_iter().map(run_one::<A, R, C>).collect()),
+        Err(e) => ChunkOutcome::Failed(TaskError::ArgsNotDecodable(e.to_string())),
+        Ok(args) => {
+            let mut ok = Vec::with_capacity(args.len());
+            let mut args = args.into_iter();
+            loop {
+                let Some(arg) = args.next() else {
+                    break ChunkOutcome::AllOk(ok);
+                };
+                match run_one::<A, R, C>(arg) {
+                    Ok(value) => ok.push(value),
+                    Err(error) => {
+                        // The slow path from here on: one Result per task.
+                        let mut mixed: Vec<Result<R, TaskError>> = ok.into_iter().map(Ok).collect();
+                        mixed.push(Err(error));
+                        mixed.extend(args.map(run_one::<A, R, C>));
+                        break ChunkOutcome::Mixed(mixed);
+                    }
+                }
+            }
+        }
     };
     out.clear();
     if codec::encode_into(&outcome, out).is_ok() {
         return;
     }
     // Some result does not serialize: find which, and send an error in its place, so that
-    // the other results of the chunk still arrive (Python's MaybeEncodingError, per chunk).
-    let outcome: ChunkOutcome<R> = outcome.map(|items| {
-        items
-            .into_iter()
-            .map(|item| match item {
-                Ok(value) => match codec::encode(&value) {
-                    Ok(_) => Ok(value),
-                    Err(e) => Err(TaskError::ResultNotSerializable(e.to_string())),
-                },
-                Err(e) => Err(e),
-            })
-            .collect()
-    });
+    // the other results of the chunk still arrive (Python's MaybeEncodingError, per task).
+    let items: Vec<Result<R, TaskError>> = match outcome {
+        ChunkOutcome::AllOk(values) => values.into_iter().map(Ok).collect(),
+        ChunkOutcome::Mixed(items) => items,
+        ChunkOutcome::Failed(error) => vec![Err(error)],
+    };
+    let items = items
+        .into_iter()
+        .map(|item| match item {
+            Ok(value) => match codec::encode(&value) {
+                Ok(_) => Ok(value),
+                Err(e) => Err(TaskError::ResultNotSerializable(e.to_string())),
+            },
+            Err(e) => Err(e),
+        })
+        .collect();
     out.clear();
-    if let Err(e) = codec::encode_into(&outcome, out) {
+    if let Err(e) = codec::encode_into(&ChunkOutcome::Mixed(items), out) {
         // Only an error that cannot serialize its own text gets here; be loud but not lost.
-        out.clear();
-        let fallback: ChunkOutcome<R> = Err(TaskError::ResultNotSerializable(e.to_string()));
-        codec::encode_into(&fallback, out).expect("a TaskError always serializes");
+        *out = chunk_error(TaskError::ResultNotSerializable(e.to_string()));
     }
 }
 
 fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
-    catch_unwind(AssertUnwindSafe(|| C::call(arg))).map_err(|_| {
+    IN_TASK.with(|t| t.set(true));
+    let outcome = catch_unwind(AssertUnwindSafe(|| C::call(arg)));
+    IN_TASK.with(|t| t.set(false));
+    outcome.map_err(|_| {
         let (message, location) = LAST_PANIC
             .with(|p| p.borrow_mut().take())
             .unwrap_or_else(|| ("<no message>".to_owned(), "<unknown>".to_owned()));

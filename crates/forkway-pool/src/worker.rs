@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::task::{become_worker, chunk_error, trampoline_at, FromWorker};
+use crate::task::{chunk_error, trampoline_at, FromWorker};
 use crate::{Initializer, Shared, TaskError};
 
 /// Exit code of a worker whose initializer panicked (the parent reads the shared flag, not this).
@@ -12,8 +12,7 @@ pub(crate) const INIT_FAILED_EXIT: i32 = 3;
 /// The body of worker number `index` (its slot in the shared page), in the forked child.
 pub(crate) fn run(shared: &Shared, index: usize, maxtasks: Option<u64>, init: Option<Arc<Initializer>>) {
     if let Some(init) = init {
-        // An initializer's panic is printed like any child's (before `become_worker`): the
-        // parent only learns that it failed.
+        // An initializer's panic is printed like any child's; the parent learns that it failed.
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init())).is_err() {
             shared
                 .page()
@@ -22,7 +21,6 @@ pub(crate) fn run(shared: &Shared, index: usize, maxtasks: Option<u64>, init: Op
             forkway_process::exit(INIT_FAILED_EXIT);
         }
     }
-    become_worker();
     worker_loop(shared, index, maxtasks);
 }
 
@@ -32,7 +30,7 @@ pub(crate) fn run(shared: &Shared, index: usize, maxtasks: Option<u64>, init: Op
 /// The slot protocol is what lets the parent survive our death: while we hold a task, our slot
 /// says which (`seq + 1`), and it says so *before* the task leaves the queue (`get_claimed`).
 fn worker_loop(shared: &Shared, index: usize, maxtasks: Option<u64>) {
-    // ANCHOR: exercise_5_2
+    // ANCHOR: exercise_5_3
     let slot = &shared.page().slots[index];
     let mut out = Vec::new();
     let mut done = 0u64;
@@ -78,6 +76,6 @@ fn worker_loop(shared: &Shared, index: usize, maxtasks: Option<u64>) {
             return;
         }
     }
-    // ANCHOR_END: exercise_5_2
+    // ANCHOR_END: exercise_5_3
 }
 // ANCHOR_END: worker_loop
