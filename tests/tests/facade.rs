@@ -49,3 +49,19 @@ fn queues_locks_and_shared_values_through_the_facade() {
     assert_eq!(total.get(), 14);
     assert!(matches!(results.get_nowait(), Err(GetError::Empty)));
 }
+
+#[test]
+fn a_pool_through_the_facade() {
+    fn cube(x: i64) -> i64 {
+        x * x * x
+    }
+    let pool = Pool::new(2).expect("pool");
+    assert_eq!(pool.map(cube, 1..=4).expect("map"), [1, 8, 27, 64]);
+    let r: Result<i64, PoolError> = pool.apply(|x: i64| x / (x - x), 3);
+    assert!(matches!(
+        r,
+        Err(PoolError::Task(forkway::TaskError::Panicked { .. }))
+    ));
+    pool.close();
+    pool.join().expect("join");
+}

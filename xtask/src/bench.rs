@@ -16,17 +16,28 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("forkway-ipc", "ipc", "ipc.json"),
     ("forkway-sync", "sync", "sync.json"),
     ("forkway-joinable", "joinable", "joinable.json"),
+    ("forkway-pool", "pool", "pool.json"),
 ];
 
 /// Runs the benches (`quick`: criterion's `--quick` and short interleaved runs, to prove every
 /// workload runs — no figures to quote), prints the table, writes the summary and the chart.
-pub fn run(root: &Path, quick: bool, book: bool) -> Result<u8, String> {
+pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) -> Result<u8, String> {
+    if let Some(unknown) = only.iter().find(|o| !BENCHES.iter().any(|(_, b, _)| b == o)) {
+        let known: Vec<&str> = BENCHES.iter().map(|(_, b, _)| *b).collect();
+        return Err(format!(
+            "no bench named {unknown:?} (there are: {})",
+            known.join(", ")
+        ));
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     if Command::new("python3").arg("--version").output().is_err() {
         eprintln!("python3 not found: the CPython columns will be empty (install python3 to fill them)");
     }
     let out = root.join("target").join("forkway-bench");
-    for (package, bench, file) in BENCHES {
+    let chosen = BENCHES
+        .iter()
+        .filter(|(_, b, _)| !report && (only.is_empty() || only.iter().any(|o| o == b)));
+    for (package, bench, file) in chosen {
         let _ = std::fs::remove_file(out.join(file));
         eprintln!(
             "==> cargo bench -p {package} --bench {bench}{}",
@@ -49,9 +60,12 @@ pub fn run(root: &Path, quick: bool, book: bool) -> Result<u8, String> {
     }
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
-    for (_, _, file) in BENCHES {
+    for (_, bench, file) in BENCHES {
         let path = out.join(file);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!("no results for the {bench} bench yet: run `cargo xtask bench --only {bench}`");
+            continue;
+        };
         let json: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         rows.extend(table_rows(&json));
         ratios.extend(json["ratios"].as_array().cloned().unwrap_or_default());
@@ -67,6 +81,16 @@ pub fn run(root: &Path, quick: bool, book: bool) -> Result<u8, String> {
     std::fs::write(out.join("bench-ratios.svg"), &svg).map_err(|e| e.to_string())?;
     if book {
         std::fs::write(root.join("book/src/img/bench-ratios.svg"), &svg).map_err(|e| e.to_string())?;
+    }
+    // Chapter 5's picture: N tiny tasks through a pool, or one process per task.
+    let pool = std::fs::read_to_string(out.join("pool.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    if let Some(svg) = pool.as_ref().and_then(pool_vs_spawn_chart) {
+        std::fs::write(out.join("pool-vs-spawn.svg"), &svg).map_err(|e| e.to_string())?;
+        if book {
+            std::fs::write(root.join("book/src/img/pool-vs-spawn.svg"), &svg).map_err(|e| e.to_string())?;
+        }
     }
     println!("\nresults: {}", out.join("summary.json").display());
     let missed = ratios.iter().filter(|r| r["met"] == Value::Bool(false)).count();
@@ -89,9 +113,10 @@ fn table_rows(json: &Value) -> Vec<Value> {
             .entry(w.to_owned())
             .or_insert_with(|| serde_json::json!({ "workload": w }));
         let column = match c {
-            "forkway" => "forkway",
+            // The pool's spawn-per-task contenders are compared in its ratios, not here.
+            "forkway" | "forkway_pool" => "forkway",
             "floor" => "floor",
-            "cpython" | "cpython_fork" => "cpython",
+            "cpython" | "cpython_fork" | "cpython_pool" => "cpython",
             _ => continue,
         };
         row[column] = Value::from(ns);
@@ -153,6 +178,82 @@ fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
 }
 
 /// A horizontal bar chart of every measured ratio (log scale), target ratios marked.
+/// Grouped bars, log scale: for N = 10, 100, 1000 tiny tasks, the time of a fresh pool against
+/// one process per task, forkway and CPython. `None` until the pool bench has run.
+fn pool_vs_spawn_chart(json: &Value) -> Option<String> {
+    const SIZES: [&str; 3] = ["10", "100", "1000"];
+    const SERIES: [(&str, &str, &str); 4] = [
+        ("forkway_pool", "forkway, Pool(2)", "#3a7d44"),
+        ("forkway_spawn", "forkway, a process per task", "#9cc5a1"),
+        ("cpython_pool", "CPython, Pool(2)", "#6b7fa8"),
+        ("cpython_spawn", "CPython, a process per task", "#b8c4dc"),
+    ];
+    let median = |n: &str, c: &str| {
+        json["medians"].as_array()?.iter().find_map(|m| {
+            (m["workload"].as_str()? == format!("pool_vs_spawn_{n}") && m["contender"].as_str()? == c)
+                .then(|| m["median_ns"].as_f64())
+                .flatten()
+        })
+    };
+    median("1000", "forkway_pool")?;
+    let (left, top, plot_h, group_w, bar_w) = (70.0, 40.0, 260.0, 190.0, 36.0);
+    let (lo, hi) = (5.0f64, 10.0f64); // 10^5 ns = 0.1 ms … 10^10 ns = 10 s
+    let y = |ns: f64| top + plot_h * (1.0 - (ns.max(1e5).log10() - lo) / (hi - lo));
+    let width = left + group_w * SIZES.len() as f64 + 20.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"20\" font-weight=\"bold\">N tiny tasks: a pool of 2 against a process per task (time, log scale)</text>\n",
+        top + plot_h + 90.0
+    );
+    for (exp, label) in [
+        (5, "0.1 ms"),
+        (6, "1 ms"),
+        (7, "10 ms"),
+        (8, "100 ms"),
+        (9, "1 s"),
+        (10, "10 s"),
+    ] {
+        let ty = y(10f64.powi(exp));
+        svg += &format!(
+            "<line x1=\"{left}\" y1=\"{ty}\" x2=\"{}\" y2=\"{ty}\" stroke=\"#ddd\"/>\n\
+             <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{label}</text>\n",
+            width - 20.0,
+            left - 6.0,
+            ty + 4.0
+        );
+    }
+    for (g, n) in SIZES.iter().enumerate() {
+        let gx = left + 10.0 + g as f64 * group_w;
+        for (i, (contender, _, colour)) in SERIES.iter().enumerate() {
+            let Some(ns) = median(n, contender) else { continue };
+            let bx = gx + i as f64 * (bar_w + 4.0);
+            let by = y(ns);
+            svg += &format!(
+                "<rect x=\"{bx}\" y=\"{by:.1}\" width=\"{bar_w}\" height=\"{:.1}\" fill=\"{colour}\"/>\n",
+                top + plot_h - by
+            );
+        }
+        svg += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">N = {n}</text>\n",
+            gx + 2.0 * (bar_w + 4.0) - 2.0,
+            top + plot_h + 16.0
+        );
+    }
+    for (i, (_, label, colour)) in SERIES.iter().enumerate() {
+        let ly = top + plot_h + 34.0 + (i / 2) as f64 * 18.0;
+        let lx = left + (i % 2) as f64 * 260.0;
+        svg += &format!(
+            "<rect x=\"{lx}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{colour}\"/>\n\
+             <text x=\"{}\" y=\"{}\">{label}</text>\n",
+            ly - 10.0,
+            lx + 18.0,
+            ly
+        );
+    }
+    Some(svg + "</svg>\n")
+}
+
 fn chart(ratios: &[Value]) -> String {
     let measured: Vec<(&str, f64, &str, Option<bool>)> = ratios
         .iter()

@@ -108,9 +108,16 @@ enum Cmd {
         /// A smoke run: every workload runs, no figure to quote (what CI runs).
         #[arg(long)]
         quick: bool,
-        /// Also write the chart into book/src/img for the book's chapter.
+        /// Also write the charts into book/src/img for the book.
         #[arg(long)]
         book: bool,
+        /// Run only this bench (process, ipc, sync, joinable, pool); repeat for several. The
+        /// table still shows every bench with results in target/forkway-bench.
+        #[arg(long)]
+        only: Vec<String>,
+        /// Run nothing: rebuild the table, summary and charts from the last runs' results.
+        #[arg(long)]
+        report: bool,
     },
     /// Check the curriculum: metadata, reference passes, starters fail, book references.
     Verify {
@@ -164,7 +171,12 @@ fn main() -> ExitCode {
                 0
             }),
         Cmd::Verify { repeat, skip_starter } => verify(&root, repeat, skip_starter),
-        Cmd::Bench { quick, book } => bench::run(&root, quick, book),
+        Cmd::Bench {
+            quick,
+            book,
+            only,
+            report,
+        } => bench::run(&root, quick, book, &only, report),
     };
     match result {
         Ok(code) => ExitCode::from(code),

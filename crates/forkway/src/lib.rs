@@ -32,7 +32,7 @@
 //! | `Queue()`, `Queue(maxsize)`, `SimpleQueue()` | [`Queue`], [`SimpleQueue`] | 2 |
 //! | `Lock()`, `RLock()`, `Semaphore()`, `BoundedSemaphore()`, `Event()`, `Condition()`, `Barrier()`, `Value()`, `Array()` | [`Lock`], [`RLock`], [`Semaphore`], [`Event`], [`Value`], [`Array`], [`Condition`](sync::Condition), [`Barrier`](sync::Barrier) | 3 |
 //! | `JoinableQueue()`, `task_done`, `join` | [`JoinableQueue`] (a killed consumer is reported, not waited for) | 4 |
-//! | `Pool()`, `apply_async`, `map` | *lesson 5 (coming)* | 5 |
+//! | `Pool()`, `apply_async`, `map`, `imap` | [`Pool`] (a killed worker fails its task instead of hanging `get`) | 5 |
 //! | `Manager()`, `Listener`/`Client` | *lesson 6 (coming)* | 6 |
 //!
 //! Where Python has a known trap, forkway does better and says so: daemon children die with
@@ -61,6 +61,12 @@ pub use forkway_sync::{AcquireError, Array, Event, Lock, RLock, ReleaseError, Se
 #[doc(inline)]
 pub use forkway_joinable::{JoinError, JoinableQueue, TaskDoneError};
 
+#[doc(inline)]
+pub use forkway_pool::{AsyncResult, IMap, MapResult, Pool, PoolError, TaskError};
+
+/// Lesson 5's crate, whole: the process pool.
+pub use forkway_pool as pool;
+
 /// Lesson 4's crate, whole: joinable queues.
 pub use forkway_joinable as joinable;
 
@@ -73,5 +79,6 @@ pub use forkway_process as process;
 /// Everything a program that starts processes usually needs, in one `use`.
 pub mod prelude {
     pub use forkway_ipc::{GetError, PutError, Queue};
+    pub use forkway_pool::{Pool, PoolError};
     pub use forkway_process::{active_children, current_process, parent_process, Process, ProcessError, Run};
 }
