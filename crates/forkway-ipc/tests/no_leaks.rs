@@ -9,31 +9,6 @@ use forkway_ipc::{pipe, Queue, SimpleQueue};
 use forkway_process::{Process, Signal};
 use support::*;
 
-fn open_fds() -> Vec<String> {
-    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
-    fds.sort_unstable();
-    fds
-}
-
-/// Shared anonymous mappings (what Queue and SimpleQueue allocate) show as `/dev/zero (deleted)`.
-fn shared_mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .expect("/proc/self/maps")
-        .lines()
-        .filter(|l| l.contains("/dev/zero"))
-        .count()
-}
-
-fn no_children_left() -> bool {
-    matches!(
-        nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)),
-        Err(nix::errno::Errno::ECHILD)
-    )
-}
-
 #[test]
 fn nothing_leaks() {
     let (fds, maps) = (open_fds(), shared_mappings());

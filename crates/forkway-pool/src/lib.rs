@@ -188,6 +188,10 @@ struct Inner {
 ///
 /// Dropping the pool terminates it, like leaving Python's `with Pool() as p:` block: call
 /// [`close`](Pool::close) and [`join`](Pool::join) first to let the work finish.
+///
+/// A pool is `Send` but not `Sync`: one thread at a time uses it, and its callbacks run in that
+/// thread. Only the process that created it can use it; a forked copy of the handle answers
+/// [`PoolError::NotOwner`].
 pub struct Pool {
     shared: Arc<Shared>,
     inner: RefCell<Inner>,
@@ -365,7 +369,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        self.map_async(f, items)?.get()
+        self.unchunked().map(f, items)
     }
 
     /// Submits a `map` and returns at once. Python's `map_async`.
@@ -379,7 +383,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        self.map_job(trampoline(f), items.into_iter().collect(), None)
+        self.unchunked().map_async(f, items)
     }
 
     /// `f(a, b, …)` for every tuple, in order. Python's `starmap`.
@@ -400,7 +404,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = Args>,
     {
-        self.starmap_async(f, items)?.get()
+        self.unchunked().starmap(f, items)
     }
 
     /// Submits a `starmap` and returns at once. Python's `starmap_async`.
@@ -414,7 +418,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = Args>,
     {
-        self.map_job(star_trampoline(f), items.into_iter().collect(), None)
+        self.unchunked().starmap_async(f, items)
     }
 
     /// `f` over `items`, lazily and in order, one item per chunk. Python's `imap`. Unlike
@@ -431,7 +435,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
-        self.imap_job(trampoline(f), Box::new(items.into_iter()), 1, true)
+        self.unchunked().imap(f, items)
     }
 
     /// As [`Pool::imap`], but results come in the order they finish. Python's `imap_unordered`.
@@ -446,7 +450,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
-        self.imap_job(trampoline(f), Box::new(items.into_iter()), 1, false)
+        self.unchunked().imap_unordered(f, items)
     }
 
     /// The map family with a chosen chunk size: Python's `chunksize=` argument.
@@ -465,7 +469,18 @@ impl Pool {
         if size == 0 {
             return Err(PoolError::ZeroChunksize);
         }
-        Ok(Chunked { pool: self, size })
+        Ok(Chunked {
+            pool: self,
+            size: Some(size),
+        })
+    }
+
+    /// The map family with the default chunk sizes: Python's formula for `map`, 1 for `imap`.
+    fn unchunked(&self) -> Chunked<'_> {
+        Chunked {
+            pool: self,
+            size: None,
+        }
     }
 
     fn map_job<A: Serialize, R>(
@@ -728,8 +743,10 @@ impl Pool {
         self.drain(inner);
         for (index, pid, exitcode) in dead {
             let claim = page.slots[index].swap(0, Ordering::SeqCst).checked_sub(1);
-            if exitcode != 0 {
-                // Only a worker that died (rather than returned from its loop) can lose a task.
+            // A worker that returned from its loop (exit code 0) lost nothing — unless it gave
+            // up on a reply it could not send, leaving its task in flight.
+            let unanswered = claim.is_some_and(|seq| inner.inflight.contains_key(&seq));
+            if exitcode != 0 || unanswered {
                 let death = TaskError::WorkerDied { pid, exitcode };
                 if !self.write_off(inner, claim, taken, &held, death) {
                     inner.idle_deaths += 1;
@@ -814,6 +831,15 @@ impl Pool {
 
     /// Stops every worker now and answers every unanswered task with `error`.
     fn stop_all(&self, inner: &mut Inner, error: TaskError) {
+        if std::thread::panicking() {
+            // Dropped while unwinding (a failed assertion): a second panic here would abort the
+            // whole program, so call nothing that might panic. Dropping a running daemon
+            // `Process` while panicking kills and reaps it.
+            for worker in &mut inner.workers {
+                *worker = Worker::Retired;
+            }
+            return;
+        }
         for worker in &inner.workers {
             if let Worker::Running(p) = worker {
                 let _ = p.kill();
@@ -824,11 +850,6 @@ impl Pool {
                 let _ = p.join();
             }
             *worker = Worker::Retired;
-        }
-        if std::thread::panicking() {
-            // Dropped while unwinding: no result will be read, and delivering one could panic
-            // again (an unfinished exercise), which would abort the whole program.
-            return;
         }
         // Whatever was finished before the kill is delivered; the rest gets `error`.
         self.drain(inner);
@@ -996,7 +1017,8 @@ fn encode_args<A: Serialize>(args: &[A]) -> Result<Vec<u8>, PoolError> {
 #[derive(Clone, Copy)]
 pub struct Chunked<'p> {
     pool: &'p Pool,
-    size: usize,
+    /// `None`: the defaults.
+    size: Option<usize>,
 }
 
 impl<'p> Chunked<'p> {
@@ -1026,8 +1048,7 @@ impl<'p> Chunked<'p> {
         I: IntoIterator<Item = A>,
     {
         let run = trampoline(f);
-        self.pool
-            .map_job(run, items.into_iter().collect(), Some(self.size))
+        self.pool.map_job(run, items.into_iter().collect(), self.size)
     }
 
     /// [`Pool::starmap`] with this chunk size.
@@ -1056,8 +1077,7 @@ impl<'p> Chunked<'p> {
         I: IntoIterator<Item = Args>,
     {
         let run = star_trampoline(f);
-        self.pool
-            .map_job(run, items.into_iter().collect(), Some(self.size))
+        self.pool.map_job(run, items.into_iter().collect(), self.size)
     }
 
     /// [`Pool::imap`] with this chunk size.
@@ -1074,7 +1094,7 @@ impl<'p> Chunked<'p> {
     {
         let run = trampoline(f);
         self.pool
-            .imap_job(run, Box::new(items.into_iter()), self.size, true)
+            .imap_job(run, Box::new(items.into_iter()), self.size.unwrap_or(1), true)
     }
 
     /// [`Pool::imap_unordered`] with this chunk size.
@@ -1091,13 +1111,19 @@ impl<'p> Chunked<'p> {
     {
         let run = trampoline(f);
         self.pool
-            .imap_job(run, Box::new(items.into_iter()), self.size, false)
+            .imap_job(run, Box::new(items.into_iter()), self.size.unwrap_or(1), false)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Pool>();
+    }
 
     #[test]
     fn the_shared_page_fits_its_mapping_size() {

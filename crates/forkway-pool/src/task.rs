@@ -187,13 +187,7 @@ fn record_panic(info: &std::panic::PanicHookInfo<'_>) -> bool {
     if !IN_TASK.with(std::cell::Cell::get) {
         return false;
     }
-    let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = info.payload().downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_owned()
-    };
+    let message = forkway_process::panic_message(info);
     let location = info
         .location()
         .map_or_else(|| "<unknown>".to_owned(), ToString::to_string);

@@ -41,16 +41,22 @@ fn chunksize_follows_pythons_formula() {
     }
 }
 
+fn hang(_: i64) -> i64 {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 #[test]
 fn terminate_answers_every_job_through_its_chunks() {
-    // No worker needs to run anything: terminate answers every chunk in flight with
+    // Every task hangs, so none can finish: terminate answers every chunk in flight with
     // Terminated, and each job must notice that its *last* chunk is in, once.
     let pool = Pool::new(1).expect("pool");
     let errors: Arc<Mutex<Vec<String>>> = Arc::default();
     let singles: Vec<_> = (0..5)
         .map(|i| {
             let errors = Arc::clone(&errors);
-            pool.apply_async(sqr, i)
+            pool.apply_async(hang, i)
                 .expect("submit")
                 .error_callback(move |e| errors.lock().unwrap().push(format!("apply {i}: {e}")))
         })
@@ -59,7 +65,7 @@ fn terminate_answers_every_job_through_its_chunks() {
     let mapped = pool
         .chunksize(3)
         .expect("chunk")
-        .map_async(sqr, 0..10)
+        .map_async(hang, 0..10)
         .expect("submit")
         .error_callback(move |e| errors_of_map.lock().unwrap().push(format!("map: {e}")));
     let empty = pool.map_async(sqr, Vec::new()).expect("submit");

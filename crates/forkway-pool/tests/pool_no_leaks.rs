@@ -2,22 +2,14 @@
 //! worker SIGKILLed mid-task), closed or terminated or just dropped, ten times over. Its own
 //! binary, because it counts what the whole process holds.
 
+#[path = "../../forkway-process/tests/support/mod.rs"]
+mod support;
+
 use std::time::Duration;
 
 use forkway_pool::{Pool, PoolError, TaskError};
 use forkway_process::Signal;
-
-fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("fd list").count()
-}
-
-fn shared_mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .expect("maps")
-        .lines()
-        .filter(|l| l.contains("/dev/zero") || l.contains("(deleted)"))
-        .count()
-}
+use support::*;
 
 fn hang(_: u32) -> u32 {
     loop {
@@ -25,19 +17,12 @@ fn hang(_: u32) -> u32 {
     }
 }
 
-fn no_children_left() -> bool {
-    matches!(
-        nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)),
-        Err(nix::errno::Errno::ECHILD)
-    )
-}
-
 #[test]
 fn pools_leave_nothing_behind() {
     // Warm up once: the first pool sets up process-wide state (the panic handler, std's
     // buffers) that is not a leak.
     drop(Pool::new(1).expect("pool"));
-    let fds_before = fds();
+    let fds_before = open_fds();
     let maps_before = shared_mappings();
     for round in 0..10 {
         let pool = Pool::new(2).expect("pool");
@@ -72,7 +57,7 @@ fn pools_leave_nothing_behind() {
         }
         drop(pool);
     }
-    assert_eq!(fds(), fds_before, "file descriptors");
+    assert_eq!(open_fds(), fds_before, "file descriptors");
     assert_eq!(shared_mappings(), maps_before, "shared mappings");
     assert!(no_children_left(), "every worker was reaped");
 }

@@ -134,6 +134,17 @@ pub fn set_child_panic_handler(handler: fn(&panic::PanicHookInfo<'_>) -> bool) {
     CHILD_PANIC_HANDLER.store(handler as usize, Ordering::SeqCst);
 }
 
+/// The text of a panic: what `panic!("…")`, `expect("…")` or `assert!` said.
+pub fn panic_message(info: &panic::PanicHookInfo<'_>) -> String {
+    if let Some(s) = info.payload().downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = info.payload().downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
 fn report_child_panic(info: &panic::PanicHookInfo<'_>) {
     let handler = CHILD_PANIC_HANDLER.load(Ordering::SeqCst);
     if handler != 0 {
@@ -147,13 +158,7 @@ fn report_child_panic(info: &panic::PanicHookInfo<'_>) {
     let name = state::try_lock()
         .map(|s| s.name.clone())
         .unwrap_or_else(|| "?".to_owned());
-    let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = info.payload().downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_owned()
-    };
+    let message = panic_message(info);
     let location = info
         .location()
         .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))

@@ -282,3 +282,28 @@ pub fn wait_blocked_in(pid: u32, what: &str) {
 pub fn wait_asleep(pid: u32) {
     wait_blocked_in(pid, "futex");
 }
+
+/// This process's open file descriptors, by number (for leak checks: compare before and after).
+pub fn open_fds() -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    fds.sort_unstable();
+    fds
+}
+
+/// Shared anonymous mappings (what every forkway queue, lock and pool allocates) show as
+/// `/dev/zero (deleted)` in /proc/self/maps.
+pub fn shared_mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .expect("/proc/self/maps")
+        .lines()
+        .filter(|l| l.contains("/dev/zero"))
+        .count()
+}
+
+/// True when this process has no child left at all, running or zombie.
+pub fn no_children_left() -> bool {
+    matches!(waitpid(None, Some(WaitPidFlag::WNOHANG)), Err(Errno::ECHILD))
+}
