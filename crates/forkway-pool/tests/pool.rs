@@ -634,7 +634,11 @@ fn test_pool_initializer() {
 fn a_panicking_initializer_breaks_the_pool_instead_of_looping() {
     let pool = Pool::builder()
         .processes(2)
-        .initializer(|| panic!("cannot connect to the database"))
+        .initializer(|| {
+            // The worker prints an initializer's panic, as any child's; keep the test's output clean.
+            redirect_stderr_to_null();
+            panic!("cannot connect to the database")
+        })
         .build()
         .expect("the workers start; their initializer fails after fork");
     let r = pool.apply(sqr, 2);
