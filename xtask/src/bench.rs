@@ -112,6 +112,12 @@ fn table_rows(json: &Value) -> Vec<Value> {
         let row = by_workload
             .entry(w.to_owned())
             .or_insert_with(|| serde_json::json!({ "workload": w }));
+        if let Some(peer) = c.strip_prefix("peer_") {
+            // A Rust crate doing the same job (ipc-channel, procspawn): its own column.
+            row["peer"] = Value::from(ns);
+            row["peer_name"] = Value::from(peer);
+            continue;
+        }
         let column = match c {
             // The pool's spawn-per-task contenders are compared in its ratios, not here.
             "forkway" | "forkway_pool" => "forkway",
@@ -138,8 +144,14 @@ fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
         println!("\n(quick run: every workload ran; the figures are not for quoting)");
     }
     println!(
-        "\n{:<18} {:>12} {:>12} {:>12} {:>16} {:>15}",
-        "workload", "forkway", "CPython", "floor", "CPython/forkway", "forkway/floor"
+        "\n{:<18} {:>12} {:>12} {:>12} {:>16} {:>15}   {}",
+        "workload",
+        "forkway",
+        "CPython",
+        "floor",
+        "CPython/forkway",
+        "forkway/floor",
+        "Rust peer (peer/forkway)"
     );
     for r in rows {
         let f = r["forkway"].as_f64();
@@ -148,8 +160,12 @@ fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
         let ratio = |a: Option<f64>, b: Option<f64>| {
             a.zip(b).map_or("—".to_owned(), |(a, b)| format!("{:.2}×", a / b))
         };
+        let peer = match (r["peer_name"].as_str(), r["peer"].as_f64()) {
+            (Some(name), ns) => format!("{name} {} ({})", fmt_ns(ns), ratio(ns, f)),
+            _ => "—".to_owned(),
+        };
         println!(
-            "{:<18} {:>12} {:>12} {:>12} {:>16} {:>15}",
+            "{:<18} {:>12} {:>12} {:>12} {:>16} {:>15}   {peer}",
             r["workload"].as_str().unwrap_or("?"),
             fmt_ns(f),
             fmt_ns(p),

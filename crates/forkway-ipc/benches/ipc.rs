@@ -3,7 +3,8 @@
 //! Every workload runs three (or four) ways in the same criterion group, with helper processes
 //! started once and reused, so the figures differ only in the IPC path they measure:
 //!
-//! - `pipe_round_trip`: send a small integer, get it echoed back (two simplex pipes each way;
+//! - `pipe_round_trip`: send a small integer, get it echoed back (the Rust peer ipc-channel too;
+//!   two simplex pipes each way;
 //!   also forkway's duplex socket pair). Floor: 8-byte `write`/`read` on two kernel pipes.
 //! - `queue_small`: one producer process puts small integers, the parent gets them.
 //! - `queue_1mib`: the same with 1 MiB byte payloads. Floor: the same bytes through a bare
@@ -242,6 +243,44 @@ impl RawStream {
     }
 }
 
+/// A Rust peer doing the same job: ipc-channel's channels (Servo's; a Unix socket each way,
+/// serde + bincode), echoed by a forked child.
+struct IpcChannelEcho {
+    _child: Process,
+    to_child: ipc_channel::ipc::IpcSender<u64>,
+    from_child: ipc_channel::ipc::IpcReceiver<u64>,
+}
+
+impl IpcChannelEcho {
+    fn start() -> IpcChannelEcho {
+        let (to_child, child_rx) = ipc_channel::ipc::channel::<u64>().expect("ipc-channel");
+        let (child_tx, from_child) = ipc_channel::ipc::channel::<u64>().expect("ipc-channel");
+        let mut child = Process::new(move || {
+            while let Ok(v) = child_rx.recv() {
+                if child_tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        child.set_daemon(true).expect("daemon");
+        child.start().expect("start");
+        IpcChannelEcho {
+            _child: child,
+            to_child,
+            from_child,
+        }
+    }
+
+    fn round_trips(&mut self, n: u64) -> Duration {
+        let start = Instant::now();
+        for i in 0..n {
+            self.to_child.send(i).expect("send");
+            assert_eq!(self.from_child.recv().expect("recv"), i);
+        }
+        start.elapsed()
+    }
+}
+
 fn small(i: u64) -> u64 {
     i
 }
@@ -262,6 +301,8 @@ fn benches(c: &mut Criterion, python: &mut Option<Python>, medians: &mut Medians
     if let Some(py) = python.as_mut() {
         g.bench_function("cpython", |b| b.iter_custom(|n| py.run("pipe_round_trip", n)));
     }
+    let mut peer = IpcChannelEcho::start();
+    g.bench_function("peer_ipc-channel", |b| b.iter_custom(|n| peer.round_trips(n)));
     g.finish();
     let (rounds_n, iters) = rounds((15, 20_000));
     {
@@ -269,16 +310,21 @@ fn benches(c: &mut Criterion, python: &mut Option<Python>, medians: &mut Medians
         let mut f = |n| echo.round_trips(n);
         let mut d = |n| duplex.round_trips(n);
         let mut r = |n| raw.round_trips(n);
+        let mut i = |n| peer.round_trips(n);
         let mut p;
-        let mut contenders: Vec<Contender<'_>> =
-            vec![("forkway", &mut f), ("forkway_duplex", &mut d), ("floor", &mut r)];
+        let mut contenders: Vec<Contender<'_>> = vec![
+            ("forkway", &mut f),
+            ("forkway_duplex", &mut d),
+            ("floor", &mut r),
+            ("peer_ipc-channel", &mut i),
+        ];
         if let Some(py) = py.as_ref() {
             p = move |n| py.borrow_mut().run("pipe_round_trip", n);
             contenders.push(("cpython", &mut p));
         }
         measure(medians, "pipe_round_trip", rounds_n, iters, &mut contenders);
     }
-    drop((echo, duplex, raw));
+    drop((echo, duplex, raw, peer));
 
     let mut g = c.benchmark_group("queue_small");
     g.throughput(Throughput::Elements(1));
@@ -352,6 +398,12 @@ fn main() {
             Ratio {
                 label: "pipe round trip: forkway speed-up over CPython",
                 num: ("pipe_round_trip", "cpython"),
+                den: ("pipe_round_trip", "forkway"),
+                target: None,
+            },
+            Ratio {
+                label: "pipe round trip: Rust peer ipc-channel / forkway (time)",
+                num: ("pipe_round_trip", "peer_ipc-channel"),
                 den: ("pipe_round_trip", "forkway"),
                 target: None,
             },

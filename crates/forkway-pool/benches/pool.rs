@@ -1,7 +1,8 @@
 //! forkway-pool beside CPython in one run, and beside one process per task:
 //!
 //! - `pool_map_100k`: `map` of 100 000 trivial tasks on a running pool of 2 (target ≥ 3× CPython);
-//! - `pool_apply_async`: one `apply_async(..).get()` round trip (target ≥ 5× CPython);
+//! - `pool_apply_async`: one `apply_async(..).get()` round trip (target ≥ 5× CPython), with the
+//!   Rust peer procspawn's pool (which spawns its workers by re-running this binary) beside it;
 //! - `pool_vs_spawn/N`: N tiny tasks, a new Pool(2) + map + close + join, against N processes
 //!   started at once each sending its result back — forkway and CPython both.
 //!
@@ -78,7 +79,20 @@ fn spawn_for(tasks: u64, n: u64) -> Duration {
 
 const SIZES: [u64; 3] = [10, 100, 1000];
 
+/// The Rust peer: procspawn's pool, one `spawn(..).join()` per round trip.
+fn procspawn_round_trips(pool: &procspawn::Pool, n: u64) -> Duration {
+    let start = Instant::now();
+    for i in 0..n {
+        let handle = pool.spawn(i, trivial);
+        assert_eq!(handle.join().expect("procspawn"), i + 1);
+    }
+    start.elapsed()
+}
+
 fn main() {
+    // procspawn's workers are this binary, re-run: this call turns such a run into a worker.
+    procspawn::init();
+    let peer = procspawn::Pool::new(2).expect("procspawn pool");
     let mut python =
         Python::start(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cpython_pool.py"));
     let mut c = Criterion::default().configure_from_args();
@@ -98,6 +112,9 @@ fn main() {
     if let Some(py) = python.as_mut() {
         g.bench_function("cpython", |b| b.iter_custom(|n| py.run("apply", n)));
     }
+    g.bench_function("peer_procspawn", |b| {
+        b.iter_custom(|n| procspawn_round_trips(&peer, n))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("pool_vs_spawn");
@@ -139,8 +156,9 @@ fn main() {
     {
         let (rounds_n, iters) = rounds((15, 5_000));
         let mut f = |n| apply_round_trips(&pool, n);
+        let mut s = |n| procspawn_round_trips(&peer, n);
         let mut p;
-        let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut f)];
+        let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut f), ("peer_procspawn", &mut s)];
         if let Some(py) = py.as_ref() {
             p = move |n| py.borrow_mut().run("apply", n);
             contenders.push(("cpython", &mut p));
@@ -169,6 +187,7 @@ fn main() {
     }
     drop(py);
     drop(pool);
+    drop(peer);
     report(
         "pool",
         &medians,
@@ -184,6 +203,12 @@ fn main() {
                 num: ("pool_apply_async", "cpython"),
                 den: ("pool_apply_async", "forkway"),
                 target: Some((">= 5", |r| r >= 5.0)),
+            },
+            Ratio {
+                label: "apply round trip: Rust peer procspawn / forkway (time)",
+                num: ("pool_apply_async", "peer_procspawn"),
+                den: ("pool_apply_async", "forkway"),
+                target: None,
             },
             Ratio {
                 label: "1000 tasks, pool vs spawn-per-task (forkway)",
