@@ -144,14 +144,8 @@ fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
         println!("\n(quick run: every workload ran; the figures are not for quoting)");
     }
     println!(
-        "\n{:<18} {:>12} {:>12} {:>12} {:>16} {:>15}   {}",
-        "workload",
-        "forkway",
-        "CPython",
-        "floor",
-        "CPython/forkway",
-        "forkway/floor",
-        "Rust peer (peer/forkway)"
+        "\n{:<18} {:>12} {:>12} {:>12} {:>16} {:>15}   Rust peer (peer/forkway)",
+        "workload", "forkway", "CPython", "floor", "CPython/forkway", "forkway/floor"
     );
     for r in rows {
         let f = r["forkway"].as_f64();
