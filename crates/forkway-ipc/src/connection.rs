@@ -89,6 +89,13 @@ impl<T> Connection<T> {
         }
     }
 
+    /// A connection over a connected stream socket (Unix or TCP): both directions, the same
+    /// framing as [`pipe`]'s — and as Python's `multiprocessing.connection`, so either side may
+    /// be CPython. Used by listeners and clients.
+    pub fn from_stream(fd: OwnedFd) -> Connection<T> {
+        Connection::new(fd, true, true)
+    }
+
     /// The largest message this end accepts or sends (64 MiB by default). A larger incoming
     /// header is refused before anything is allocated.
     pub fn set_max_message(&mut self, bytes: usize) {

@@ -1,0 +1,247 @@
+//! `multiprocessing.connection`'s `Listener` and `Client`: connections between processes that
+//! did not fork from each other, over a Unix socket or TCP, optionally authenticated.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use forkway_ipc::codec::DEFAULT_MAX_MESSAGE;
+use forkway_ipc::Connection;
+use nix::sys::socket::{setsockopt, sockopt};
+use nix::sys::time::TimeVal;
+
+use crate::auth::{answer_challenge, deliver_challenge, AuthError, PRE_AUTH_MAX};
+
+/// How long a peer may take to complete the authkey handshake before it is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a listener listens. Python infers the family from the address: a path is `AF_UNIX`, a
+/// `(host, port)` tuple `AF_INET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// A Unix socket file.
+    Unix(PathBuf),
+    /// A TCP address; port 0 picks a free port (see [`Listener::address`]).
+    Tcp(SocketAddr),
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Unix(p) => write!(f, "{}", p.display()),
+            Address::Tcp(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// Why a listener or client failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The socket call failed (address in use, connection refused, …).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The authkey handshake failed. Python: `AuthenticationError`.
+    #[error("authentication failed: {0}")]
+    Auth(#[from] AuthError),
+    /// `accept` on a closed listener. Python: `OSError('listener is closed')`.
+    #[error("listener is closed")]
+    Closed,
+}
+
+enum Socket {
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
+/// Accepts connections. Python's `multiprocessing.connection.Listener`.
+pub struct Listener {
+    socket: Option<Socket>,
+    address: Address,
+    authkey: Option<Vec<u8>>,
+    /// The private directory made for a default address: removed with the listener.
+    private_dir: Option<PathBuf>,
+    handshake_timeout: Duration,
+}
+
+impl Listener {
+    /// Listens on a fresh Unix socket in a private directory (mode 0700) that only this user
+    /// can enter — Python's default address `/tmp/pymp-…/listener-…`.
+    ///
+    /// # Errors
+    /// The OS error when the directory or socket cannot be made.
+    pub fn new(authkey: Option<&[u8]>) -> Result<Listener, ConnectError> {
+        let dir = private_dir()?;
+        let mut listener = Listener::bind(&Address::Unix(dir.join("listener")), authkey)?;
+        listener.private_dir = Some(dir);
+        Ok(listener)
+    }
+
+    /// Listens on `address`. `authkey: None` means no authentication, as in Python (it does not
+    /// default to a process key).
+    ///
+    /// # Errors
+    /// The OS error: `AddrInUse` when the address is taken (Python's test_multiple_bind).
+    pub fn bind(address: &Address, authkey: Option<&[u8]>) -> Result<Listener, ConnectError> {
+        let (socket, address) = match address {
+            Address::Unix(path) => (Socket::Unix(UnixListener::bind(path)?), address.clone()),
+            Address::Tcp(addr) => {
+                // std sets SO_REUSEADDR on Unix, as Python's Listener does.
+                let l = TcpListener::bind(addr)?;
+                let real = l.local_addr()?;
+                (Socket::Tcp(l), Address::Tcp(real))
+            }
+        };
+        Ok(Listener {
+            socket: Some(socket),
+            address,
+            authkey: authkey.map(<[u8]>::to_vec),
+            private_dir: None,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        })
+    }
+
+    /// How long a client may take over the handshake ([`HANDSHAKE_TIMEOUT`] by default).
+    pub fn set_handshake_timeout(&mut self, timeout: Duration) {
+        self.handshake_timeout = timeout;
+    }
+
+    /// The address clients connect to (the real port for a TCP port 0).
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Waits for a client and, with an authkey, authenticates it — both ways: the client must
+    /// prove the key to us, and we to it. Python's `accept()`.
+    ///
+    /// # Errors
+    /// [`ConnectError::Auth`] when the peer fails the handshake (it gets `#FAILURE#`; the
+    /// listener goes on), [`ConnectError::Closed`] after `close`, OS errors.
+    pub fn accept<T>(&self) -> Result<Connection<T>, ConnectError> {
+        let fd: OwnedFd = match self.socket.as_ref().ok_or(ConnectError::Closed)? {
+            Socket::Unix(l) => l.accept()?.0.into(),
+            Socket::Tcp(l) => {
+                let (s, _) = l.accept()?;
+                s.set_nodelay(true)?;
+                s.into()
+            }
+        };
+        let mut conn = Connection::from_stream(fd);
+        if let Some(key) = &self.authkey {
+            handshake(&mut conn, self.handshake_timeout, |c| {
+                deliver_challenge(c, key)?;
+                answer_challenge(c, key)
+            })?;
+        }
+        Ok(conn)
+    }
+
+    /// Stops listening; a Unix socket file (and a default address's directory) is removed.
+    pub fn close(&mut self) {
+        if self.socket.take().is_some() {
+            if let Address::Unix(path) = &self.address {
+                let _ = std::fs::remove_file(path);
+            }
+            if let Some(dir) = self.private_dir.take() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Connects to a listener and, with an authkey, authenticates both ways. Python's `Client`.
+///
+/// # Errors
+/// OS errors (`ConnectionRefused`, no such file), [`ConnectError::Auth`] for a wrong key.
+pub fn client<T>(address: &Address, authkey: Option<&[u8]>) -> Result<Connection<T>, ConnectError> {
+    let fd: OwnedFd = match address {
+        Address::Unix(path) => UnixStream::connect(path)?.into(),
+        Address::Tcp(addr) => {
+            let s = TcpStream::connect(addr)?;
+            s.set_nodelay(true)?;
+            s.into()
+        }
+    };
+    let mut conn = Connection::from_stream(fd);
+    if let Some(key) = authkey {
+        handshake(&mut conn, HANDSHAKE_TIMEOUT, |c| {
+            answer_challenge(c, key)?;
+            deliver_challenge(c, key)
+        })?;
+    }
+    Ok(conn)
+}
+
+/// Runs a handshake with the pre-authentication limits: frames of at most [`PRE_AUTH_MAX`]
+/// bytes, and reads that give up after `timeout` — an unauthenticated peer can make us neither
+/// allocate nor wait without bound.
+fn handshake<T>(
+    conn: &mut Connection<T>,
+    timeout: Duration,
+    steps: impl FnOnce(&mut Connection<T>) -> Result<(), AuthError>,
+) -> Result<(), ConnectError> {
+    conn.set_max_message(PRE_AUTH_MAX);
+    set_read_timeout(conn, Some(timeout))?;
+    let outcome = steps(conn);
+    set_read_timeout(conn, None)?;
+    conn.set_max_message(DEFAULT_MAX_MESSAGE);
+    Ok(outcome?)
+}
+
+fn set_read_timeout<T>(conn: &Connection<T>, timeout: Option<Duration>) -> Result<(), ConnectError> {
+    if conn.closed() {
+        return Err(ConnectError::Closed);
+    }
+    let fd = conn.as_fd();
+    let tv = TimeVal::new(
+        timeout.map_or(0, |t| t.as_secs() as _),
+        timeout.map_or(0, |t| t.subsec_micros() as _),
+    );
+    setsockopt(&fd, sockopt::ReceiveTimeout, &tv).map_err(|e| ConnectError::Io(e.into()))?;
+    Ok(())
+}
+
+/// A fresh directory only this user may enter, for default listener addresses.
+fn private_dir() -> std::io::Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let dir = base.join(format!("forkway-{}-{attempt}-{}", std::process::id(), nanos()));
+        match std::fs::DirBuilder::new().mode_0700().create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(
+        "cannot make a private directory for the listener",
+    ))
+}
+
+fn nanos() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+}
+
+trait Mode0700 {
+    fn mode_0700(&mut self) -> &mut Self;
+}
+
+impl Mode0700 for std::fs::DirBuilder {
+    fn mode_0700(&mut self) -> &mut Self {
+        std::os::unix::fs::DirBuilderExt::mode(self, 0o700)
+    }
+}
+
+/// Whether `path` is a directory only its owner can enter (for tests and diagnostics).
+pub fn is_private_dir(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 == 0)
+}
