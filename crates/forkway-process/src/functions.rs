@@ -39,6 +39,26 @@ pub fn current_process() -> CurrentProcess {
     }
 }
 
+/// This process's authentication key: Python's `current_process().authkey`. 32 random bytes
+/// made in the first process that needs them (at the latest when it starts its first child), and
+/// inherited by every process forked from it — so processes of one program can authenticate
+/// to each other (a manager and its clients) without sending the key anywhere.
+///
+/// ```
+/// let key = forkway_process::authkey();
+/// assert_eq!(key.len(), 32);
+/// assert_eq!(forkway_process::authkey(), key, "the same key for the life of the process");
+/// ```
+pub fn authkey() -> Vec<u8> {
+    state::lock().authkey().to_vec()
+}
+
+/// Replaces this process's authkey (Python: `current_process().authkey = b'…'`); children
+/// started afterwards inherit the new one.
+pub fn set_authkey(key: &[u8]) {
+    state::lock().authkey = Some(key.to_vec());
+}
+
 /// The process that started this one, seen from a child. Python's `parent_process()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParentProcess {

@@ -54,8 +54,8 @@ pub use child::{exit, panic_message, set_child_panic_handler, IntoExitCode};
 pub use error::ProcessError;
 pub use exitcode::{exitcode_from_status, os_exit_byte};
 pub use functions::{
-    active_children, cpu_count, current_process, parent_process, wait, ActiveChild, CurrentProcess,
-    ParentProcess,
+    active_children, authkey, cpu_count, current_process, parent_process, set_authkey, wait, ActiveChild,
+    CurrentProcess, ParentProcess,
 };
 pub use process::{Process, Run};
 

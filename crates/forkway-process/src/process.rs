@@ -450,6 +450,8 @@ impl Process {
         if st.daemon {
             return Err(ProcessError::DaemonicChildren);
         }
+        // Made before the fork, so parent and child share it (Python's process authkey).
+        st.authkey();
         let Some(target) = self.target_slot().take() else {
             return Err(ProcessError::StartedTwice);
         };

@@ -29,6 +29,9 @@ pub(crate) struct ProcState {
     pub children: Vec<Arc<Inner>>,
     /// Descriptors to close in every child right after `fork` (emulated `FD_CLOFORK`).
     pub close_on_fork: Vec<std::os::fd::RawFd>,
+    /// The process's authentication key (Python's `current_process().authkey`): made before
+    /// the first fork, so every descendant shares it.
+    pub authkey: Option<Vec<u8>>,
 }
 
 static STATE: LazyLock<Mutex<ProcState>> = LazyLock::new(|| {
@@ -40,6 +43,7 @@ static STATE: LazyLock<Mutex<ProcState>> = LazyLock::new(|| {
         parent: None,
         children: Vec::new(),
         close_on_fork: Vec::new(),
+        authkey: None,
     })
 });
 
@@ -65,6 +69,28 @@ pub(crate) fn try_lock() -> Option<MutexGuard<'static, ProcState>> {
 }
 
 impl ProcState {
+    /// This process's authkey, made (32 random bytes, as Python's `os.urandom(32)`) on first use.
+    pub(crate) fn authkey(&mut self) -> &[u8] {
+        self.authkey.get_or_insert_with(|| {
+            let mut key = vec![0u8; 32];
+            let mut filled = 0;
+            while filled < key.len() {
+                // SAFETY: the pointer and length describe the unfilled tail of `key`, which we own.
+                let got =
+                    unsafe { libc::getrandom(key[filled..].as_mut_ptr().cast(), key.len() - filled, 0) };
+                if got > 0 {
+                    filled += got as usize;
+                } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                    panic!(
+                        "the kernel gives no random bytes: {}",
+                        std::io::Error::last_os_error()
+                    );
+                }
+            }
+            key
+        })
+    }
+
     /// Runs in the child, on the copy of the state that `start` locked before forking.
     ///
     /// The parent's children are not ours: forget them, and close the pidfds we inherited for

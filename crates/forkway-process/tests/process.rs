@@ -393,3 +393,35 @@ fn any_signal_gives_its_negative_number() {
         "can only signal a started process"
     );
 }
+
+fn child_authkey_hex() -> String {
+    let (mut r, mut w) = pipe();
+    let mut p = Process::new(move || {
+        let hex: String = forkway_process::authkey()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        send_line(&mut w, &hex);
+    });
+    p.start().expect("start");
+    let line = read_line(&mut r);
+    assert_eq!(join_bounded(&p), 0);
+    line
+}
+
+#[test]
+fn children_share_the_process_authkey() {
+    // Python: current_process().authkey, 32 random bytes inherited by every child.
+    let key = forkway_process::authkey();
+    assert_eq!(key.len(), 32);
+    assert!(key.iter().any(|&b| b != 0));
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(child_authkey_hex(), hex, "a child has its parent's key");
+    forkway_process::set_authkey(b"a key chosen by the program");
+    assert_eq!(
+        child_authkey_hex(),
+        "61206b65792063686f73656e206279207468652070726f6772616d", // the bytes, in hex
+        "children started after set_authkey inherit the new key"
+    );
+    forkway_process::set_authkey(&key);
+}

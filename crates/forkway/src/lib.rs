@@ -43,8 +43,8 @@
 
 #[doc(inline)]
 pub use forkway_process::{
-    active_children, cpu_count, current_process, exit, parent_process, wait, ActiveChild, CurrentProcess,
-    IntoExitCode, ParentProcess, Process, ProcessError, Run, Signal,
+    active_children, authkey, cpu_count, current_process, exit, parent_process, set_authkey, wait,
+    ActiveChild, CurrentProcess, IntoExitCode, ParentProcess, Process, ProcessError, Run, Signal,
 };
 
 #[doc(inline)]
