@@ -2,15 +2,16 @@
 //! writing off a dead worker's task, and the seeds' two pool programs.
 //! Run them with `cargo xtask lesson 5` (or `cargo test -p forkway-pool --test lesson5`).
 
+mod pool_support;
 #[path = "../../forkway-process/tests/support/mod.rs"]
 mod support;
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use forkway_pool::{default_chunksize, Pool, PoolError, TaskError};
-use forkway_process::Signal;
 use forkway_sync::Value;
+use pool_support::kill_the_holder;
 use support::*;
 
 fn sqr(x: i64) -> i64 {
@@ -208,17 +209,6 @@ fn pool_reporting_into(holder: &Value<u32>, processes: usize) -> Pool {
         })
         .build()
         .expect("pool")
-}
-
-fn kill_the_holder(holder: &Value<u32>) -> u32 {
-    let start = Instant::now();
-    while holder.get() == 0 {
-        assert!(start.elapsed() < BOUND, "the task never started");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let pid = holder.get();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
-    pid
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! proven with a barrier, and the faults Python hangs on — a worker SIGKILLed mid-task, an
 //! initializer that panics — which forkway reports.
 
+mod pool_support;
 #[path = "../../forkway-process/tests/support/mod.rs"]
 mod support;
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use forkway_pool::{Pool, PoolError, TaskError};
 use forkway_process::Signal;
 use forkway_sync::{Barrier, Value};
+use pool_support::kill_the_holder;
 use serde::{Deserialize, Serialize};
 use support::*;
 
@@ -694,21 +696,16 @@ fn a_worker_killed_mid_task_fails_that_task_and_is_replaced() {
         .expect("chunk")
         .map_async(sqr, 0..50)
         .expect("submit");
-    let start = Instant::now();
-    while held_by.get() == 0 {
-        assert!(start.elapsed() < BOUND, "the task never started");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let victim = held_by.get();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim as i32), Signal::SIGKILL).expect("kill");
-    match doomed.get() {
+    let victim = kill_the_holder(&held_by);
+    // Bounded: were the death missed, this would be Python's endless wait.
+    match doomed.get_timeout(BOUND) {
         Err(PoolError::Task(TaskError::WorkerDied { pid, exitcode })) => {
             assert_eq!((pid, exitcode), (victim, -9));
         }
         other => panic!("expected WorkerDied, got {other:?}"),
     }
     assert_eq!(
-        others.get().expect("the rest completes"),
+        others.get_timeout(BOUND).expect("the rest completes"),
         (0..50).map(sqr).collect::<Vec<_>>()
     );
     let pids = pool.worker_pids();
@@ -727,7 +724,11 @@ fn exit_in_task(code: i32) -> i32 {
 #[test]
 fn a_task_that_exits_its_worker_is_reported_with_the_exit_code() {
     let pool = Pool::new(1).expect("pool");
-    match pool.apply(exit_in_task, 7) {
+    match pool
+        .apply_async(exit_in_task, 7)
+        .expect("submit")
+        .get_timeout(BOUND)
+    {
         Err(PoolError::Task(TaskError::WorkerDied { exitcode, .. })) => assert_eq!(exitcode, 7),
         other => panic!("expected WorkerDied, got {other:?}"),
     }
@@ -744,14 +745,17 @@ fn workers_killed_at_random_never_hang_the_pool_and_lose_nothing() {
     // Kill a worker every few milliseconds while 300 one-item chunks run: every result is
     // either right or a WorkerDied for that very item; get() always returns.
     let pool = Pool::new(3).expect("pool");
-    let r = pool
+    let mut r = pool
         .chunksize(1)
         .expect("chunk")
         .imap(slow_identity, 0..300)
         .expect("imap");
     let mut killed = 0;
     let mut died = 0;
-    for (i, item) in (0u32..).zip(r) {
+    let mut i = 0u32;
+    // Bounded: a lost task would otherwise be a wait without end.
+    while let Some(item) = r.next_timeout(BOUND) {
+        assert!(!matches!(item, Err(PoolError::Timeout)), "item {i} never came");
         match item {
             Ok(v) => assert_eq!(v, i),
             Err(PoolError::Task(TaskError::WorkerDied { exitcode: -9, .. })) => died += 1,
@@ -763,7 +767,10 @@ fn workers_killed_at_random_never_hang_the_pool_and_lose_nothing() {
                 killed += 1;
             }
         }
+        i += 1;
     }
+    drop(r);
+    assert_eq!(i, 300, "every item answered");
     assert!(killed >= 10);
     assert!(died <= killed, "{died} tasks failed for {killed} kills");
     assert_eq!(pool.worker_pids().len(), 3);
