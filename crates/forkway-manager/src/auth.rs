@@ -148,6 +148,7 @@ fn random_bytes(n: usize) -> Result<Vec<u8>, AuthError> {
 /// [`AuthError::WrongDigest`] when the answer is wrong (the peer is told `#FAILURE#`);
 /// [`AuthError::Protocol`] for an answer that is not a MAC at all; connection errors.
 pub fn deliver_challenge<T>(conn: &mut Connection<T>, authkey: &[u8]) -> Result<(), AuthError> {
+    // ANCHOR: exercise_6_1
     let mut message = b"{sha256}".to_vec();
     message.extend(random_bytes(MESSAGE_LENGTH)?);
     conn.send_bytes(&[CHALLENGE, &message].concat())?;
@@ -169,6 +170,7 @@ pub fn deliver_challenge<T>(conn: &mut Connection<T>, authkey: &[u8]) -> Result<
         }
     }
     Ok(())
+    // ANCHOR_END: exercise_6_1
 }
 // ANCHOR_END: deliver_challenge
 
@@ -179,6 +181,7 @@ pub fn deliver_challenge<T>(conn: &mut Connection<T>, authkey: &[u8]) -> Result<
 /// [`AuthError::Rejected`] when the verifier refuses our answer (a different key);
 /// [`AuthError::Protocol`] when what came is not a challenge; connection errors.
 pub fn answer_challenge<T>(conn: &mut Connection<T>, authkey: &[u8]) -> Result<(), AuthError> {
+    // ANCHOR: exercise_6_2
     let challenge = conn.recv_bytes()?;
     let Some(message) = challenge.strip_prefix(CHALLENGE) else {
         return Err(AuthError::Protocol("expected a challenge".into()));
@@ -205,6 +208,7 @@ pub fn answer_challenge<T>(conn: &mut Connection<T>, authkey: &[u8]) -> Result<(
         return Err(AuthError::Rejected);
     }
     Ok(())
+    // ANCHOR_END: exercise_6_2
 }
 // ANCHOR_END: answer_challenge
 

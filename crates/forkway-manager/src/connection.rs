@@ -112,6 +112,11 @@ impl Listener {
         &self.address
     }
 
+    /// The private directory [`Listener::new`] made for its socket (removed with the listener).
+    pub fn private_dir(&self) -> Option<&Path> {
+        self.private_dir.as_deref()
+    }
+
     /// Waits for a client and, with an authkey, authenticates it — both ways: the client must
     /// prove the key to us, and we to it. Python's `accept()`.
     ///
@@ -119,6 +124,16 @@ impl Listener {
     /// [`ConnectError::Auth`] when the peer fails the handshake (it gets `#FAILURE#`; the
     /// listener goes on), [`ConnectError::Closed`] after `close`, OS errors.
     pub fn accept<T>(&self) -> Result<Connection<T>, ConnectError> {
+        self.accept_pending()?.authenticate()
+    }
+
+    /// Accepts a connection but leaves the handshake to [`Pending::authenticate`], so a server
+    /// can run it on the connection's own thread: a peer that never answers then holds up
+    /// nobody but itself.
+    ///
+    /// # Errors
+    /// [`ConnectError::Closed`] after `close`, OS errors.
+    pub fn accept_pending(&self) -> Result<Pending, ConnectError> {
         let fd: OwnedFd = match self.socket.as_ref().ok_or(ConnectError::Closed)? {
             Socket::Unix(l) => l.accept()?.0.into(),
             Socket::Tcp(l) => {
@@ -127,14 +142,11 @@ impl Listener {
                 s.into()
             }
         };
-        let mut conn = Connection::from_stream(fd);
-        if let Some(key) = &self.authkey {
-            handshake(&mut conn, self.handshake_timeout, |c| {
-                deliver_challenge(c, key)?;
-                answer_challenge(c, key)
-            })?;
-        }
-        Ok(conn)
+        Ok(Pending {
+            fd,
+            authkey: self.authkey.clone(),
+            timeout: self.handshake_timeout,
+        })
     }
 
     /// Stops listening; a Unix socket file (and a default address's directory) is removed.
@@ -153,6 +165,31 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// An accepted connection that has not been authenticated yet (see [`Listener::accept_pending`]).
+pub struct Pending {
+    fd: OwnedFd,
+    authkey: Option<Vec<u8>>,
+    timeout: Duration,
+}
+
+impl Pending {
+    /// Runs the handshake (both ways, when the listener has a key) and hands over the
+    /// connection.
+    ///
+    /// # Errors
+    /// [`ConnectError::Auth`] when the peer fails it; the peer gets `#FAILURE#`.
+    pub fn authenticate<T>(self) -> Result<Connection<T>, ConnectError> {
+        let mut conn = Connection::from_stream(self.fd);
+        if let Some(key) = &self.authkey {
+            handshake(&mut conn, self.timeout, |c| {
+                deliver_challenge(c, key)?;
+                answer_challenge(c, key)
+            })?;
+        }
+        Ok(conn)
     }
 }
 

@@ -32,7 +32,16 @@
 //! | `AuthenticationError('digest received was wrong')` / `('digest sent was rejected')` | `AuthError::WrongDigest` / `AuthError::Rejected` |
 
 pub mod auth;
+mod client;
 pub mod connection;
+mod error;
+mod manager;
+mod protocol;
+pub mod proxy;
+mod server;
 
 pub use auth::AuthError;
 pub use connection::{client, Address, ConnectError, Listener};
+pub use error::ManagerError;
+pub use manager::{Manager, ManagerBuilder, SHUTDOWN_TIMEOUT};
+pub use proxy::{DictProxy, EventProxy, ListProxy, LockProxy, Proxy, QueueProxy, ValueProxy};

@@ -24,6 +24,51 @@ thread_local! {
     static ON_BOOTSTRAP_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
+thread_local! {
+    /// Set while `start` drops the parent's copy of a target that now runs in the child.
+    static DROPPING_MOVED_TARGET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Drops the parent's copy of a started target, telling its captures (through
+/// [`target_moved_to_child`]) that the child owns them now.
+pub(crate) fn drop_moved_target<T>(target: T) {
+    struct Reset;
+    impl Drop for Reset {
+        // Also when a capture's drop panics: the flag must not outlive this call.
+        fn drop(&mut self) {
+            DROPPING_MOVED_TARGET.with(|f| f.set(false));
+        }
+    }
+    DROPPING_MOVED_TARGET.with(|f| f.set(true));
+    let _reset = Reset;
+    drop(target);
+}
+
+/// Whether the value being dropped is the parent's leftover copy of a target that was just
+/// forked: the closure was *moved* into the child, so anything it owns outside this process
+/// (a reference counted by a manager, a lease) belongs to the child now and must not be
+/// released here. Plain memory, file descriptors and locks need not care: the parent's copy is
+/// simply freed or closed.
+///
+/// ```
+/// struct Lease;
+/// impl Drop for Lease {
+///     fn drop(&mut self) {
+///         if !forkway_process::target_moved_to_child() {
+///             println!("released by pid {}", std::process::id());
+///         }
+///     }
+/// }
+/// let lease = Lease;
+/// let mut p = forkway_process::Process::new(move || drop(lease)); // the child releases it
+/// p.start()?;
+/// p.join()?;
+/// # Ok::<(), forkway_process::ProcessError>(())
+/// ```
+pub fn target_moved_to_child() -> bool {
+    DROPPING_MOVED_TARGET.try_with(Cell::get).unwrap_or(false)
+}
+
 /// The target of a process, boxed: it runs once, in the child, and returns the exit code.
 pub(crate) type Target = Box<dyn FnOnce() -> i32 + Send + 'static>;
 

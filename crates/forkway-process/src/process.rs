@@ -489,8 +489,10 @@ impl Process {
                 drop(stderr);
                 drop(stdout);
                 // The parent's copy of whatever the target captured (a socket, a pipe end) is
-                // closed here: only the child should hold it now.
-                drop(target);
+                // closed here: only the child should hold it now. Values that own something
+                // outside this process (a manager proxy's reference) ask
+                // `target_moved_to_child` and leave it to the child.
+                child::drop_moved_target(target);
                 Ok(())
             }
         }

@@ -1,0 +1,89 @@
+//! What can go wrong with a manager and its proxies.
+
+use crate::auth::AuthError;
+use crate::connection::Address;
+
+/// Why a manager or a proxy call failed. The variants for the referent's own failures
+/// ([`Empty`](ManagerError::Empty), [`Full`](ManagerError::Full),
+/// [`IndexOutOfRange`](ManagerError::IndexOutOfRange),
+/// [`ReleaseUnlocked`](ManagerError::ReleaseUnlocked)) are the ones Python re-raises from the
+/// server (`queue.Empty`, `queue.Full`, `IndexError`, `RuntimeError`); the others are Python's
+/// connection errors and `RemoteError`, with the cause spelled out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagerError {
+    /// The server process could not be started, or exited before it was ready.
+    #[error("the manager's server did not start: {0}")]
+    Start(String),
+    /// This manager was shut down. Python: `ProcessError('Manager has shut down')`.
+    #[error("Manager has shut down")]
+    ShutDown,
+    /// No manager answers at the address (it has shut down, was killed, or never existed).
+    #[error("cannot reach the manager at {address} (has it shut down?): {source}")]
+    Unreachable {
+        /// Where we tried.
+        address: Address,
+        /// The socket error (connection refused, no such file, …).
+        source: std::io::Error,
+    },
+    /// The connection broke during a call: the manager shut down or was killed meanwhile.
+    #[error("lost the connection to the manager at {address} during a call: {reason}")]
+    Lost {
+        /// The manager's address.
+        address: Address,
+        /// What the connection reported.
+        reason: String,
+    },
+    /// The authkey handshake failed (a different key on the two sides).
+    #[error("authentication with the manager failed: {0}")]
+    Auth(#[from] AuthError),
+    /// A value could not be serialized for the server.
+    #[error("cannot serialize the value for the manager: {0}")]
+    Encode(String),
+    /// A value from the server is not the type this proxy expects.
+    #[error("cannot decode the manager's answer: {0}")]
+    Decode(String),
+    /// The object is gone from the server: its last proxy was dropped.
+    #[error("the manager has no object {id} (its last proxy was dropped)")]
+    NoSuchObject {
+        /// The object's id.
+        id: u64,
+    },
+    /// A proxy of one type was used for an object of another (a name shared as a
+    /// `DictProxy<String, u32>` looked up as a `ListProxy<u32>`).
+    #[error("object {id} is a {found}, not a {expected}")]
+    WrongType {
+        /// The object's id.
+        id: u64,
+        /// The proxy type asked for.
+        expected: String,
+        /// The type the object was created as.
+        found: String,
+    },
+    /// [`Manager::lookup`](crate::Manager::lookup) of a name nobody shared.
+    #[error("the manager has no object shared as {0:?}")]
+    NoSuchName(String),
+    /// A get that did not wait, or waited in vain. Python: `queue.Empty`.
+    #[error("the queue is empty")]
+    Empty,
+    /// A put into a full bounded queue that did not wait, or waited in vain. Python: `queue.Full`.
+    #[error("the queue is full")]
+    Full,
+    /// An index past the end of a list. Python: `IndexError('list index out of range')`.
+    #[error("list index {index} out of range for a list of {len}")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The list's length at the time.
+        len: usize,
+    },
+    /// `release` of a lock nobody holds. Python: `RuntimeError('release unlocked lock')`.
+    #[error("release unlocked lock")]
+    ReleaseUnlocked,
+    /// A bounded queue of size 0 (it could never hold anything).
+    #[error("a bounded queue needs a maxsize of at least 1 (use `queue()` for an unbounded one)")]
+    ZeroMaxsize,
+    /// The server refused the request as malformed. Python: `RemoteError`.
+    #[error("the manager refused the request: {0}")]
+    Remote(String),
+}

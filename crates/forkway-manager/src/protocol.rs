@@ -1,0 +1,161 @@
+//! The manager's requests and replies. One request frame, one reply frame, over an
+//! authenticated connection. The server never decodes the values it stores: keys, items and
+//! values travel and rest as the bytes the client's serde made, so one server serves every
+//! type, and only the proxies — which know their types — decode.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::error::ManagerError;
+
+/// The kinds of object a manager holds.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Queue,
+    Dict,
+    List,
+    Value,
+    Lock,
+    Event,
+}
+
+/// What a client asks the server.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Request {
+    /// A new object; the reply's id comes with one reference, owned by the new proxy.
+    Create { kind: Kind, tag: String, init: Init },
+    /// One more reference to `id` — if it is a `tag`.
+    Incref { id: u64, tag: String },
+    /// One reference fewer; at zero the object is deleted.
+    Decref { id: u64 },
+    /// A method of object `id`.
+    Call { id: u64, call: Call },
+    /// Binds `name` to `id` (the name holds a reference of its own).
+    Share { name: String, id: u64 },
+    /// A new reference to the object bound to `name`, which must be a `tag`.
+    Lookup { name: String, tag: String },
+    /// Are you there? (`Manager::connect` checks the address and the key with it.)
+    Ping,
+    /// How many objects the server holds.
+    Count,
+    /// Stop the server.
+    Shutdown,
+}
+
+/// The contents of a new object.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Init {
+    Empty,
+    Bounded(u64),
+    Value(ByteBuf),
+    Items(Vec<ByteBuf>),
+    Pairs(Vec<(ByteBuf, ByteBuf)>),
+}
+
+/// How long a blocking method may wait.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Do not wait: now or never (Python's `block=False`).
+    Never,
+    /// Until it happens (`block=True, timeout=None`).
+    Forever,
+    /// At most this long.
+    For(Duration),
+}
+
+/// The methods, by object kind. Every key, item and value is an encoded value.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Call {
+    // Queue
+    Put { item: ByteBuf, wait: Wait },
+    Get { wait: Wait },
+    // Queue, Dict, List
+    Len,
+    // Dict, List
+    Clear,
+    // Dict
+    DictGet { key: ByteBuf },
+    DictInsert { key: ByteBuf, value: ByteBuf },
+    DictUpdate { pairs: Vec<(ByteBuf, ByteBuf)> },
+    DictRemove { key: ByteBuf },
+    DictContains { key: ByteBuf },
+    Keys,
+    Values,
+    Items,
+    // List
+    Push { item: ByteBuf },
+    Extend { items: Vec<ByteBuf> },
+    ListGet { index: u64 },
+    ListSet { index: u64, item: ByteBuf },
+    ListInsert { index: u64, item: ByteBuf },
+    ListPop,
+    ListRemove { index: u64 },
+    ToVec,
+    // Value
+    ValueGet,
+    ValueSet { value: ByteBuf },
+    // Lock
+    Acquire { wait: Wait },
+    Release,
+    // Event
+    Set,
+    Unset,
+    IsSet,
+    WaitSet { wait: Wait },
+}
+
+/// What the server answers.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Reply {
+    Done,
+    Created(u64),
+    Flag(bool),
+    Count(u64),
+    Item(ByteBuf),
+    MaybeItem(Option<ByteBuf>),
+    Items(Vec<ByteBuf>),
+    Pairs(Vec<(ByteBuf, ByteBuf)>),
+    Failed(Failure),
+}
+
+/// Why the server could not do what was asked.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Failure {
+    NoSuchObject {
+        id: u64,
+    },
+    WrongType {
+        id: u64,
+        expected: String,
+        found: String,
+    },
+    NoSuchName(String),
+    Empty,
+    Full,
+    IndexOutOfRange {
+        index: u64,
+        len: u64,
+    },
+    ReleaseUnlocked,
+    Malformed(String),
+}
+
+impl From<Failure> for ManagerError {
+    fn from(f: Failure) -> ManagerError {
+        match f {
+            Failure::NoSuchObject { id } => ManagerError::NoSuchObject { id },
+            Failure::WrongType { id, expected, found } => ManagerError::WrongType { id, expected, found },
+            Failure::NoSuchName(name) => ManagerError::NoSuchName(name),
+            Failure::Empty => ManagerError::Empty,
+            Failure::Full => ManagerError::Full,
+            Failure::IndexOutOfRange { index, len } => ManagerError::IndexOutOfRange {
+                index: usize::try_from(index).unwrap_or(usize::MAX),
+                len: usize::try_from(len).unwrap_or(usize::MAX),
+            },
+            Failure::ReleaseUnlocked => ManagerError::ReleaseUnlocked,
+            Failure::Malformed(why) => ManagerError::Remote(why),
+        }
+    }
+}

@@ -1,0 +1,737 @@
+//! The manager's server process: it owns the shared objects and answers proxies' requests,
+//! one thread per connection. The server never forks, so its threads are safe (a forking
+//! parent is the one that must stay single-threaded).
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use forkway_ipc::{codec, Connection};
+use indexmap::IndexMap;
+use serde_bytes::ByteBuf;
+
+use crate::connection::Listener;
+use crate::protocol::{Call, Failure, Init, Kind, Reply, Request, Wait};
+
+/// How often a waiting method looks whether its client is still there. A client killed while
+/// it waits must not, minutes later, take an item or a lock that nobody will ever receive.
+const LIVENESS_SLICE: Duration = Duration::from_millis(50);
+
+/// The objects and the names they are shared under.
+pub(crate) struct Server {
+    registry: Mutex<Registry>,
+    /// The socket file and private directory, removed on shutdown.
+    socket: Option<PathBuf>,
+    dir: Option<PathBuf>,
+}
+
+#[derive(Default)]
+struct Registry {
+    next_id: u64,
+    objects: HashMap<u64, Entry>,
+    names: HashMap<String, u64>,
+}
+
+struct Entry {
+    object: Arc<Object>,
+    refs: u64,
+    tag: String,
+}
+
+/// A shared object. Values are kept as their encoded bytes.
+pub(crate) enum Object {
+    Queue(SharedQueue),
+    Dict(Mutex<IndexMap<Vec<u8>, Vec<u8>>>),
+    List(Mutex<Vec<Vec<u8>>>),
+    Value(Mutex<Vec<u8>>),
+    Lock(Flag),
+    Event(Flag),
+}
+
+pub(crate) struct SharedQueue {
+    items: Mutex<VecDeque<Vec<u8>>>,
+    not_empty: Condvar,
+    not_full: Condvar,
+    maxsize: Option<usize>,
+}
+
+/// A boolean that threads wait on: "locked" for a lock, "set" for an event.
+#[derive(Default)]
+pub(crate) struct Flag {
+    on: Mutex<bool>,
+    changed: Condvar,
+}
+
+/// The outcome of one request.
+pub(crate) struct Handled {
+    /// What to answer.
+    pub(crate) reply: Reply,
+    /// What to put back if the answer cannot be delivered (the client died): a taken item, an
+    /// acquired lock. Nothing is lost because a client vanished.
+    pub(crate) undo: Option<Undo>,
+    /// The request was `Shutdown`: exit once it is answered.
+    pub(crate) exit: bool,
+}
+
+/// Gives back what a request took, when its reply could not be sent.
+pub(crate) enum Undo {
+    QueueFront(Arc<Object>, Vec<u8>),
+    ListBack(Arc<Object>, Vec<u8>),
+    DictEntry(Arc<Object>, Vec<u8>, Vec<u8>),
+    Unlock(Arc<Object>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in a server thread cannot leave an object half-changed (every change is one
+    // call on a std collection), so the data behind a poisoned mutex is still sound.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether the peer of a connection has hung up (or the socket failed). `POLLRDHUP` reports a
+/// peer that closed its end even while unread bytes wait on ours.
+fn peer_gone(peer: BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: peer.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, borrowed for the call; timeout 0 never blocks.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    match n {
+        0 => false,
+        n if n > 0 => pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
+        _ => std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted,
+    }
+}
+
+/// Why a wait ended without its condition.
+enum Stop {
+    TimedOut,
+    PeerGone,
+}
+
+/// Waits on `cv` until `ready` holds, the wait's time is up, or the client hangs up.
+fn wait_until<'a, T>(
+    mut guard: MutexGuard<'a, T>,
+    cv: &Condvar,
+    wait: Wait,
+    peer: BorrowedFd<'_>,
+    ready: impl Fn(&T) -> bool,
+) -> Result<MutexGuard<'a, T>, Stop> {
+    let deadline = match wait {
+        Wait::Never => None,
+        Wait::Forever => None,
+        Wait::For(d) => Some(Instant::now() + d),
+    };
+    loop {
+        if ready(&guard) {
+            return Ok(guard);
+        }
+        let slice = match (wait, deadline) {
+            (Wait::Never, _) => return Err(Stop::TimedOut),
+            (_, Some(d)) => {
+                let now = Instant::now();
+                if d <= now {
+                    return Err(Stop::TimedOut);
+                }
+                (d - now).min(LIVENESS_SLICE)
+            }
+            (_, None) => LIVENESS_SLICE,
+        };
+        let (g, outcome) = cv
+            .wait_timeout(guard, slice)
+            .unwrap_or_else(PoisonError::into_inner);
+        guard = g;
+        if outcome.timed_out() && !ready(&guard) && peer_gone(peer) {
+            return Err(Stop::PeerGone);
+        }
+    }
+}
+
+fn reply(reply: Reply) -> Handled {
+    Handled {
+        reply,
+        undo: None,
+        exit: false,
+    }
+}
+
+fn failed(f: Failure) -> Handled {
+    reply(Reply::Failed(f))
+}
+
+fn bytes(b: Vec<u8>) -> ByteBuf {
+    ByteBuf::from(b)
+}
+
+fn kind_of(object: &Object) -> Kind {
+    match object {
+        Object::Queue(_) => Kind::Queue,
+        Object::Dict(_) => Kind::Dict,
+        Object::List(_) => Kind::List,
+        Object::Value(_) => Kind::Value,
+        Object::Lock(_) => Kind::Lock,
+        Object::Event(_) => Kind::Event,
+    }
+}
+
+impl Server {
+    pub(crate) fn new(socket: Option<PathBuf>, dir: Option<PathBuf>) -> Server {
+        Server {
+            registry: Mutex::new(Registry::default()),
+            socket,
+            dir,
+        }
+    }
+
+    /// Does what one request asks. `peer` is the client's socket, watched while a method waits.
+    pub(crate) fn handle(&self, request: Request, peer: BorrowedFd<'_>) -> Handled {
+        match request {
+            Request::Create { kind, tag, init } => self.create(kind, tag, init),
+            Request::Incref { id, tag } => {
+                let mut reg = lock(&self.registry);
+                match reg.objects.get_mut(&id) {
+                    None => failed(Failure::NoSuchObject { id }),
+                    Some(e) if e.tag != tag => failed(Failure::WrongType {
+                        id,
+                        expected: tag,
+                        found: e.tag.clone(),
+                    }),
+                    Some(e) => {
+                        e.refs += 1;
+                        reply(Reply::Done)
+                    }
+                }
+            }
+            Request::Decref { id } => {
+                let mut reg = lock(&self.registry);
+                let Some(e) = reg.objects.get_mut(&id) else {
+                    return failed(Failure::NoSuchObject { id });
+                };
+                e.refs -= 1;
+                if e.refs == 0 {
+                    // Dropped after the registry lock: a big object's memory is freed
+                    // without holding up every other client.
+                    let gone = reg.objects.remove(&id);
+                    drop(reg);
+                    drop(gone);
+                }
+                reply(Reply::Done)
+            }
+            Request::Share { name, id } => {
+                let mut reg = lock(&self.registry);
+                let Some(e) = reg.objects.get_mut(&id) else {
+                    return failed(Failure::NoSuchObject { id });
+                };
+                e.refs += 1;
+                if let Some(old) = reg.names.insert(name, id) {
+                    release(&mut reg, old);
+                }
+                reply(Reply::Done)
+            }
+            Request::Lookup { name, tag } => {
+                let mut reg = lock(&self.registry);
+                let Some(&id) = reg.names.get(&name) else {
+                    return failed(Failure::NoSuchName(name));
+                };
+                let e = reg.objects.get_mut(&id).expect("a shared name holds a reference");
+                if e.tag != tag {
+                    return failed(Failure::WrongType {
+                        id,
+                        expected: tag,
+                        found: e.tag.clone(),
+                    });
+                }
+                e.refs += 1;
+                reply(Reply::Created(id))
+            }
+            Request::Call { id, call } => {
+                let object = match lock(&self.registry).objects.get(&id) {
+                    Some(e) => Arc::clone(&e.object),
+                    None => return failed(Failure::NoSuchObject { id }),
+                };
+                // The registry is not held while a method runs (or waits).
+                call_method(&object, call, peer)
+            }
+            Request::Ping => reply(Reply::Done),
+            Request::Count => reply(Reply::Count(lock(&self.registry).objects.len() as u64)),
+            Request::Shutdown => Handled {
+                reply: Reply::Done,
+                undo: None,
+                exit: true,
+            },
+        }
+    }
+
+    fn create(&self, kind: Kind, tag: String, init: Init) -> Handled {
+        let object = match (kind, init) {
+            (Kind::Queue, Init::Empty) => Object::Queue(SharedQueue::new(None)),
+            (Kind::Queue, Init::Bounded(n)) if n > 0 => {
+                Object::Queue(SharedQueue::new(Some(usize::try_from(n).unwrap_or(usize::MAX))))
+            }
+            (Kind::Dict, Init::Empty) => Object::Dict(Mutex::default()),
+            (Kind::Dict, Init::Pairs(pairs)) => Object::Dict(Mutex::new(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into_vec(), v.into_vec()))
+                    .collect(),
+            )),
+            (Kind::List, Init::Empty) => Object::List(Mutex::default()),
+            (Kind::List, Init::Items(items)) => {
+                Object::List(Mutex::new(items.into_iter().map(ByteBuf::into_vec).collect()))
+            }
+            (Kind::Value, Init::Value(v)) => Object::Value(Mutex::new(v.into_vec())),
+            (Kind::Lock, Init::Empty) => Object::Lock(Flag::default()),
+            (Kind::Event, Init::Empty) => Object::Event(Flag::default()),
+            (kind, init) => {
+                return failed(Failure::Malformed(format!(
+                    "cannot make a {kind:?} from {init:?}"
+                )));
+            }
+        };
+        let mut reg = lock(&self.registry);
+        reg.next_id += 1;
+        let id = reg.next_id;
+        reg.objects.insert(
+            id,
+            Entry {
+                object: Arc::new(object),
+                refs: 1,
+                tag,
+            },
+        );
+        reply(Reply::Created(id))
+    }
+
+    /// How many objects the server holds (for the leak tests, through `Request::Call`-free
+    /// introspection in this crate's unit tests).
+    #[cfg(test)]
+    fn objects(&self) -> usize {
+        lock(&self.registry).objects.len()
+    }
+
+    /// Removes the socket file and its private directory, then ends the server process.
+    pub(crate) fn exit(&self) -> ! {
+        if let Some(socket) = &self.socket {
+            let _ = std::fs::remove_file(socket);
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir(dir);
+        }
+        // SAFETY: `_exit` ends the process at once, without running the atexit handlers and
+        // destructors of the program this server was forked from — which are not ours to run.
+        unsafe { libc::_exit(0) }
+    }
+}
+
+fn release(reg: &mut Registry, id: u64) {
+    if let Some(e) = reg.objects.get_mut(&id) {
+        e.refs -= 1;
+        if e.refs == 0 {
+            reg.objects.remove(&id);
+        }
+    }
+}
+
+impl SharedQueue {
+    fn new(maxsize: Option<usize>) -> SharedQueue {
+        SharedQueue {
+            items: Mutex::default(),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+            maxsize,
+        }
+    }
+}
+
+fn wrong_call(object: &Object, call: &Call) -> Handled {
+    failed(Failure::Malformed(format!(
+        "a {:?} has no method {call:?}",
+        kind_of(object)
+    )))
+}
+
+fn call_method(object: &Arc<Object>, call: Call, peer: BorrowedFd<'_>) -> Handled {
+    match (&**object, call) {
+        (Object::Queue(q), Call::Put { item, wait }) => {
+            let full = |items: &VecDeque<Vec<u8>>| q.maxsize.is_some_and(|m| items.len() >= m);
+            match wait_until(lock(&q.items), &q.not_full, wait, peer, |items| !full(items)) {
+                Ok(mut items) => {
+                    items.push_back(item.into_vec());
+                    q.not_empty.notify_one();
+                    reply(Reply::Done)
+                }
+                Err(_) => failed(Failure::Full),
+            }
+        }
+        (Object::Queue(q), Call::Get { wait }) => {
+            match wait_until(lock(&q.items), &q.not_empty, wait, peer, |items| {
+                !items.is_empty()
+            }) {
+                Ok(mut items) => {
+                    let item = items.pop_front().expect("waited for an item");
+                    q.not_full.notify_one();
+                    Handled {
+                        reply: Reply::Item(bytes(item.clone())),
+                        undo: Some(Undo::QueueFront(Arc::clone(object), item)),
+                        exit: false,
+                    }
+                }
+                Err(_) => failed(Failure::Empty),
+            }
+        }
+        (Object::Queue(q), Call::Len) => reply(Reply::Count(lock(&q.items).len() as u64)),
+        (Object::Dict(d), call) => dict_method(object, d, call),
+        (Object::List(l), call) => list_method(object, l, call),
+        (Object::Value(v), Call::ValueGet) => reply(Reply::Item(bytes(lock(v).clone()))),
+        (Object::Value(v), Call::ValueSet { value }) => {
+            *lock(v) = value.into_vec();
+            reply(Reply::Done)
+        }
+        (Object::Lock(f), Call::Acquire { wait }) => {
+            match wait_until(lock(&f.on), &f.changed, wait, peer, |locked| !*locked) {
+                Ok(mut locked) => {
+                    *locked = true;
+                    Handled {
+                        reply: Reply::Flag(true),
+                        undo: Some(Undo::Unlock(Arc::clone(object))),
+                        exit: false,
+                    }
+                }
+                Err(Stop::TimedOut) => reply(Reply::Flag(false)),
+                Err(Stop::PeerGone) => reply(Reply::Flag(false)),
+            }
+        }
+        (Object::Lock(f), Call::Release) => {
+            let mut locked = lock(&f.on);
+            if !*locked {
+                return failed(Failure::ReleaseUnlocked);
+            }
+            *locked = false;
+            f.changed.notify_one();
+            reply(Reply::Done)
+        }
+        (Object::Event(f), Call::Set) => {
+            *lock(&f.on) = true;
+            f.changed.notify_all();
+            reply(Reply::Done)
+        }
+        (Object::Event(f), Call::Unset) => {
+            *lock(&f.on) = false;
+            reply(Reply::Done)
+        }
+        (Object::Event(f), Call::IsSet) => reply(Reply::Flag(*lock(&f.on))),
+        (Object::Event(f), Call::WaitSet { wait }) => reply(Reply::Flag(
+            wait_until(lock(&f.on), &f.changed, wait, peer, |on| *on).is_ok(),
+        )),
+        (object, call) => wrong_call(object, &call),
+    }
+}
+
+fn dict_method(object: &Arc<Object>, d: &Mutex<IndexMap<Vec<u8>, Vec<u8>>>, call: Call) -> Handled {
+    let mut d = lock(d);
+    match call {
+        Call::Len => reply(Reply::Count(d.len() as u64)),
+        Call::Clear => {
+            d.clear();
+            reply(Reply::Done)
+        }
+        Call::DictGet { key } => reply(Reply::MaybeItem(d.get(key.as_slice()).cloned().map(bytes))),
+        Call::DictInsert { key, value } => reply(Reply::MaybeItem(
+            d.insert(key.into_vec(), value.into_vec()).map(bytes),
+        )),
+        Call::DictUpdate { pairs } => {
+            d.extend(pairs.into_iter().map(|(k, v)| (k.into_vec(), v.into_vec())));
+            reply(Reply::Done)
+        }
+        Call::DictRemove { key } => match d.shift_remove_entry(key.as_slice()) {
+            None => reply(Reply::MaybeItem(None)),
+            Some((k, v)) => Handled {
+                reply: Reply::MaybeItem(Some(bytes(v.clone()))),
+                undo: Some(Undo::DictEntry(Arc::clone(object), k, v)),
+                exit: false,
+            },
+        },
+        Call::DictContains { key } => reply(Reply::Flag(d.contains_key(key.as_slice()))),
+        Call::Keys => reply(Reply::Items(d.keys().cloned().map(bytes).collect())),
+        Call::Values => reply(Reply::Items(d.values().cloned().map(bytes).collect())),
+        Call::Items => reply(Reply::Pairs(
+            d.iter()
+                .map(|(k, v)| (bytes(k.clone()), bytes(v.clone())))
+                .collect(),
+        )),
+        call => wrong_call(object, &call),
+    }
+}
+
+fn list_method(object: &Arc<Object>, l: &Mutex<Vec<Vec<u8>>>, call: Call) -> Handled {
+    let mut l = lock(l);
+    let len = l.len() as u64;
+    let out_of_range = |index| failed(Failure::IndexOutOfRange { index, len });
+    match call {
+        Call::Len => reply(Reply::Count(len)),
+        Call::Clear => {
+            l.clear();
+            reply(Reply::Done)
+        }
+        Call::Push { item } => {
+            l.push(item.into_vec());
+            reply(Reply::Done)
+        }
+        Call::Extend { items } => {
+            l.extend(items.into_iter().map(ByteBuf::into_vec));
+            reply(Reply::Done)
+        }
+        Call::ListGet { index } => reply(Reply::MaybeItem(
+            usize::try_from(index)
+                .ok()
+                .and_then(|i| l.get(i))
+                .cloned()
+                .map(bytes),
+        )),
+        Call::ListSet { index, item } => match usize::try_from(index).ok().filter(|&i| i < l.len()) {
+            Some(i) => reply(Reply::Item(bytes(std::mem::replace(&mut l[i], item.into_vec())))),
+            None => out_of_range(index),
+        },
+        Call::ListInsert { index, item } => match usize::try_from(index).ok().filter(|&i| i <= l.len()) {
+            Some(i) => {
+                l.insert(i, item.into_vec());
+                reply(Reply::Done)
+            }
+            None => out_of_range(index),
+        },
+        Call::ListPop => match l.pop() {
+            None => reply(Reply::MaybeItem(None)),
+            Some(item) => Handled {
+                reply: Reply::MaybeItem(Some(bytes(item.clone()))),
+                undo: Some(Undo::ListBack(Arc::clone(object), item)),
+                exit: false,
+            },
+        },
+        Call::ListRemove { index } => match usize::try_from(index).ok().filter(|&i| i < l.len()) {
+            Some(i) => reply(Reply::Item(bytes(l.remove(i)))),
+            None => out_of_range(index),
+        },
+        Call::ToVec => reply(Reply::Items(l.iter().cloned().map(bytes).collect())),
+        call => wrong_call(object, &call),
+    }
+}
+
+impl Undo {
+    /// Puts back what the undelivered reply took.
+    pub(crate) fn apply(self) {
+        match self {
+            Undo::QueueFront(object, item) => {
+                if let Object::Queue(q) = &*object {
+                    lock(&q.items).push_front(item);
+                    q.not_empty.notify_one();
+                }
+            }
+            Undo::ListBack(object, item) => {
+                if let Object::List(l) = &*object {
+                    lock(l).push(item);
+                }
+            }
+            Undo::DictEntry(object, key, value) => {
+                if let Object::Dict(d) = &*object {
+                    lock(d).entry(key).or_insert(value);
+                }
+            }
+            Undo::Unlock(object) => {
+                if let Object::Lock(f) = &*object {
+                    *lock(&f.on) = false;
+                    f.changed.notify_one();
+                }
+            }
+        }
+    }
+}
+
+// ANCHOR: serve_connection
+/// Serves one client until it hangs up: read a request, do it, answer, repeat. A request that
+/// does not decode is answered with an error and the connection goes on (its frame was whole);
+/// a broken frame or a vanished client ends this connection only. If the answer cannot be
+/// sent, whatever the request took goes back where it was.
+pub(crate) fn serve_connection(server: &Server, conn: &mut Connection<()>) {
+    // ANCHOR: exercise_6_3
+    loop {
+        let Ok(frame) = conn.recv_bytes() else {
+            return; // end of file, or a frame that cannot be read: the client is gone
+        };
+        let handled = match codec::decode::<Request>(&frame) {
+            Ok(request) => server.handle(request, conn.as_fd()),
+            Err(e) => failed(Failure::Malformed(e.to_string())),
+        };
+        let sent = codec::encode(&handled.reply)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| conn.send_bytes(&bytes).map_err(|e| e.to_string()));
+        if sent.is_err() {
+            if let Some(undo) = handled.undo {
+                undo.apply();
+            }
+            return;
+        }
+        if handled.exit {
+            server.exit();
+        }
+    }
+    // ANCHOR_END: exercise_6_3
+}
+// ANCHOR_END: serve_connection
+
+/// The server's main loop: accept, and give each connection a thread of its own, which runs
+/// the authkey handshake and then [`serve_connection`].
+pub(crate) fn serve_forever(listener: &Listener, server: &Arc<Server>) -> ! {
+    loop {
+        match listener.accept_pending() {
+            Ok(pending) => {
+                let server = Arc::clone(server);
+                let spawned = std::thread::Builder::new()
+                    .name("forkway-manager-client".into())
+                    .spawn(move || {
+                        if let Ok(mut conn) = pending.authenticate::<()>() {
+                            serve_connection(&server, &mut conn);
+                        }
+                    });
+                // Out of threads: that client's connection is dropped (it sees end of file);
+                // the others go on.
+                drop(spawned);
+            }
+            // Out of descriptors, or a client that left before accept: wait a little rather
+            // than spin.
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    fn call(server: &Server, peer: &UnixStream, request: Request) -> Reply {
+        server.handle(request, peer.as_fd()).reply
+    }
+
+    #[test]
+    fn the_last_decref_deletes_the_object() {
+        let server = Server::new(None, None);
+        let (peer, _other) = UnixStream::pair().unwrap();
+        let Reply::Created(id) = call(
+            &server,
+            &peer,
+            Request::Create {
+                kind: Kind::List,
+                tag: "list".into(),
+                init: Init::Empty,
+            },
+        ) else {
+            panic!("no id")
+        };
+        call(
+            &server,
+            &peer,
+            Request::Incref {
+                id,
+                tag: "list".into(),
+            },
+        );
+        assert!(matches!(
+            call(
+                &server,
+                &peer,
+                Request::Incref {
+                    id,
+                    tag: "dict".into()
+                }
+            ),
+            Reply::Failed(Failure::WrongType { .. })
+        ));
+        call(&server, &peer, Request::Decref { id });
+        assert_eq!(server.objects(), 1);
+        call(&server, &peer, Request::Decref { id });
+        assert_eq!(server.objects(), 0);
+        assert!(matches!(
+            call(&server, &peer, Request::Call { id, call: Call::Len }),
+            Reply::Failed(Failure::NoSuchObject { .. })
+        ));
+    }
+
+    #[test]
+    fn a_waiting_get_gives_up_when_its_client_hangs_up() {
+        let server = Server::new(None, None);
+        let (peer, other) = UnixStream::pair().unwrap();
+        let Reply::Created(id) = call(
+            &server,
+            &peer,
+            Request::Create {
+                kind: Kind::Queue,
+                tag: "q".into(),
+                init: Init::Empty,
+            },
+        ) else {
+            panic!("no id")
+        };
+        drop(other);
+        let r = call(
+            &server,
+            &peer,
+            Request::Call {
+                id,
+                call: Call::Get { wait: Wait::Forever },
+            },
+        );
+        assert!(matches!(r, Reply::Failed(Failure::Empty)), "{r:?}");
+    }
+
+    #[test]
+    fn an_undelivered_get_puts_the_item_back_in_front() {
+        let server = Server::new(None, None);
+        let (peer, _other) = UnixStream::pair().unwrap();
+        let Reply::Created(id) = call(
+            &server,
+            &peer,
+            Request::Create {
+                kind: Kind::Queue,
+                tag: "q".into(),
+                init: Init::Empty,
+            },
+        ) else {
+            panic!("no id")
+        };
+        for item in [b"a".to_vec(), b"b".to_vec()] {
+            call(
+                &server,
+                &peer,
+                Request::Call {
+                    id,
+                    call: Call::Put {
+                        item: ByteBuf::from(item),
+                        wait: Wait::Forever,
+                    },
+                },
+            );
+        }
+        let get = Request::Call {
+            id,
+            call: Call::Get { wait: Wait::Never },
+        };
+        let handled = server.handle(get, peer.as_fd());
+        handled.undo.expect("a get can be undone").apply();
+        let again = call(
+            &server,
+            &peer,
+            Request::Call {
+                id,
+                call: Call::Get { wait: Wait::Never },
+            },
+        );
+        assert!(
+            matches!(again, Reply::Item(ref b) if b.as_slice() == b"a"),
+            "{again:?}"
+        );
+    }
+}
