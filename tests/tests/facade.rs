@@ -65,3 +65,20 @@ fn a_pool_through_the_facade() {
     pool.close();
     pool.join().expect("join");
 }
+
+#[test]
+fn a_manager_through_the_facade() {
+    fn add_one(counter: forkway::ValueProxy<u32>) {
+        // A round trip each: fine for one worker at a time (apply waits), racy for many.
+        let n = counter.get().expect("get");
+        counter.set(&(n + 1)).expect("set");
+    }
+    let manager = Manager::start().expect("manager");
+    let counter = manager.value(&41u32).expect("value");
+    let pool = Pool::new(1).expect("pool");
+    pool.apply(add_one, counter.clone()).expect("apply");
+    assert_eq!(counter.get().expect("get"), 42);
+    drop(pool);
+    let err: ManagerError = forkway::manager::Manager::connect(manager.address(), b"wrong").unwrap_err();
+    assert!(matches!(err, ManagerError::Auth(_)), "{err:?}");
+}

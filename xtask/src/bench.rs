@@ -17,6 +17,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("forkway-sync", "sync", "sync.json"),
     ("forkway-joinable", "joinable", "joinable.json"),
     ("forkway-pool", "pool", "pool.json"),
+    ("forkway-manager", "manager", "manager.json"),
 ];
 
 /// Runs the benches (`quick`: criterion's `--quick` and short interleaved runs, to prove every

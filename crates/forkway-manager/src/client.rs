@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use forkway_ipc::{codec, Connection};
 
-use crate::connection::{client, Address, ConnectError};
+use crate::connection::{client, peer_gone, Address, ConnectError};
 use crate::error::ManagerError;
 use crate::protocol::{Reply, Request};
 
@@ -51,6 +51,17 @@ fn put_back(address: &Address, key: Vec<u8>, conn: Connection<()>) {
     let _ = CONNECTIONS.try_with(move |cache| cache.borrow_mut().push(cached));
 }
 
+/// Closes cached connections whose manager has hung up (it shut down, or was killed): a
+/// thread that used many managers would otherwise keep a descriptor for each dead one. Runs
+/// only when a new connection is made, so a steady conversation pays nothing for it.
+fn sweep() {
+    let _ = CONNECTIONS.try_with(|cache| {
+        cache
+            .borrow_mut()
+            .retain(|c| !c.conn.closed() && !peer_gone(std::os::fd::AsFd::as_fd(&c.conn)));
+    });
+}
+
 /// Forgets this thread's connection to `address` (after a shutdown).
 pub(crate) fn forget(address: &Address) {
     while take_cached(address, None).is_some() {}
@@ -92,7 +103,10 @@ pub(crate) fn call(
     let key = key_or_process_key(authkey);
     let mut conn = match take_cached(address, Some(&key)) {
         Some(conn) => conn,
-        None => connect(address, Some(&key))?,
+        None => {
+            sweep();
+            connect(address, Some(&key))?
+        }
     };
     let lost = |reason: String| ManagerError::Lost {
         address: address.clone(),

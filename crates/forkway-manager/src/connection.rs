@@ -2,7 +2,7 @@
 //! did not fork from each other, over a Unix socket or TCP, optionally authenticated.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -281,4 +281,22 @@ impl Mode0700 for std::fs::DirBuilder {
 pub fn is_private_dir(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 == 0)
+}
+
+/// Whether the peer of a connection has hung up (or the socket failed). `POLLRDHUP` reports a
+/// peer that closed its end even while unread bytes wait on ours.
+pub(crate) fn peer_gone(peer: BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: peer.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, borrowed for the call; timeout 0 never blocks.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    match n {
+        0 => false,
+        n if n > 0 => pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
+        _ => std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted,
+    }
 }

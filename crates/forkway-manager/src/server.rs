@@ -12,7 +12,7 @@ use forkway_ipc::{codec, Connection};
 use indexmap::IndexMap;
 use serde_bytes::ByteBuf;
 
-use crate::connection::Listener;
+use crate::connection::{peer_gone, Listener};
 use crate::protocol::{Call, Failure, Init, Kind, Reply, Request, Wait};
 
 /// How often a waiting method looks whether its client is still there. A client killed while
@@ -87,24 +87,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic in a server thread cannot leave an object half-changed (every change is one
     // call on a std collection), so the data behind a poisoned mutex is still sound.
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Whether the peer of a connection has hung up (or the socket failed). `POLLRDHUP` reports a
-/// peer that closed its end even while unread bytes wait on ours.
-fn peer_gone(peer: BorrowedFd<'_>) -> bool {
-    use std::os::fd::AsRawFd;
-    let mut pfd = libc::pollfd {
-        fd: peer.as_raw_fd(),
-        events: libc::POLLRDHUP,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, borrowed for the call; timeout 0 never blocks.
-    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-    match n {
-        0 => false,
-        n if n > 0 => pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
-        _ => std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted,
-    }
 }
 
 /// Why a wait ended without its condition.

@@ -554,3 +554,33 @@ fn dropping_the_manager_shuts_it_down_and_leaves_nothing() {
     assert!(is_reaped(pid));
     assert!(!socket.parent().expect("dir").exists());
 }
+
+#[test]
+fn test_nested_proxies_share_their_referents() {
+    // _TestContainers.test_list_proxy_in_list / test_dict_proxy_nested / test_nested_queue.
+    let m = Manager::start().expect("manager");
+    let outer: ListProxy<ListProxy<u8>> = m.list().expect("outer");
+    let inner = m.list_from([1u8]).expect("inner");
+    outer.push(&inner).expect("push a proxy");
+    let copy = outer.get(0).expect("get").expect("an item");
+    copy.push(&2).expect("push through the copy");
+    assert_eq!(
+        inner.to_vec().expect("copy"),
+        [1, 2],
+        "a later append shows through"
+    );
+    drop(inner);
+    outer.clear().expect("clear");
+    assert_eq!(
+        copy.to_vec().expect("the inner list survives the outer's clear"),
+        [1, 2]
+    );
+    let queues: DictProxy<String, QueueProxy<u32>> = m.dict().expect("dict");
+    queues
+        .insert(&"jobs".into(), &m.queue().expect("queue"))
+        .expect("insert");
+    let jobs = queues.get(&"jobs".into()).expect("get").expect("the queue");
+    jobs.put(&5).expect("put");
+    let again = queues.get(&"jobs".into()).expect("get").expect("the queue");
+    assert_eq!(again.get_timeout(BOUND).expect("get"), 5, "the same queue");
+}

@@ -33,7 +33,8 @@
 //! | `Lock()`, `RLock()`, `Semaphore()`, `BoundedSemaphore()`, `Event()`, `Condition()`, `Barrier()`, `Value()`, `Array()` | [`Lock`], [`RLock`], [`Semaphore`], [`Event`], [`Value`], [`Array`], [`Condition`](sync::Condition), [`Barrier`](sync::Barrier) | 3 |
 //! | `JoinableQueue()`, `task_done`, `join` | [`JoinableQueue`] (a killed consumer is reported, not waited for) | 4 |
 //! | `Pool()`, `apply_async`, `map`, `imap` | [`Pool`] (a killed worker fails its task instead of hanging `get`) | 5 |
-//! | `Manager()`, `Listener`/`Client` | *lesson 6 (coming)* | 6 |
+//! | `Manager()`, `m.Queue()`, `m.dict()`, `m.list()`, `m.Value()`, `m.Lock()`, `m.Event()` | [`Manager`] and its proxies ([`QueueProxy`], [`DictProxy`], …): a client killed mid-call takes nothing | 6 |
+//! | `multiprocessing.connection.Listener`/`Client`, `authkey` | [`Listener`](manager::Listener), [`client`](manager::client), [`authkey`] (CPython interoperates) | 6 |
 //!
 //! Where Python has a known trap, forkway does better and says so: daemon children die with
 //! their parent even when it is SIGKILLed, joins never race a recycled pid (Linux pidfds), and
@@ -64,6 +65,14 @@ pub use forkway_joinable::{JoinError, JoinableQueue, TaskDoneError};
 #[doc(inline)]
 pub use forkway_pool::{AsyncResult, IMap, MapResult, Pool, PoolError, TaskError};
 
+#[doc(inline)]
+pub use forkway_manager::{
+    DictProxy, EventProxy, ListProxy, LockProxy, Manager, ManagerError, QueueProxy, ValueProxy,
+};
+
+/// Lesson 6's crate, whole: managers, proxies, authenticated connections.
+pub use forkway_manager as manager;
+
 /// Lesson 5's crate, whole: the process pool.
 pub use forkway_pool as pool;
 
@@ -79,6 +88,7 @@ pub use forkway_process as process;
 /// Everything a program that starts processes usually needs, in one `use`.
 pub mod prelude {
     pub use forkway_ipc::{GetError, PutError, Queue};
+    pub use forkway_manager::{Manager, ManagerError};
     pub use forkway_pool::{Pool, PoolError};
     pub use forkway_process::{active_children, current_process, parent_process, Process, ProcessError, Run};
 }
