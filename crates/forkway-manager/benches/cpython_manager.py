@@ -47,4 +47,8 @@ class Server:
 
 
 if __name__ == "__main__":
-    serve(Server())
+    server = Server()
+    serve(server)
+    # stdin closed: stop the manager's server process before exiting (it would outlive us if
+    # we were killed instead).
+    server.manager.shutdown()

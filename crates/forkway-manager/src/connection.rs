@@ -127,6 +127,26 @@ impl Listener {
         self.accept_pending()?.authenticate()
     }
 
+    /// [`accept`](Listener::accept), waiting at most `timeout` for a client to connect (the
+    /// handshake then has its own timeout). Python's `Listener` has no such method; a test or a
+    /// supervisor that must not wait forever for a peer that may have died needs one.
+    ///
+    /// # Errors
+    /// An [`std::io::ErrorKind::TimedOut`] error when nobody connected in time; as `accept`.
+    pub fn accept_timeout<T>(&self, timeout: Duration) -> Result<Connection<T>, ConnectError> {
+        let fd = match self.socket.as_ref().ok_or(ConnectError::Closed)? {
+            Socket::Unix(l) => l.as_fd(),
+            Socket::Tcp(l) => l.as_fd(),
+        };
+        if !readable_within(fd, timeout)? {
+            return Err(ConnectError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no client connected within {timeout:?}"),
+            )));
+        }
+        self.accept()
+    }
+
     /// Accepts a connection but leaves the handshake to [`Pending::authenticate`], so a server
     /// can run it on the connection's own thread: a peer that never answers then holds up
     /// nobody but itself.
@@ -298,5 +318,31 @@ pub(crate) fn peer_gone(peer: BorrowedFd<'_>) -> bool {
         0 => false,
         n if n > 0 => pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
         _ => std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted,
+    }
+}
+
+/// Waits until `fd` is readable (for a listening socket: a client is waiting), at most `timeout`.
+fn readable_within(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd, borrowed for the call.
+        match unsafe { libc::poll(&mut pfd, 1, ms) } {
+            n if n > 0 => return Ok(true),
+            0 => return Ok(false),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
     }
 }

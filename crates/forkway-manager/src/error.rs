@@ -15,6 +15,9 @@ pub enum ManagerError {
     /// The server process could not be started, or exited before it was ready.
     #[error("the manager's server did not start: {0}")]
     Start(String),
+    /// Waiting for, or stopping, the server process failed (it was reaped by someone else).
+    #[error("the manager's server process: {0}")]
+    Server(String),
     /// This manager was shut down. Python: `ProcessError('Manager has shut down')`.
     #[error("Manager has shut down")]
     ShutDown,

@@ -411,7 +411,7 @@ impl Manager {
     /// it only stops using it.
     ///
     /// # Errors
-    /// The process errors of joining the server.
+    /// [`ManagerError::Server`] when the server cannot be joined.
     pub fn shutdown(&mut self) -> Result<(), ManagerError> {
         if self.shut_down {
             return Ok(());
@@ -427,7 +427,7 @@ impl Manager {
                 }
             }
         }
-        let stop = |e: forkway_process::ProcessError| ManagerError::Start(e.to_string());
+        let stop = |e: forkway_process::ProcessError| ManagerError::Server(e.to_string());
         server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)?;
         if server.is_alive() {
             let _ = server.terminate();

@@ -33,7 +33,7 @@ fn test_listener_client_per_family_with_and_without_a_key() {
                 c.send(&"hello".to_owned()).expect("send");
             });
             p.start().expect("start");
-            let mut conn = listener.accept::<String>().expect("accept");
+            let mut conn = listener.accept_timeout::<String>(BOUND).expect("accept");
             assert_eq!(conn.recv().expect("recv"), "hello");
             assert_eq!(join_bounded(&p), 0);
         }
@@ -47,7 +47,7 @@ fn test_issue14725_data_sent_before_accept_arrives() {
         let mut c = client::<u32>(listener.address(), None).expect("connect");
         c.send(&1729).expect("send");
     } // closed before accept
-    let mut conn = listener.accept::<u32>().expect("accept");
+    let mut conn = listener.accept_timeout::<u32>(BOUND).expect("accept");
     assert_eq!(conn.recv().expect("recv"), 1729);
 }
 
@@ -91,7 +91,7 @@ fn a_wrong_key_fails_on_both_sides_and_carries_nothing() {
         send_line(&mut w, &format!("{outcome:?}"));
     });
     p.start().expect("start");
-    let server = listener.accept::<String>();
+    let server = listener.accept_timeout::<String>(BOUND);
     assert!(
         matches!(server, Err(ConnectError::Auth(AuthError::WrongDigest))),
         "{server:?}"
@@ -107,7 +107,7 @@ fn a_keyless_client_is_refused_by_a_keyed_listener() {
     let listener = Listener::new(Some(b"key")).expect("listener");
     let mut c = client::<String>(listener.address(), None).expect("connect (no handshake)");
     c.send(&"let me in".to_owned()).expect("send");
-    let server = listener.accept::<String>();
+    let server = listener.accept_timeout::<String>(BOUND);
     assert!(
         matches!(server, Err(ConnectError::Auth(AuthError::Protocol(_)))),
         "{server:?}"
@@ -126,7 +126,7 @@ fn an_oversize_frame_before_authentication_is_refused_without_allocating() {
     let mut raw = UnixStream::connect(path).expect("connect");
     // A header announcing 1 GiB, as the "response" to the challenge.
     raw.write_all(&(1i32 << 30).to_be_bytes()).expect("write");
-    let server = listener.accept::<String>();
+    let server = listener.accept_timeout::<String>(BOUND);
     assert!(
         matches!(&server, Err(ConnectError::Auth(AuthError::Protocol(why))) if why.contains("before authentication")),
         "{server:?}"
@@ -142,7 +142,7 @@ fn garbage_then_the_listener_goes_on() {
     let mut raw = UnixStream::connect(&path).expect("connect");
     raw.write_all(&[0, 0, 0, 5, b'h', b'e', b'l', b'l', b'o'])
         .expect("write");
-    assert!(listener.accept::<String>().is_err());
+    assert!(listener.accept_timeout::<String>(BOUND).is_err());
     let address = listener.address().clone();
     let mut p = Process::new(move || {
         let mut c = client::<u8>(&address, Some(b"key")).expect("connect");
@@ -151,7 +151,7 @@ fn garbage_then_the_listener_goes_on() {
     p.start().expect("start");
     assert_eq!(
         listener
-            .accept::<u8>()
+            .accept_timeout::<u8>(BOUND)
             .expect("the next client is served")
             .recv()
             .expect("recv"),
@@ -169,7 +169,7 @@ fn a_silent_peer_is_dropped_after_the_handshake_timeout() {
     };
     let _silent = UnixStream::connect(path).expect("connect");
     let start = Instant::now();
-    let server = listener.accept::<String>();
+    let server = listener.accept_timeout::<String>(BOUND);
     assert!(
         matches!(server, Err(ConnectError::Auth(AuthError::Timeout))),
         "{server:?}"
@@ -207,7 +207,9 @@ c = Client(sys.argv[1], authkey=b'shared key')\nc.send_bytes(b'from python')\npr
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3");
-    let mut conn = listener.accept::<()>().expect("a CPython client authenticates");
+    let mut conn = listener
+        .accept_timeout::<()>(BOUND)
+        .expect("a CPython client authenticates");
     assert_eq!(conn.recv_bytes().expect("recv"), b"from python");
     conn.send_bytes(b"from rust").expect("send");
     let mut line = String::new();

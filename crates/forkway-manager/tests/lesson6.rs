@@ -138,9 +138,13 @@ fn listener_and_client_authenticate_both_ways() {
         assert!(wrong.is_err(), "a wrong key does not");
     });
     p.start().expect("start");
-    let mut conn = listener.accept::<String>().expect("accept");
+    // Bounded: a child that fails before it connects must fail this test, not hang it.
+    let mut conn = listener.accept_timeout::<String>(BOUND).expect("accept");
     assert_eq!(conn.recv().expect("recv"), "hello");
-    assert!(listener.accept::<String>().is_err(), "the wrong key is refused");
+    assert!(
+        listener.accept_timeout::<String>(BOUND).is_err(),
+        "the wrong key is refused"
+    );
     assert_eq!(join_bounded(&p), 0);
 }
 

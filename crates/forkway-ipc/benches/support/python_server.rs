@@ -9,7 +9,8 @@ use std::time::Duration;
 /// CPython's side: a `cpython_*.py` server answering "<workload> <n>" with seconds.
 pub struct Python {
     child: Child,
-    stdin: ChildStdin,
+    /// `None` once closed: the script's signal to clean up and exit.
+    stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
 }
 
@@ -33,12 +34,17 @@ impl Python {
         let mut stdout = BufReader::new(child.stdout.take()?);
         let mut ready = String::new();
         stdout.read_line(&mut ready).ok()?;
-        (ready.trim() == "ready").then_some(Python { child, stdin, stdout })
+        (ready.trim() == "ready").then_some(Python {
+            child,
+            stdin: Some(stdin),
+            stdout,
+        })
     }
 
     /// Runs `n` operations of `workload` in CPython; the time it measured itself.
     pub fn run(&mut self, workload: &str, n: u64) -> Duration {
-        writeln!(self.stdin, "{workload} {n}").expect("write to python3");
+        let stdin = self.stdin.as_mut().expect("python3's stdin is open until drop");
+        writeln!(stdin, "{workload} {n}").expect("write to python3");
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("read from python3");
         Duration::from_secs_f64(line.trim().parse().expect("python3 answered seconds"))
@@ -47,6 +53,16 @@ impl Python {
 
 impl Drop for Python {
     fn drop(&mut self) {
+        // Closing stdin ends the script's loop and lets it clean up: a SIGKILL straight away
+        // would orphan what it started (CPython's manager server does not die with its parent).
+        drop(self.stdin.take());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
