@@ -51,6 +51,8 @@ fn prove_by_hand(answer: fn(&[u8]) -> Vec<u8>) -> (Vec<u8>, Vec<u8>, Result<(), 
         .to_vec();
     ours.send_bytes(&answer(&message)).expect("answer");
     let verdict = ours.recv_bytes().expect("a verdict");
+    // Hang up before waiting: a verifier that reads more than it should sees end of file.
+    drop(ours);
     (
         message,
         verdict,
@@ -93,6 +95,7 @@ fn verify_by_hand(message: &[u8], verdict: &[u8]) -> (Vec<u8>, Result<(), AuthEr
         .expect("challenge");
     let response = ours.recv_bytes().expect("a response");
     ours.send_bytes(verdict).expect("verdict");
+    drop(ours);
     (response, prover.join().expect("the prover does not panic"))
 }
 
@@ -121,6 +124,7 @@ fn the_prover_reports_a_rejection() {
     let (mut ours, mut theirs) = ends();
     let prover = std::thread::spawn(move || answer_challenge(&mut theirs, KEY));
     ours.send_bytes(b"#WELCOME#").expect("not a challenge");
+    drop(ours);
     assert!(
         matches!(prover.join().expect("no panic"), Err(AuthError::Protocol(_))),
         "a message that is not a challenge is a protocol error"
