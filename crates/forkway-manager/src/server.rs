@@ -598,21 +598,31 @@ mod tests {
         server.handle(request, peer.as_fd()).reply
     }
 
+    fn create(server: &Server, peer: &UnixStream, kind: Kind, tag: &str) -> u64 {
+        let init = Init::Empty;
+        match call(
+            server,
+            peer,
+            Request::Create {
+                kind,
+                tag: tag.into(),
+                init,
+            },
+        ) {
+            Reply::Created(id) => id,
+            other => panic!("no id: {other:?}"),
+        }
+    }
+
+    fn on(id: u64, call: Call) -> Request {
+        Request::Call { id, call }
+    }
+
     #[test]
     fn the_last_decref_deletes_the_object() {
         let server = Server::new(None, None);
         let (peer, _other) = UnixStream::pair().unwrap();
-        let Reply::Created(id) = call(
-            &server,
-            &peer,
-            Request::Create {
-                kind: Kind::List,
-                tag: "list".into(),
-                init: Init::Empty,
-            },
-        ) else {
-            panic!("no id")
-        };
+        let id = create(&server, &peer, Kind::List, "list");
         call(
             &server,
             &peer,
@@ -621,51 +631,36 @@ mod tests {
                 tag: "list".into(),
             },
         );
-        assert!(matches!(
-            call(
-                &server,
-                &peer,
-                Request::Incref {
-                    id,
-                    tag: "dict".into()
-                }
-            ),
-            Reply::Failed(Failure::WrongType { .. })
-        ));
+        let wrong = call(
+            &server,
+            &peer,
+            Request::Incref {
+                id,
+                tag: "dict".into(),
+            },
+        );
+        assert!(
+            matches!(wrong, Reply::Failed(Failure::WrongType { .. })),
+            "{wrong:?}"
+        );
         call(&server, &peer, Request::Decref { id });
         assert_eq!(server.objects(), 1);
         call(&server, &peer, Request::Decref { id });
         assert_eq!(server.objects(), 0);
-        assert!(matches!(
-            call(&server, &peer, Request::Call { id, call: Call::Len }),
-            Reply::Failed(Failure::NoSuchObject { .. })
-        ));
+        let gone = call(&server, &peer, on(id, Call::Len));
+        assert!(
+            matches!(gone, Reply::Failed(Failure::NoSuchObject { .. })),
+            "{gone:?}"
+        );
     }
 
     #[test]
     fn a_waiting_get_gives_up_when_its_client_hangs_up() {
         let server = Server::new(None, None);
         let (peer, other) = UnixStream::pair().unwrap();
-        let Reply::Created(id) = call(
-            &server,
-            &peer,
-            Request::Create {
-                kind: Kind::Queue,
-                tag: "q".into(),
-                init: Init::Empty,
-            },
-        ) else {
-            panic!("no id")
-        };
+        let id = create(&server, &peer, Kind::Queue, "q");
         drop(other);
-        let r = call(
-            &server,
-            &peer,
-            Request::Call {
-                id,
-                call: Call::Get { wait: Wait::Forever },
-            },
-        );
+        let r = call(&server, &peer, on(id, Call::Get { wait: Wait::Forever }));
         assert!(matches!(r, Reply::Failed(Failure::Empty)), "{r:?}");
     }
 
@@ -673,47 +668,49 @@ mod tests {
     fn an_undelivered_get_puts_the_item_back_in_front() {
         let server = Server::new(None, None);
         let (peer, _other) = UnixStream::pair().unwrap();
-        let Reply::Created(id) = call(
-            &server,
-            &peer,
-            Request::Create {
-                kind: Kind::Queue,
-                tag: "q".into(),
-                init: Init::Empty,
-            },
-        ) else {
-            panic!("no id")
-        };
+        let id = create(&server, &peer, Kind::Queue, "q");
         for item in [b"a".to_vec(), b"b".to_vec()] {
+            let item = ByteBuf::from(item);
             call(
                 &server,
                 &peer,
-                Request::Call {
+                on(
                     id,
-                    call: Call::Put {
-                        item: ByteBuf::from(item),
+                    Call::Put {
+                        item,
                         wait: Wait::Forever,
                     },
-                },
+                ),
             );
         }
-        let get = Request::Call {
-            id,
-            call: Call::Get { wait: Wait::Never },
-        };
-        let handled = server.handle(get, peer.as_fd());
+        let handled = server.handle(on(id, Call::Get { wait: Wait::Never }), peer.as_fd());
         handled.undo.expect("a get can be undone").apply();
-        let again = call(
-            &server,
-            &peer,
-            Request::Call {
-                id,
-                call: Call::Get { wait: Wait::Never },
-            },
-        );
+        let again = call(&server, &peer, on(id, Call::Get { wait: Wait::Never }));
         assert!(
             matches!(again, Reply::Item(ref b) if b.as_slice() == b"a"),
             "{again:?}"
+        );
+    }
+
+    #[test]
+    fn a_method_of_another_kind_is_refused_not_obeyed() {
+        let server = Server::new(None, None);
+        let (peer, _other) = UnixStream::pair().unwrap();
+        let id = create(&server, &peer, Kind::Lock, "lock");
+        let r = call(&server, &peer, on(id, Call::Keys));
+        assert!(matches!(r, Reply::Failed(Failure::Malformed(_))), "{r:?}");
+        let r = call(
+            &server,
+            &peer,
+            Request::Create {
+                kind: Kind::Value,
+                tag: "v".into(),
+                init: Init::Empty,
+            },
+        );
+        assert!(
+            matches!(r, Reply::Failed(Failure::Malformed(_))),
+            "a value needs one: {r:?}"
         );
     }
 }
