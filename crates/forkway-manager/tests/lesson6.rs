@@ -7,7 +7,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
 use forkway_ipc::Connection;
 use forkway_manager::auth::{answer_challenge, deliver_challenge, CHALLENGE, FAILURE, WELCOME};
@@ -189,12 +188,17 @@ fn an_undelivered_reply_gives_back_what_it_took() {
     let q: QueueProxy<u32> = m.queue().expect("queue");
     for round in 0..5 {
         let q2 = q.clone();
+        let (mut r, mut w) = pipe();
         let mut getter = Process::new(move || {
+            q2.qsize().expect("qsize"); // connected and authenticated from here on
+            send_line(&mut w, "getting");
             let _ = q2.get();
         });
         getter.start().expect("start");
-        std::thread::sleep(Duration::from_millis(50));
+        read_line(&mut r);
         let pid = getter.pid().expect("pid");
+        // Its request is sent and it waits for the answer: kill it mid-call.
+        wait_blocked_in(pid, "unix_stream_read");
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
             forkway_process::Signal::SIGKILL,

@@ -351,22 +351,31 @@ fn a_client_killed_while_it_waits_takes_nothing() {
     let lock = m.lock().expect("lock");
     lock.acquire().expect("acquire");
     let (q2, lock2) = (q.clone(), lock.clone());
+    let (mut r, w) = pipe();
+    let (mut w1, mut w2) = (w.try_clone().expect("dup"), w);
+    // Each child makes one call first (its connection is then set up), says so, and blocks.
     let mut getter = Process::new(move || {
+        q2.qsize().expect("qsize");
+        send_line(&mut w1, "getting");
         let _ = q2.get();
     });
     let mut acquirer = Process::new(move || {
+        assert!(!lock2.try_acquire().expect("try"));
+        send_line(&mut w2, "acquiring");
         let _ = lock2.acquire();
     });
     getter.start().expect("start");
     acquirer.start().expect("start");
-    // Both are blocked in the server now (or about to be): kill them mid-call.
-    std::thread::sleep(Duration::from_millis(200));
-    kill(getter.pid().expect("pid"));
-    kill(acquirer.pid().expect("pid"));
+    read_line(&mut r);
+    read_line(&mut r);
+    // Both sent their request and wait for the answer: kill them mid-call.
+    for p in [&getter, &acquirer] {
+        let pid = p.pid().expect("pid");
+        wait_blocked_in(pid, "unix_stream_read");
+        kill(pid);
+    }
     assert_eq!(join_bounded(&getter), -9);
     assert_eq!(join_bounded(&acquirer), -9);
-    // Give the server's threads a liveness slice to notice.
-    std::thread::sleep(Duration::from_millis(200));
     q.put(&42).expect("put");
     lock.release().expect("release");
     assert_eq!(q.get_timeout(BOUND).expect("the item is still there"), 42);
