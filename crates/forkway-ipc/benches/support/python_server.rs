@@ -31,6 +31,10 @@ impl Python {
             }
         };
         let stdin = child.stdin.take()?;
+        // Processes the bench forks later (workers, servers, echo peers) must not inherit the
+        // write end of python3's stdin: closing ours would then not end the script, and its own
+        // children (CPython's manager server, a daemonic consumer) would be orphaned.
+        forkway_process::clofork::close_on_fork(std::os::fd::AsRawFd::as_raw_fd(&stdin));
         let mut stdout = BufReader::new(child.stdout.take()?);
         let mut ready = String::new();
         stdout.read_line(&mut ready).ok()?;
@@ -55,7 +59,10 @@ impl Drop for Python {
     fn drop(&mut self) {
         // Closing stdin ends the script's loop and lets it clean up: a SIGKILL straight away
         // would orphan what it started (CPython's manager server does not die with its parent).
-        drop(self.stdin.take());
+        if let Some(stdin) = self.stdin.take() {
+            forkway_process::clofork::keep_on_fork(std::os::fd::AsRawFd::as_raw_fd(&stdin));
+            drop(stdin);
+        }
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
