@@ -221,7 +221,9 @@ pub fn client<T>(address: &Address, authkey: Option<&[u8]>) -> Result<Connection
     let fd: OwnedFd = match address {
         Address::Unix(path) => UnixStream::connect(path)?.into(),
         Address::Tcp(addr) => {
-            let s = TcpStream::connect(addr)?;
+            // Bounded: a proxy dropped after a remote manager's host vanished must not wait
+            // for the kernel's SYN retries (minutes) to give up its reference.
+            let s = TcpStream::connect_timeout(addr, HANDSHAKE_TIMEOUT)?;
             s.set_nodelay(true)?;
             s.into()
         }

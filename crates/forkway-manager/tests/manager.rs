@@ -20,8 +20,8 @@ fn kill(pid: u32) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
 }
 
-/// Waits (bounded) until the server holds `n` objects: decrefs of a child that just exited
-/// may still be on their way.
+/// Polls (bounded) until the server holds `n` objects: decrefs of a child that just exited
+/// may still be on their way, and no event tells us when the server has counted them.
 fn settles_at(m: &Manager, n: usize) -> bool {
     let start = Instant::now();
     while start.elapsed() < BOUND {
@@ -475,6 +475,8 @@ fn the_server_dies_with_its_parent() {
     let server: u32 = read_line(&mut r).trim().parse().expect("pid");
     kill(parent.pid().expect("pid"));
     assert_eq!(join_bounded(&parent), -9);
+    // The server is a grandchild, reparented when its parent died: no wait call can reach
+    // it, so poll /proc (bounded) for it to go.
     let start = Instant::now();
     while std::path::Path::new(&format!("/proc/{server}")).exists() && start.elapsed() < BOUND {
         std::thread::sleep(Duration::from_millis(10));
