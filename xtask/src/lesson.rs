@@ -57,6 +57,14 @@ pub struct Exercise {
     pub file: String,
     /// Where the chapter explains it (`book/src/….md#anchor`).
     pub section: String,
+    /// The exercise's specification: everything the code must do, every protocol detail and
+    /// output format a check relies on. Hints help find the way; they never add a requirement.
+    #[serde(default)]
+    pub statement: String,
+    /// Exercises (ids, e.g. `1.4`) whose code this one's checks run: while one of them is still
+    /// the starter's `todo!()`, those checks are skipped with "needs exercise … first".
+    #[serde(default)]
+    pub needs: Vec<String>,
     /// Progressive hints, from a nudge to nearly the answer.
     pub hints: Vec<String>,
 }
