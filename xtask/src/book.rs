@@ -74,7 +74,7 @@ fn headings(md: &str) -> Vec<String> {
 /// `src`: the file exists, the anchor is marked in it, a link's target and `#section` exist.
 pub fn check_references(src: &Path) -> Vec<String> {
     let mut problems = Vec::new();
-    for path in crate::files_under(src) {
+    for path in crate::fs::files_under(src) {
         if path.extension().is_some_and(|e| e == "md") {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             problems.extend(check_chapter(&path, &text));

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::lesson::Lesson;
-use crate::regions;
+use crate::{find, load, regions};
 
 /// What an export did.
 pub struct Exported {
@@ -27,7 +27,7 @@ pub fn export(root: &Path, lessons: &[Lesson], chosen: &[u32], out: &Path) -> Re
             out.display()
         ));
     }
-    crate::copy_workspace(root, out)?;
+    crate::fs::copy_workspace(root, out)?;
     // Maintainer-only files: CI runs `verify`, which needs the reference.
     let _ = std::fs::remove_dir_all(out.join(".ci"));
     let chosen: Vec<&Lesson> = lessons.iter().filter(|l| chosen.contains(&l.number)).collect();
@@ -131,7 +131,7 @@ fn solution_leaks(root: &Path, chosen: &[&Lesson], out: &Path) -> Result<Vec<Str
             }
         }
     }
-    for path in crate::files_under(out) {
+    for path in crate::fs::files_under(out) {
         let prose = path
             .extension()
             .and_then(|e| e.to_str())
@@ -217,6 +217,37 @@ jobs:
         with:
           runners: forkway
 "#;
+
+/// `cargo xtask export`: writes the starter and says what it blanked and left out.
+pub fn command(root: &Path, out: &Path, only: &[u32]) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let chosen: Vec<u32> = if only.is_empty() {
+        lessons.iter().map(|l| l.number).collect()
+    } else {
+        only.to_vec()
+    };
+    for n in &chosen {
+        find(&lessons, *n)?;
+    }
+    let done = export(root, &lessons, &chosen, out)?;
+    println!("Starter repository written to {}", out.display());
+    println!("Blanked:");
+    for b in &done.blanked {
+        println!("  {b}");
+    }
+    if !done.removed.is_empty() {
+        println!("Left out (they test the reference beyond the graded checks):");
+        for r in &done.removed {
+            println!("  {r}");
+        }
+    }
+    println!("Added README.md for students and .github/workflows/classroom.yml (grades with `cargo xtask grade --format classroom`).");
+    println!(
+        "Next: cd {} && git init && git add -A && git commit -m starter",
+        out.display()
+    );
+    Ok(0)
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,12 @@ use std::fmt::Write;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use std::path::Path;
+
+use crate::cli::Format;
 use crate::lesson::Lesson;
-use crate::runner::{CheckResult, Status};
+use crate::runner::{self, Build, CheckResult, Status};
+use crate::{load, report};
 
 /// The version of the JSON report's schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -232,6 +236,81 @@ pub fn classroom_payload(grades: &[LessonGrade<'_>]) -> Value {
 /// Base64 of the classroom payload, the form the reporter decodes.
 pub fn classroom_encoded(payload: &Value) -> String {
     base64::engine::general_purpose::STANDARD.encode(payload.to_string())
+}
+
+/// `cargo xtask grade`: builds and grades the chosen lessons, then prints the report in `format`.
+pub fn command(root: &Path, format: Format, only: &[u32], repeat: u32) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let chosen: Vec<&Lesson> = lessons
+        .iter()
+        .filter(|l| only.is_empty() || only.contains(&l.number))
+        .collect();
+    if chosen.is_empty() {
+        return Err("no lesson matched --lessons".into());
+    }
+    runner::become_subreaper();
+    let mut grades = Vec::new();
+    for lesson in chosen {
+        eprintln!("grading lesson {}…", lesson.number);
+        let grade = match runner::build(root, lesson, None)? {
+            Build::Ready(exe) => LessonGrade {
+                lesson,
+                results: runner::run_checks(&exe, lesson, None, repeat),
+                build_error: None,
+            },
+            Build::Failed(errors) => LessonGrade {
+                lesson,
+                results: runner::build_error_results(lesson, &errors),
+                build_error: Some(errors),
+            },
+        };
+        grades.push(grade);
+    }
+    let score: u32 = grades.iter().map(LessonGrade::score).sum();
+    let max: u32 = grades.iter().map(LessonGrade::max).sum();
+    match format {
+        Format::Human => {
+            for g in &grades {
+                match &g.build_error {
+                    Some(errors) => print!("{}", report::build_failure(g.lesson, errors)),
+                    None => print!(
+                        "{}",
+                        report::lesson_table(g.lesson, &g.results, report::Style::detect())
+                    ),
+                }
+                println!();
+            }
+            println!("Score {score}/{max}");
+        }
+        Format::Json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json_report(&grades)).map_err(|e| e.to_string())?
+            );
+        }
+        Format::Junit => print!("{}", junit_report(&grades)),
+        Format::Classroom => {
+            let payload = classroom_payload(&grades);
+            println!("{payload}");
+            if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&path)
+                    .map_err(|e| format!("GITHUB_OUTPUT: {e}"))?;
+                writeln!(f, "result={}", classroom_encoded(&payload))
+                    .map_err(|e| format!("GITHUB_OUTPUT: {e}"))?;
+            }
+        }
+    }
+    Ok(if score == max {
+        0
+    } else if grades.iter().any(|g| g.build_error.is_some()) {
+        2
+    } else {
+        1
+    })
 }
 
 #[cfg(test)]

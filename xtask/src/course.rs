@@ -1,0 +1,302 @@
+//! The learner's commands: `lesson` (list, start, grade, watch), `hint`, `reset`, `solution`.
+
+use std::path::{Path, PathBuf};
+
+use crate::lesson::{self, Lesson};
+use crate::progress::{self, Progress};
+use crate::runner::{self, Build, Status};
+use crate::{find, load, regions, report, watch};
+
+pub fn list(root: &Path) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let progress = Progress::load(root);
+    println!("Lessons (start one with `cargo xtask lesson N`):\n");
+    for l in &lessons {
+        let state = match progress.lessons.get(&l.id) {
+            Some(p) if p.passed => "passed".to_owned(),
+            Some(p) if p.started => {
+                let passed = l
+                    .checks
+                    .iter()
+                    .filter(|c| p.checks.get(&c.id).is_some_and(|s| s == "pass"));
+                format!(
+                    "started, {}/{} points",
+                    passed.map(|c| c.points).sum::<u32>(),
+                    l.max_points()
+                )
+            }
+            _ => "not started".to_owned(),
+        };
+        println!("  {:>2}. {:<52} {state}", l.number, l.title);
+    }
+    Ok(0)
+}
+
+/// Copies `files` into a fresh `.forkway/backups/<time>-<what>/` and returns that folder.
+pub(crate) fn backup(root: &Path, files: &[String], what: &str) -> Result<PathBuf, String> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let dir = progress::dir(root)
+        .join("backups")
+        .join(format!("{stamp}-{what}"));
+    for f in files {
+        let to = dir.join(f);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::copy(root.join(f), &to).map_err(|e| format!("backing up {f}: {e}"))?;
+    }
+    Ok(dir)
+}
+
+fn reference_path(root: &Path, lesson: &Lesson, exercise: &str) -> PathBuf {
+    progress::dir(root)
+        .join("reference")
+        .join(&lesson.id)
+        .join(format!("{exercise}.rs.txt"))
+}
+
+/// Blanks one exercise region and returns the line of its `todo!()`. With `keep_reference`,
+/// the region's current body is first saved for `solution` (unless one is saved already, or
+/// the region is blank): that is only right while the region still holds the reference.
+fn blank_exercise(
+    root: &Path,
+    lesson: &Lesson,
+    ex: &lesson::Exercise,
+    keep_reference: bool,
+) -> Result<usize, String> {
+    let path = root.join(&ex.file);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", ex.file))?;
+    let body = regions::body(&text, &ex.region)?;
+    let keep = reference_path(root, lesson, &ex.id);
+    if keep_reference && !regions::is_blank(&body) && !keep.exists() {
+        std::fs::create_dir_all(keep.parent().unwrap_or(root)).map_err(|e| e.to_string())?;
+        std::fs::write(&keep, &body).map_err(|e| format!("{}: {e}", keep.display()))?;
+    }
+    let blanked = regions::blank(&text, &ex.region, &ex.id, &ex.title)?;
+    std::fs::write(&path, &blanked).map_err(|e| format!("{}: {e}", ex.file))?;
+    Ok(regions::find(&blanked, &ex.region)?.begin + 2)
+}
+
+/// Blanks a lesson's regions, keeping the reference bodies aside for `solution`.
+fn start(root: &Path, lesson: &Lesson) -> Result<(), String> {
+    let saved = backup(
+        root,
+        &lesson.editable_files(),
+        &format!("before-lesson-{}", lesson.number),
+    )?;
+    println!("Starting lesson {}: {}\n", lesson.number, lesson.title);
+    println!("These exercise regions now hold a `todo!()` for you to replace:");
+    for ex in &lesson.exercises {
+        let line = blank_exercise(root, lesson, ex, true)?;
+        println!("  {:<4} {:<5} {}:{line}  {}", ex.id, ex.kind, ex.file, ex.title);
+    }
+    if !lesson.not_tested.is_empty() {
+        println!("\nWhat the checks cannot see (check these yourself):");
+        for n in &lesson.not_tested {
+            println!("  • {n}");
+        }
+    }
+    println!("\nThe files as they were are backed up in {}", saved.display());
+    println!(
+        "To undo, put the reference back: cargo xtask solution {} --force --apply\n",
+        lesson.number
+    );
+    Ok(())
+}
+
+pub fn lesson_cmd(root: &Path, n: u32, only: &[String], no_start: bool) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let lesson = find(&lessons, n)?;
+    let mut progress = Progress::load(root);
+    if !no_start && !progress.lesson(&lesson.id).started {
+        start(root, lesson)?;
+        progress.lesson(&lesson.id).started = true;
+        progress.save(root)?;
+    }
+    runner::become_subreaper();
+    eprintln!("building lesson {}…", lesson.number);
+    let exe = match runner::build(root, lesson, None)? {
+        Build::Ready(exe) => exe,
+        Build::Failed(errors) => {
+            print!("{}", report::build_failure(lesson, &errors));
+            return Ok(2);
+        }
+    };
+    let only = (!only.is_empty()).then_some(only);
+    let results = runner::run_checks(&exe, lesson, only, 1);
+    if results.is_empty() {
+        return Err("no check matched --only".into());
+    }
+    print!(
+        "{}",
+        report::lesson_table(lesson, &results, report::Style::detect())
+    );
+    if only.is_some() {
+        for r in &results {
+            println!("  run it yourself: {}", r.rerun);
+        }
+    }
+    let entry = progress.lesson(&lesson.id);
+    for r in &results {
+        entry.checks.insert(r.id.clone(), r.status.as_str().to_owned());
+    }
+    let all_pass = lesson
+        .checks
+        .iter()
+        .all(|c| entry.checks.get(&c.id).is_some_and(|s| s == "pass"));
+    let newly_passed = all_pass && !entry.passed;
+    entry.passed = all_pass;
+    progress.save(root)?;
+    if all_pass && (newly_passed || only.is_none()) {
+        let next = lessons.iter().find(|l| l.number > lesson.number);
+        print!("{}", report::lesson_passed(lesson, next));
+    }
+    Ok(if results.iter().all(|r| r.status == Status::Pass) {
+        0
+    } else {
+        1
+    })
+}
+
+pub fn watch_lesson(root: &Path, n: u32, only: &[String], no_start: bool) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let lesson = find(&lessons, n)?;
+    let files: Vec<PathBuf> = lesson.editable_files().iter().map(|f| root.join(f)).collect();
+    let mut watcher = watch::Watcher::new(files, true);
+    let mut no_start = no_start;
+    loop {
+        lesson_cmd(root, n, only, no_start)?;
+        no_start = true;
+        println!(
+            "\nWatching {} file(s) of lesson {n}; save one to run the checks again (Ctrl-C stops).",
+            lesson.editable_files().len()
+        );
+        let changed = watcher.wait(None);
+        for f in &changed {
+            println!("\n── {} changed", f.strip_prefix(root).unwrap_or(f).display());
+        }
+    }
+}
+
+fn first_unfinished<'a>(lesson: &'a Lesson, progress: &mut Progress) -> Option<&'a lesson::Exercise> {
+    let p = progress.lesson(&lesson.id);
+    lesson.exercises.iter().find(|e| {
+        lesson
+            .checks
+            .iter()
+            .filter(|c| c.exercise == e.id)
+            .any(|c| p.checks.get(&c.id).is_none_or(|s| s != "pass"))
+    })
+}
+
+pub fn hint(root: &Path, n: u32, exercise: Option<&str>) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let lesson = find(&lessons, n)?;
+    let mut progress = Progress::load(root);
+    let ex = match exercise {
+        Some(id) => lesson
+            .exercise(id)
+            .ok_or_else(|| format!("lesson {n} has no exercise {id}"))?,
+        None => first_unfinished(lesson, &mut progress).unwrap_or(&lesson.exercises[0]),
+    };
+    let shown = progress
+        .lesson(&lesson.id)
+        .hints
+        .entry(ex.id.clone())
+        .or_insert(0);
+    *shown = (*shown + 1).min(ex.hints.len());
+    println!("Exercise {}: {} ({})\n", ex.id, ex.title, ex.file);
+    for (i, h) in ex.hints.iter().take(*shown).enumerate() {
+        println!("Hint {}/{}: {h}\n", i + 1, ex.hints.len());
+    }
+    if *shown < ex.hints.len() {
+        println!(
+            "Run the same command again for the next hint. Read: {}",
+            ex.section
+        );
+    } else {
+        println!("That was the last hint. Read: {}", ex.section);
+    }
+    progress.save(root)?;
+    Ok(0)
+}
+
+fn selected<'a>(lesson: &'a Lesson, exercise: Option<&str>) -> Result<Vec<&'a lesson::Exercise>, String> {
+    match exercise {
+        None => Ok(lesson.exercises.iter().collect()),
+        Some(id) => lesson
+            .exercise(id)
+            .map(|e| vec![e])
+            .ok_or_else(|| format!("lesson {} has no exercise {id}", lesson.number)),
+    }
+}
+
+pub fn reset(root: &Path, n: u32, exercise: Option<&str>) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let lesson = find(&lessons, n)?;
+    let exercises = selected(lesson, exercise)?;
+    let files: Vec<String> = exercises
+        .iter()
+        .map(|e| e.file.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let saved = backup(root, &files, &format!("reset-lesson-{n}"))?;
+    let started = Progress::load(root).lesson(&lesson.id).started;
+    for ex in &exercises {
+        // Before the lesson was ever started, the regions hold the reference: keep it.
+        blank_exercise(root, lesson, ex, !started)?;
+        println!("reset exercise {} in {}", ex.id, ex.file);
+    }
+    let mut progress = Progress::load(root);
+    progress.lesson(&lesson.id).started = true;
+    progress.save(root)?;
+    println!("\nYour versions are saved in {}", saved.display());
+    Ok(0)
+}
+
+pub fn solution(root: &Path, n: u32, force: bool, apply: bool) -> Result<u8, String> {
+    let lessons = load(root)?;
+    let lesson = find(&lessons, n)?;
+    let mut progress = Progress::load(root);
+    if !force && !progress.lesson(&lesson.id).passed {
+        println!(
+            "Lesson {n} has not passed yet. Try `cargo xtask hint {n}` first; to see the solution anyway: \
+             cargo xtask solution {n} --force"
+        );
+        return Ok(1);
+    }
+    if apply {
+        let saved = backup(root, &lesson.editable_files(), &format!("before-solution-{n}"))?;
+        println!("Your versions are saved in {}", saved.display());
+    }
+    for ex in &lesson.exercises {
+        let path = root.join(&ex.file);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", ex.file))?;
+        let current = regions::body(&text, &ex.region)?;
+        let reference = match std::fs::read_to_string(reference_path(root, lesson, &ex.id)) {
+            Ok(r) => r,
+            Err(_) if !regions::is_blank(&current) && !progress.lesson(&lesson.id).started => current.clone(),
+            Err(_) => {
+                println!(
+                    "exercise {}: no reference kept here (this is a starter repository)",
+                    ex.id
+                );
+                continue;
+            }
+        };
+        println!("── exercise {}: {} ({})", ex.id, ex.title, ex.file);
+        print!("{reference}");
+        if apply {
+            std::fs::write(&path, regions::replace(&text, &ex.region, &reference)?)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if apply {
+        println!("\nThe reference code is back in place.");
+    }
+    Ok(0)
+}

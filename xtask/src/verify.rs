@@ -1,0 +1,227 @@
+//! `cargo xtask verify`: the curriculum keeps its promises (metadata, reference passes, starters
+//! fail, book references resolve).
+
+use std::path::Path;
+
+use crate::lesson::Lesson;
+use crate::runner::{self, Build, Status};
+use crate::{book, export, fs, load, regions};
+
+/// Exports a starter with every lesson blanked, runs its `cargo test`, and compares the failing
+/// tests with the graded checks: every graded check must fail (unless marked as passing on a
+/// starter) and nothing else may.
+fn verify_export(root: &Path, lessons: &[Lesson]) -> Result<Vec<String>, String> {
+    let out = root.join("target").join("verify").join("export");
+    let _ = std::fs::remove_dir_all(&out);
+    let numbers: Vec<u32> = lessons.iter().map(|l| l.number).collect();
+    export::export(root, lessons, &numbers, &out)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // One pipe for stdout and stderr: cargo's "Running <target>" lines (stderr) must stay in
+    // order with the "test … FAILED" lines (stdout) to know which target a test belongs to.
+    let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["test", "--no-fail-fast"])
+        .env("CARGO_TARGET_DIR", root.join("target").join("verify-target"))
+        .env("FORKWAY_FORK_WARNING", "0")
+        .current_dir(&out)
+        .stdout(writer.try_clone().map_err(|e| e.to_string())?)
+        .stderr(writer);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run cargo test in the export: {e}"))?;
+    drop(cmd); // closes our copies of the write end, so the read below ends at EOF
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut text).map_err(|e| e.to_string())?;
+    let _ = child.wait();
+    let mut failing = std::collections::BTreeSet::new();
+    let mut target = String::new();
+    let mut suites = 0;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("Running ") {
+            target = rest.split_whitespace().next().unwrap_or("").to_owned();
+            suites += 1;
+        } else if let Some(rest) = t.strip_prefix("Doc-tests ") {
+            target = format!("doctests of {rest}");
+            suites += 1;
+        } else if let Some(name) = t
+            .strip_prefix("test ")
+            .and_then(|r| r.strip_suffix(" ... FAILED"))
+        {
+            failing.insert((target.clone(), name.to_owned()));
+        }
+    }
+    let mut problems = Vec::new();
+    if suites == 0 {
+        problems.push(format!(
+            "the starter's `cargo test` ran no test suite:\n{}",
+            text.lines().rev().take(15).collect::<Vec<_>>().join("\n")
+        ));
+        return Ok(problems);
+    }
+    let mut expected = std::collections::BTreeSet::new();
+    for l in lessons {
+        for c in l.checks.iter().filter(|c| c.passes_on_starter.is_none()) {
+            expected.insert((format!("tests/{}.rs", l.test_target), c.test.clone()));
+        }
+    }
+    for (target, test) in failing.difference(&expected) {
+        problems.push(format!("starter: `{test}` in {target} fails but is not a graded check (list its file in reference_tests?)"));
+    }
+    for (target, test) in expected.difference(&failing) {
+        problems.push(format!(
+            "starter: graded check `{test}` ({target}) does not fail in the starter's cargo test"
+        ));
+    }
+    Ok(problems)
+}
+
+pub fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String> {
+    let lessons = load(root)?;
+    runner::become_subreaper();
+    let mut problems: Vec<String> = Vec::new();
+    for lesson in &lessons {
+        let tag = format!("lesson {}", lesson.number);
+        problems.extend(lesson.lint().into_iter().map(|p| format!("{tag}: {p}")));
+        for t in &lesson.reference_tests {
+            if !root.join(t).is_file() {
+                problems.push(format!("{tag}: reference test {t} does not exist"));
+            }
+        }
+        if !root.join(&lesson.chapter).is_file() {
+            problems.push(format!("{tag}: chapter {} does not exist", lesson.chapter));
+        }
+        for ex in &lesson.exercises {
+            match std::fs::read_to_string(root.join(&ex.file)) {
+                Err(e) => problems.push(format!("{tag}: exercise {}: {}: {e}", ex.id, ex.file)),
+                Ok(text) => match regions::body(&text, &ex.region) {
+                    Err(e) => problems.push(format!("{tag}: exercise {}: {e}", ex.id)),
+                    Ok(body) if regions::is_blank(&body) => problems.push(format!(
+                        "{tag}: exercise {} is blank: the reference must be complete",
+                        ex.id
+                    )),
+                    Ok(_) => {}
+                },
+            }
+            let (file, section) = ex.section.split_once('#').unwrap_or((&ex.section, ""));
+            let md = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+            if md.is_empty()
+                || !md
+                    .lines()
+                    .any(|l| l.starts_with('#') && book::slug(l.trim_start_matches('#')) == section)
+            {
+                problems.push(format!(
+                    "{tag}: exercise {}: section {} not found",
+                    ex.id, ex.section
+                ));
+            }
+        }
+        eprintln!("verify {tag}: building the reference…");
+        let exe = match runner::build(root, lesson, None)? {
+            Build::Ready(exe) => exe,
+            Build::Failed(e) => {
+                problems.push(format!("{tag}: the reference does not build:\n{e}"));
+                continue;
+            }
+        };
+        let listed = std::process::Command::new(&exe)
+            .args(["--list", "--format", "terse"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let tests: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test").map(str::to_owned))
+            .collect();
+        for c in &lesson.checks {
+            if !tests.contains(&c.test) {
+                problems.push(format!(
+                    "{tag}: check `{}` names test `{}`, which does not exist",
+                    c.id, c.test
+                ));
+            }
+        }
+        for t in &tests {
+            if !lesson.checks.iter().any(|c| &c.test == t) {
+                problems.push(format!(
+                    "{tag}: test `{t}` in {} is not a graded check",
+                    lesson.test_target
+                ));
+            }
+        }
+        eprintln!("verify {tag}: the reference must pass every check ({repeat}× each)…");
+        for r in runner::run_checks(&exe, lesson, None, repeat) {
+            if r.status != Status::Pass {
+                problems.push(format!(
+                    "{tag}: reference fails `{}`: {}",
+                    r.id,
+                    r.message.unwrap_or_default()
+                ));
+            }
+        }
+        if skip_starter {
+            continue;
+        }
+        eprintln!("verify {tag}: the blank starter must fail every check…");
+        let copy = root.join("target").join("verify").join(&lesson.id);
+        fs::copy_workspace(root, &copy)?;
+        for ex in &lesson.exercises {
+            let path = copy.join(&ex.file);
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            std::fs::write(&path, regions::blank(&text, &ex.region, &ex.id, &ex.title)?)
+                .map_err(|e| e.to_string())?;
+        }
+        let shared_target = root.join("target").join("verify-target");
+        let exe = match runner::build(&copy, lesson, Some(&shared_target))? {
+            Build::Ready(exe) => exe,
+            Build::Failed(e) => {
+                problems.push(format!("{tag}: the starter does not compile:\n{e}"));
+                continue;
+            }
+        };
+        // Requirements would skip most checks; grade every check on its own.
+        let mut ungated = lesson.clone();
+        for c in &mut ungated.checks {
+            c.requires.clear();
+            c.repeat = 1;
+        }
+        for r in runner::run_checks(&exe, &ungated, None, 1) {
+            let check = lesson.checks.iter().find(|c| c.id == r.id);
+            if r.status == Status::Pass && check.is_some_and(|c| c.passes_on_starter.is_none()) {
+                problems.push(format!(
+                    "{tag}: check `{}` passes on the blank starter: it grades nothing",
+                    r.id
+                ));
+            }
+        }
+    }
+    if !skip_starter {
+        eprintln!("verify: a starter repository's `cargo test` must fail exactly on the graded checks…");
+        problems.extend(verify_export(root, &lessons)?);
+    }
+    let stage = book::stage(root, &lessons)?;
+    problems.extend(book::check_references(&stage.join("book").join("src")));
+    for lesson in &lessons {
+        for ex in &lesson.exercises {
+            let text = std::fs::read_to_string(stage.join(&ex.file)).unwrap_or_default();
+            if regions::body(&text, &ex.region)
+                .map(|b| !regions::is_blank(&b))
+                .unwrap_or(true)
+            {
+                problems.push(format!("book: exercise {} would show its solution", ex.id));
+            }
+        }
+    }
+    if problems.is_empty() {
+        println!(
+            "verify: {} lesson(s), all consistent; reference passes, starters fail, book references resolve.",
+            lessons.len()
+        );
+        Ok(0)
+    } else {
+        println!("verify found {} problem(s):", problems.len());
+        for p in &problems {
+            println!("  - {p}");
+        }
+        Ok(1)
+    }
+}
