@@ -127,6 +127,9 @@ pub fn lesson_cmd(root: &Path, n: u32, only: &[String], no_start: bool) -> Resul
     };
     let only = (!only.is_empty()).then_some(only);
     let results = runner::run_checks(&exe, lesson, only, 1);
+    if runner::stop_requested() {
+        return Ok(1); // stopped part-way (--watch saw a save): these results mean nothing
+    }
     if results.is_empty() {
         return Err("no check matched --only".into());
     }
@@ -165,11 +168,35 @@ pub fn watch_lesson(root: &Path, n: u32, only: &[String], no_start: bool) -> Res
     let lessons = load(root)?;
     let lesson = find(&lessons, n)?;
     let files: Vec<PathBuf> = lesson.editable_files().iter().map(|f| root.join(f)).collect();
-    let mut watcher = watch::Watcher::new(files, true);
+    let mut watcher = watch::Watcher::new(files.clone(), true);
     let mut no_start = no_start;
     loop {
-        lesson_cmd(root, n, only, no_start)?;
+        // A save during the run makes its results stale: a second watcher stops the run (the
+        // running check's group is killed) so the next one starts at once.
+        let run_over = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let during = {
+            let run_over = run_over.clone();
+            let files = files.clone();
+            std::thread::spawn(move || {
+                let mut w = watch::Watcher::new(files, true);
+                while !run_over.load(std::sync::atomic::Ordering::SeqCst) {
+                    if !w.wait(Some(std::time::Duration::from_millis(200))).is_empty() {
+                        runner::request_stop();
+                        return;
+                    }
+                }
+            })
+        };
+        let outcome = lesson_cmd(root, n, only, no_start);
+        run_over.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = during.join();
+        outcome?;
         no_start = true;
+        if runner::take_stop() {
+            println!("\n── a file changed during the run: stopped it; running the checks again");
+            watcher.refresh();
+            continue;
+        }
         println!(
             "\nWatching {} file(s) of lesson {n}; save one to run the checks again (Ctrl-C stops).",
             lesson.editable_files().len()

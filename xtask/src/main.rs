@@ -41,6 +41,7 @@ fn root() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    runner::handle_interrupts();
     let root = cli.root.clone().unwrap_or_else(root);
     let result = match cli.command {
         Cmd::Lesson { number: None, .. } => course::list(&root),

@@ -8,13 +8,97 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{killpg, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::lesson::{Check, Lesson};
+
+/// Process groups of the children this runner started (checks and cargo builds) and has not
+/// cleaned up yet: what an interrupt must kill. Every child gets a group of its own, so a check's
+/// grandchildren can be found and killed with it.
+static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Set by `--watch` when a file changes during a run: the running check is stopped at once.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn live_groups() -> std::sync::MutexGuard<'static, Vec<i32>> {
+    // A panic while holding this lock cannot leave the list inconsistent: use it anyway.
+    LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn register(pgid: i32) {
+    live_groups().push(pgid);
+}
+
+fn unregister(pgid: i32) {
+    live_groups().retain(|&g| g != pgid);
+}
+
+/// Makes Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the runner cleanly: the running check's whole
+/// process group (and a running build) is killed and reaped before the runner exits with
+/// 128 + the signal's number. Must be called before any other thread starts.
+///
+/// Why not the default action: the checks run in process groups of their own (so that a hang
+/// can be killed with its grandchildren), and a terminal's Ctrl-C only reaches the foreground
+/// group. Dying without passing it on would leave the check running, re-parented to init.
+pub fn handle_interrupts() {
+    let mut signals = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(sig);
+    }
+    // Blocked in this thread and so in every thread started after it; children get a clean mask
+    // (std resets it before exec). Only the thread below ever receives these signals.
+    if signals.thread_block().is_err() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("interrupts".into())
+        .spawn(move || {
+            let Ok(sig) = signals.wait() else { return };
+            let groups: Vec<i32> = live_groups().clone();
+            for &g in &groups {
+                let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
+            }
+            let mut left = 0;
+            for &g in &groups {
+                left += clean_up_group(Pid::from_raw(g));
+            }
+            reap_orphans();
+            eprintln!(
+                "\ninterrupted ({sig}): stopped {} running process group(s){}",
+                groups.len(),
+                if left > 0 {
+                    format!("; {left} straggler(s) killed")
+                } else {
+                    String::new()
+                }
+            );
+            std::process::exit(128 + sig as i32);
+        });
+    if spawned.is_err() {
+        let _ = signals.thread_unblock();
+    }
+}
+
+/// Asks the running check to stop (the runner kills its group) and the rest not to start.
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// True once a stop was requested; clears the request.
+pub fn take_stop() -> bool {
+    STOP.swap(false, Ordering::SeqCst)
+}
+
+/// True while a stop is requested.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
 
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,10 +170,7 @@ pub fn build(root: &Path, lesson: &Lesson, target_dir: Option<&Path>) -> Result<
         if let Some(dir) = target_dir {
             cmd.env("CARGO_TARGET_DIR", dir);
         }
-        let out = cmd
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        let out = run_in_own_group(&mut cmd).map_err(|e| format!("cannot run cargo: {e}"))?;
         let mut errors = String::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -116,6 +197,23 @@ pub fn build(root: &Path, lesson: &Lesson, target_dir: Option<&Path>) -> Result<
     }
     exe.map(Build::Ready)
         .ok_or_else(|| format!("cargo built no test executable named `{}`", lesson.test_target))
+}
+
+/// Runs `cmd` to completion in a process group of its own, registered so that an interrupt
+/// kills it (a build must not outlive a Ctrl-C'd runner either).
+fn run_in_own_group(cmd: &mut Command) -> std::io::Result<std::process::Output> {
+    use std::os::unix::process::CommandExt;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let pgid = child.id() as i32;
+    register(pgid);
+    let out = child.wait_with_output();
+    unregister(pgid);
+    out
 }
 
 /// The command a learner types to run one check by hand.
@@ -188,6 +286,9 @@ pub fn run_checks(
             results.push(result);
             continue;
         }
+        if stop_requested() {
+            break;
+        }
         for _ in 0..check.repeat * repeat_factor.max(1) {
             let run = run_one(exe, &check.test, Duration::from_secs(check.timeout));
             result.duration += run.duration;
@@ -244,12 +345,17 @@ fn run_one(exe: &Path, test: &str, timeout: Duration) -> Run {
         }
     };
     let pgid = Pid::from_raw(child.id() as i32);
+    register(pgid.as_raw());
     let out = child.stdout.take().map(|s| std::thread::spawn(move || slurp(s)));
     let err = child.stderr.take().map(|s| std::thread::spawn(move || slurp(s)));
     let mut timed_out = false;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
+            Ok(None) if stop_requested() => {
+                let _ = killpg(pgid, Signal::SIGKILL);
+                break child.wait().ok();
+            }
             Ok(None) if started.elapsed() >= timeout => {
                 timed_out = true;
                 let _ = killpg(pgid, Signal::SIGKILL);
@@ -261,6 +367,7 @@ fn run_one(exe: &Path, test: &str, timeout: Duration) -> Run {
     };
     let duration = started.elapsed();
     let leaked = clean_up_group(pgid);
+    unregister(pgid.as_raw());
     let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
     let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
     if timed_out {

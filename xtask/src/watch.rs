@@ -51,6 +51,11 @@ impl Watcher {
         }
     }
 
+    /// Forgets changes seen so far: the next `wait` reports only later ones.
+    pub fn refresh(&mut self) {
+        self.seen = mtimes(&self.files);
+    }
+
     /// Blocks until one of the files changes (or `limit` passes; `None` waits forever) and
     /// returns the files that changed.
     pub fn wait(&mut self, limit: Option<Duration>) -> Vec<PathBuf> {

@@ -312,3 +312,60 @@ fn export_writes_a_starter_without_solutions_and_never_overwrites() {
     assert!(again.stderr.contains("not empty"), "{}", again.stderr);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn an_interrupt_kills_the_running_check_and_its_grandchild() {
+    let root = fixture("interrupt");
+    // The hanging check must still be running when the interrupt comes: give it a long timeout.
+    let toml = root.join("lessons/01-demo/lesson.toml");
+    let text = std::fs::read_to_string(&toml).expect("lesson.toml");
+    std::fs::write(&toml, text.replace("timeout = 2", "timeout = 600")).expect("write");
+    let (hang, leak) = markers(&root);
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(&root)
+        .args(["lesson", "1", "--no-start", "--only", "hangs"])
+        .env("FIXTURE_HANG_SLEEP", &hang)
+        .env("FIXTURE_LEAK_SLEEP", &leak)
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run xtask");
+    // The check's grandchild shows up once the fixture is built and the check runs.
+    let started = std::time::Instant::now();
+    while sleepers_alive(&hang) == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(300),
+            "the hanging check never started"
+        );
+        assert!(
+            runner.try_wait().expect("try_wait").is_none(),
+            "the runner ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20)); // polling /proc: no event to wait on
+    }
+    // What a terminal's Ctrl-C or `timeout -s INT` sends (the check is in a group of its own,
+    // so only the runner receives it).
+    let pid = nix::unistd::Pid::from_raw(runner.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
+    let waited = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = runner.try_wait().expect("try_wait") {
+            break status;
+        }
+        if waited.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = runner.kill();
+            panic!("the runner did not stop within 20 s of SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130), "128 + SIGINT");
+    assert_eq!(
+        sleepers_alive(&hang),
+        0,
+        "nothing of the check survives the interrupt"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
