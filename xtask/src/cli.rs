@@ -38,6 +38,9 @@ pub enum Cmd {
         /// Run the checks again whenever an exercise file is saved (Ctrl-C to stop).
         #[arg(long)]
         watch: bool,
+        /// Show this exercise's statement (e.g. `1.4`) and run only its checks.
+        #[arg(long)]
+        exercise: Option<String>,
     },
     /// Grade every lesson's checks (for instructors and autograders).
     Grade {

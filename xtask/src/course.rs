@@ -11,6 +11,8 @@ pub fn list(root: &Path) -> Result<u8, String> {
     let lessons = load(root)?;
     let progress = Progress::load(root);
     println!("Lessons (start one with `cargo xtask lesson N`):\n");
+    // Titles are counted in characters, not bytes: `—` and friends are one column wide.
+    let width = lessons.iter().map(|l| l.title.chars().count()).max().unwrap_or(0);
     for l in &lessons {
         let state = match progress.lessons.get(&l.id) {
             Some(p) if p.passed => "passed".to_owned(),
@@ -20,14 +22,15 @@ pub fn list(root: &Path) -> Result<u8, String> {
                     .iter()
                     .filter(|c| p.checks.get(&c.id).is_some_and(|s| s == "pass"));
                 format!(
-                    "started, {}/{} points",
+                    "started, {}/{} points (best {})",
                     passed.map(|c| c.points).sum::<u32>(),
-                    l.max_points()
+                    l.max_points(),
+                    p.best
                 )
             }
             _ => "not started".to_owned(),
         };
-        println!("  {:>2}. {:<52} {state}", l.number, l.title);
+        println!("  {:>2}. {:<width$}  {state}", l.number, l.title);
     }
     Ok(0)
 }
@@ -99,6 +102,14 @@ fn start(root: &Path, lesson: &Lesson) -> Result<(), String> {
             println!("  • {n}");
         }
     }
+    if let Some(first) = lesson.exercises.first() {
+        println!();
+        print!("{}", report::statement(first));
+        println!(
+            "Each exercise's statement: cargo xtask lesson {} --exercise <id> (it also runs only that exercise's checks).",
+            lesson.number
+        );
+    }
     println!("\nThe files as they were are backed up in {}", saved.display());
     println!(
         "To undo, put the reference back: cargo xtask solution {} --force --apply\n",
@@ -107,7 +118,13 @@ fn start(root: &Path, lesson: &Lesson) -> Result<(), String> {
     Ok(())
 }
 
-pub fn lesson_cmd(root: &Path, n: u32, only: &[String], no_start: bool) -> Result<u8, String> {
+pub fn lesson_cmd(
+    root: &Path,
+    n: u32,
+    only: &[String],
+    exercise: Option<&str>,
+    no_start: bool,
+) -> Result<u8, String> {
     let lessons = load(root)?;
     let lesson = find(&lessons, n)?;
     let mut progress = Progress::load(root);
@@ -115,6 +132,20 @@ pub fn lesson_cmd(root: &Path, n: u32, only: &[String], no_start: bool) -> Resul
         start(root, lesson)?;
         progress.lesson(&lesson.id).started = true;
         progress.save(root)?;
+    }
+    let mut only = only.to_vec();
+    if let Some(id) = exercise {
+        let ex = lesson
+            .exercise(id)
+            .ok_or_else(|| format!("lesson {n} has no exercise {id}"))?;
+        print!("{}", report::statement(ex));
+        only.extend(
+            lesson
+                .checks
+                .iter()
+                .filter(|c| c.exercise == ex.id)
+                .map(|c| c.id.clone()),
+        );
     }
     runner::become_subreaper();
     eprintln!("building lesson {}…", lesson.number);
@@ -125,18 +156,17 @@ pub fn lesson_cmd(root: &Path, n: u32, only: &[String], no_start: bool) -> Resul
             return Ok(2);
         }
     };
-    let only = (!only.is_empty()).then_some(only);
-    let results = runner::run_checks(&exe, lesson, only, 1);
+    let blank = lesson::blank_exercises(root, &lessons);
+    let only = (!only.is_empty()).then_some(only.as_slice());
+    let results = runner::run_checks(&exe, lesson, only, 1, &blank);
     if runner::stop_requested() {
         return Ok(1); // stopped part-way (--watch saw a save): these results mean nothing
     }
     if results.is_empty() {
         return Err("no check matched --only".into());
     }
-    print!(
-        "{}",
-        report::lesson_table(lesson, &results, report::Style::detect())
-    );
+    let style = report::Style::detect();
+    print!("{}", report::lesson_table(lesson, &results, style));
     if only.is_some() {
         for r in &results {
             println!("  run it yourself: {}", r.rerun);
@@ -146,25 +176,60 @@ pub fn lesson_cmd(root: &Path, n: u32, only: &[String], no_start: bool) -> Resul
     for r in &results {
         entry.checks.insert(r.id.clone(), r.status.as_str().to_owned());
     }
-    let all_pass = lesson
+    let graded_pass = lesson
         .checks
         .iter()
         .all(|c| entry.checks.get(&c.id).is_some_and(|s| s == "pass"));
-    let newly_passed = all_pass && !entry.passed;
-    entry.passed = all_pass;
+    let score: u32 = lesson
+        .checks
+        .iter()
+        .filter(|c| entry.checks.get(&c.id).is_some_and(|s| s == "pass"))
+        .map(|c| c.points)
+        .sum();
+    entry.best = entry.best.max(score);
     progress.save(root)?;
-    if all_pass && (newly_passed || only.is_none()) {
+    // Graded checks green: the lesson is done only when the reference's own tests of this
+    // code pass too (they hold the requirements no graded check needs to repeat).
+    let mut reference_pass = true;
+    if graded_pass && only.is_none() && !lesson.reference_tests.is_empty() {
+        eprintln!(
+            "every graded check passes; running the {} reference test file(s) that use lesson {}'s code…",
+            lesson.reference_tests.len(),
+            lesson.number
+        );
+        let suites = runner::run_reference(root, lesson)?;
+        if runner::stop_requested() {
+            return Ok(1);
+        }
+        print!("{}", report::reference_table(lesson, &suites, style));
+        reference_pass = suites.iter().all(|s| s.status == Status::Pass);
+    }
+    let entry = progress.lesson(&lesson.id);
+    let done = graded_pass && reference_pass && only.is_none();
+    if only.is_none() {
+        entry.passed = done;
+    }
+    progress.save(root)?;
+    if done {
         let next = lessons.iter().find(|l| l.number > lesson.number);
         print!("{}", report::lesson_passed(lesson, next));
     }
-    Ok(if results.iter().all(|r| r.status == Status::Pass) {
-        0
-    } else {
-        1
-    })
+    Ok(
+        if results.iter().all(|r| r.status == Status::Pass) && reference_pass {
+            0
+        } else {
+            1
+        },
+    )
 }
 
-pub fn watch_lesson(root: &Path, n: u32, only: &[String], no_start: bool) -> Result<u8, String> {
+pub fn watch_lesson(
+    root: &Path,
+    n: u32,
+    only: &[String],
+    exercise: Option<&str>,
+    no_start: bool,
+) -> Result<u8, String> {
     let lessons = load(root)?;
     let lesson = find(&lessons, n)?;
     let files: Vec<PathBuf> = lesson.editable_files().iter().map(|f| root.join(f)).collect();
@@ -187,7 +252,7 @@ pub fn watch_lesson(root: &Path, n: u32, only: &[String], no_start: bool) -> Res
                 }
             })
         };
-        let outcome = lesson_cmd(root, n, only, no_start);
+        let outcome = lesson_cmd(root, n, only, exercise, no_start);
         run_over.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = during.join();
         outcome?;

@@ -179,6 +179,22 @@ impl Lesson {
     }
 }
 
+/// The exercises (of every lesson) whose region in `root` is still the starter's `todo!()`.
+/// A file or region that cannot be read counts as not blank: its own checks will say why.
+pub fn blank_exercises(root: &Path, lessons: &[Lesson]) -> BTreeSet<String> {
+    lessons
+        .iter()
+        .flat_map(|l| &l.exercises)
+        .filter(|e| {
+            std::fs::read_to_string(root.join(&e.file))
+                .ok()
+                .and_then(|text| crate::regions::body(&text, &e.region).ok())
+                .is_some_and(|body| crate::regions::is_blank(&body))
+        })
+        .map(|e| e.id.clone())
+        .collect()
+}
+
 /// Reads every `lessons/*/lesson.toml`, sorted by number.
 pub fn load_all(root: &Path) -> Result<Vec<Lesson>, String> {
     let dir = root.join("lessons");

@@ -50,11 +50,13 @@ fn main() -> ExitCode {
             only,
             no_start,
             watch,
+            exercise,
         } => {
+            let exercise = exercise.as_deref();
             if watch {
-                course::watch_lesson(&root, n, &only, no_start)
+                course::watch_lesson(&root, n, &only, exercise, no_start)
             } else {
-                course::lesson_cmd(&root, n, &only, no_start)
+                course::lesson_cmd(&root, n, &only, exercise, no_start)
             }
         }
         Cmd::Grade {

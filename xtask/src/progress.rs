@@ -22,6 +22,9 @@ pub struct LessonProgress {
     /// Last status of each check, by check id.
     #[serde(default)]
     pub checks: BTreeMap<String, String>,
+    /// The best score of any full run, kept beside the last run's statuses.
+    #[serde(default)]
+    pub best: u32,
     /// How many hints were shown, by exercise id.
     #[serde(default)]
     pub hints: BTreeMap<String, usize>,

@@ -3,8 +3,8 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::lesson::Lesson;
-use crate::runner::{CheckResult, Status};
+use crate::lesson::{Exercise, Lesson};
+use crate::runner::{CheckResult, Status, SuiteResult};
 
 /// Colours for a terminal; `Style::plain()` for pipes, `NO_COLOR` and snapshots.
 #[derive(Clone, Copy)]
@@ -88,6 +88,12 @@ pub fn lesson_table(lesson: &Lesson, results: &[CheckResult], style: Style) -> S
         for line in first.message.as_deref().unwrap_or("").lines() {
             let _ = writeln!(out, "  │ {line}");
         }
+        if let Some(e) = exercise.filter(|e| !e.statement.trim().is_empty()) {
+            let _ = writeln!(out, "  what exercise {} must do:", e.id);
+            for line in e.statement.trim().lines() {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
         let _ = writeln!(out, "  rerun: {}", first.rerun);
         let _ = writeln!(
             out,
@@ -101,6 +107,59 @@ pub fn lesson_table(lesson: &Lesson, results: &[CheckResult], style: Style) -> S
     let score: u32 = results.iter().map(|r| r.points).sum();
     let max: u32 = results.iter().map(|r| r.max_points).sum();
     let _ = writeln!(out, "\nScore: {score}/{max}");
+    out
+}
+
+/// An exercise's statement: its specification, as `--exercise` and a lesson's start show it.
+pub fn statement(ex: &Exercise) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Exercise {} ({}): {}", ex.id, ex.kind, ex.title);
+    let _ = writeln!(out, "  in {}   read: {}", ex.file, ex.section);
+    if !ex.needs.is_empty() {
+        let _ = writeln!(out, "  needs exercise(s) {} first", ex.needs.join(", "));
+    }
+    for line in ex.statement.trim().lines() {
+        let _ = writeln!(out, "  │ {line}");
+    }
+    out
+}
+
+/// The reference tests that use a lesson's code, run once its graded checks are green.
+pub fn reference_table(lesson: &Lesson, suites: &[SuiteResult], style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nReference tests of lesson {}'s code (not graded: the lesson is done when they pass too)\n",
+        lesson.number
+    );
+    let width = suites.iter().map(|s| s.file.len()).max().unwrap_or(10);
+    for s in suites {
+        let m = match s.status {
+            Status::Pass => style.paint("32", mark(s.status)),
+            _ => style.paint("31", mark(s.status)),
+        };
+        let what = match s.status {
+            Status::Pass => format!("{} passed", s.passed),
+            Status::Timeout => "timed out".to_owned(),
+            Status::BuildError => "does not build".to_owned(),
+            _ if s.failed.is_empty() => "failed".to_owned(),
+            _ => format!("{} passed, {} failed", s.passed, s.failed.len()),
+        };
+        let _ = writeln!(out, "  {m} {:<width$}  {what} {:>7}", s.file, seconds(s.duration));
+    }
+    if let Some(first) = suites.iter().find(|s| s.status != Status::Pass) {
+        let _ = writeln!(out, "\nFirst failing reference test file: {}", first.file);
+        if !first.failed.is_empty() {
+            let _ = writeln!(out, "  failing: {}", first.failed.join(", "));
+        }
+        for line in first.message.as_deref().unwrap_or("").lines() {
+            let _ = writeln!(out, "  │ {line}");
+        }
+        let _ = writeln!(
+            out,
+            "  Your code passes the graded checks but breaks a requirement these tests hold. Read\n  the failing test: what it does is part of the exercise's statement too."
+        );
+    }
     out
 }
 

@@ -5,6 +5,7 @@
 //! report them as leaks, kill them and reap them. A hanging check is killed with its whole
 //! process group when its timeout expires.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -164,8 +165,15 @@ pub fn build(root: &Path, lesson: &Lesson, target_dir: Option<&Path>) -> Result<
     let mut exe = None;
     for args in steps {
         let mut cmd = Command::new(&cargo);
+        // Colour codes only for a terminal: piped into a file or a CI log they are noise.
+        let colour =
+            std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
         cmd.args(&args)
-            .arg("--message-format=json-diagnostic-rendered-ansi")
+            .arg(if colour {
+                "--message-format=json-diagnostic-rendered-ansi"
+            } else {
+                "--message-format=json"
+            })
             .current_dir(root);
         if let Some(dir) = target_dir {
             cmd.env("CARGO_TARGET_DIR", dir);
@@ -224,6 +232,153 @@ pub fn rerun_command(lesson: &Lesson, check: &Check) -> String {
     )
 }
 
+/// The outcome of one reference test file (a whole test target, not graded).
+#[derive(Debug, Clone)]
+pub struct SuiteResult {
+    /// The file, relative to the root, as `reference_tests` lists it.
+    pub file: String,
+    pub status: Status,
+    pub passed: usize,
+    /// Names of the failing tests.
+    pub failed: Vec<String>,
+    pub duration: Duration,
+    /// The first failure, trimmed; or why the suite did not run.
+    pub message: Option<String>,
+}
+
+/// The package and test target of a test file `…/<package dir>/tests/<target>.rs`.
+fn test_target_of(root: &Path, file: &str) -> Result<(String, String), String> {
+    let (dir, rest) = file
+        .rsplit_once("/tests/")
+        .or_else(|| file.strip_prefix("tests/").map(|r| ("", r)))
+        .ok_or_else(|| format!("{file}: not under a package's tests/ folder"))?;
+    let target = rest
+        .strip_suffix(".rs")
+        .filter(|t| !t.contains('/'))
+        .ok_or_else(|| format!("{file}: not a test target file"))?;
+    let manifest = root.join(dir).join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let parsed: toml::Value = toml::from_str(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let name = parsed
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .ok_or_else(|| format!("{}: no package name", manifest.display()))?;
+    Ok((name.to_owned(), target.to_owned()))
+}
+
+/// Builds and runs the lesson's reference tests (`reference_tests`), one test target at a time:
+/// the tests that exercise the lesson's code beyond its graded checks. A lesson is done only
+/// when these pass too.
+pub fn run_reference(root: &Path, lesson: &Lesson) -> Result<Vec<SuiteResult>, String> {
+    let mut wanted = Vec::new();
+    for file in &lesson.reference_tests {
+        wanted.push((file.clone(), test_target_of(root, file)?));
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(&cargo);
+    cmd.args(["test", "--no-run", "--message-format=json"])
+        .current_dir(root);
+    let packages: BTreeSet<&str> = wanted.iter().map(|(_, (p, _))| p.as_str()).collect();
+    let targets: BTreeSet<&str> = wanted.iter().map(|(_, (_, t))| t.as_str()).collect();
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    for t in targets {
+        cmd.args(["--test", t]);
+    }
+    let out = run_in_own_group(&mut cmd).map_err(|e| format!("cannot run cargo: {e}"))?;
+    let mut exes = std::collections::BTreeMap::new();
+    let mut errors = String::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match msg["reason"].as_str() {
+            Some("compiler-message") if msg["message"]["level"] == "error" => {
+                errors.push_str(msg["message"]["rendered"].as_str().unwrap_or_default());
+            }
+            Some("compiler-artifact") => {
+                if let (Some(exe), Some(target), Some(id)) = (
+                    msg["executable"].as_str(),
+                    msg["target"]["name"].as_str(),
+                    msg["package_id"].as_str(),
+                ) {
+                    exes.insert((id.to_owned(), target.to_owned()), PathBuf::from(exe));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut results = Vec::new();
+    for (file, (package, target)) in wanted {
+        // A package id names the package (`path+file:///…#name@0.1.0` or `name 0.1.0 (…)`).
+        let exe = exes.iter().find(|((id, t), _)| {
+            t == &target
+                && (id.contains(&format!("#{package}@"))
+                    || id.starts_with(&format!("{package} "))
+                    || id.ends_with(&format!("/{package}#0.1.0")))
+        });
+        let Some((_, exe)) = exe else {
+            results.push(SuiteResult {
+                file,
+                status: Status::BuildError,
+                passed: 0,
+                failed: Vec::new(),
+                duration: Duration::ZERO,
+                message: Some(if errors.is_empty() {
+                    String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .rev()
+                        .take(12)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                } else {
+                    errors.lines().take(12).collect::<Vec<_>>().join("\n")
+                }),
+            });
+            continue;
+        };
+        if stop_requested() {
+            break;
+        }
+        let (run, stdout) = run_exe(exe, &[], Duration::from_secs(600));
+        let failed: Vec<String> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("test ")?.strip_suffix(" ... FAILED"))
+            .map(str::to_owned)
+            .collect();
+        let passed = stdout
+            .lines()
+            .filter(|l| l.starts_with("test ") && l.ends_with(" ... ok"))
+            .count();
+        let status = if run.status == Status::Pass && run.leaked > 0 {
+            Status::Fail
+        } else {
+            run.status
+        };
+        let message = match (status, run.leaked) {
+            (Status::Pass, _) => None,
+            (_, n) if n > 0 && failed.is_empty() => Some(format!(
+                "the tests passed but left {n} process(es) running; the runner killed them"
+            )),
+            _ => run.message,
+        };
+        results.push(SuiteResult {
+            file,
+            status,
+            passed,
+            failed,
+            duration: run.duration,
+            message,
+        });
+    }
+    Ok(results)
+}
+
 /// Makes this process the subreaper of everything it starts (Linux).
 pub fn become_subreaper() {
     // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag; no memory is passed.
@@ -253,11 +408,16 @@ pub fn build_error_results(lesson: &Lesson, errors: &str) -> Vec<CheckResult> {
 }
 
 /// Runs the lesson's checks (all, or those in `only`), honouring `requires`.
+///
+/// `blank` holds the exercises (of any lesson) whose region is still the starter's `todo!()`: a
+/// check of an exercise that `needs` one of them is skipped, with the reason, instead of failing
+/// on a panic that is not the learner's doing.
 pub fn run_checks(
     exe: &Path,
     lesson: &Lesson,
     only: Option<&[String]>,
     repeat_factor: u32,
+    blank: &BTreeSet<String>,
 ) -> Vec<CheckResult> {
     let mut results: Vec<CheckResult> = Vec::new();
     for check in &lesson.checks {
@@ -283,6 +443,14 @@ pub fn run_checks(
         };
         if let Some(r) = blocked {
             result.message = Some(format!("needs `{r}` to pass first"));
+            results.push(result);
+            continue;
+        }
+        let needed = lesson
+            .exercise(&check.exercise)
+            .and_then(|e| e.needs.iter().find(|n| blank.contains(*n)));
+        if let Some(n) = needed {
+            result.message = Some(format!("needs exercise {n} first (still `todo!()`)"));
             results.push(result);
             continue;
         }
@@ -322,10 +490,16 @@ struct Run {
 }
 
 fn run_one(exe: &Path, test: &str, timeout: Duration) -> Run {
+    run_exe(exe, &[test, "--exact", "--test-threads=1"], timeout).0
+}
+
+/// Runs a test executable with `args` in a process group of its own, killing the group at
+/// `timeout`; returns the run and libtest's stdout.
+fn run_exe(exe: &Path, args: &[&str], timeout: Duration) -> (Run, String) {
     use std::os::unix::process::CommandExt;
     let started = Instant::now();
     let spawned = Command::new(exe)
-        .args([test, "--exact", "--test-threads=1"])
+        .args(args)
         .env("RUST_BACKTRACE", "0")
         .env("FORKWAY_FORK_WARNING", "0")
         .stdin(Stdio::null())
@@ -336,12 +510,13 @@ fn run_one(exe: &Path, test: &str, timeout: Duration) -> Run {
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            return Run {
+            let run = Run {
                 status: Status::Fail,
                 duration: Duration::ZERO,
                 message: Some(format!("cannot start {}: {e}", exe.display())),
                 leaked: 0,
-            }
+            };
+            return (run, String::new());
         }
     };
     let pgid = Pid::from_raw(child.id() as i32);
@@ -370,8 +545,8 @@ fn run_one(exe: &Path, test: &str, timeout: Duration) -> Run {
     unregister(pgid.as_raw());
     let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
     let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
-    if timed_out {
-        return Run {
+    let run = if timed_out {
+        Run {
             status: Status::Timeout,
             duration,
             message: Some(format!(
@@ -379,22 +554,24 @@ fn run_one(exe: &Path, test: &str, timeout: Duration) -> Run {
                 timeout.as_secs()
             )),
             leaked: 0,
-        };
-    }
-    match status {
-        Some(s) if s.success() => Run {
-            status: Status::Pass,
-            duration,
-            message: None,
-            leaked,
-        },
-        _ => Run {
-            status: Status::Fail,
-            duration,
-            message: Some(failure_message(&stdout, &stderr)),
-            leaked,
-        },
-    }
+        }
+    } else {
+        match status {
+            Some(s) if s.success() => Run {
+                status: Status::Pass,
+                duration,
+                message: None,
+                leaked,
+            },
+            _ => Run {
+                status: Status::Fail,
+                duration,
+                message: Some(failure_message(&stdout, &stderr)),
+                leaked,
+            },
+        }
+    };
+    (run, stdout)
 }
 
 fn slurp(mut r: impl Read) -> String {

@@ -149,7 +149,7 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String
             }
         }
         eprintln!("verify {tag}: the reference must pass every check ({repeat}× each)…");
-        for r in runner::run_checks(&exe, lesson, None, repeat) {
+        for r in runner::run_checks(&exe, lesson, None, repeat, &Default::default()) {
             if r.status != Status::Pass {
                 problems.push(format!(
                     "{tag}: reference fails `{}`: {}",
@@ -184,7 +184,7 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String
             c.requires.clear();
             c.repeat = 1;
         }
-        for r in runner::run_checks(&exe, &ungated, None, 1) {
+        for r in runner::run_checks(&exe, &ungated, None, 1, &Default::default()) {
             let check = lesson.checks.iter().find(|c| c.id == r.id);
             if r.status == Status::Pass && check.is_some_and(|c| c.passes_on_starter.is_none()) {
                 problems.push(format!(
