@@ -9,11 +9,11 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{killpg, SigSet, Signal};
+use nix::sys::signal::{killpg, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -40,50 +40,66 @@ fn unregister(pgid: i32) {
     live_groups().retain(|&g| g != pgid);
 }
 
+/// The signal that asked the runner to stop (0: none yet). Set by the signal handler, which may
+/// do nothing else: the work happens on the `interrupts` thread.
+static PENDING_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    PENDING_SIGNAL.store(sig, Ordering::SeqCst);
+}
+
 /// Makes Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the runner cleanly: the running check's whole
 /// process group (and a running build) is killed and reaped before the runner exits with
-/// 128 + the signal's number. Must be called before any other thread starts.
+/// 128 + the signal's number.
 ///
 /// Why not the default action: the checks run in process groups of their own (so that a hang
 /// can be killed with its grandchildren), and a terminal's Ctrl-C only reaches the foreground
 /// group. Dying without passing it on would leave the check running, re-parented to init.
+///
+/// Why a handler and a watcher thread rather than blocking the signals and `sigwait`: a blocked
+/// mask is inherited by the checks we start and by every process they fork, and a check whose
+/// children cannot receive SIGTERM fails for reasons that are not the learner's.
 pub fn handle_interrupts() {
-    let mut signals = SigSet::empty();
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        signals.add(sig);
+        // SAFETY: the handler only stores into an atomic, which is async-signal-safe, and it
+        // replaces the default action of signals nobody else in this program handles.
+        if unsafe { sigaction(sig, &action) }.is_err() {
+            return;
+        }
     }
-    // Blocked in this thread and so in every thread started after it; children get a clean mask
-    // (std resets it before exec). Only the thread below ever receives these signals.
-    if signals.thread_block().is_err() {
-        return;
-    }
-    let spawned = std::thread::Builder::new()
-        .name("interrupts".into())
-        .spawn(move || {
-            let Ok(sig) = signals.wait() else { return };
-            let groups: Vec<i32> = live_groups().clone();
-            for &g in &groups {
-                let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
+    let _ = std::thread::Builder::new().name("interrupts".into()).spawn(|| {
+        let sig = loop {
+            match PENDING_SIGNAL.load(Ordering::SeqCst) {
+                0 => std::thread::sleep(Duration::from_millis(20)),
+                sig => break sig,
             }
-            let mut left = 0;
-            for &g in &groups {
-                left += clean_up_group(Pid::from_raw(g));
+        };
+        let groups: Vec<i32> = live_groups().clone();
+        for &g in &groups {
+            let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
+        }
+        let mut left = 0;
+        for &g in &groups {
+            left += clean_up_group(Pid::from_raw(g));
+        }
+        reap_orphans();
+        let name = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("a signal");
+        eprintln!(
+            "\ninterrupted ({name}): stopped {} running process group(s){}",
+            groups.len(),
+            if left > 0 {
+                format!("; {left} straggler(s) killed")
+            } else {
+                String::new()
             }
-            reap_orphans();
-            eprintln!(
-                "\ninterrupted ({sig}): stopped {} running process group(s){}",
-                groups.len(),
-                if left > 0 {
-                    format!("; {left} straggler(s) killed")
-                } else {
-                    String::new()
-                }
-            );
-            std::process::exit(128 + sig as i32);
-        });
-    if spawned.is_err() {
-        let _ = signals.thread_unblock();
-    }
+        );
+        std::process::exit(128 + sig);
+    });
 }
 
 /// Asks the running check to stop (the runner kills its group) and the rest not to start.
@@ -524,6 +540,7 @@ fn run_exe(exe: &Path, args: &[&str], timeout: Duration) -> (Run, String) {
     let out = child.stdout.take().map(|s| std::thread::spawn(move || slurp(s)));
     let err = child.stderr.take().map(|s| std::thread::spawn(move || slurp(s)));
     let mut timed_out = false;
+    let mut polls = 0u32;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
@@ -536,7 +553,15 @@ fn run_exe(exe: &Path, args: &[&str], timeout: Duration) -> (Run, String) {
                 let _ = killpg(pgid, Signal::SIGKILL);
                 break child.wait().ok();
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Ok(None) => {
+                // As subreaper we inherit the check's orphans; left unreaped they stay zombies,
+                // and a test that waits for an orphan to vanish from /proc would wait in vain.
+                polls += 1;
+                if polls % 16 == 0 {
+                    reap_zombies_except(child.id());
+                }
+                std::thread::sleep(Duration::from_millis(2))
+            }
             Err(_) => break None,
         }
     };
@@ -604,6 +629,31 @@ fn reap_orphans() {
     while let Ok(status) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
         if status == WaitStatus::StillAlive {
             break;
+        }
+    }
+}
+
+/// Reaps the zombies among our children except `keep` (the check itself, whose status
+/// `try_wait` must still find). Children are read from `/proc/<pid>/stat`'s ppid field.
+fn reap_zombies_except(keep: u32) {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid as u32 == keep {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 1 && fields[0] == "Z" && fields[1] == me {
+            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
         }
     }
 }
