@@ -34,7 +34,7 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
     if Command::new("python3").arg("--version").output().is_err() {
         eprintln!("python3 not found: the CPython columns will be empty (install python3 to fill them)");
     }
-    let out = root.join("target").join("forkway-bench");
+    let out = crate::fs::target_dir(root).join("forkway-bench");
     let chosen = BENCHES
         .iter()
         .filter(|(_, b, _)| !report && (only.is_empty() || only.iter().any(|o| o == b)));

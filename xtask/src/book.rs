@@ -9,11 +9,12 @@ use crate::regions;
 
 /// Copies `book/` and `crates/` into `target/book-stage`, blanking every exercise region.
 pub fn stage(root: &Path, lessons: &[Lesson]) -> Result<PathBuf, String> {
-    let stage = root.join("target").join("book-stage");
+    let stage = crate::fs::target_dir(root).join("book-stage");
     let _ = std::fs::remove_dir_all(&stage);
     for dir in ["book", "crates"] {
         copy_tree(&root.join(dir), &stage.join(dir))?;
     }
+    render_exercise_boxes(&stage.join("book").join("src"), lessons)?;
     for lesson in lessons {
         for ex in &lesson.exercises {
             let file = stage.join(&ex.file);
@@ -26,6 +27,86 @@ pub fn stage(root: &Path, lessons: &[Lesson]) -> Result<PathBuf, String> {
         }
     }
     Ok(stage)
+}
+
+/// The exercise box a chapter shows where it writes `{{#exercise N.M}}`: the statement, the
+/// checks and their points, straight from `lesson.toml`, so the book and the runner can never
+/// disagree about what an exercise asks.
+pub fn exercise_box(lesson: &Lesson, ex: &crate::lesson::Exercise) -> String {
+    let mut out = String::new();
+    let checks: Vec<&crate::lesson::Check> = lesson.checks.iter().filter(|c| c.exercise == ex.id).collect();
+    let points: u32 = checks.iter().map(|c| c.points).sum();
+    let kind = if ex.kind == "build" { "build it" } else { "use it" };
+    out.push_str(&format!("> **Exercise {} ({kind}): {}**\n>\n", ex.id, ex.title));
+    out.push_str(&format!(
+        "> In `{}`, between the `exercise_{}` anchors.",
+        ex.file,
+        ex.id.replace('.', "_")
+    ));
+    if !ex.needs.is_empty() {
+        out.push_str(&format!(" Needs exercise {} first.", ex.needs.join(", ")));
+    }
+    out.push_str("\n>\n");
+    for line in ex.statement.trim().lines() {
+        if line.trim().is_empty() {
+            out.push_str(">\n");
+        } else {
+            out.push_str(&format!("> {line}\n"));
+        }
+    }
+    out.push_str(">\n> Checks (");
+    out.push_str(&format!("{points} points): "));
+    let list: Vec<String> = checks
+        .iter()
+        .map(|c| format!("`{}` ({})", c.id, c.points))
+        .collect();
+    out.push_str(&list.join(", "));
+    out.push_str(&format!(
+        ".\n> Run them: `cargo xtask lesson {} --exercise {}`; a hint: `cargo xtask hint {} {}`.\n",
+        lesson.number, ex.id, lesson.number, ex.id
+    ));
+    out
+}
+
+/// Replaces every `{{#exercise N.M}}` line in the staged chapters with the exercise's box.
+fn render_exercise_boxes(src: &Path, lessons: &[Lesson]) -> Result<(), String> {
+    for path in crate::fs::files_under(src) {
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !text.contains("{{#exercise ") {
+            continue;
+        }
+        let mut out = String::new();
+        for line in text.lines() {
+            match exercise_placeholder(line) {
+                Some(id) => {
+                    let found = lessons
+                        .iter()
+                        .find_map(|l| l.exercise(id).map(|e| (l, e)))
+                        .ok_or_else(|| {
+                            format!("{}: `{{{{#exercise {id}}}}}` names no exercise", path.display())
+                        })?;
+                    out.push_str(&exercise_box(found.0, found.1));
+                }
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        std::fs::write(&path, out).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `{{#exercise 1.4}}` alone on a line → `1.4`.
+pub fn exercise_placeholder(line: &str) -> Option<&str> {
+    line.trim()
+        .strip_prefix("{{#exercise ")?
+        .strip_suffix("}}")
+        .map(str::trim)
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
@@ -183,7 +264,7 @@ pub fn build(root: &Path, lessons: &[Lesson], install: bool) -> Result<PathBuf, 
         ));
     }
     let mdbook = mdbook(install)?;
-    let out_dir = root.join("target").join("book");
+    let out_dir = crate::fs::target_dir(root).join("book");
     let out = Command::new(&mdbook)
         .arg("build")
         .arg(stage.join("book"))

@@ -98,6 +98,21 @@ pub enum Cmd {
         #[arg(long)]
         report: bool,
     },
+    /// Mutation testing of the exercise regions: do the graded checks catch wrong code?
+    Mutants {
+        /// Only these lessons (repeatable; default: all).
+        #[arg(long)]
+        lesson: Vec<u32>,
+        /// `human` or `json`.
+        #[arg(long, default_value = "human")]
+        format: String,
+        /// Only the hand-written wrong answers (lessons/*/wrong/), not cargo-mutants.
+        #[arg(long)]
+        wrong_only: bool,
+        /// Runs of each wrong answer's checks (it must be caught on every one).
+        #[arg(long, default_value_t = 2)]
+        repeat: u32,
+    },
     /// Check the curriculum: metadata, reference passes, starters fail, book references.
     Verify {
         /// Run each check this many times more than its own repeat count.
@@ -106,5 +121,8 @@ pub enum Cmd {
         /// Skip building and grading the blanked starters (the slow part).
         #[arg(long)]
         skip_starter: bool,
+        /// Skip trying the plausible wrong answers (lessons/*/wrong/).
+        #[arg(long)]
+        skip_wrong: bool,
     },
 }

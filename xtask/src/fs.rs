@@ -45,3 +45,55 @@ pub(crate) fn copy_workspace(root: &Path, to: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Cargo's target directory for the workspace at `root`, as cargo itself resolves it
+/// (`CARGO_TARGET_DIR`, `build.target-dir` in a config, or `<root>/target`). Everything xtask
+/// writes or reads under "target" goes through this, so a learner or CI cache that moves the
+/// target directory moves all of it.
+pub fn target_dir(root: &Path) -> PathBuf {
+    static CACHE: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, t)) = cache.iter().find(|(r, _)| r == root) {
+        return t.clone();
+    }
+    let t = resolve_target_dir(root).unwrap_or_else(|| root.join("target"));
+    cache.push((root.to_path_buf(), t.clone()));
+    t
+}
+
+fn resolve_target_dir(root: &Path) -> Option<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(root)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    meta["target_directory"].as_str().map(PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_dir_follows_cargo_target_dir() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root");
+        let moved = std::env::temp_dir().join(format!("forkway-target-{}", std::process::id()));
+        // What `target_dir` asks cargo, with the variable a CI cache sets.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let out = std::process::Command::new(cargo)
+            .args(["metadata", "--no-deps", "--format-version", "1"])
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", &moved)
+            .output()
+            .expect("cargo metadata");
+        let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(meta["target_directory"].as_str().map(PathBuf::from), Some(moved));
+        assert!(target_dir(root).is_absolute());
+    }
+}

@@ -159,6 +159,15 @@ impl Lesson {
             if e.hints.is_empty() || e.hints.iter().any(|h| h.trim().is_empty()) {
                 problems.push(format!("exercise {} needs non-empty hints", e.id));
             }
+            if e.statement.trim().is_empty() {
+                problems.push(format!(
+                    "exercise {} has no statement: say what the code must do, every format and protocol its checks rely on",
+                    e.id
+                ));
+            }
+            if e.needs.iter().any(|n| n == &e.id) {
+                problems.push(format!("exercise {} needs itself", e.id));
+            }
             if !self.checks.iter().any(|c| c.exercise == e.id) {
                 problems.push(format!("exercise {} has no check grading it", e.id));
             }

@@ -16,6 +16,7 @@ mod export;
 mod fs;
 mod grade;
 mod lesson;
+mod mutants;
 mod progress;
 mod regions;
 mod report;
@@ -74,7 +75,20 @@ fn main() -> ExitCode {
                 println!("The book is in {}/index.html", out.display());
                 0
             }),
-        Cmd::Verify { repeat, skip_starter } => verify::verify(&root, repeat, skip_starter),
+        Cmd::Mutants {
+            lesson,
+            format,
+            wrong_only,
+            repeat,
+        } => match format.as_str() {
+            "human" | "json" => mutants::command(&root, &lesson, format == "json", wrong_only, repeat),
+            other => Err(format!("unknown format `{other}` (human or json)")),
+        },
+        Cmd::Verify {
+            repeat,
+            skip_starter,
+            skip_wrong,
+        } => verify::verify(&root, repeat, skip_starter, skip_wrong),
         Cmd::Bench {
             quick,
             book,

@@ -557,7 +557,7 @@ fn run_exe(exe: &Path, args: &[&str], timeout: Duration) -> (Run, String) {
                 // As subreaper we inherit the check's orphans; left unreaped they stay zombies,
                 // and a test that waits for an orphan to vanish from /proc would wait in vain.
                 polls += 1;
-                if polls % 16 == 0 {
+                if polls.is_multiple_of(16) {
                     reap_zombies_except(child.id());
                 }
                 std::thread::sleep(Duration::from_millis(2))

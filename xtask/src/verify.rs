@@ -5,13 +5,13 @@ use std::path::Path;
 
 use crate::lesson::Lesson;
 use crate::runner::{self, Build, Status};
-use crate::{book, export, fs, load, regions};
+use crate::{book, export, fs, load, mutants, regions};
 
 /// Exports a starter with every lesson blanked, runs its `cargo test`, and compares the failing
 /// tests with the graded checks: every graded check must fail (unless marked as passing on a
 /// starter) and nothing else may.
 fn verify_export(root: &Path, lessons: &[Lesson]) -> Result<Vec<String>, String> {
-    let out = root.join("target").join("verify").join("export");
+    let out = crate::fs::target_dir(root).join("verify").join("export");
     let _ = std::fs::remove_dir_all(&out);
     let numbers: Vec<u32> = lessons.iter().map(|l| l.number).collect();
     export::export(root, lessons, &numbers, &out)?;
@@ -21,7 +21,10 @@ fn verify_export(root: &Path, lessons: &[Lesson]) -> Result<Vec<String>, String>
     let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
     let mut cmd = std::process::Command::new(cargo);
     cmd.args(["test", "--no-fail-fast"])
-        .env("CARGO_TARGET_DIR", root.join("target").join("verify-target"))
+        .env(
+            "CARGO_TARGET_DIR",
+            crate::fs::target_dir(root).join("verify-target"),
+        )
         .env("FORKWAY_FORK_WARNING", "0")
         .current_dir(&out)
         .stdout(writer.try_clone().map_err(|e| e.to_string())?)
@@ -76,7 +79,7 @@ fn verify_export(root: &Path, lessons: &[Lesson]) -> Result<Vec<String>, String>
     Ok(problems)
 }
 
-pub fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String> {
+pub fn verify(root: &Path, repeat: u32, skip_starter: bool, skip_wrong: bool) -> Result<u8, String> {
     let lessons = load(root)?;
     runner::become_subreaper();
     let mut problems: Vec<String> = Vec::new();
@@ -113,6 +116,24 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String
                 problems.push(format!(
                     "{tag}: exercise {}: section {} not found",
                     ex.id, ex.section
+                ));
+            }
+        }
+        let chapter = std::fs::read_to_string(root.join(&lesson.chapter)).unwrap_or_default();
+        for ex in &lesson.exercises {
+            for n in &ex.needs {
+                if !lessons.iter().any(|l| l.exercise(n).is_some()) {
+                    problems.push(format!("{tag}: exercise {} needs unknown exercise {n}", ex.id));
+                }
+            }
+            let boxes = chapter
+                .lines()
+                .filter(|l| book::exercise_placeholder(l) == Some(ex.id.as_str()))
+                .count();
+            if boxes != 1 {
+                problems.push(format!(
+                    "{tag}: {} shows exercise {}'s box {boxes} times (want one `{{{{#exercise {}}}}}` line)",
+                    lesson.chapter, ex.id, ex.id
                 ));
             }
         }
@@ -158,11 +179,19 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String
                 ));
             }
         }
+        if !skip_wrong {
+            eprintln!("verify {tag}: every plausible wrong answer must fail a graded check…");
+            problems.extend(
+                wrong_answers(root, lesson)?
+                    .into_iter()
+                    .map(|p| format!("{tag}: {p}")),
+            );
+        }
         if skip_starter {
             continue;
         }
         eprintln!("verify {tag}: the blank starter must fail every check…");
-        let copy = root.join("target").join("verify").join(&lesson.id);
+        let copy = crate::fs::target_dir(root).join("verify").join(&lesson.id);
         fs::copy_workspace(root, &copy)?;
         for ex in &lesson.exercises {
             let path = copy.join(&ex.file);
@@ -170,7 +199,7 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String
             std::fs::write(&path, regions::blank(&text, &ex.region, &ex.id, &ex.title)?)
                 .map_err(|e| e.to_string())?;
         }
-        let shared_target = root.join("target").join("verify-target");
+        let shared_target = crate::fs::target_dir(root).join("verify-target");
         let exe = match runner::build(&copy, lesson, Some(&shared_target))? {
             Build::Ready(exe) => exe,
             Build::Failed(e) => {
@@ -224,4 +253,31 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool) -> Result<u8, String
         }
         Ok(1)
     }
+}
+
+/// Every exercise has plausible wrong answers beside the lesson, and each one fails a graded
+/// check (`cargo xtask mutants` tries them more times, and adds cargo-mutants' mutants).
+fn wrong_answers(root: &Path, lesson: &Lesson) -> Result<Vec<String>, String> {
+    let answers = mutants::wrong_answers(root, lesson)?;
+    let mut problems = Vec::new();
+    for ex in &lesson.exercises {
+        if !answers.iter().any(|a| a.exercise == ex.id) {
+            problems.push(format!(
+                "exercise {} has no plausible wrong answer in the lesson's wrong/ folder",
+                ex.id
+            ));
+        }
+    }
+    let work = crate::fs::target_dir(root).join("verify").join("wrong");
+    fs::copy_workspace(root, &work)?;
+    let target = crate::fs::target_dir(root).join("verify-target");
+    for (answer, verdict) in mutants::try_wrong_answers(&work, &target, lesson, &answers, 1)? {
+        if !matches!(verdict, mutants::Verdict::Caught(_)) {
+            problems.push(format!(
+                "wrong answer {} ({}) is not caught: {verdict:?}",
+                answer.file, answer.what
+            ));
+        }
+    }
+    Ok(problems)
 }

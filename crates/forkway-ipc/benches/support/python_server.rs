@@ -84,10 +84,8 @@ pub fn mean_ns(criterion_dir: &std::path::Path, group: &str, bench: &str) -> Opt
 
 /// Where criterion and the ratio files write: the workspace's target directory.
 pub fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    // target/<profile>/deps/ipc-<hash>
+    // target/<profile>/deps/ipc-<hash>: right wherever cargo put the target directory, even for
+    // a relative CARGO_TARGET_DIR (which would name another folder from the bench's own cwd).
     let exe = std::env::current_exe().expect("current_exe");
     exe.ancestors().nth(3).expect("target dir").to_path_buf()
 }
