@@ -304,12 +304,15 @@ fn region_diff(work: &Path, lesson: &Lesson) -> Result<String, String> {
     Ok(diff)
 }
 
-/// Which exercise a mutated line belongs to: the region of the lesson that holds it.
-fn exercise_at(work: &Path, lesson: &Lesson, file: &str, line: usize) -> Option<String> {
+/// Which exercise a mutant belongs to: the region of the lesson its lines overlap (a mutant
+/// that replaces a whole function body spans the region inside it).
+fn exercise_at(work: &Path, lesson: &Lesson, file: &str, (first, last): (usize, usize)) -> Option<String> {
     lesson.exercises.iter().filter(|e| e.file == file).find_map(|e| {
         let text = std::fs::read_to_string(work.join(&e.file)).ok()?;
         let r = regions::find(&text, &e.region).ok()?;
-        (line > r.begin + 1 && line <= r.end).then(|| e.id.clone())
+        // Region body lines, 1-based: after the ANCHOR line, before the ANCHOR_END line.
+        let (begin, end) = (r.begin + 2, r.end);
+        (first <= end && last >= begin).then(|| e.id.clone())
     })
 }
 
@@ -337,7 +340,7 @@ pub fn cargo_mutants(work: &Path, target: &Path, lesson: &Lesson) -> Result<Vec<
     )?;
     let missed: Vec<&String> = graded
         .iter()
-        .filter(|(_, o)| o.as_str() == "missed")
+        .filter(|(_, o)| o.summary == "missed")
         .map(|(n, _)| n)
         .collect();
     let reference = if missed.is_empty() {
@@ -363,27 +366,21 @@ pub fn cargo_mutants(work: &Path, target: &Path, lesson: &Lesson) -> Result<Vec<
     };
     let mut mutants = Vec::new();
     for (name, outcome) in graded {
-        let exercise = mutant_location(&name)
-            .and_then(|(file, line)| exercise_at(work, lesson, &file, line))
-            .unwrap_or_else(|| "?".into());
-        let reference =
-            (outcome == "missed").then(|| reference.get(&name).cloned().unwrap_or_else(|| "missed".into()));
+        let exercise = exercise_at(work, lesson, &outcome.file, outcome.lines).unwrap_or_else(|| "?".into());
+        let reference = (outcome.summary == "missed").then(|| {
+            reference
+                .get(&name)
+                .map(|o| o.summary.clone())
+                .unwrap_or_else(|| "missed".into())
+        });
         mutants.push(Mutant {
             name,
             exercise,
-            graded: outcome,
+            graded: outcome.summary,
             reference,
         });
     }
     Ok(mutants)
-}
-
-/// `crates/x/src/y.rs:30:9: replace …` → (`crates/x/src/y.rs`, 30).
-fn mutant_location(name: &str) -> Option<(String, usize)> {
-    let mut parts = name.splitn(3, ':');
-    let file = parts.next()?.to_owned();
-    let line = parts.next()?.trim().parse().ok()?;
-    Some((file, line))
 }
 
 fn regex_escape(s: &str) -> String {
@@ -405,9 +402,11 @@ fn run_cargo_mutants(
     out: &Path,
     re: Option<&str>,
     extra: &[&str],
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, Outcome>, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(&cargo);
+    // Its progress goes to our stderr: stdout is the report (and JSON with --format json).
+    cmd.stdout(std::process::Stdio::from(std::io::stderr()));
     cmd.arg("mutants")
         .arg("--dir")
         .arg(work)
@@ -451,9 +450,28 @@ fn run_cargo_mutants(
             "Unviable" => "unviable",
             other => other,
         };
-        result.insert(name, outcome.to_owned());
+        let line = |end: &str| m["span"][end]["line"].as_u64().unwrap_or(0) as usize;
+        result.insert(
+            name,
+            Outcome {
+                summary: outcome.to_owned(),
+                file: m["file"].as_str().unwrap_or("").to_owned(),
+                lines: (line("start"), line("end")),
+            },
+        );
     }
     Ok(result)
+}
+
+/// What cargo-mutants reported of one mutant, and where it is.
+#[derive(Debug, Clone)]
+struct Outcome {
+    /// `caught`, `missed`, `timeout` or `unviable`.
+    summary: String,
+    file: String,
+    /// First and last line (1-based) of the mutated code: for a replaced function body, the
+    /// whole body around the region.
+    lines: (usize, usize),
 }
 
 /// The name `--list` shows and `--re` matches: `file:line:col: replace … with …`.
