@@ -127,6 +127,10 @@ pub fn lesson_cmd(
 ) -> Result<u8, String> {
     let lessons = load(root)?;
     let lesson = find(&lessons, n)?;
+    if let Some(why) = lesson.unavailable() {
+        println!("{why}");
+        return Ok(3);
+    }
     let mut progress = Progress::load(root);
     if !no_start && !progress.lesson(&lesson.id).started {
         start(root, lesson)?;

@@ -252,6 +252,10 @@ pub fn command(root: &Path, format: Format, only: &[u32], repeat: u32) -> Result
     let blank = crate::lesson::blank_exercises(root, &lessons);
     let mut grades = Vec::new();
     for lesson in chosen {
+        if let Some(why) = lesson.unavailable() {
+            eprintln!("not grading lesson {}: {why}", lesson.number);
+            continue;
+        }
         eprintln!("grading lesson {}…", lesson.number);
         let grade = match runner::build(root, lesson, None)? {
             Build::Ready(exe) => LessonGrade {

@@ -40,6 +40,55 @@ pub struct Lesson {
     /// Packages whose doctests use this lesson's code; a starter turns them off.
     #[serde(default)]
     pub reference_doctests: Vec<String>,
+    /// A command each check runs under, e.g. `["mpirun", "-n", "3"]`: the test executable and
+    /// its arguments follow it.
+    #[serde(default)]
+    pub launcher: Vec<String>,
+    /// A program the lesson cannot run without (an optional engine such as MPI), and how to
+    /// install it. Without it the lesson says so and the rest of the course is unaffected.
+    #[serde(default)]
+    pub requires_command: Option<RequiredCommand>,
+}
+
+/// An external program a lesson needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredCommand {
+    /// The program's name, looked up on `PATH`.
+    pub command: String,
+    /// The exact command that installs it.
+    pub install: String,
+}
+
+impl RequiredCommand {
+    /// True when `command` is an executable file on `PATH`.
+    pub fn available(&self) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| {
+                std::fs::metadata(dir.join(&self.command))
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+        })
+    }
+
+    /// What to tell a learner whose machine lacks it.
+    pub fn missing_message(&self, lesson: &Lesson) -> String {
+        format!(
+            "Lesson {} needs `{}`, which is not installed on this machine.\nInstall it with:\n\n    {}\n\nthen run `cargo xtask lesson {}` again. The other lessons do not need it.",
+            lesson.number, self.command, self.install, lesson.number
+        )
+    }
+}
+
+impl Lesson {
+    /// `None` when the lesson can run here, else why not.
+    pub fn unavailable(&self) -> Option<String> {
+        self.requires_command
+            .as_ref()
+            .filter(|r| !r.available())
+            .map(|r| r.missing_message(self))
+    }
 }
 
 /// A region of the reference code that the learner rewrites.

@@ -361,7 +361,7 @@ pub fn run_reference(root: &Path, lesson: &Lesson) -> Result<Vec<SuiteResult>, S
         if stop_requested() {
             break;
         }
-        let (run, stdout) = run_exe(exe, &[], Duration::from_secs(600));
+        let (run, stdout) = run_exe(exe, &[], Duration::from_secs(600), &[]);
         let failed: Vec<String> = stdout
             .lines()
             .filter_map(|l| l.strip_prefix("test ")?.strip_suffix(" ... FAILED"))
@@ -474,7 +474,12 @@ pub fn run_checks(
             break;
         }
         for _ in 0..check.repeat * repeat_factor.max(1) {
-            let run = run_one(exe, &check.test, Duration::from_secs(check.timeout));
+            let run = run_one(
+                exe,
+                &check.test,
+                Duration::from_secs(check.timeout),
+                &lesson.launcher,
+            );
             result.duration += run.duration;
             result.leaked += run.leaked;
             result.status = run.status;
@@ -505,16 +510,25 @@ struct Run {
     leaked: usize,
 }
 
-fn run_one(exe: &Path, test: &str, timeout: Duration) -> Run {
-    run_exe(exe, &[test, "--exact", "--test-threads=1"], timeout).0
+fn run_one(exe: &Path, test: &str, timeout: Duration, launcher: &[String]) -> Run {
+    run_exe(exe, &[test, "--exact", "--test-threads=1"], timeout, launcher).0
 }
 
-/// Runs a test executable with `args` in a process group of its own, killing the group at
-/// `timeout`; returns the run and libtest's stdout.
-fn run_exe(exe: &Path, args: &[&str], timeout: Duration) -> (Run, String) {
+/// Runs a test executable with `args` (under `launcher`, if any: e.g. `mpirun -n 3`) in a
+/// process group of its own, killing the group at `timeout`; returns the run and libtest's
+/// stdout.
+fn run_exe(exe: &Path, args: &[&str], timeout: Duration, launcher: &[String]) -> (Run, String) {
     use std::os::unix::process::CommandExt;
     let started = Instant::now();
-    let spawned = Command::new(exe)
+    let mut cmd = match launcher.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let spawned = cmd
         .args(args)
         .env("RUST_BACKTRACE", "0")
         .env("FORKWAY_FORK_WARNING", "0")
@@ -764,12 +778,12 @@ mod tests {
         std::fs::write(&script, "#!/bin/sh\nsleep 300 &\nsleep 300\n").expect("write script");
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
-        let run = run_one(&script, "t", Duration::from_millis(300));
+        let run = run_one(&script, "t", Duration::from_millis(300), &[]);
         assert_eq!(run.status, Status::Timeout);
         assert!(run.duration < Duration::from_secs(10));
         // A "test binary" that exits but leaves a child running: a leak, killed and reaped.
         std::fs::write(&script, "#!/bin/sh\nsleep 300 &\nexit 0\n").expect("write script");
-        let run = run_one(&script, "t", Duration::from_secs(20));
+        let run = run_one(&script, "t", Duration::from_secs(20), &[]);
         assert_eq!(run.status, Status::Pass);
         assert_eq!(run.leaked, 1);
         let _ = std::fs::remove_file(&script);
