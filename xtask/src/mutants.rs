@@ -182,7 +182,14 @@ fn judge(
     repeat: u32,
     blank: &BTreeSet<String>,
 ) -> Result<Verdict, String> {
-    let exe = match runner::build(work, lesson, Some(target))? {
+    // Only what the answer can break: the test target, and the example when the answer is one.
+    let example = Path::new(&ex.file)
+        .parent()
+        .filter(|dir| dir.ends_with("examples"))
+        .and_then(|_| Path::new(&ex.file).file_stem())
+        .and_then(|n| n.to_str())
+        .map(|n| format!("--example={n}"));
+    let exe = match runner::build_with(work, lesson, Some(target), example.as_deref())? {
         Build::Ready(exe) => exe,
         Build::Failed(errors) => {
             return Ok(Verdict::DoesNotBuild(

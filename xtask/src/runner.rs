@@ -166,18 +166,30 @@ pub enum Build {
 
 /// Builds the examples of the lesson's package and its test target.
 pub fn build(root: &Path, lesson: &Lesson, target_dir: Option<&Path>) -> Result<Build, String> {
+    build_with(root, lesson, target_dir, Some("--examples"))
+}
+
+/// Builds the lesson's test target and, with `examples`, those examples first (`--examples`
+/// for all of them, or `--example=NAME` for one): trying one wrong answer needs no more.
+pub fn build_with(
+    root: &Path,
+    lesson: &Lesson,
+    target_dir: Option<&Path>,
+    examples: Option<&str>,
+) -> Result<Build, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let steps: [Vec<&str>; 2] = [
-        vec!["build", "-p", &lesson.package, "--examples"],
-        vec![
-            "test",
-            "-p",
-            &lesson.package,
-            "--test",
-            &lesson.test_target,
-            "--no-run",
-        ],
-    ];
+    let mut steps: Vec<Vec<&str>> = Vec::new();
+    if let Some(which) = examples {
+        steps.push(vec!["build", "-p", &lesson.package, which]);
+    }
+    steps.push(vec![
+        "test",
+        "-p",
+        &lesson.package,
+        "--test",
+        &lesson.test_target,
+        "--no-run",
+    ]);
     let mut exe = None;
     for args in steps {
         let mut cmd = Command::new(&cargo);
