@@ -260,7 +260,8 @@ fn set_read_timeout<T>(conn: &Connection<T>, timeout: Option<Duration>) -> Resul
     }
     let fd = conn.as_fd();
     let tv = TimeVal::new(
-        timeout.map_or(0, |t| t.as_secs() as _),
+        // Clamped: `Duration::MAX` seconds would wrap to a negative time_t.
+        timeout.map_or(0, |t| t.as_secs().min(i32::MAX as u64) as _),
         timeout.map_or(0, |t| t.subsec_micros() as _),
     );
     setsockopt(&fd, sockopt::ReceiveTimeout, &tv).map_err(|e| ConnectError::Io(e.into()))?;
@@ -326,9 +327,12 @@ pub(crate) fn peer_gone(peer: BorrowedFd<'_>) -> bool {
 /// Waits until `fd` is readable (for a listening socket: a client is waiting), at most `timeout`.
 fn readable_within(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::Result<bool> {
     use std::os::fd::AsRawFd;
-    let deadline = std::time::Instant::now() + timeout;
+    // `None`: a timeout past the clock's end (`Duration::MAX`), that is, no timeout.
+    let deadline = std::time::Instant::now().checked_add(timeout);
     loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let left = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(std::time::Instant::now())
+        });
         let mut pfd = libc::pollfd {
             fd: fd.as_raw_fd(),
             events: libc::POLLIN,

@@ -106,7 +106,9 @@ fn wait_until<'a, T>(
     let deadline = match wait {
         Wait::Never => None,
         Wait::Forever => None,
-        Wait::For(d) => Some(Instant::now() + d),
+        // A timeout too large to add to the clock (`Duration::MAX`) means "wait forever": a
+        // client can send any duration, and none may panic this thread.
+        Wait::For(d) => Instant::now().checked_add(d),
     };
     loop {
         if ready(&guard) {
