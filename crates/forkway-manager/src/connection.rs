@@ -268,11 +268,22 @@ fn set_read_timeout<T>(conn: &Connection<T>, timeout: Option<Duration>) -> Resul
     Ok(())
 }
 
-/// A fresh directory only this user may enter, for default listener addresses.
+/// The prefix of the private directories, `forkway-<pid>-…`: the pid is the process that made
+/// it, so a directory whose process is gone is known to be stale.
+const DIR_PREFIX: &str = "forkway-";
+
+/// A fresh directory only this user may enter, for default listener addresses. Directories
+/// left by processes that died without removing theirs (SIGKILL, a server that died with its
+/// parent) are removed first, so they do not pile up in `/tmp`.
 fn private_dir() -> std::io::Result<PathBuf> {
     let base = std::env::temp_dir();
+    remove_stale_dirs(&base);
     for attempt in 0..100u32 {
-        let dir = base.join(format!("forkway-{}-{attempt}-{}", std::process::id(), nanos()));
+        let dir = base.join(format!(
+            "{DIR_PREFIX}{}-{attempt}-{}",
+            std::process::id(),
+            nanos()
+        ));
         match std::fs::DirBuilder::new().mode_0700().create(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -282,6 +293,65 @@ fn private_dir() -> std::io::Result<PathBuf> {
     Err(std::io::Error::other(
         "cannot make a private directory for the listener",
     ))
+}
+
+/// Removes `forkway-<pid>-…` directories of ours whose process no longer exists. Only what a
+/// listener leaves is removed (its socket files); a directory holding anything else, or not
+/// owned by this user, or whose pid is alive (even if reused by another program), is left
+/// alone.
+fn remove_stale_dirs(base: &Path) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DIR_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid <= 0 || pid_alive(pid) {
+            continue;
+        }
+        let dir = entry.path();
+        // Not followed: a symlink planted under our prefix is not a directory of ours.
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != uid {
+            continue;
+        }
+        if let Ok(inside) = std::fs::read_dir(&dir) {
+            for file in inside.flatten() {
+                let is_socket = file.file_type().is_ok_and(|t| t.is_socket());
+                if is_socket
+                    && file
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|n| n.starts_with("listener"))
+                {
+                    let _ = std::fs::remove_file(file.path());
+                }
+            }
+        }
+        // Fails, harmlessly, if anything else is inside.
+        let _ = std::fs::remove_dir(&dir);
+    }
+}
+
+/// Whether a process with this pid exists (`kill(pid, 0)`: EPERM means it exists but is not
+/// ours to signal).
+fn pid_alive(pid: i32) -> bool {
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
 }
 
 fn nanos() -> u32 {

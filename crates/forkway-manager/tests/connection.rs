@@ -82,6 +82,40 @@ fn the_default_address_is_private_and_removed_with_the_listener() {
 }
 
 #[test]
+fn a_dead_processs_listener_directory_is_removed_by_the_next_listener() {
+    let (mut r, mut w) = pipe();
+    let mut p = Process::new(move || {
+        let l = Listener::new(None).expect("listener");
+        let dir = l.private_dir().expect("dir").to_owned();
+        send_line(&mut w, &dir.display().to_string());
+        idle_until_killed(); // SIGKILLed holding it: nothing removes it
+    });
+    p.start().expect("start");
+    let stale = std::path::PathBuf::from(read_line(&mut r).trim());
+    p.kill().expect("kill");
+    assert_eq!(join_bounded(&p), -9);
+    assert!(
+        stale.join("listener").exists(),
+        "the killed process left its socket"
+    );
+    // A live process's directory is not touched.
+    let live = Listener::new(None).expect("listener");
+    let live_dir = live.private_dir().expect("dir").to_owned();
+    assert!(
+        !stale.exists(),
+        "{} removed when a new listener was made",
+        stale.display()
+    );
+    let _again = Listener::new(None).expect("listener");
+    assert!(
+        live_dir.join("listener").exists(),
+        "a live listener keeps its socket"
+    );
+    drop(live);
+    assert!(!live_dir.exists());
+}
+
+#[test]
 fn a_wrong_key_fails_on_both_sides_and_carries_nothing() {
     let listener = Listener::new(Some(b"right")).expect("listener");
     let address = listener.address().clone();
