@@ -141,6 +141,51 @@ fn random_bytes(n: usize) -> Result<Vec<u8>, AuthError> {
     Ok(bytes)
 }
 
+/// A fresh challenge message (what follows `#CHALLENGE#`): `{sha256}` and 40 random bytes.
+/// The listener's many-peers handshake ([`crate::handshake`]) works with messages, not
+/// connections; these three functions are [`deliver_challenge`] and [`answer_challenge`] cut
+/// at their reads.
+pub(crate) fn new_challenge() -> Result<Vec<u8>, AuthError> {
+    let mut message = b"{sha256}".to_vec();
+    message.extend(random_bytes(MESSAGE_LENGTH)?);
+    Ok(message)
+}
+
+/// Checks a peer's `response` to our challenge `message` (CPython's `_verify_challenge`).
+pub(crate) fn verify_response(authkey: &[u8], message: &[u8], response: &[u8]) -> Result<(), AuthError> {
+    let (digest, their_mac, _) = digest_and_payload(response)?;
+    if same(&mac(digest, authkey, message), their_mac) {
+        Ok(())
+    } else {
+        Err(AuthError::WrongDigest)
+    }
+}
+
+/// Our answer to a peer's challenge frame, `#CHALLENGE#` included (CPython's
+/// `_create_response`, after `answer_challenge`'s checks).
+pub(crate) fn response_to(authkey: &[u8], challenge: &[u8]) -> Result<Vec<u8>, AuthError> {
+    let Some(message) = challenge.strip_prefix(CHALLENGE) else {
+        return Err(AuthError::Protocol("expected a challenge".into()));
+    };
+    if message.len() < LEGACY_CHALLENGE_LENGTH {
+        return Err(AuthError::Protocol(format!(
+            "challenge too short: {} bytes",
+            message.len()
+        )));
+    }
+    let (digest, _, prefixed) = digest_and_payload(message)?;
+    let mut response = Vec::new();
+    if prefixed {
+        response.extend_from_slice(if digest == Digest::Sha256 {
+            b"{sha256}"
+        } else {
+            b"{md5}"
+        });
+    }
+    response.extend(mac(digest, authkey, message));
+    Ok(response)
+}
+
 // ANCHOR: deliver_challenge
 /// The verifier's half (the listener runs it first): challenge the peer, check its answer.
 ///

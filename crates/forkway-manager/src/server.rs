@@ -12,7 +12,7 @@ use forkway_ipc::{codec, Connection};
 use indexmap::IndexMap;
 use serde_bytes::ByteBuf;
 
-use crate::connection::{peer_gone, Listener};
+use crate::connection::{peer_gone, ConnectError, Listener};
 use crate::protocol::{Call, Failure, Init, Kind, Reply, Request, Wait};
 
 /// How often a waiting method looks whether its client is still there. A client killed while
@@ -566,26 +566,25 @@ pub(crate) fn serve_connection(server: &Server, conn: &mut Connection<()>) {
 }
 // ANCHOR_END: serve_connection
 
-/// The server's main loop: accept, and give each connection a thread of its own, which runs
-/// the authkey handshake and then [`serve_connection`].
+/// The server's main loop: authenticate peers (all of them on this thread, see
+/// [`Listener::accept`]), and give each authenticated connection a thread of its own, which
+/// runs [`serve_connection`]. A stranger costs a descriptor for at most the handshake timeout,
+/// and never a thread.
 pub(crate) fn serve_forever(listener: &Listener, server: &Arc<Server>) -> ! {
     loop {
-        match listener.accept_pending() {
-            Ok(pending) => {
+        match listener.accept::<()>() {
+            Ok(mut conn) => {
                 let server = Arc::clone(server);
                 let spawned = std::thread::Builder::new()
                     .name("forkway-manager-client".into())
-                    .spawn(move || {
-                        if let Ok(mut conn) = pending.authenticate::<()>() {
-                            serve_connection(&server, &mut conn);
-                        }
-                    });
+                    .spawn(move || serve_connection(&server, &mut conn));
                 // Out of threads: that client's connection is dropped (it sees end of file);
                 // the others go on.
                 drop(spawned);
             }
-            // Out of descriptors, or a client that left before accept: wait a little rather
-            // than spin.
+            // A peer that failed the handshake or ran out of time: the next.
+            Err(ConnectError::Auth(_)) => {}
+            // Anything else (the listener's own socket failed): do not spin.
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
