@@ -167,8 +167,7 @@ fn proxies_decode_for_managers_started_inherited_or_connected() {
         .collect();
     let refused = forkway_ipc::codec::decode::<ValueProxy<u32>>(&bytes);
     let err = refused
-        .err()
-        .expect("not started, inherited or connected")
+        .expect_err("not started, inherited or connected")
         .to_string();
     assert!(err.contains(&address.display().to_string()), "{err}");
     // Connected explicitly, with the key: trusted from now on, and its key is used.
