@@ -295,4 +295,45 @@ mod tests {
         ));
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
     }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// CPython 3.12's side of the exchange, recorded from CPython 3.12.1's own
+    /// `multiprocessing.connection._create_response` (key `b"forkway test key"`): a 3.12
+    /// listener's challenge is `#CHALLENGE#{sha256}` and 40 random bytes (here 0, 1, …, 39);
+    /// its client answers `{sha256}` and the HMAC-SHA256 of the whole message, prefix
+    /// included; to a 20-byte legacy challenge it answers a bare 16-byte HMAC-MD5.
+    #[test]
+    fn cpython_312_exchange_test_vector() {
+        let key = b"forkway test key";
+        let message = [&b"{sha256}"[..], &(0u8..40).collect::<Vec<u8>>()].concat();
+        let challenge = [CHALLENGE, &message].concat();
+        let response = response_to(key, &challenge).expect("we answer a 3.12 challenge");
+        assert_eq!(&response[..8], b"{sha256}");
+        assert_eq!(
+            hex(&response[8..]),
+            "85bedf6b88098795b0e5995b61811d790cbf0e9d086692479d2358b3df04337b",
+            "the answer CPython 3.12 gives"
+        );
+        // As the verifier: a 3.12 client's answer to our message is accepted, a flipped bit
+        // is not, and a legacy client's bare MD5 of the same message is accepted too (as
+        // 3.12's `_verify_challenge` does).
+        verify_response(key, &message, &response).expect("3.12's answer accepted");
+        let mut flipped = response.clone();
+        flipped[20] ^= 1;
+        assert!(matches!(
+            verify_response(key, &message, &flipped),
+            Err(AuthError::WrongDigest)
+        ));
+        let legacy_answer = mac(Digest::Md5, key, &message);
+        verify_response(key, &message, &legacy_answer).expect("a 3.11 client's answer");
+        // A legacy (≤ 3.11) listener's 20-byte challenge: the bare HMAC-MD5 3.12 sends.
+        let legacy = [CHALLENGE, &(100u8..120).collect::<Vec<u8>>()].concat();
+        assert_eq!(
+            hex(&response_to(key, &legacy).expect("legacy")),
+            "b655defb709ac87d1236ed9bd65b87e6"
+        );
+    }
 }
