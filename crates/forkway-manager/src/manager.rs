@@ -76,7 +76,9 @@ impl ManagerBuilder {
     }
 
     /// Uses `key` instead of the process authkey. Clients must present the same key
-    /// ([`Manager::connect`]); proxies sent to other processes use *their* process key.
+    /// ([`Manager::connect`]); proxies sent to other processes use the key *that* process
+    /// knows for this manager (this one in a child forked after `start`, the one given to
+    /// `connect` elsewhere).
     #[must_use]
     pub fn authkey(mut self, key: &[u8]) -> ManagerBuilder {
         self.authkey = Some(key.to_vec());

@@ -5,13 +5,18 @@
 //! - `clone()` asks the server for one more;
 //! - dropping a proxy releases its reference;
 //! - serializing a proxy (a pool task's argument, an item in a queue) counts one more reference
-//!   *for the bytes*, and the proxy decoded from them takes it over — so a proxy may be sent and
-//!   its sender dropped at once without the object vanishing in between;
+//!   *for the bytes*, in flight until the proxy decoded from them claims it — so a proxy may be
+//!   sent and its sender dropped (or exit) at once without the object vanishing in between;
 //! - a proxy moved into a [`Process`](forkway_process::Process)'s closure is owned by the child:
-//!   the parent's leftover copy releases nothing.
+//!   the parent's leftover copy puts its reference in flight, and the child claims it.
 //!
-//! The authkey is never part of a proxy's bytes: the receiving process uses its own
-//! [`authkey`](forkway_process::authkey), inherited from the process that started the manager.
+//! Each reference is a random token the server gave its holder: a client can release only the
+//! references it holds, and a process's references are released when it exits or is killed.
+//!
+//! The authkey is never part of a proxy's bytes: the receiving process uses the key it knows
+//! for that manager. A proxy decodes only for a manager the process started, inherited from the
+//! parent that started it, or [`connect`](crate::Manager::connect)ed to; bytes naming any other
+//! address are refused ([`ManagerError::Untrusted`]) without connecting there.
 
 use std::marker::PhantomData;
 use std::path::PathBuf;
