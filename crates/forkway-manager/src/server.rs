@@ -755,7 +755,8 @@ impl Undo {
 }
 
 // ANCHOR: serve_connection
-/// Serves one client until it hangs up: read a request, do it, answer, repeat. A request that
+/// Serves one client until it hangs up: read a request, do it, answer, repeat. `server` is
+/// the server as this connection's client sees it (its references are its own). A request that
 /// does not decode is answered with an error and the connection goes on (its frame was whole);
 /// a broken frame or a vanished client ends this connection only. If the answer cannot be
 /// sent, whatever the request took goes back where it was.
