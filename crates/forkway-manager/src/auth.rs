@@ -141,6 +141,51 @@ fn random_bytes(n: usize) -> Result<Vec<u8>, AuthError> {
     Ok(bytes)
 }
 
+/// A fresh challenge message (what follows `#CHALLENGE#`): `{sha256}` and 40 random bytes.
+/// The listener's many-peers handshake ([`crate::handshake`]) works with messages, not
+/// connections; these three functions are [`deliver_challenge`] and [`answer_challenge`] cut
+/// at their reads.
+pub(crate) fn new_challenge() -> Result<Vec<u8>, AuthError> {
+    let mut message = b"{sha256}".to_vec();
+    message.extend(random_bytes(MESSAGE_LENGTH)?);
+    Ok(message)
+}
+
+/// Checks a peer's `response` to our challenge `message` (CPython's `_verify_challenge`).
+pub(crate) fn verify_response(authkey: &[u8], message: &[u8], response: &[u8]) -> Result<(), AuthError> {
+    let (digest, their_mac, _) = digest_and_payload(response)?;
+    if same(&mac(digest, authkey, message), their_mac) {
+        Ok(())
+    } else {
+        Err(AuthError::WrongDigest)
+    }
+}
+
+/// Our answer to a peer's challenge frame, `#CHALLENGE#` included (CPython's
+/// `_create_response`, after `answer_challenge`'s checks).
+pub(crate) fn response_to(authkey: &[u8], challenge: &[u8]) -> Result<Vec<u8>, AuthError> {
+    let Some(message) = challenge.strip_prefix(CHALLENGE) else {
+        return Err(AuthError::Protocol("expected a challenge".into()));
+    };
+    if message.len() < LEGACY_CHALLENGE_LENGTH {
+        return Err(AuthError::Protocol(format!(
+            "challenge too short: {} bytes",
+            message.len()
+        )));
+    }
+    let (digest, _, prefixed) = digest_and_payload(message)?;
+    let mut response = Vec::new();
+    if prefixed {
+        response.extend_from_slice(if digest == Digest::Sha256 {
+            b"{sha256}"
+        } else {
+            b"{md5}"
+        });
+    }
+    response.extend(mac(digest, authkey, message));
+    Ok(response)
+}
+
 // ANCHOR: deliver_challenge
 /// The verifier's half (the listener runs it first): challenge the peer, check its answer.
 ///
@@ -249,5 +294,46 @@ mod tests {
             Err(AuthError::Protocol(_))
         ));
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// CPython 3.12's side of the exchange, recorded from CPython 3.12.1's own
+    /// `multiprocessing.connection._create_response` (key `b"forkway test key"`): a 3.12
+    /// listener's challenge is `#CHALLENGE#{sha256}` and 40 random bytes (here 0, 1, …, 39);
+    /// its client answers `{sha256}` and the HMAC-SHA256 of the whole message, prefix
+    /// included; to a 20-byte legacy challenge it answers a bare 16-byte HMAC-MD5.
+    #[test]
+    fn cpython_312_exchange_test_vector() {
+        let key = b"forkway test key";
+        let message = [&b"{sha256}"[..], &(0u8..40).collect::<Vec<u8>>()].concat();
+        let challenge = [CHALLENGE, &message].concat();
+        let response = response_to(key, &challenge).expect("we answer a 3.12 challenge");
+        assert_eq!(&response[..8], b"{sha256}");
+        assert_eq!(
+            hex(&response[8..]),
+            "85bedf6b88098795b0e5995b61811d790cbf0e9d086692479d2358b3df04337b",
+            "the answer CPython 3.12 gives"
+        );
+        // As the verifier: a 3.12 client's answer to our message is accepted, a flipped bit
+        // is not, and a legacy client's bare MD5 of the same message is accepted too (as
+        // 3.12's `_verify_challenge` does).
+        verify_response(key, &message, &response).expect("3.12's answer accepted");
+        let mut flipped = response.clone();
+        flipped[20] ^= 1;
+        assert!(matches!(
+            verify_response(key, &message, &flipped),
+            Err(AuthError::WrongDigest)
+        ));
+        let legacy_answer = mac(Digest::Md5, key, &message);
+        verify_response(key, &message, &legacy_answer).expect("a 3.11 client's answer");
+        // A legacy (≤ 3.11) listener's 20-byte challenge: the bare HMAC-MD5 3.12 sends.
+        let legacy = [CHALLENGE, &(100u8..120).collect::<Vec<u8>>()].concat();
+        assert_eq!(
+            hex(&response_to(key, &legacy).expect("legacy")),
+            "b655defb709ac87d1236ed9bd65b87e6"
+        );
     }
 }

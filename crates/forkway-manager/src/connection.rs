@@ -1,11 +1,13 @@
 //! `multiprocessing.connection`'s `Listener` and `Client`: connections between processes that
 //! did not fork from each other, over a Unix socket or TCP, optionally authenticated.
 
+use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use forkway_ipc::codec::DEFAULT_MAX_MESSAGE;
 use forkway_ipc::Connection;
@@ -13,6 +15,8 @@ use nix::sys::socket::{setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 
 use crate::auth::{answer_challenge, deliver_challenge, AuthError, PRE_AUTH_MAX};
+pub use crate::handshake::MAX_UNAUTHENTICATED;
+use crate::handshake::{Peer, Progress};
 
 /// How long a peer may take to complete the authkey handshake before it is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,6 +60,12 @@ enum Socket {
 }
 
 /// Accepts connections. Python's `multiprocessing.connection.Listener`.
+///
+/// With an authkey, peers are authenticated concurrently: `accept` runs the handshake of every
+/// peer that has connected, all on the calling thread with nonblocking sockets, and returns
+/// the first that finishes it — a silent or trickling peer holds up nobody. Each handshake has
+/// one deadline for the whole exchange, and at most [`MAX_UNAUTHENTICATED`] peers may be in
+/// the middle of one (the one that has waited longest is dropped for a newcomer).
 pub struct Listener {
     socket: Option<Socket>,
     address: Address,
@@ -63,6 +73,9 @@ pub struct Listener {
     /// The private directory made for a default address: removed with the listener.
     private_dir: Option<PathBuf>,
     handshake_timeout: Duration,
+    /// Peers in the middle of the handshake, oldest first. Kept between `accept` calls: a
+    /// peer half-way through is not lost because another finished first.
+    pending: Mutex<VecDeque<Peer>>,
 }
 
 impl Listener {
@@ -73,7 +86,13 @@ impl Listener {
     /// The OS error when the directory or socket cannot be made.
     pub fn new(authkey: Option<&[u8]>) -> Result<Listener, ConnectError> {
         let dir = private_dir()?;
-        let mut listener = Listener::bind(&Address::Unix(dir.join("listener")), authkey)?;
+        let mut listener = match Listener::bind(&Address::Unix(dir.join("listener")), authkey) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                return Err(e);
+            }
+        };
         listener.private_dir = Some(dir);
         Ok(listener)
     }
@@ -85,10 +104,16 @@ impl Listener {
     /// The OS error: `AddrInUse` when the address is taken (Python's test_multiple_bind).
     pub fn bind(address: &Address, authkey: Option<&[u8]>) -> Result<Listener, ConnectError> {
         let (socket, address) = match address {
-            Address::Unix(path) => (Socket::Unix(UnixListener::bind(path)?), address.clone()),
+            Address::Unix(path) => {
+                let l = UnixListener::bind(path)?;
+                // `accept` takes every waiting peer at once, then polls.
+                l.set_nonblocking(true)?;
+                (Socket::Unix(l), address.clone())
+            }
             Address::Tcp(addr) => {
                 // std sets SO_REUSEADDR on Unix, as Python's Listener does.
                 let l = TcpListener::bind(addr)?;
+                l.set_nonblocking(true)?;
                 let real = l.local_addr()?;
                 (Socket::Tcp(l), Address::Tcp(real))
             }
@@ -99,10 +124,12 @@ impl Listener {
             authkey: authkey.map(<[u8]>::to_vec),
             private_dir: None,
             handshake_timeout: HANDSHAKE_TIMEOUT,
+            pending: Mutex::new(VecDeque::new()),
         })
     }
 
-    /// How long a client may take over the handshake ([`HANDSHAKE_TIMEOUT`] by default).
+    /// How long a client may take over the whole handshake ([`HANDSHAKE_TIMEOUT`] by default;
+    /// `Duration::MAX`: no limit). Applies to peers that connect from now on.
     pub fn set_handshake_timeout(&mut self, timeout: Duration) {
         self.handshake_timeout = timeout;
     }
@@ -117,60 +144,156 @@ impl Listener {
         self.private_dir.as_deref()
     }
 
-    /// Waits for a client and, with an authkey, authenticates it — both ways: the client must
-    /// prove the key to us, and we to it. Python's `accept()`.
-    ///
-    /// # Errors
-    /// [`ConnectError::Auth`] when the peer fails the handshake (it gets `#FAILURE#`; the
-    /// listener goes on), [`ConnectError::Closed`] after `close`, OS errors.
-    pub fn accept<T>(&self) -> Result<Connection<T>, ConnectError> {
-        self.accept_pending()?.authenticate()
+    /// How many peers are in the middle of the handshake now.
+    pub fn unauthenticated(&self) -> usize {
+        lock(&self.pending).len()
     }
 
-    /// [`accept`](Listener::accept), waiting at most `timeout` for a client to connect (the
-    /// handshake then has its own timeout). Python's `Listener` has no such method; a test or a
+    /// Waits for a client and, with an authkey, authenticates it — both ways: the client must
+    /// prove the key to us, and we to it. Python's `accept()`. Returns the first peer to finish
+    /// its handshake, whenever it connected.
+    ///
+    /// # Errors
+    /// [`ConnectError::Auth`] when a peer fails the handshake or its time is up (it gets
+    /// `#FAILURE#` for a wrong answer; the listener goes on), [`ConnectError::Closed`] after
+    /// `close`, OS errors.
+    pub fn accept<T>(&self) -> Result<Connection<T>, ConnectError> {
+        self.accept_until(None)
+    }
+
+    /// [`accept`](Listener::accept), waiting at most `timeout` for a peer to finish connecting
+    /// (`Duration::MAX`: no limit). Python's `Listener` has no such method; a test or a
     /// supervisor that must not wait forever for a peer that may have died needs one.
     ///
     /// # Errors
-    /// An [`std::io::ErrorKind::TimedOut`] error when nobody connected in time; as `accept`.
+    /// An [`std::io::ErrorKind::TimedOut`] error when no peer finished in time; as `accept`.
     pub fn accept_timeout<T>(&self, timeout: Duration) -> Result<Connection<T>, ConnectError> {
-        let fd = match self.socket.as_ref().ok_or(ConnectError::Closed)? {
-            Socket::Unix(l) => l.as_fd(),
-            Socket::Tcp(l) => l.as_fd(),
-        };
-        if !readable_within(fd, timeout)? {
-            return Err(ConnectError::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no client connected within {timeout:?}"),
-            )));
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.accept_until(Some(deadline)).map_err(|e| match e {
+                ConnectError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                    ConnectError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no client connected within {timeout:?}"),
+                    ))
+                }
+                other => other,
+            }),
+            None => self.accept_until(None),
         }
-        self.accept()
     }
 
-    /// Accepts a connection but leaves the handshake to [`Pending::authenticate`], so a server
-    /// can run it on the connection's own thread: a peer that never answers then holds up
-    /// nobody but itself.
-    ///
-    /// # Errors
-    /// [`ConnectError::Closed`] after `close`, OS errors.
-    pub fn accept_pending(&self) -> Result<Pending, ConnectError> {
-        let fd: OwnedFd = match self.socket.as_ref().ok_or(ConnectError::Closed)? {
-            Socket::Unix(l) => l.accept()?.0.into(),
-            Socket::Tcp(l) => {
-                let (s, _) = l.accept()?;
-                s.set_nodelay(true)?;
-                s.into()
+    /// The accept loop: take every peer that is waiting, move every handshake on, return the
+    /// first that finished (or failed, or ran out of time).
+    fn accept_until<T>(&self, deadline: Option<Instant>) -> Result<Connection<T>, ConnectError> {
+        let socket = self.socket.as_ref().ok_or(ConnectError::Closed)?;
+        let mut pending = lock(&self.pending);
+        // While the process is out of descriptors, the listening socket stays readable and
+        // `accept` keeps failing: leave it out of the poll for a moment.
+        let mut listen_again = Instant::now();
+        loop {
+            let now = Instant::now();
+            // Expired handshakes first: an answer at the last moment does not count.
+            if let Some(i) = pending.iter().position(|p| p.deadline.is_some_and(|d| d <= now)) {
+                drop(pending.remove(i));
+                return Err(ConnectError::Auth(AuthError::Timeout));
             }
-        };
-        Ok(Pending {
-            fd,
-            authkey: self.authkey.clone(),
-            timeout: self.handshake_timeout,
-        })
+            if deadline.is_some_and(|d| d <= now) {
+                return Err(ConnectError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no client finished connecting in time",
+                )));
+            }
+            let listening = now >= listen_again;
+            let mut fds: Vec<libc::pollfd> = Vec::with_capacity(pending.len() + 1);
+            fds.push(libc::pollfd {
+                fd: socket.as_fd().as_raw_fd(),
+                events: if listening { libc::POLLIN } else { 0 },
+                revents: 0,
+            });
+            fds.extend(pending.iter().map(|p| libc::pollfd {
+                fd: p.fd().as_raw_fd(),
+                events: p.events(),
+                revents: 0,
+            }));
+            let wake = pending
+                .iter()
+                .filter_map(|p| p.deadline)
+                .chain(deadline)
+                .chain((!listening).then_some(listen_again))
+                .min();
+            let ms = wake.map_or(-1, |w| {
+                let left = w.saturating_duration_since(now);
+                // Rounded up: waking a little early would spin.
+                libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX)
+            });
+            let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+            // SAFETY: `fds` is a valid array of `nfds` pollfds for the duration of the call.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), nfds, ms) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(ConnectError::Io(e));
+            }
+            // Handshakes in progress first: a flood of newcomers must not starve them.
+            for (i, pfd) in fds.iter().enumerate().skip(1).rev() {
+                if pfd.revents == 0 {
+                    continue;
+                }
+                let Some(key) = &self.authkey else { break };
+                let Some(peer) = pending.get_mut(i - 1) else {
+                    continue;
+                };
+                match peer.progress(key) {
+                    Ok(Progress::Waiting) => {}
+                    Ok(Progress::Done) => {
+                        let peer = pending.remove(i - 1).ok_or(ConnectError::Closed)?;
+                        return Ok(Connection::from_stream(peer.into_fd()));
+                    }
+                    Err(e) => {
+                        drop(pending.remove(i - 1));
+                        return Err(ConnectError::Auth(e));
+                    }
+                }
+            }
+            if listening && fds[0].revents != 0 {
+                // Every peer that is waiting, not just one: they then all progress together.
+                loop {
+                    let fd = match accept_one(socket) {
+                        Ok(Some(fd)) => fd,
+                        Ok(None) => break,
+                        Err(e) if is_out_of_resources(&e) => {
+                            // Make room by dropping the stranger that has waited longest; with
+                            // nobody to drop, stop listening for a moment.
+                            if pending.pop_front().is_none() {
+                                listen_again = Instant::now() + Duration::from_millis(10);
+                            }
+                            break;
+                        }
+                        Err(e) => return Err(ConnectError::Io(e)),
+                    };
+                    if self.authkey.is_none() {
+                        return Ok(Connection::from_stream(fd));
+                    }
+                    let peer_deadline = Instant::now().checked_add(self.handshake_timeout);
+                    match Peer::start(fd, peer_deadline) {
+                        Ok(peer) => {
+                            if pending.len() >= MAX_UNAUTHENTICATED {
+                                drop(pending.pop_front());
+                            }
+                            pending.push_back(peer);
+                        }
+                        Err(e) => return Err(ConnectError::Auth(e)),
+                    }
+                }
+            }
+        }
     }
 
     /// Stops listening; a Unix socket file (and a default address's directory) is removed.
     pub fn close(&mut self) {
+        lock(&self.pending).clear();
         if self.socket.take().is_some() {
             if let Address::Unix(path) = &self.address {
                 let _ = std::fs::remove_file(path);
@@ -188,29 +311,53 @@ impl Drop for Listener {
     }
 }
 
-/// An accepted connection that has not been authenticated yet (see [`Listener::accept_pending`]).
-pub struct Pending {
-    fd: OwnedFd,
-    authkey: Option<Vec<u8>>,
-    timeout: Duration,
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Socket::Unix(l) => l.as_fd(),
+            Socket::Tcp(l) => l.as_fd(),
+        }
+    }
 }
 
-impl Pending {
-    /// Runs the handshake (both ways, when the listener has a key) and hands over the
-    /// connection.
-    ///
-    /// # Errors
-    /// [`ConnectError::Auth`] when the peer fails it; the peer gets `#FAILURE#`.
-    pub fn authenticate<T>(self) -> Result<Connection<T>, ConnectError> {
-        let mut conn = Connection::from_stream(self.fd);
-        if let Some(key) = &self.authkey {
-            handshake(&mut conn, self.timeout, |c| {
-                deliver_challenge(c, key)?;
-                answer_challenge(c, key)
-            })?;
+/// One waiting peer from the nonblocking listening socket, `None` when nobody waits.
+fn accept_one(socket: &Socket) -> std::io::Result<Option<OwnedFd>> {
+    loop {
+        let accepted: std::io::Result<OwnedFd> = match socket {
+            Socket::Unix(l) => l.accept().map(|(s, _)| s.into()),
+            Socket::Tcp(l) => l.accept().and_then(|(s, _)| {
+                // Linux does not pass O_NONBLOCK on to accepted sockets; set_nodelay as before.
+                s.set_nodelay(true)?;
+                Ok(s.into())
+            }),
+        };
+        match accepted {
+            Ok(fd) => return Ok(Some(fd)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            // A peer that gave up between connecting and our accept: take the next.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::Interrupted
+                    || e.kind() == std::io::ErrorKind::ConnectionAborted =>
+            {
+                continue
+            }
+            Err(e) => return Err(e),
         }
-        Ok(conn)
     }
+}
+
+/// EMFILE, ENFILE, ENOBUFS, ENOMEM: the process or the system is out of something, not the
+/// listener broken.
+fn is_out_of_resources(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The queue of peers is consistent between any two statements that change it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Connects to a listener and, with an authkey, authenticates both ways. Python's `Client`.
@@ -260,18 +407,30 @@ fn set_read_timeout<T>(conn: &Connection<T>, timeout: Option<Duration>) -> Resul
     }
     let fd = conn.as_fd();
     let tv = TimeVal::new(
-        timeout.map_or(0, |t| t.as_secs() as _),
+        // Clamped: `Duration::MAX` seconds would wrap to a negative time_t.
+        timeout.map_or(0, |t| t.as_secs().min(i32::MAX as u64) as _),
         timeout.map_or(0, |t| t.subsec_micros() as _),
     );
     setsockopt(&fd, sockopt::ReceiveTimeout, &tv).map_err(|e| ConnectError::Io(e.into()))?;
     Ok(())
 }
 
-/// A fresh directory only this user may enter, for default listener addresses.
+/// The prefix of the private directories, `forkway-<pid>-…`: the pid is the process that made
+/// it, so a directory whose process is gone is known to be stale.
+const DIR_PREFIX: &str = "forkway-";
+
+/// A fresh directory only this user may enter, for default listener addresses. Directories
+/// left by processes that died without removing theirs (SIGKILL, a server that died with its
+/// parent) are removed first, so they do not pile up in `/tmp`.
 fn private_dir() -> std::io::Result<PathBuf> {
     let base = std::env::temp_dir();
+    remove_stale_dirs(&base);
     for attempt in 0..100u32 {
-        let dir = base.join(format!("forkway-{}-{attempt}-{}", std::process::id(), nanos()));
+        let dir = base.join(format!(
+            "{DIR_PREFIX}{}-{attempt}-{}",
+            std::process::id(),
+            nanos()
+        ));
         match std::fs::DirBuilder::new().mode_0700().create(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -281,6 +440,65 @@ fn private_dir() -> std::io::Result<PathBuf> {
     Err(std::io::Error::other(
         "cannot make a private directory for the listener",
     ))
+}
+
+/// Removes `forkway-<pid>-…` directories of ours whose process no longer exists. Only what a
+/// listener leaves is removed (its socket files); a directory holding anything else, or not
+/// owned by this user, or whose pid is alive (even if reused by another program), is left
+/// alone.
+fn remove_stale_dirs(base: &Path) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DIR_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid <= 0 || pid_alive(pid) {
+            continue;
+        }
+        let dir = entry.path();
+        // Not followed: a symlink planted under our prefix is not a directory of ours.
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != uid {
+            continue;
+        }
+        if let Ok(inside) = std::fs::read_dir(&dir) {
+            for file in inside.flatten() {
+                let is_socket = file.file_type().is_ok_and(|t| t.is_socket());
+                if is_socket
+                    && file
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|n| n.starts_with("listener"))
+                {
+                    let _ = std::fs::remove_file(file.path());
+                }
+            }
+        }
+        // Fails, harmlessly, if anything else is inside.
+        let _ = std::fs::remove_dir(&dir);
+    }
+}
+
+/// Whether a process with this pid exists (`kill(pid, 0)`: EPERM means it exists but is not
+/// ours to signal).
+fn pid_alive(pid: i32) -> bool {
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
 }
 
 fn nanos() -> u32 {
@@ -320,31 +538,5 @@ pub(crate) fn peer_gone(peer: BorrowedFd<'_>) -> bool {
         0 => false,
         n if n > 0 => pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
         _ => std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted,
-    }
-}
-
-/// Waits until `fd` is readable (for a listening socket: a client is waiting), at most `timeout`.
-fn readable_within(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd, borrowed for the call.
-        match unsafe { libc::poll(&mut pfd, 1, ms) } {
-            n if n > 0 => return Ok(true),
-            0 => return Ok(false),
-            _ => {
-                let e = std::io::Error::last_os_error();
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
     }
 }

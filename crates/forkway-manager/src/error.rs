@@ -52,6 +52,24 @@ pub enum ManagerError {
         /// The object's id.
         id: u64,
     },
+    /// A release or claim of a reference the client does not hold (its token is not one the
+    /// server gave out for this object, or it was released already).
+    #[error("no such reference to object {id} is held")]
+    NotHeld {
+        /// The object's id.
+        id: u64,
+    },
+    /// A proxy's bytes name a manager this process may not trust: one it did not start, did
+    /// not inherit from the parent that started it, and did not [`connect`](crate::Manager::connect)
+    /// to. Connecting there would answer that server's challenge with this process's authkey.
+    #[error(
+        "refusing a proxy for the manager at {address}: this process did not start it, inherit \
+         it, or connect to it (use Manager::connect(address, key) to trust it)"
+    )]
+    Untrusted {
+        /// The address the proxy names.
+        address: Address,
+    },
     /// A proxy of one type was used for an object of another (a name shared as a
     /// `DictProxy<String, u32>` looked up as a `ListProxy<u32>`).
     #[error("object {id} is a {found}, not a {expected}")]

@@ -67,6 +67,8 @@ pub mod auth;
 mod client;
 pub mod connection;
 mod error;
+mod forksafe;
+mod handshake;
 mod manager;
 mod protocol;
 pub mod proxy;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::client;
 use crate::connection::{Address, Listener};
 use crate::error::ManagerError;
-use crate::protocol::{Init, Kind, Reply, Request};
+use crate::protocol::{Init, Kind, Reply, Request, Token};
 use crate::proxy::handle::Handle;
 use crate::proxy::{encode, DictProxy, EventProxy, ListProxy, LockProxy, Proxy, QueueProxy, ValueProxy};
 use crate::server::{serve_forever, Server};
@@ -76,7 +76,9 @@ impl ManagerBuilder {
     }
 
     /// Uses `key` instead of the process authkey. Clients must present the same key
-    /// ([`Manager::connect`]); proxies sent to other processes use *their* process key.
+    /// ([`Manager::connect`]); proxies sent to other processes use the key *that* process
+    /// knows for this manager (this one in a child forked after `start`, the one given to
+    /// `connect` elsewhere).
     #[must_use]
     pub fn authkey(mut self, key: &[u8]) -> ManagerBuilder {
         self.authkey = Some(key.to_vec());
@@ -125,9 +127,11 @@ impl ManagerBuilder {
                 return failed(format!("the server exited before it was ready ({code}): {e}"));
             }
         };
+        let authkey: Option<Arc<[u8]>> = self.authkey.map(Arc::from);
+        client::trust(&address, authkey.clone());
         Ok(Manager {
             address,
-            authkey: self.authkey.map(Arc::from),
+            authkey,
             server: Some(server),
             private_dir,
             creator: std::process::id(),
@@ -218,6 +222,8 @@ impl Manager {
             shut_down: false,
         };
         m.request(&Request::Ping)?;
+        // The key is right: proxies for this manager may now be decoded here.
+        client::trust(address, m.authkey.clone());
         Ok(m)
     }
 
@@ -262,18 +268,19 @@ impl Manager {
             init,
         };
         match self.request(&request)? {
-            Reply::Created(id) => Ok(self.proxy(id)),
+            Reply::Ref { id, token } => Ok(self.proxy(id, token)),
             other => Err(ManagerError::Remote(format!("unexpected reply {other:?}"))),
         }
     }
 
-    fn proxy<P: Proxy>(&self, id: u64) -> P {
-        P::from_handle(Handle {
-            address: self.address.clone(),
+    fn proxy<P: Proxy>(&self, id: u64, token: Token) -> P {
+        P::from_handle(Handle::new(
+            self.address.clone(),
             id,
-            tag: P::tag(),
-            authkey: self.authkey.clone(),
-        })
+            P::tag(),
+            self.authkey.clone(),
+            token,
+        ))
     }
 
     /// A new unbounded queue. Python's `Manager().Queue()`.
@@ -386,6 +393,7 @@ impl Manager {
         self.request(&Request::Share {
             name: name.to_owned(),
             id: proxy.id(),
+            token: proxy.handle().token,
         })
         .map(drop)
     }
@@ -400,7 +408,7 @@ impl Manager {
             tag: P::tag().to_owned(),
         };
         match self.request(&request)? {
-            Reply::Created(id) => Ok(self.proxy(id)),
+            Reply::Ref { id, token } => Ok(self.proxy(id, token)),
             other => Err(ManagerError::Remote(format!("unexpected reply {other:?}"))),
         }
     }
@@ -419,7 +427,11 @@ impl Manager {
         self.shut_down = true;
         client::forget(&self.address);
         let Some(server) = &self.server else { return Ok(()) };
-        if let Ok(mut conn) = client::connect(&self.address, self.authkey.as_deref()) {
+        // Its proxies' references die with the server; and whoever listens at this address
+        // next is not this manager.
+        client::drop_anchor(&self.address);
+        client::distrust(&self.address);
+        if let Ok(mut conn) = client::connect_unanchored(&self.address, self.authkey.as_deref()) {
             if let Ok(frame) = forkway_ipc::codec::encode(&Request::Shutdown) {
                 // The reply, or the end of file of a server that exited first: either will do.
                 if conn.send_bytes(&frame).is_ok() {

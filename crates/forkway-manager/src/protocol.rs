@@ -21,19 +21,42 @@ pub(crate) enum Kind {
     Event,
 }
 
+/// A reference's token. Every reference the server counts has one: random, known only to
+/// the client holding it (and to the bytes of a proxy in flight), so only its holder can
+/// release it.
+pub(crate) type Token = u128;
+
 /// What a client asks the server.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Request {
-    /// A new object; the reply's id comes with one reference, owned by the new proxy.
+    /// This connection belongs to client process `session`: references taken over it belong
+    /// to that process, and are released when the last of its connections closes. (A
+    /// connection that never says hello is a session of its own.)
+    Hello { session: u128 },
+    /// A new object; the reply's reference is held by this connection's session.
     Create { kind: Kind, tag: String, init: Init },
-    /// One more reference to `id` — if it is a `tag`.
-    Incref { id: u64, tag: String },
-    /// One reference fewer; at zero the object is deleted.
-    Decref { id: u64 },
+    /// A new reference to `id` — if it is a `tag`, and `token` is a reference to it. Held by
+    /// this session, or by nobody yet (`in_flight`: for a proxy's bytes, claimed by whoever
+    /// decodes them).
+    Incref {
+        id: u64,
+        token: Token,
+        tag: String,
+        in_flight: bool,
+    },
+    /// Releases the reference `token`; when the last reference goes, the object is deleted.
+    Decref { id: u64, token: Token },
+    /// The reference `token` (in flight, or inherited from a parent process) is now held by
+    /// this session.
+    Claim { id: u64, token: Token },
+    /// The reference `token`, if this session holds it, is now in flight (the proxy was moved
+    /// into a forked child, which claims it).
+    Detach { id: u64, token: Token },
     /// A method of object `id`.
     Call { id: u64, call: Call },
-    /// Binds `name` to `id` (the name holds a reference of its own).
-    Share { name: String, id: u64 },
+    /// Binds `name` to `id`, which `token` must be a reference to; the name holds a reference
+    /// of its own.
+    Share { name: String, id: u64, token: Token },
     /// A new reference to the object bound to `name`, which must be a `tag`.
     Lookup { name: String, tag: String },
     /// Are you there? (`Manager::connect` checks the address and the key with it.)
@@ -110,7 +133,11 @@ pub(crate) enum Call {
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Reply {
     Done,
-    Created(u64),
+    /// A new reference: the object and the reference's token.
+    Ref {
+        id: u64,
+        token: Token,
+    },
     Flag(bool),
     Count(u64),
     Item(ByteBuf),
@@ -132,6 +159,9 @@ pub(crate) enum Failure {
         found: String,
     },
     NoSuchName(String),
+    NotHeld {
+        id: u64,
+    },
     Empty,
     Full,
     IndexOutOfRange {
@@ -148,6 +178,7 @@ impl From<Failure> for ManagerError {
             Failure::NoSuchObject { id } => ManagerError::NoSuchObject { id },
             Failure::WrongType { id, expected, found } => ManagerError::WrongType { id, expected, found },
             Failure::NoSuchName(name) => ManagerError::NoSuchName(name),
+            Failure::NotHeld { id } => ManagerError::NotHeld { id },
             Failure::Empty => ManagerError::Empty,
             Failure::Full => ManagerError::Full,
             Failure::IndexOutOfRange { index, len } => ManagerError::IndexOutOfRange {

@@ -5,13 +5,18 @@
 //! - `clone()` asks the server for one more;
 //! - dropping a proxy releases its reference;
 //! - serializing a proxy (a pool task's argument, an item in a queue) counts one more reference
-//!   *for the bytes*, and the proxy decoded from them takes it over — so a proxy may be sent and
-//!   its sender dropped at once without the object vanishing in between;
+//!   *for the bytes*, in flight until the proxy decoded from them claims it — so a proxy may be
+//!   sent and its sender dropped (or exit) at once without the object vanishing in between;
 //! - a proxy moved into a [`Process`](forkway_process::Process)'s closure is owned by the child:
-//!   the parent's leftover copy releases nothing.
+//!   the parent's leftover copy puts its reference in flight, and the child claims it.
 //!
-//! The authkey is never part of a proxy's bytes: the receiving process uses its own
-//! [`authkey`](forkway_process::authkey), inherited from the process that started the manager.
+//! Each reference is a random token the server gave its holder: a client can release only the
+//! references it holds, and a process's references are released when it exits or is killed.
+//!
+//! The authkey is never part of a proxy's bytes: the receiving process uses the key it knows
+//! for that manager. A proxy decodes only for a manager the process started, inherited from the
+//! parent that started it, or [`connect`](crate::Manager::connect)ed to; bytes naming any other
+//! address are refused ([`ManagerError::Untrusted`]) without connecting there.
 
 use std::marker::PhantomData;
 use std::path::PathBuf;
@@ -25,51 +30,111 @@ use serde_bytes::ByteBuf;
 use crate::client;
 use crate::connection::Address;
 use crate::error::ManagerError;
-use crate::protocol::{Call, Reply, Request, Wait};
+use crate::protocol::{Call, Reply, Request, Token, Wait};
 
 pub(crate) mod handle {
     use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     /// One reference to one object in one manager.
     pub struct Handle {
         pub(crate) address: Address,
         pub(crate) id: u64,
         pub(crate) tag: &'static str,
-        /// `None`: this process's authkey (every proxy that arrived in serialized form).
+        /// `None`: this process's authkey.
         pub(crate) authkey: Option<Arc<[u8]>>,
+        /// The reference's token: the server releases a reference only to whoever shows it.
+        pub(crate) token: Token,
+        /// The process whose session holds the reference. Another process — a forked child
+        /// that inherited the proxy, or the decoder of a proxy's bytes (0) — claims it before
+        /// its first use, so that it is released if that process dies.
+        pub(crate) holder: AtomicU32,
     }
 
     impl Handle {
-        pub(crate) fn request(&self, request: &Request) -> Result<Reply, ManagerError> {
+        /// A handle for a reference this process's session holds.
+        pub(crate) fn new(
+            address: Address,
+            id: u64,
+            tag: &'static str,
+            authkey: Option<Arc<[u8]>>,
+            token: Token,
+        ) -> Handle {
+            Handle {
+                address,
+                id,
+                tag,
+                authkey,
+                token,
+                holder: AtomicU32::new(std::process::id()),
+            }
+        }
+
+        /// Sends a request as is (no claim first).
+        pub(crate) fn send(&self, request: &Request) -> Result<Reply, ManagerError> {
             client::call(&self.address, self.authkey.as_deref(), request)
+        }
+
+        /// Sends a request, after claiming the reference for this process if it is not ours yet.
+        pub(crate) fn request(&self, request: &Request) -> Result<Reply, ManagerError> {
+            let pid = std::process::id();
+            if self.holder.load(Ordering::Relaxed) != pid {
+                self.send(&Request::Claim {
+                    id: self.id,
+                    token: self.token,
+                })?;
+                self.holder.store(pid, Ordering::Relaxed);
+            }
+            self.send(request)
         }
 
         pub(crate) fn call(&self, call: Call) -> Result<Reply, ManagerError> {
             self.request(&Request::Call { id: self.id, call })
         }
 
+        /// A new reference to the same object: held by this process, or in flight (for a
+        /// proxy's bytes).
+        pub(crate) fn new_ref(&self, in_flight: bool) -> Result<Token, ManagerError> {
+            match self.request(&Request::Incref {
+                id: self.id,
+                token: self.token,
+                tag: self.tag.to_owned(),
+                in_flight,
+            })? {
+                Reply::Ref { token, .. } => Ok(token),
+                other => Err(unexpected(&other)),
+            }
+        }
+
         /// A second reference to the same object.
         pub(crate) fn incref(&self) -> Result<Handle, ManagerError> {
-            self.request(&Request::Incref {
-                id: self.id,
-                tag: self.tag.to_owned(),
-            })?;
-            Ok(Handle {
-                address: self.address.clone(),
-                id: self.id,
-                tag: self.tag,
-                authkey: self.authkey.clone(),
-            })
+            let token = self.new_ref(false)?;
+            Ok(Handle::new(
+                self.address.clone(),
+                self.id,
+                self.tag,
+                self.authkey.clone(),
+                token,
+            ))
         }
     }
 
     impl Drop for Handle {
         fn drop(&mut self) {
-            if forkway_process::target_moved_to_child() {
-                return; // the child owns this reference now
-            }
             // After a shutdown there is nothing left to release; no error to report from a drop.
-            let _ = self.request(&Request::Decref { id: self.id });
+            let _ = if forkway_process::target_moved_to_child() {
+                // The child owns this reference now: it is no longer this process's, so that
+                // this process's exit does not release it (the child claims it).
+                self.send(&Request::Detach {
+                    id: self.id,
+                    token: self.token,
+                })
+            } else {
+                self.send(&Request::Decref {
+                    id: self.id,
+                    token: self.token,
+                })
+            };
         }
     }
 }
@@ -123,12 +188,14 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<ByteBuf, Manage
         .map_err(|e| ManagerError::Encode(e.to_string()))
 }
 
-/// A proxy's bytes: where its object lives and what type it is — no key.
+/// A proxy's bytes: where its object lives, what type it is, and the token of the reference
+/// the bytes carry — no key.
 #[derive(Serialize, Deserialize)]
 struct WireProxy {
     address: WireAddress,
     id: u64,
     tag: String,
+    token: Token,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -138,15 +205,10 @@ enum WireAddress {
 }
 
 fn serialize_handle<S: Serializer>(handle: &Handle, s: S) -> Result<S::Ok, S::Error> {
-    // The bytes carry a reference of their own, taken over by whoever decodes them.
-    handle
-        .request(&Request::Incref {
-            id: handle.id,
-            tag: handle.tag.to_owned(),
-        })
-        .map_err(|e| {
-            serde::ser::Error::custom(format!("cannot send a proxy for object {}: {e}", handle.id))
-        })?;
+    // The bytes carry a reference of their own, in flight until whoever decodes them claims it.
+    let token = handle.new_ref(true).map_err(|e| {
+        serde::ser::Error::custom(format!("cannot send a proxy for object {}: {e}", handle.id))
+    })?;
     WireProxy {
         address: match &handle.address {
             Address::Unix(p) => WireAddress::Unix(p.clone()),
@@ -154,22 +216,25 @@ fn serialize_handle<S: Serializer>(handle: &Handle, s: S) -> Result<S::Ok, S::Er
         },
         id: handle.id,
         tag: handle.tag.to_owned(),
+        token,
     }
     .serialize(s)
 }
 
 fn deserialize_handle<'de, D: Deserializer<'de>>(d: D, tag: &'static str) -> Result<Handle, D::Error> {
     let wire = WireProxy::deserialize(d)?;
-    let handle = Handle {
-        address: match wire.address {
-            WireAddress::Unix(p) => Address::Unix(p),
-            WireAddress::Tcp(a) => Address::Tcp(a),
-        },
-        id: wire.id,
-        tag,
-        authkey: None,
+    let address = match wire.address {
+        WireAddress::Unix(p) => Address::Unix(p),
+        WireAddress::Tcp(a) => Address::Tcp(a),
+    };
+    // Bytes can come from anyone: a proxy may only lead to a manager this process already
+    // trusts. Connecting elsewhere would answer that server's challenge with our key — and a
+    // relay there could pass the answer on to a real manager and walk in.
+    let Some(authkey) = client::trusted_key(&address) else {
+        return Err(serde::de::Error::custom(ManagerError::Untrusted { address }));
     };
     let arrival = ARRIVAL.with(std::cell::Cell::get);
+    let handle = Handle::new(address, wire.id, tag, authkey, wire.token);
     if wire.tag != tag {
         let message = format!("object {} is a {}, not a {tag}", wire.id, short(&wire.tag));
         if arrival == Arrival::Copied {
@@ -179,8 +244,13 @@ fn deserialize_handle<'de, D: Deserializer<'de>>(d: D, tag: &'static str) -> Res
         return Err(serde::de::Error::custom(message));
     }
     match arrival {
-        Arrival::Moved => Ok(handle),
+        Arrival::Moved => {
+            // In flight until now: claimed (and so tied to this process) at its first use.
+            handle.holder.store(0, std::sync::atomic::Ordering::Relaxed);
+            Ok(handle)
+        }
         Arrival::Copied => {
+            // The bytes stay in the server with their reference; we take one of our own.
             let own = handle
                 .incref()
                 .map_err(|e| serde::de::Error::custom(e.to_string()));

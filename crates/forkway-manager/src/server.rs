@@ -2,7 +2,7 @@
 //! one thread per connection. The server never forks, so its threads are safe (a forking
 //! parent is the one that must stay single-threaded).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -12,8 +12,8 @@ use forkway_ipc::{codec, Connection};
 use indexmap::IndexMap;
 use serde_bytes::ByteBuf;
 
-use crate::connection::{peer_gone, Listener};
-use crate::protocol::{Call, Failure, Init, Kind, Reply, Request, Wait};
+use crate::connection::{peer_gone, ConnectError, Listener};
+use crate::protocol::{Call, Failure, Init, Kind, Reply, Request, Token, Wait};
 
 /// How often a waiting method looks whether its client is still there. A client killed while
 /// it waits must not, minutes later, take an item or a lock that nobody will ever receive.
@@ -27,17 +27,148 @@ pub(crate) struct Server {
     dir: Option<PathBuf>,
 }
 
+/// The objects, and who holds references to them. A reference is a [`Token`]; the server
+/// counts an object's references by their tokens, so a client can release only what it holds,
+/// and a client that goes away (all its connections closed: it exited or was killed) releases
+/// everything it held.
 #[derive(Default)]
 struct Registry {
     next_id: u64,
     objects: HashMap<u64, Entry>,
-    names: HashMap<String, u64>,
+    /// A name, its object, and the name's own reference.
+    names: HashMap<String, (u64, Token)>,
+    refs: HashMap<Token, Reference>,
+    sessions: HashMap<u128, Session>,
 }
 
 struct Entry {
     object: Arc<Object>,
+    /// How many tokens refer to it.
     refs: u64,
     tag: String,
+}
+
+struct Reference {
+    id: u64,
+    holder: Holder,
+}
+
+/// Who holds a reference.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// A client process (all its connections).
+    Session(u128),
+    /// A shared name.
+    Name,
+    /// Nobody yet: the bytes of a proxy on their way (a queue item, a task argument), or a
+    /// proxy moved into a forked child that has not used it yet.
+    InFlight,
+}
+
+/// A client process: how many of its connections are open, and the references it holds.
+#[derive(Default)]
+struct Session {
+    connections: usize,
+    refs: HashSet<Token>,
+}
+
+impl Registry {
+    /// A new reference to `id` (which must exist), held by `holder`.
+    fn new_ref(&mut self, id: u64, holder: Holder) -> Result<Token, Failure> {
+        let entry = self.objects.get_mut(&id).ok_or(Failure::NoSuchObject { id })?;
+        let token = loop {
+            let t = random_token().map_err(Failure::Malformed)?;
+            if !self.refs.contains_key(&t) {
+                break t;
+            }
+        };
+        entry.refs = entry.refs.saturating_add(1);
+        self.refs.insert(token, Reference { id, holder });
+        if let Holder::Session(s) = holder {
+            self.sessions.entry(s).or_default().refs.insert(token);
+        }
+        Ok(token)
+    }
+
+    /// Whether `token` is a reference to `id`.
+    fn check(&self, id: u64, token: Token) -> Result<(), Failure> {
+        match self.refs.get(&token) {
+            Some(r) if r.id == id => Ok(()),
+            _ => Err(Failure::NotHeld { id }),
+        }
+    }
+
+    /// Releases `token`; the object it deleted, if it was the last reference (to be dropped
+    /// after the registry lock: a big object's memory is freed without holding up every
+    /// other client).
+    fn release(&mut self, token: Token) -> Option<Entry> {
+        let r = self.refs.remove(&token)?;
+        if let Holder::Session(s) = r.holder {
+            if let Some(session) = self.sessions.get_mut(&s) {
+                session.refs.remove(&token);
+            }
+        }
+        let entry = self.objects.get_mut(&r.id)?;
+        entry.refs = entry.refs.saturating_sub(1);
+        if entry.refs == 0 {
+            return self.objects.remove(&r.id);
+        }
+        None
+    }
+
+    fn set_holder(&mut self, token: Token, holder: Holder) {
+        let Some(r) = self.refs.get_mut(&token) else {
+            return;
+        };
+        if let Holder::Session(s) = r.holder {
+            if let Some(session) = self.sessions.get_mut(&s) {
+                session.refs.remove(&token);
+            }
+        }
+        r.holder = holder;
+        if let Holder::Session(s) = holder {
+            self.sessions.entry(s).or_default().refs.insert(token);
+        }
+    }
+
+    fn join(&mut self, session: u128) {
+        let s = self.sessions.entry(session).or_default();
+        s.connections = s.connections.saturating_add(1);
+    }
+
+    /// One connection of `session` closed; the last one takes the session's references with
+    /// it. The deleted objects are returned, to be dropped after the lock.
+    fn leave(&mut self, session: u128) -> Vec<Entry> {
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return Vec::new();
+        };
+        s.connections = s.connections.saturating_sub(1);
+        if s.connections > 0 {
+            return Vec::new();
+        }
+        let tokens = self.sessions.remove(&session).map(|s| s.refs).unwrap_or_default();
+        tokens.into_iter().filter_map(|t| self.release(t)).collect()
+    }
+}
+
+/// A fresh random token (tokens are capabilities: they must not be guessable).
+fn random_token() -> Result<u128, String> {
+    let mut bytes = [0u8; 16];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of `bytes`, which we own.
+        let got = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0) };
+        match usize::try_from(got) {
+            Ok(n) => filled += n,
+            Err(_) => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(format!("no random bytes: {e}"));
+                }
+            }
+        }
+    }
+    Ok(u128::from_ne_bytes(bytes))
 }
 
 /// A shared object. Values are kept as their encoded bytes.
@@ -106,7 +237,9 @@ fn wait_until<'a, T>(
     let deadline = match wait {
         Wait::Never => None,
         Wait::Forever => None,
-        Wait::For(d) => Some(Instant::now() + d),
+        // A timeout too large to add to the clock (`Duration::MAX`) means "wait forever": a
+        // client can send any duration, and none may panic this thread.
+        Wait::For(d) => Instant::now().checked_add(d),
     };
     loop {
         if ready(&guard) {
@@ -169,66 +302,110 @@ impl Server {
         }
     }
 
-    /// Does what one request asks. `peer` is the client's socket, watched while a method waits.
-    pub(crate) fn handle(&self, request: Request, peer: BorrowedFd<'_>) -> Handled {
-        match request {
-            Request::Create { kind, tag, init } => self.create(kind, tag, init),
-            Request::Incref { id, tag } => {
+    /// A new connection's view of the server: a session of its own until it says hello.
+    pub(crate) fn client(&self) -> Client<'_> {
+        let session = random_token().unwrap_or_default();
+        lock(&self.registry).join(session);
+        Client {
+            server: self,
+            session: std::cell::Cell::new(session),
+        }
+    }
+
+    /// Does what one request asks, for a client of `session`. `peer` is the client's socket,
+    /// watched while a method waits. No request, however malformed, panics.
+    fn handle(&self, request: Request, peer: BorrowedFd<'_>, session: u128) -> Handled {
+        let outcome = match request {
+            Request::Hello { .. } => Ok(Reply::Done), // handled by `Client`
+            Request::Create { kind, tag, init } => return self.create(kind, tag, init, session),
+            Request::Incref {
+                id,
+                token,
+                tag,
+                in_flight,
+            } => {
                 let mut reg = lock(&self.registry);
-                match reg.objects.get_mut(&id) {
-                    None => failed(Failure::NoSuchObject { id }),
-                    Some(e) if e.tag != tag => failed(Failure::WrongType {
-                        id,
-                        expected: tag,
-                        found: e.tag.clone(),
-                    }),
-                    Some(e) => {
-                        e.refs += 1;
-                        reply(Reply::Done)
+                reg.check(id, token).and_then(|()| {
+                    let found = reg.objects.get(&id).map(|e| e.tag.clone()).unwrap_or_default();
+                    if found != tag {
+                        return Err(Failure::WrongType {
+                            id,
+                            expected: tag,
+                            found,
+                        });
                     }
+                    let holder = if in_flight {
+                        Holder::InFlight
+                    } else {
+                        Holder::Session(session)
+                    };
+                    reg.new_ref(id, holder).map(|token| Reply::Ref { id, token })
+                })
+            }
+            Request::Decref { id, token } => {
+                let mut reg = lock(&self.registry);
+                match reg.check(id, token) {
+                    Ok(()) => {
+                        let gone = reg.release(token);
+                        drop(reg);
+                        drop(gone);
+                        Ok(Reply::Done)
+                    }
+                    Err(e) => Err(e),
                 }
             }
-            Request::Decref { id } => {
+            Request::Claim { id, token } => {
                 let mut reg = lock(&self.registry);
-                let Some(e) = reg.objects.get_mut(&id) else {
-                    return failed(Failure::NoSuchObject { id });
-                };
-                e.refs -= 1;
-                if e.refs == 0 {
-                    // Dropped after the registry lock: a big object's memory is freed
-                    // without holding up every other client.
-                    let gone = reg.objects.remove(&id);
-                    drop(reg);
-                    drop(gone);
-                }
-                reply(Reply::Done)
+                reg.check(id, token).map(|()| {
+                    reg.set_holder(token, Holder::Session(session));
+                    Reply::Done
+                })
             }
-            Request::Share { name, id } => {
+            Request::Detach { id, token } => {
                 let mut reg = lock(&self.registry);
-                let Some(e) = reg.objects.get_mut(&id) else {
-                    return failed(Failure::NoSuchObject { id });
-                };
-                e.refs += 1;
-                if let Some(old) = reg.names.insert(name, id) {
-                    release(&mut reg, old);
+                reg.check(id, token).map(|()| {
+                    // Only from this session: a child that claimed it first keeps it.
+                    if reg
+                        .refs
+                        .get(&token)
+                        .is_some_and(|r| r.holder == Holder::Session(session))
+                    {
+                        reg.set_holder(token, Holder::InFlight);
+                    }
+                    Reply::Done
+                })
+            }
+            Request::Share { name, id, token } => {
+                let mut reg = lock(&self.registry);
+                match reg.check(id, token).and_then(|()| reg.new_ref(id, Holder::Name)) {
+                    Ok(own) => {
+                        let old = reg.names.insert(name, (id, own));
+                        let gone = old.and_then(|(_, t)| reg.release(t));
+                        drop(reg);
+                        drop(gone);
+                        Ok(Reply::Done)
+                    }
+                    Err(e) => Err(e),
                 }
-                reply(Reply::Done)
             }
             Request::Lookup { name, tag } => {
                 let mut reg = lock(&self.registry);
-                let Some(&id) = reg.names.get(&name) else {
-                    return failed(Failure::NoSuchName(name));
-                };
-                let e = reg.objects.get_mut(&id).expect("a shared name holds a reference");
-                if e.tag != tag {
-                    return failed(Failure::WrongType {
-                        id,
-                        expected: tag,
-                        found: e.tag.clone(),
-                    });
+                match reg.names.get(&name).copied() {
+                    None => Err(Failure::NoSuchName(name)),
+                    Some((id, _)) => {
+                        let found = reg.objects.get(&id).map(|e| e.tag.clone()).unwrap_or_default();
+                        if found != tag {
+                            Err(Failure::WrongType {
+                                id,
+                                expected: tag,
+                                found,
+                            })
+                        } else {
+                            reg.new_ref(id, Holder::Session(session))
+                                .map(|token| Reply::Ref { id, token })
+                        }
+                    }
                 }
-                e.refs += 1;
-                reply(Reply::Created(id))
             }
             Request::Call { id, call } => {
                 let object = match lock(&self.registry).objects.get(&id) {
@@ -236,19 +413,25 @@ impl Server {
                     None => return failed(Failure::NoSuchObject { id }),
                 };
                 // The registry is not held while a method runs (or waits).
-                call_method(&object, call, peer)
+                return call_method(&object, call, peer);
             }
-            Request::Ping => reply(Reply::Done),
-            Request::Count => reply(Reply::Count(lock(&self.registry).objects.len() as u64)),
-            Request::Shutdown => Handled {
-                reply: Reply::Done,
-                undo: None,
-                exit: true,
-            },
+            Request::Ping => Ok(Reply::Done),
+            Request::Count => Ok(Reply::Count(lock(&self.registry).objects.len() as u64)),
+            Request::Shutdown => {
+                return Handled {
+                    reply: Reply::Done,
+                    undo: None,
+                    exit: true,
+                }
+            }
+        };
+        match outcome {
+            Ok(r) => reply(r),
+            Err(f) => failed(f),
         }
     }
 
-    fn create(&self, kind: Kind, tag: String, init: Init) -> Handled {
+    fn create(&self, kind: Kind, tag: String, init: Init, session: u128) -> Handled {
         let object = match (kind, init) {
             (Kind::Queue, Init::Empty) => Object::Queue(SharedQueue::new(None)),
             (Kind::Queue, Init::Bounded(n)) if n > 0 => {
@@ -275,17 +458,23 @@ impl Server {
             }
         };
         let mut reg = lock(&self.registry);
-        reg.next_id += 1;
+        reg.next_id = reg.next_id.wrapping_add(1);
         let id = reg.next_id;
         reg.objects.insert(
             id,
             Entry {
                 object: Arc::new(object),
-                refs: 1,
+                refs: 0,
                 tag,
             },
         );
-        reply(Reply::Created(id))
+        match reg.new_ref(id, Holder::Session(session)) {
+            Ok(token) => reply(Reply::Ref { id, token }),
+            Err(f) => {
+                reg.objects.remove(&id);
+                failed(f)
+            }
+        }
     }
 
     /// How many objects the server holds (for the leak tests, through `Request::Call`-free
@@ -309,12 +498,43 @@ impl Server {
     }
 }
 
-fn release(reg: &mut Registry, id: u64) {
-    if let Some(e) = reg.objects.get_mut(&id) {
-        e.refs -= 1;
-        if e.refs == 0 {
-            reg.objects.remove(&id);
+/// One connection's view of the server: requests are done for its client process (its
+/// session). Dropped when the connection ends: the last connection of a session releases the
+/// references the session held.
+pub(crate) struct Client<'s> {
+    server: &'s Server,
+    session: std::cell::Cell<u128>,
+}
+
+impl Client<'_> {
+    /// Does what one request asks. `peer` is the client's socket, watched while a method waits.
+    pub(crate) fn handle(&self, request: Request, peer: BorrowedFd<'_>) -> Handled {
+        if let Request::Hello { session } = request {
+            let old = self.session.replace(session);
+            if old != session {
+                let mut reg = lock(&self.server.registry);
+                reg.join(session);
+                let gone = reg.leave(old);
+                drop(reg);
+                drop(gone);
+            }
+            return reply(Reply::Done);
         }
+        self.server.handle(request, peer, self.session.get())
+    }
+
+    /// Ends the server process (after a `Shutdown` request).
+    pub(crate) fn exit(&self) -> ! {
+        self.server.exit()
+    }
+}
+
+impl Drop for Client<'_> {
+    fn drop(&mut self) {
+        let mut reg = lock(&self.server.registry);
+        let gone = reg.leave(self.session.get());
+        drop(reg);
+        drop(gone);
     }
 }
 
@@ -354,7 +574,9 @@ fn call_method(object: &Arc<Object>, call: Call, peer: BorrowedFd<'_>) -> Handle
                 !items.is_empty()
             }) {
                 Ok(mut items) => {
-                    let item = items.pop_front().expect("waited for an item");
+                    let Some(item) = items.pop_front() else {
+                        return failed(Failure::Empty); // `ready` said otherwise; cannot happen
+                    };
                     q.not_full.notify_one();
                     Handled {
                         reply: Reply::Item(bytes(item.clone())),
@@ -474,8 +696,8 @@ fn list_method(object: &Arc<Object>, l: &Mutex<Vec<Vec<u8>>>, call: Call) -> Han
                 .cloned()
                 .map(bytes),
         )),
-        Call::ListSet { index, item } => match usize::try_from(index).ok().filter(|&i| i < l.len()) {
-            Some(i) => reply(Reply::Item(bytes(std::mem::replace(&mut l[i], item.into_vec())))),
+        Call::ListSet { index, item } => match usize::try_from(index).ok().and_then(|i| l.get_mut(i)) {
+            Some(slot) => reply(Reply::Item(bytes(std::mem::replace(slot, item.into_vec())))),
             None => out_of_range(index),
         },
         Call::ListInsert { index, item } => match usize::try_from(index).ok().filter(|&i| i <= l.len()) {
@@ -533,11 +755,12 @@ impl Undo {
 }
 
 // ANCHOR: serve_connection
-/// Serves one client until it hangs up: read a request, do it, answer, repeat. A request that
+/// Serves one client until it hangs up: read a request, do it, answer, repeat. `server` is
+/// the server as this connection's client sees it (its references are its own). A request that
 /// does not decode is answered with an error and the connection goes on (its frame was whole);
 /// a broken frame or a vanished client ends this connection only. If the answer cannot be
 /// sent, whatever the request took goes back where it was.
-pub(crate) fn serve_connection(server: &Server, conn: &mut Connection<()>) {
+pub(crate) fn serve_connection(server: &Client<'_>, conn: &mut Connection<()>) {
     // ANCHOR: exercise_6_3
     loop {
         let Ok(frame) = conn.recv_bytes() else {
@@ -564,26 +787,25 @@ pub(crate) fn serve_connection(server: &Server, conn: &mut Connection<()>) {
 }
 // ANCHOR_END: serve_connection
 
-/// The server's main loop: accept, and give each connection a thread of its own, which runs
-/// the authkey handshake and then [`serve_connection`].
+/// The server's main loop: authenticate peers (all of them on this thread, see
+/// [`Listener::accept`]), and give each authenticated connection a thread of its own, which
+/// runs [`serve_connection`]. A stranger costs a descriptor for at most the handshake timeout,
+/// and never a thread.
 pub(crate) fn serve_forever(listener: &Listener, server: &Arc<Server>) -> ! {
     loop {
-        match listener.accept_pending() {
-            Ok(pending) => {
+        match listener.accept::<()>() {
+            Ok(mut conn) => {
                 let server = Arc::clone(server);
                 let spawned = std::thread::Builder::new()
                     .name("forkway-manager-client".into())
-                    .spawn(move || {
-                        if let Ok(mut conn) = pending.authenticate::<()>() {
-                            serve_connection(&server, &mut conn);
-                        }
-                    });
+                    .spawn(move || serve_connection(&server.client(), &mut conn));
                 // Out of threads: that client's connection is dropped (it sees end of file);
                 // the others go on.
                 drop(spawned);
             }
-            // Out of descriptors, or a client that left before accept: wait a little rather
-            // than spin.
+            // A peer that failed the handshake or ran out of time: the next.
+            Err(ConnectError::Auth(_)) => {}
+            // Anything else (the listener's own socket failed): do not spin.
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
@@ -594,11 +816,11 @@ mod tests {
     use super::*;
     use std::os::unix::net::UnixStream;
 
-    fn call(server: &Server, peer: &UnixStream, request: Request) -> Reply {
+    fn call(server: &Client<'_>, peer: &UnixStream, request: Request) -> Reply {
         server.handle(request, peer.as_fd()).reply
     }
 
-    fn create(server: &Server, peer: &UnixStream, kind: Kind, tag: &str) -> u64 {
+    fn create_ref(server: &Client<'_>, peer: &UnixStream, kind: Kind, tag: &str) -> (u64, Token) {
         let init = Init::Empty;
         match call(
             server,
@@ -609,9 +831,13 @@ mod tests {
                 init,
             },
         ) {
-            Reply::Created(id) => id,
+            Reply::Ref { id, token } => (id, token),
             other => panic!("no id: {other:?}"),
         }
+    }
+
+    fn create(server: &Client<'_>, peer: &UnixStream, kind: Kind, tag: &str) -> u64 {
+        create_ref(server, peer, kind, tag).0
     }
 
     fn on(id: u64, call: Call) -> Request {
@@ -620,33 +846,34 @@ mod tests {
 
     #[test]
     fn the_last_decref_deletes_the_object() {
-        let server = Server::new(None, None);
+        let s = Server::new(None, None);
+        let server = s.client();
         let (peer, _other) = UnixStream::pair().unwrap();
-        let id = create(&server, &peer, Kind::List, "list");
-        call(
-            &server,
-            &peer,
-            Request::Incref {
-                id,
-                tag: "list".into(),
-            },
-        );
-        let wrong = call(
-            &server,
-            &peer,
-            Request::Incref {
-                id,
-                tag: "dict".into(),
-            },
-        );
+        let (id, token) = create_ref(&server, &peer, Kind::List, "list");
+        let incref = |tag: &str| Request::Incref {
+            id,
+            token,
+            tag: tag.into(),
+            in_flight: false,
+        };
+        let Reply::Ref { token: second, .. } = call(&server, &peer, incref("list")) else {
+            panic!("incref")
+        };
+        let wrong = call(&server, &peer, incref("dict"));
         assert!(
             matches!(wrong, Reply::Failed(Failure::WrongType { .. })),
             "{wrong:?}"
         );
-        call(&server, &peer, Request::Decref { id });
-        assert_eq!(server.objects(), 1);
-        call(&server, &peer, Request::Decref { id });
-        assert_eq!(server.objects(), 0);
+        call(&server, &peer, Request::Decref { id, token });
+        assert_eq!(s.objects(), 1);
+        let again = call(&server, &peer, Request::Decref { id, token });
+        assert!(
+            matches!(again, Reply::Failed(Failure::NotHeld { .. })),
+            "a released reference cannot be released twice: {again:?}"
+        );
+        assert_eq!(s.objects(), 1);
+        call(&server, &peer, Request::Decref { id, token: second });
+        assert_eq!(s.objects(), 0);
         let gone = call(&server, &peer, on(id, Call::Len));
         assert!(
             matches!(gone, Reply::Failed(Failure::NoSuchObject { .. })),
@@ -656,7 +883,8 @@ mod tests {
 
     #[test]
     fn a_waiting_get_gives_up_when_its_client_hangs_up() {
-        let server = Server::new(None, None);
+        let s = Server::new(None, None);
+        let server = s.client();
         let (peer, other) = UnixStream::pair().unwrap();
         let id = create(&server, &peer, Kind::Queue, "q");
         drop(other);
@@ -666,7 +894,8 @@ mod tests {
 
     #[test]
     fn an_undelivered_get_puts_the_item_back_in_front() {
-        let server = Server::new(None, None);
+        let s = Server::new(None, None);
+        let server = s.client();
         let (peer, _other) = UnixStream::pair().unwrap();
         let id = create(&server, &peer, Kind::Queue, "q");
         for item in [b"a".to_vec(), b"b".to_vec()] {
@@ -694,7 +923,8 @@ mod tests {
 
     #[test]
     fn a_method_of_another_kind_is_refused_not_obeyed() {
-        let server = Server::new(None, None);
+        let s = Server::new(None, None);
+        let server = s.client();
         let (peer, _other) = UnixStream::pair().unwrap();
         let id = create(&server, &peer, Kind::Lock, "lock");
         let r = call(&server, &peer, on(id, Call::Keys));
@@ -712,5 +942,110 @@ mod tests {
             matches!(r, Reply::Failed(Failure::Malformed(_))),
             "a value needs one: {r:?}"
         );
+    }
+
+    #[test]
+    fn a_client_releases_only_what_it_holds_and_a_name_holds_its_own() {
+        let s = Server::new(None, None);
+        let (peer, _other) = UnixStream::pair().unwrap();
+        let a = s.client();
+        let (id, token) = create_ref(&a, &peer, Kind::Dict, "v");
+        let shared = call(
+            &a,
+            &peer,
+            Request::Share {
+                name: "n".into(),
+                id,
+                token,
+            },
+        );
+        assert!(matches!(shared, Reply::Done), "{shared:?}");
+        // Another client knows the id, not the token: its decrefs are refused.
+        let b = s.client();
+        for guess in [0, 1, token.wrapping_add(1)] {
+            let r = call(&b, &peer, Request::Decref { id, token: guess });
+            assert!(matches!(r, Reply::Failed(Failure::NotHeld { .. })), "{r:?}");
+        }
+        call(&a, &peer, Request::Decref { id, token });
+        for _ in 0..3 {
+            let r = call(
+                &b,
+                &peer,
+                Request::Lookup {
+                    name: "n".into(),
+                    tag: "v".into(),
+                },
+            );
+            assert!(matches!(r, Reply::Ref { id: got, .. } if got == id), "{r:?}");
+        }
+        drop(b); // its three lookups are released with it
+        assert_eq!(s.objects(), 1, "the name's reference");
+        drop(a);
+        assert_eq!(s.objects(), 1, "the name outlives its sharer");
+    }
+
+    #[test]
+    fn no_request_panics_the_server() {
+        let s = Server::new(None, None);
+        let (peer, _other) = UnixStream::pair().unwrap();
+        let c = s.client();
+        let (id, token) = create_ref(&c, &peer, Kind::List, "l");
+        for id in [0, id, u64::MAX] {
+            for token in [0, token, u128::MAX] {
+                let requests = [
+                    Request::Incref {
+                        id,
+                        token,
+                        tag: "l".into(),
+                        in_flight: true,
+                    },
+                    Request::Claim { id, token },
+                    Request::Detach { id, token },
+                    Request::Share {
+                        name: String::new(),
+                        id,
+                        token,
+                    },
+                    Request::Lookup {
+                        name: String::new(),
+                        tag: "x".into(),
+                    },
+                    on(
+                        id,
+                        Call::ListSet {
+                            index: u64::MAX,
+                            item: ByteBuf::new(),
+                        },
+                    ),
+                    on(
+                        id,
+                        Call::ListInsert {
+                            index: u64::MAX,
+                            item: ByteBuf::new(),
+                        },
+                    ),
+                    on(id, Call::ListRemove { index: u64::MAX }),
+                    on(
+                        id,
+                        Call::Get {
+                            wait: Wait::For(Duration::MAX),
+                        },
+                    ),
+                    on(
+                        id,
+                        Call::Acquire {
+                            wait: Wait::For(Duration::MAX),
+                        },
+                    ),
+                    Request::Hello { session: 0 },
+                    Request::Decref { id, token },
+                    Request::Decref { id, token },
+                    Request::Count,
+                ];
+                for r in requests {
+                    let _ = call(&c, &peer, r);
+                }
+            }
+        }
     }
 }

@@ -82,6 +82,40 @@ fn the_default_address_is_private_and_removed_with_the_listener() {
 }
 
 #[test]
+fn a_dead_processs_listener_directory_is_removed_by_the_next_listener() {
+    let (mut r, mut w) = pipe();
+    let mut p = Process::new(move || {
+        let l = Listener::new(None).expect("listener");
+        let dir = l.private_dir().expect("dir").to_owned();
+        send_line(&mut w, &dir.display().to_string());
+        idle_until_killed(); // SIGKILLed holding it: nothing removes it
+    });
+    p.start().expect("start");
+    let stale = std::path::PathBuf::from(read_line(&mut r).trim());
+    p.kill().expect("kill");
+    assert_eq!(join_bounded(&p), -9);
+    assert!(
+        stale.join("listener").exists(),
+        "the killed process left its socket"
+    );
+    // A live process's directory is not touched.
+    let live = Listener::new(None).expect("listener");
+    let live_dir = live.private_dir().expect("dir").to_owned();
+    assert!(
+        !stale.exists(),
+        "{} removed when a new listener was made",
+        stale.display()
+    );
+    let _again = Listener::new(None).expect("listener");
+    assert!(
+        live_dir.join("listener").exists(),
+        "a live listener keeps its socket"
+    );
+    drop(live);
+    assert!(!live_dir.exists());
+}
+
+#[test]
 fn a_wrong_key_fails_on_both_sides_and_carries_nothing() {
     let listener = Listener::new(Some(b"right")).expect("listener");
     let address = listener.address().clone();
@@ -190,45 +224,125 @@ fn python3() -> bool {
     ok
 }
 
+/// CPython interpreters of version 3.12 or later on this machine: `python3.13`, `python3.12`
+/// on the PATH, and pyenv's builds (`$PYENV_ROOT/versions/3.1x.y`, `~/.pyenv` by default).
+fn pythons_312_and_later() -> Vec<String> {
+    let mut candidates: Vec<String> = ["python3.14", "python3.13", "python3.12", "python3"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let root = std::env::var("PYENV_ROOT")
+        .ok()
+        .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.pyenv")));
+    if let Some(Ok(versions)) = root.map(|r| std::fs::read_dir(format!("{r}/versions"))) {
+        let mut found: Vec<String> = versions
+            .flatten()
+            .map(|e| e.path().join("bin/python3").display().to_string())
+            .collect();
+        found.sort();
+        candidates.extend(found);
+    }
+    let mut seen = Vec::new();
+    let mut found = Vec::new();
+    for python in candidates {
+        let Ok(out) = Command::new(&python)
+            .args([
+                "-c",
+                "import sys; print(sys.version_info >= (3, 12), sys.version.split()[0])",
+            ])
+            .output()
+        else {
+            continue;
+        };
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut words = said.split_whitespace();
+        if out.status.success() && words.next() == Some("True") {
+            let version = words.next().unwrap_or_default().to_owned();
+            if !seen.contains(&version) {
+                seen.push(version);
+                found.push(python);
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn cpython_clients_and_listeners_interoperate_both_ways() {
     if !python3() {
         return;
     }
-    // A CPython Client (whatever its version: 3.11 answers with legacy HMAC-MD5) → our Listener.
+    interoperate("python3");
+}
+
+/// The `{sha256}` protocol of CPython 3.12+, against a real interpreter when there is one
+/// (the byte-exact exchange is also pinned by `auth::tests::cpython_312_exchange_test_vector`).
+#[test]
+fn cpython_312_and_later_interoperate_both_ways() {
+    let pythons = pythons_312_and_later();
+    if pythons.is_empty() {
+        eprintln!(
+            "no CPython >= 3.12 found (python3.13, python3.12, pyenv versions): skipping the \
+             live 3.12 handshake test; the recorded 3.12 exchange is still checked by the unit test"
+        );
+        return;
+    }
+    for python in pythons {
+        eprintln!("interoperating with {python}");
+        interoperate(&python);
+    }
+}
+
+/// Both roles against `python`; for 3.12+, also which digest each side's answer used.
+fn interoperate(python: &str) {
+    // A CPython Client → our Listener. It reports the prefix of its answer to our challenge.
     let listener = Listener::new(Some(b"shared key")).expect("listener");
     let Address::Unix(path) = listener.address().clone() else {
         panic!("unix")
     };
-    let script = "import sys\nfrom multiprocessing.connection import Client\n\
-c = Client(sys.argv[1], authkey=b'shared key')\nc.send_bytes(b'from python')\nprint(c.recv_bytes().decode(), flush=True)\n";
-    let mut py = Command::new("python3")
+    let script = "import sys\nimport multiprocessing.connection as mc\n\
+make = getattr(mc, '_create_response', None)\n\
+if make:\n    def spy(k, m):\n        r = make(k, m)\n        print('answer', r[:8], flush=True)\n        return r\n    mc._create_response = spy\n\
+else:\n    print('answer legacy', flush=True)\n\
+c = mc.Client(sys.argv[1], authkey=b'shared key')\nc.send_bytes(b'from python')\nprint(c.recv_bytes().decode(), flush=True)\n";
+    let mut py = Command::new(python)
         .args(["-c", script, path.to_str().expect("utf-8 path")])
         .stdout(Stdio::piped())
         .spawn()
-        .expect("python3");
+        .expect("python");
     let mut conn = listener
         .accept_timeout::<()>(BOUND)
         .expect("a CPython client authenticates");
     assert_eq!(conn.recv_bytes().expect("recv"), b"from python");
     conn.send_bytes(b"from rust").expect("send");
+    let mut out = BufReader::new(py.stdout.take().expect("stdout"));
+    let mut answer = String::new();
+    out.read_line(&mut answer).expect("read");
+    if answer.trim() != "answer legacy" {
+        assert_eq!(
+            answer.trim(),
+            "answer b'{sha256}'",
+            "{python} answered with SHA-256"
+        );
+    }
     let mut line = String::new();
-    BufReader::new(py.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
+    out.read_line(&mut line).expect("read");
     assert_eq!(line.trim(), "from rust");
     assert!(py.wait().expect("wait").success());
 
-    // Our client → a CPython Listener; then a wrong key against CPython, both messages.
-    let script = "import sys\nfrom multiprocessing.connection import Listener, AuthenticationError\n\
-l = Listener(('127.0.0.1', 0), authkey=b'shared key')\nprint(l.address[1], flush=True)\n\
+    // Our client → a CPython Listener, which reports the prefix of our answer; then a wrong
+    // key against CPython, both messages.
+    let script = "import sys\nimport multiprocessing.connection as mc\n\
+check = getattr(mc, '_verify_challenge', None)\n\
+if check:\n    def spy(k, m, r):\n        print('ours', r[:8], flush=True)\n        return check(k, m, r)\n    mc._verify_challenge = spy\n\
+l = mc.Listener(('127.0.0.1', 0), authkey=b'shared key')\nprint(l.address[1], flush=True)\n\
 c = l.accept()\nc.send_bytes(c.recv_bytes().upper())\n\
-try:\n    l.accept()\nexcept AuthenticationError as e:\n    print('python:', e, flush=True)\n";
-    let mut py = Command::new("python3")
+try:\n    l.accept()\nexcept mc.AuthenticationError as e:\n    print('python:', e, flush=True)\n";
+    let mut py = Command::new(python)
         .args(["-c", script])
         .stdout(Stdio::piped())
         .spawn()
-        .expect("python3");
+        .expect("python");
     let mut out = BufReader::new(py.stdout.take().expect("stdout"));
     let mut port = String::new();
     out.read_line(&mut port).expect("port");
@@ -242,7 +356,16 @@ try:\n    l.accept()\nexcept AuthenticationError as e:\n    print('python:', e, 
         "{wrong:?}"
     );
     let mut said = String::new();
-    out.read_line(&mut said).expect("python's error");
+    out.read_line(&mut said).expect("python's output");
+    if said.starts_with("ours") {
+        // 3.12+: our answer to its `{sha256}` challenge was a `{sha256}` one, both times.
+        assert_eq!(said.trim(), "ours b'{sha256}'", "{python}");
+        said.clear();
+        out.read_line(&mut said).expect("python's output");
+        assert_eq!(said.trim(), "ours b'{sha256}'", "{python}");
+        said.clear();
+        out.read_line(&mut said).expect("python's error");
+    }
     assert_eq!(said.trim(), "python: digest received was wrong");
     assert!(py.wait().expect("wait").success());
 }

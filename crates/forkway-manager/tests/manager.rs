@@ -469,10 +469,12 @@ fn the_server_dies_with_its_parent() {
     let mut parent = Process::new(move || {
         let m = Manager::start().expect("manager");
         send_line(&mut w, &m.pid().expect("pid").to_string());
+        send_line(&mut w, &m.address().to_string());
         idle_until_killed();
     });
     parent.start().expect("start");
     let server: u32 = read_line(&mut r).trim().parse().expect("pid");
+    let socket = std::path::PathBuf::from(read_line(&mut r).trim());
     kill(parent.pid().expect("pid"));
     assert_eq!(join_bounded(&parent), -9);
     // The server is a grandchild, reparented when its parent died: no wait call can reach
@@ -484,6 +486,15 @@ fn the_server_dies_with_its_parent() {
     assert!(
         !std::path::Path::new(&format!("/proc/{server}")).exists(),
         "no orphaned server"
+    );
+    // Killed with its parent, the server could not remove its directory; the next private
+    // listener made on this machine removes it.
+    let dir = socket.parent().expect("dir").to_owned();
+    drop(forkway_manager::Listener::new(None).expect("listener"));
+    assert!(
+        !dir.exists(),
+        "{} is removed once its server is gone",
+        dir.display()
     );
 }
 

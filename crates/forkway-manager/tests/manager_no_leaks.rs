@@ -57,4 +57,15 @@ fn managers_leave_nothing_behind() {
     }
     assert_eq!(open_fds(), fds_before, "file descriptors");
     assert!(no_children_left(), "every server and worker was reaped");
+    let own = format!("forkway-{}-", std::process::id());
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .expect("tmp")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&own))
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "directories of this process left behind: {left:?}"
+    );
 }
