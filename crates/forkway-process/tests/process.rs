@@ -425,3 +425,20 @@ fn children_share_the_process_authkey() {
     );
     forkway_process::set_authkey(&key);
 }
+
+#[test]
+fn a_timeout_the_clock_cannot_hold_waits_for_ever() {
+    // Duration::MAX used to overflow `Instant + Duration` and panic; it means "no deadline".
+    let (mut p, release) = blocker();
+    p.start().expect("start");
+    assert!(p.is_alive(), "still blocked: the timed wait must really wait");
+    drop(release);
+    p.join_timeout(Duration::MAX).expect("join_timeout(MAX)");
+    assert_eq!(p.exitcode(), Some(0));
+    let (mut q, release) = blocker();
+    q.start().expect("start");
+    drop(release);
+    let done = forkway_process::wait(&[&q], Some(Duration::MAX)).expect("wait(MAX)");
+    assert_eq!(done, vec![0]);
+    assert_eq!(q.exitcode(), Some(0));
+}
