@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE};
 use crate::error::{RecvError, SendError};
+use crate::shm::Deadline;
 
 /// One end of a pipe, carrying messages of type `T`. Python's `multiprocessing.Connection`.
 ///
@@ -234,18 +235,9 @@ impl<T> Connection<T> {
         if !self.rbuf.is_empty() {
             return Ok(true);
         }
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let deadline = Deadline::from_timeout(timeout);
         loop {
-            let left = match deadline {
-                None => PollTimeout::NONE,
-                Some(d) => {
-                    let ms = d
-                        .saturating_duration_since(std::time::Instant::now())
-                        .as_micros()
-                        .div_ceil(1000);
-                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-                }
-            };
+            let left = poll_timeout(deadline);
             let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
             match poll(&mut fds, left) {
                 Ok(n) => return Ok(n > 0),
@@ -285,6 +277,18 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
             return Err(RecvError::Timeout);
         }
         self.recv()
+    }
+}
+
+/// What is left of `deadline` as a `poll(2)` timeout: rounded up to whole milliseconds (so a
+/// wait never ends just before its deadline), clamped to the largest `poll` accepts.
+pub(crate) fn poll_timeout(deadline: Deadline) -> PollTimeout {
+    match deadline.left() {
+        None => PollTimeout::NONE,
+        Some(left) => {
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+        }
     }
 }
 

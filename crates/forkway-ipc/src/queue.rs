@@ -546,7 +546,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Every error hands the item back: [`PutError::Closed`], [`PutError::Encode`] (checked
     /// here, in the caller), [`PutError::TooLarge`], [`PutError::NoSpace`].
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::after(None))
+        self.put_until(item, Deadline::never())
     }
 
     /// Puts `item`, waiting at most `timeout` for room. Python's `put(item, timeout=t)`.
@@ -554,7 +554,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     /// [`PutError::Full`] when the queue stayed full for `timeout`; otherwise as [`Queue::put`].
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::after(Some(timeout)))
+        self.put_until(item, Deadline::after(timeout))
     }
 
     /// Puts `item` only if there is room now. Python's `put_nowait(item)`.
@@ -562,7 +562,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     /// [`PutError::Full`] at once when full; otherwise as [`Queue::put`].
     pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::after(Some(Duration::ZERO)))
+        self.put_until(item, Deadline::now())
     }
 
     fn get_until(&self, deadline: Deadline) -> Result<T, GetError> {
@@ -578,7 +578,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// [`GetError::Closed`] after `close`; [`GetError::Decode`] when the message is not a
     /// valid `T` (it is consumed; the next `get` returns the next one).
     pub fn get(&self) -> Result<T, GetError> {
-        self.get_until(Deadline::after(None))
+        self.get_until(Deadline::never())
     }
 
     /// Takes the oldest message like [`Queue::get`], and calls `claim(&item)` while the queue is
@@ -595,7 +595,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.is_closed() {
             return Err(GetError::Closed);
         }
-        self.take(Deadline::after(None), |bytes| {
+        self.take(Deadline::never(), |bytes| {
             let item = codec::decode::<T>(bytes)?;
             claim(&item);
             Ok::<T, crate::RecvError>(item)
@@ -608,7 +608,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     /// [`GetError::Empty`] when nothing came in time; otherwise as [`Queue::get`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_until(Deadline::after(Some(timeout)))
+        self.get_until(Deadline::after(timeout))
     }
 
     /// Takes the oldest message if there is one now. Python's `get_nowait()`.
@@ -616,7 +616,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     /// [`GetError::Empty`] at once when empty; otherwise as [`Queue::get`].
     pub fn get_nowait(&self) -> Result<T, GetError> {
-        self.get_until(Deadline::after(Some(Duration::ZERO)))
+        self.get_until(Deadline::now())
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, PollFd, PollFlags};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -263,7 +263,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// [`GetError::Closed`]; [`GetError::Decode`] when the message is not a `T` (consumed);
     /// [`GetError::Poisoned`] once the framing is lost; [`GetError::Io`].
     pub fn get(&self) -> Result<T, GetError> {
-        self.get_until(Deadline::after(None))
+        self.get_until(Deadline::never())
     }
 
     /// Takes the oldest message, waiting at most `timeout` (an extension: Python's
@@ -272,7 +272,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// # Errors
     /// [`GetError::Empty`] when nothing came in time; otherwise as [`SimpleQueue::get`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_until(Deadline::after(Some(timeout)))
+        self.get_until(Deadline::after(timeout))
     }
 
     fn get_until(&self, deadline: Deadline) -> Result<T, GetError> {
@@ -323,15 +323,9 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
 
 /// Waits until `fd` is readable (data or EOF), at most `timeout` (`None`: no limit).
 fn readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool, GetError> {
-    let deadline = Deadline::after(timeout);
+    let deadline = Deadline::from_timeout(timeout);
     loop {
-        let left = match deadline.left() {
-            None => PollTimeout::NONE,
-            Some(left) => {
-                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-            }
-        };
+        let left = crate::connection::poll_timeout(deadline);
         let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
         match poll(&mut fds, left) {
             Ok(n) => return Ok(n > 0),

@@ -147,7 +147,7 @@ impl Barrier {
     /// # Errors
     /// [`BarrierError::Broken`] when the barrier is or becomes broken.
     pub fn wait(&self) -> Result<u32, BarrierError> {
-        self.wait_until(Deadline::after(None))
+        self.wait_until(Deadline::never())
     }
 
     /// Waits at most `timeout`.
@@ -156,7 +156,7 @@ impl Barrier {
     /// [`BarrierError::Timeout`] for this party when the time is up (the barrier is then
     /// broken, and the others get [`BarrierError::Broken`]).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BarrierError> {
-        self.wait_until(Deadline::after(Some(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 
     /// Breaks the barrier: current and future waiters get [`BarrierError::Broken`] until

@@ -95,7 +95,7 @@ impl Condition {
     pub fn acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
         self.wrap(crate::lock::lock_region(
             &self.region,
-            Some(Deadline::after(None)),
+            Some(Deadline::never()),
         ))
     }
 
@@ -109,7 +109,7 @@ impl Condition {
     ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
         self.wrap(crate::lock::lock_region(
             &self.region,
-            Some(Deadline::after(Some(timeout))),
+            Some(Deadline::after(timeout)),
         ))
     }
 }
@@ -133,7 +133,7 @@ impl ConditionGuard<'_> {
             // A signal or a spurious wake-up: the word is unchanged, sleep again.
         };
         cell.sleepers.fetch_sub(1, Ordering::SeqCst);
-        let reacquired = self.cond.region.acquire(Some(Deadline::after(None)))?;
+        let reacquired = self.cond.region.acquire(Some(Deadline::never()))?;
         self.guard = Some(crate::lock::guard_from(&self.cond.region, reacquired));
         match reacquired {
             Locked::Clean => Ok(notified),
@@ -148,7 +148,7 @@ impl ConditionGuard<'_> {
     /// [`AcquireError::OwnerDied`]`(())` when, while we slept, a holder died: we hold the lock
     /// again; check the state and call [`mark_consistent`](ConditionGuard::mark_consistent).
     pub fn wait(&mut self) -> Result<(), AcquireError<()>> {
-        self.wait_until(Deadline::after(None)).map(drop)
+        self.wait_until(Deadline::never()).map(drop)
     }
 
     /// As [`wait`](ConditionGuard::wait), at most `timeout`: true if notified, false on
@@ -157,7 +157,7 @@ impl ConditionGuard<'_> {
     /// # Errors
     /// As [`wait`](ConditionGuard::wait).
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<bool, AcquireError<()>> {
-        self.wait_until(Deadline::after(Some(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 
     /// Waits until `ready()` is true (checked under the lock before each wait), at most
@@ -170,7 +170,7 @@ impl ConditionGuard<'_> {
         mut ready: impl FnMut() -> bool,
         timeout: Option<Duration>,
     ) -> Result<bool, AcquireError<()>> {
-        let deadline = Deadline::after(timeout);
+        let deadline = Deadline::from_timeout(timeout);
         loop {
             if ready() {
                 return Ok(true);
