@@ -316,6 +316,12 @@ pub fn futex_wake(word: &AtomicU32, n: u32) {
     }
 }
 
+/// How long a timed operation waits at least for an internal lock that other processes hold
+/// only for a few instructions or one copy (a queue's, a barrier's), even when its own timeout
+/// is zero: a `_nowait` call must not fail merely because another process was inside such a
+/// section. Waiting longer than this means the holder is stopped or stuck, and the timeout wins.
+pub const LOCK_GRACE: Duration = Duration::from_millis(100);
+
 /// A point in time to wait until, or "never". Every timed wait in forkway goes through one.
 ///
 /// Construction saturates: a timeout too large to add to the clock (`Duration::MAX`, or just
