@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE};
 use crate::error::{GetError, PutError, RecvError};
-use crate::shm::{Deadline, Locked, RobustMutex, Shm};
+use crate::shm::{Deadline, LockError, Locked, RobustMutex, Shm, LOCK_GRACE};
 
 /// How often a reader waiting for the rest of a frame checks that its writer is still alive.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
@@ -150,6 +150,16 @@ impl<T> SimpleQueue<T> {
         Ok(self.inner.reader.as_fd())
     }
 
+    /// Runs `f` holding the read lock: lets tests stop a process inside it.
+    #[doc(hidden)]
+    pub fn hold_read_lock_for_tests<R>(&self, f: impl FnOnce() -> R) -> R {
+        let header = self.header();
+        header.rlock.lock();
+        let result = f();
+        header.rlock.unlock();
+        result
+    }
+
     /// The pipe's write end (Python's `_writer`). Writing to it bypasses the lock and the
     /// framing: it exists for fault-injection tests and low-level experiments.
     pub fn writer_fd(&self) -> BorrowedFd<'_> {
@@ -267,7 +277,9 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     }
 
     /// Takes the oldest message, waiting at most `timeout` (an extension: Python's
-    /// `SimpleQueue.get` has no timeout).
+    /// `SimpleQueue.get` has no timeout). The timeout bounds the wait for a message and for the
+    /// read lock; once a frame has started to arrive, its end is waited for (a writer stopped in
+    /// the middle of a frame delays it: giving up there would tear the stream).
     ///
     /// # Errors
     /// [`GetError::Empty`] when nothing came in time; otherwise as [`SimpleQueue::get`].
@@ -286,7 +298,19 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
             if !readable(fd, deadline.left())? {
                 return Err(GetError::Empty);
             }
-            let how = header.rlock.lock();
+            // Bounded like the wait for data: a reader stopped inside a frame (SIGSTOP) must not
+            // stretch our timeout.
+            let how = match header.rlock.lock_until(deadline.at_least(LOCK_GRACE)) {
+                Ok(how) => how,
+                Err(LockError::Timeout) => return Err(GetError::Empty),
+                Err(LockError::NotRecoverable) => {
+                    return Err(self.poison("the read lock is not recoverable"))
+                }
+            };
+            if how == Locked::OwnerDied {
+                // The dead reader's framing state is judged just below; the lock itself goes on.
+                header.rlock.make_consistent();
+            }
             if how == Locked::OwnerDied && header.reading.load(Ordering::Acquire) != 0 {
                 header.rlock.unlock();
                 return Err(self.poison("a reader died in the middle of a message"));
