@@ -760,6 +760,27 @@ fn forkway_exit_in_a_task_exits_its_worker_with_that_code() {
     assert!(!pool.worker_pids().contains(&before[0]), "the worker exited");
 }
 
+#[test]
+fn duration_max_timeouts_complete_normally() {
+    // A huge timeout means "wait for ever", never an overflow: every timed call completes.
+    let pool = Pool::new(2).expect("pool");
+    let one = pool.apply_async(sqr, 3).expect("submit");
+    assert!(one.wait_timeout(Duration::MAX));
+    assert_eq!(one.get_timeout(Duration::MAX).expect("get"), 9);
+    let many = pool.map_async(sqr, 0..10).expect("submit");
+    assert!(many.wait_timeout(Duration::MAX));
+    assert_eq!(
+        many.get_timeout(Duration::MAX).expect("get"),
+        (0..10).map(sqr).collect::<Vec<_>>()
+    );
+    let mut it = pool.imap(sqr, 0..5).expect("submit");
+    let mut got = Vec::new();
+    while let Some(r) = it.next_timeout(Duration::MAX) {
+        got.push(r.expect("next"));
+    }
+    assert_eq!(got, (0..5).map(sqr).collect::<Vec<_>>());
+}
+
 fn slow_identity(x: u32) -> u32 {
     std::thread::sleep(Duration::from_millis(2));
     x
