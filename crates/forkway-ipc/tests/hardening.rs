@@ -251,3 +251,39 @@ fn a_ring_larger_than_the_mapping_is_poisoned() {
 fn a_ring_claiming_more_bytes_than_it_holds_is_poisoned() {
     corrupt_header_is_poisoned(|s| s[1] = 1 << 62);
 }
+
+#[test]
+fn recv_timeout_is_bounded_by_a_message_that_has_only_begun_to_arrive() {
+    // A sender stopped in the middle of a message: recv_timeout must time out, and keep what
+    // arrived for the call that gets the rest.
+    let (a, mut b) = pipe::<String>().expect("pipe");
+    let message = "x".repeat(98);
+    let payload = codec::encode(&message).expect("encode");
+    let mut frame = codec::header(payload.len());
+    frame.extend_from_slice(&payload);
+    let write = |bytes: &[u8]| {
+        let n = nix::unistd::write(std::os::fd::AsFd::as_fd(&a), bytes).expect("write");
+        assert_eq!(n, bytes.len());
+    };
+    write(&frame[..10]);
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let began = Instant::now();
+        let first = b.recv_timeout(Duration::from_millis(100));
+        let _ = tx.send((format!("{first:?}"), began.elapsed()));
+        b
+    });
+    let Ok((first, took)) = rx.recv_timeout(Duration::from_secs(5)) else {
+        write(&frame[10..]);
+        panic!("recv_timeout(100 ms) still blocked after 5 s on a half-sent message");
+    };
+    let mut b = reader.join().expect("reader");
+    assert_eq!(first, "Err(Timeout)");
+    assert!(took < QUICK, "took {took:?}");
+    write(&frame[10..]);
+    assert_eq!(b.recv_timeout(BOUND).expect("the rest arrived"), message);
+    // And the buffer did not eat the next one.
+    let (mut a, mut b) = (a, b);
+    a.send(&"next".to_owned()).expect("send");
+    assert_eq!(b.recv_timeout(BOUND).expect("next"), "next");
+}
