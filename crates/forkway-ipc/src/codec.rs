@@ -52,7 +52,18 @@ fn decode_limited<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), binco
             bincode::serde::decode_from_slice::<T, _>(bytes, bincode::config::standard())
         }};
     }
-    with_limit!(1 << 12, 1 << 15, 1 << 18, 1 << 21, 1 << 24, 1 << 27, 1 << 30, 1 << 33, 1 << 36, 1 << 39)
+    with_limit!(
+        1 << 12,
+        1 << 15,
+        1 << 18,
+        1 << 21,
+        1 << 24,
+        1 << 27,
+        1 << 30,
+        1 << 33,
+        1 << 36,
+        1 << 39
+    )
 }
 
 /// Serializes `value`.

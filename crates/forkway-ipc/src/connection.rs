@@ -330,7 +330,10 @@ impl ReadBuf {
     ) -> Result<bool, RecvError> {
         loop {
             let have = &self.bytes[self.pos..self.end];
-            let need = match have.get(..4).map(|h| i32::from_be_bytes([h[0], h[1], h[2], h[3]])) {
+            let need = match have
+                .get(..4)
+                .map(|h| i32::from_be_bytes([h[0], h[1], h[2], h[3]]))
+            {
                 None => 4,
                 Some(short) if short >= 0 => 4 + short as u64,
                 Some(-1) => match have.get(4..12) {

@@ -25,7 +25,10 @@ fn wait_stopped(pid: u32) {
     let deadline = Instant::now() + BOUND;
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next());
         if state == Some("T") {
             return;
         }
@@ -109,7 +112,12 @@ fn queue_timeouts_are_bounded_when_the_lock_holder_is_stopped() {
             time(&|| format!("{:?}", q3.put_timeout(3, Duration::from_millis(100)))),
         ]
     });
-    let expected = ["Err(Empty)", "Err(PutError::Full(the queue is full))", "Err(Empty)", "Err(PutError::Full(the queue is full))"];
+    let expected = [
+        "Err(Empty)",
+        "Err(PutError::Full(the queue is full))",
+        "Err(Empty)",
+        "Err(PutError::Full(the queue is full))",
+    ];
     for ((what, took), want) in outcomes.iter().zip(expected) {
         assert_eq!(what, want);
         assert!(*took < QUICK, "{what} took {took:?}");
@@ -184,9 +192,15 @@ fn a_lying_length_is_a_decode_error_not_an_allocation() {
     // Real values of every size still decode.
     for len in [0usize, 1, 300, 70_000, 5 << 20] {
         let s = "x".repeat(len);
-        assert_eq!(codec::decode::<String>(&codec::encode(&s).expect("encode")).expect("decode"), s);
+        assert_eq!(
+            codec::decode::<String>(&codec::encode(&s).expect("encode")).expect("decode"),
+            s
+        );
         let v: Vec<u128> = (0..len as u128 / 64).collect();
-        assert_eq!(codec::decode::<Vec<u128>>(&codec::encode(&v).expect("encode")).expect("decode"), v);
+        assert_eq!(
+            codec::decode::<Vec<u128>>(&codec::encode(&v).expect("encode")).expect("decode"),
+            v
+        );
     }
 }
 
@@ -208,12 +222,21 @@ fn a_lying_length_under_a_low_address_space_limit_does_not_abort() {
             rlim_max: limit,
         };
         // SAFETY: setrlimit reads the struct we pass; it changes only this (child) process.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlimit) }, 0, "setrlimit");
+        let rc = unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlimit) };
+        assert_eq!(rc, 0, "setrlimit");
         let outcome = codec::decode::<String>(&LIAR);
-        forkway_process::exit(if matches!(outcome, Err(RecvError::Decode { .. })) { 0 } else { 2 });
+        forkway_process::exit(if matches!(outcome, Err(RecvError::Decode { .. })) {
+            0
+        } else {
+            2
+        });
     });
     child.start().expect("start");
-    assert_eq!(join_bounded(&child), 0, "0: a decode error; -6: the allocation aborted");
+    assert_eq!(
+        join_bounded(&child),
+        0,
+        "0: a decode error; -6: the allocation aborted"
+    );
 }
 
 /// Corrupts the ring's committed state with `corrupt`, then checks in a child (a corrupt
@@ -231,7 +254,11 @@ fn corrupt_header_is_poisoned(corrupt: fn(&mut [u64; 4])) {
         forkway_process::exit(if ok { 0 } else { 2 });
     });
     child.start().expect("start");
-    assert_eq!(join_bounded(&child), 0, "0: poisoned; 2: another answer; negative: a signal");
+    assert_eq!(
+        join_bounded(&child),
+        0,
+        "0: poisoned; 2: another answer; negative: a signal"
+    );
 }
 
 #[test]

@@ -111,10 +111,7 @@ impl Condition {
     /// # Errors
     /// As [`Lock::acquire`].
     pub fn acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        self.wrap(crate::lock::lock_region(
-            &self.region,
-            Some(Deadline::never()),
-        ))
+        self.wrap(crate::lock::lock_region(&self.region, Some(Deadline::never())))
     }
 
     /// Takes the lock, waiting at most `timeout`.
@@ -148,8 +145,7 @@ impl ConditionGuard<'_> {
             // is decided under the lock, where notifies make their grants.
             let reacquired = self.cond.region.acquire(Some(Deadline::never()))?;
             self.guard = Some(crate::lock::guard_from(&self.cond.region, reacquired));
-            let granted_after_us =
-                (cell.last_grant.load(Ordering::SeqCst).wrapping_sub(ticket) as i32) > 0;
+            let granted_after_us = (cell.last_grant.load(Ordering::SeqCst).wrapping_sub(ticket) as i32) > 0;
             let outcome = if granted_after_us && cell.pending.load(Ordering::SeqCst) > 0 {
                 cell.pending.fetch_sub(1, Ordering::SeqCst);
                 Some(true)

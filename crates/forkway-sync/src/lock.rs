@@ -164,7 +164,7 @@ impl Region {
         if self.owner() == Some(Owner::me()) {
             return Err(AcquireError::Deadlock);
         }
-        let until = deadline.unwrap_or_else(|| Deadline::now());
+        let until = deadline.unwrap_or_else(Deadline::now);
         let how = cell.mutex.lock_until(until).map_err(|e| match e {
             LockError::Timeout if deadline.is_none() => AcquireError::WouldBlock,
             LockError::Timeout => AcquireError::Timeout,

@@ -78,7 +78,9 @@ fn notify_one_with_three_waiters_is_one_true_and_two_timeouts() {
                 ready.put(()).expect("put");
                 let began = Instant::now();
                 let notified = held.wait_timeout(wait).expect("wait");
-                results.put((notified, began.elapsed().as_millis() as u64)).expect("put");
+                results
+                    .put((notified, began.elapsed().as_millis() as u64))
+                    .expect("put");
             })
         })
         .collect();
@@ -89,7 +91,9 @@ fn notify_one_with_three_waiters_is_one_true_and_two_timeouts() {
         ready.get_timeout(BOUND).expect("ready");
     }
     cond.acquire().expect("acquire").notify(1);
-    let mut outcomes: Vec<(bool, u64)> = (0..3).map(|_| results.get_timeout(BOUND).expect("result")).collect();
+    let mut outcomes: Vec<(bool, u64)> = (0..3)
+        .map(|_| results.get_timeout(BOUND).expect("result"))
+        .collect();
     for p in &procs {
         assert_eq!(join_bounded(p), 0);
     }
@@ -176,7 +180,10 @@ fn barrier_wait_timeout_is_bounded_when_its_lock_holder_is_stopped() {
     let began = Instant::now();
     let outcome = barrier.wait_timeout(Duration::from_millis(100));
     let took = began.elapsed();
-    assert!(took < Duration::from_secs(2), "wait_timeout(100 ms) took {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "wait_timeout(100 ms) took {took:?}"
+    );
     assert_eq!(outcome, Err(forkway_sync::BarrierError::Timeout));
 }
 
@@ -215,7 +222,10 @@ fn wait_stopped(pid: nix::unistd::Pid) {
     let deadline = Instant::now() + BOUND;
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next());
         if state == Some("T") {
             return;
         }
