@@ -425,3 +425,17 @@ fn children_share_the_process_authkey() {
     );
     forkway_process::set_authkey(&key);
 }
+
+#[test]
+fn duration_max_timeouts_wait_for_ever_instead_of_overflowing() {
+    // A huge timeout means "wait for ever" (it used to panic: overflow when adding duration
+    // to instant).
+    let mut p = Process::new(|| forkway_process::exit(4));
+    p.start().expect("start");
+    assert_eq!(
+        forkway_process::wait(&[&p], Some(Duration::MAX)).expect("wait"),
+        [0]
+    );
+    p.join_timeout(Duration::MAX).expect("join");
+    assert_eq!(p.exitcode(), Some(4));
+}
