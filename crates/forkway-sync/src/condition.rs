@@ -42,6 +42,11 @@ struct CondCell {
 /// Waiting and notifying are methods of the guard, so "wait without holding the lock" (Python's
 /// `RuntimeError`/`AssertionError`) does not compile.
 ///
+/// `notify(n)` wakes exactly `min(n, waiting)` waiters, and only their waits return `true`; a
+/// wait that returns `false` waited its whole timeout. A waiter killed while it waits is not
+/// detected (as in Python): it still counts as waiting, so a later notify may spend a wake-up
+/// on it.
+///
 /// ```
 /// use std::time::Duration;
 /// use forkway_sync::Condition;
