@@ -302,11 +302,12 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Locks, waiting as long as it takes.
     fn lock(&self) -> Guard<'_> {
-        // Owner died: the dead process's uncommitted work is invisible by construction, so
-        // the committed state is valid as it is. Nothing to repair.
-        let _: Locked = self.header().mutex.lock();
-        self.guard()
+        // A deadline that never passes leaves only "not recoverable" as a failure, and that
+        // cannot happen: `lock_until` makes every owner death consistent at once.
+        self.lock_until(Deadline::never())
+            .expect("the queue's robust mutex is never left unrecoverable")
     }
 
     /// Locks, waiting at most until `deadline` — but at least [`LOCK_GRACE`], since other
@@ -317,7 +318,8 @@ impl<T> Queue<T> {
         match mutex.lock_until(deadline.at_least(LOCK_GRACE)) {
             Ok(Locked::Clean) => Some(self.guard()),
             Ok(Locked::OwnerDied) => {
-                // As in `lock`: the committed state needs no repair.
+                // The dead process's uncommitted work is invisible by construction, so the
+                // committed state is valid as it is: nothing to repair.
                 mutex.make_consistent();
                 Some(self.guard())
             }
