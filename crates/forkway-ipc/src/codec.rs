@@ -19,13 +19,51 @@ use crate::error::{EncodeError, RecvError};
 /// The default largest message a connection accepts: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
 
-/// The most bytes bincode may claim while decoding one value. It bounds what a hostile or
-/// corrupt payload can make the decoder allocate (a 9-byte payload can announce a 2^60-element
-/// vector), independently of the frame size.
-const DECODE_LIMIT: usize = 1 << 30;
-
+/// The encoding's configuration. bincode's `with_limit` changes only decoding, never the
+/// bytes written, so every limit below reads what this writes.
 fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+    bincode::config::standard()
+}
+
+/// How many bytes of memory bincode may claim per payload byte while decoding.
+///
+/// bincode checks every allocation against its limit *before* making it: a string or byte
+/// vector claims its announced length, a number its size in memory (up to 16 bytes for a
+/// `u128` that a varint may encode in one byte). So a valid payload of `n` bytes never claims
+/// more than `16 × n`, and a payload that announces more — `[252, 0, 0, 128, 62]` is five
+/// bytes claiming a 1000 MiB string — is refused before anything is allocated.
+const CLAIM_PER_BYTE: usize = 16;
+
+/// Decodes with a claim limit of at least `CLAIM_PER_BYTE × bytes.len()` (and 4 KiB), rounded
+/// up to a power of eight. bincode's limit is a const generic, so each bucket is its own
+/// instantiation; a power of eight keeps them few (and the slack below 8×).
+fn decode_limited<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), bincode::error::DecodeError> {
+    macro_rules! with_limit {
+        ($($limit:expr),*) => {{
+            let claim = bytes.len().saturating_mul(CLAIM_PER_BYTE);
+            $(
+                if claim <= $limit {
+                    return bincode::serde::decode_from_slice::<T, _>(
+                        bytes,
+                        bincode::config::standard().with_limit::<{ $limit }>(),
+                    );
+                }
+            )*
+            bincode::serde::decode_from_slice::<T, _>(bytes, bincode::config::standard())
+        }};
+    }
+    with_limit!(
+        1 << 12,
+        1 << 15,
+        1 << 18,
+        1 << 21,
+        1 << 24,
+        1 << 27,
+        1 << 30,
+        1 << 33,
+        1 << 36,
+        1 << 39
+    )
 }
 
 /// Serializes `value`.
@@ -50,15 +88,19 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
 
 /// Deserializes a whole payload as a `T`. Bytes left over mean the payload was not a `T`.
 ///
+/// What decoding allocates is bounded by the payload's length (a small multiple of it), never
+/// by what its bytes claim: a corrupt or hostile length is an error, not a huge allocation.
+/// So a connection's or queue's message limit bounds the memory a message can cost.
+///
 /// # Errors
-/// [`RecvError::Decode`] for a payload that is not exactly one `T`.
+/// [`RecvError::Decode`] for a payload that is not exactly one `T`, or that claims more memory
+/// than a payload of its length can hold.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecvError> {
     let fail = |reason: String| RecvError::Decode {
         type_name: std::any::type_name::<T>(),
         reason,
     };
-    let (value, used) =
-        bincode::serde::decode_from_slice::<T, _>(bytes, config()).map_err(|e| fail(e.to_string()))?;
+    let (value, used) = decode_limited::<T>(bytes).map_err(|e| fail(e.to_string()))?;
     if used != bytes.len() {
         return Err(fail(format!(
             "{} bytes left over after the value",

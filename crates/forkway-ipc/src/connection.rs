@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE};
 use crate::error::{RecvError, SendError};
+use crate::shm::Deadline;
 
 /// One end of a pipe, carrying messages of type `T`. Python's `multiprocessing.Connection`.
 ///
@@ -234,18 +235,9 @@ impl<T> Connection<T> {
         if !self.rbuf.is_empty() {
             return Ok(true);
         }
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let deadline = Deadline::from_timeout(timeout);
         loop {
-            let left = match deadline {
-                None => PollTimeout::NONE,
-                Some(d) => {
-                    let ms = d
-                        .saturating_duration_since(std::time::Instant::now())
-                        .as_micros()
-                        .div_ceil(1000);
-                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-                }
-            };
+            let left = poll_timeout(deadline);
             let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
             match poll(&mut fds, left) {
                 Ok(n) => return Ok(n > 0),
@@ -276,15 +268,34 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
         codec::decode(&self.recv_bytes()?)
     }
 
-    /// Receives one value, waiting at most `timeout`.
+    /// Receives one value, waiting at most `timeout` — for the whole message: a message that
+    /// has only begun to arrive (its sender is slow, or stopped in the middle) is a timeout
+    /// too, and what did arrive stays buffered for the next call.
     ///
     /// # Errors
-    /// [`RecvError::Timeout`] when nothing arrived in time; otherwise as [`recv`](Connection::recv).
+    /// [`RecvError::Timeout`] when no whole message arrived in time; otherwise as
+    /// [`recv`](Connection::recv).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvError> {
-        if !self.poll(Some(timeout))? {
+        let deadline = Deadline::after(timeout);
+        let max = self.max_message;
+        self.read_fd()?;
+        let fd = self.fd.as_ref().ok_or(RecvError::Closed)?.as_fd();
+        if !self.rbuf.buffer_frame(fd, max, deadline)? {
             return Err(RecvError::Timeout);
         }
         self.recv()
+    }
+}
+
+/// What is left of `deadline` as a `poll(2)` timeout: rounded up to whole milliseconds (so a
+/// wait never ends just before its deadline), clamped to the largest `poll` accepts.
+pub(crate) fn poll_timeout(deadline: Deadline) -> PollTimeout {
+    match deadline.left() {
+        None => PollTimeout::NONE,
+        Some(left) => {
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+        }
     }
 }
 
@@ -307,6 +318,65 @@ impl ReadBuf {
         self.pos == self.end
     }
 
+    /// Reads until a whole frame is buffered, waiting at most until `deadline`: `false` when
+    /// time ran out first (the part that came stays buffered). `true` also when reading the
+    /// frame cannot wait — a bad header, a length over `max`, end of file — so that the frame
+    /// reader reports it.
+    fn buffer_frame(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        max: usize,
+        deadline: Deadline,
+    ) -> Result<bool, RecvError> {
+        loop {
+            let have = &self.bytes[self.pos..self.end];
+            let need = match have
+                .get(..4)
+                .map(|h| i32::from_be_bytes([h[0], h[1], h[2], h[3]]))
+            {
+                None => 4,
+                Some(short) if short >= 0 => 4 + short as u64,
+                Some(-1) => match have.get(4..12) {
+                    None => 12,
+                    Some(long) => {
+                        let mut len = [0u8; 8];
+                        len.copy_from_slice(long);
+                        12u64.saturating_add(u64::from_be_bytes(len))
+                    }
+                },
+                Some(_) => return Ok(true),
+            };
+            if need > max as u64 + 12 {
+                return Ok(true);
+            }
+            let need = need as usize;
+            if have.len() >= need {
+                return Ok(true);
+            }
+            if self.bytes.len() - self.pos < need {
+                // Make room for the whole frame: unread bytes to the front, then grow.
+                self.bytes.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
+                self.pos = 0;
+                if self.bytes.len() < need.max(Self::CHUNK) {
+                    self.bytes.resize(need.max(Self::CHUNK), 0);
+                }
+            }
+            let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+            match poll(&mut fds, poll_timeout(deadline)) {
+                Ok(0) => return Ok(false),
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(RecvError::Io(e.into())),
+            }
+            let n = read_retrying(fd, &mut self.bytes[self.end..])?;
+            if n == 0 {
+                return Ok(true);
+            }
+            self.end += n;
+        }
+    }
+
     /// Fills `out` from the buffer, then from `fd`; fewer bytes only at end of file. Blocks
     /// in `read(2)` only when the buffer cannot satisfy the request.
     fn read_full(&mut self, fd: BorrowedFd<'_>, out: &mut [u8]) -> std::io::Result<usize> {
@@ -318,6 +388,10 @@ impl ReadBuf {
             } else {
                 if self.bytes.len() < Self::CHUNK {
                     self.bytes.resize(Self::CHUNK, 0);
+                } else if self.bytes.len() > 4 * Self::CHUNK {
+                    // Grown for one big frame by `buffer_frame`, and empty now: give it back.
+                    self.bytes.truncate(Self::CHUNK);
+                    self.bytes.shrink_to_fit();
                 }
                 let n = read_retrying(fd, &mut self.bytes)?;
                 self.pos = 0;

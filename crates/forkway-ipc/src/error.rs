@@ -89,7 +89,9 @@ pub enum SendError {
 #[derive(Error)]
 #[non_exhaustive]
 pub enum PutError<T> {
-    /// A bounded queue stayed full (at once for `put_nowait`, or until the timeout).
+    /// A bounded queue stayed full (at once for `put_nowait`, or until the timeout) — or, for
+    /// any queue, its internal lock stayed held that long by another process that is stopped
+    /// or stuck (Python's `put(timeout=t)` raises `Full` when its lock wait times out, too).
     #[error("the queue is full")]
     Full(T),
     /// `close()` was called on this handle (Python: `ValueError: Queue is closed`).
@@ -123,8 +125,8 @@ pub enum PutError<T> {
         /// The queue's reservation.
         reserved: usize,
     },
-    /// A writer died in the middle of a message on this (pipe-based) queue; see
-    /// [`GetError::Poisoned`].
+    /// A writer died in the middle of a message on a pipe-based queue, or the shared memory of
+    /// a [`Queue`](crate::Queue) was overwritten; see [`GetError::Poisoned`].
     #[error("the queue is poisoned: {reason}")]
     Poisoned {
         /// The item.
@@ -181,7 +183,9 @@ impl<T> std::fmt::Debug for PutError<T> {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum GetError {
-    /// Nothing arrived (at once for `get_nowait`, or until the timeout). Python's `queue.Empty`.
+    /// Nothing arrived (at once for `get_nowait`, or until the timeout) — or the queue's
+    /// internal lock stayed held that long by another process that is stopped or stuck.
+    /// Python's `queue.Empty`, which its `get(timeout=t)` raises for a lock wait too.
     #[error("the queue is empty")]
     Empty,
     /// `close()` was called on this handle (Python: `ValueError: Queue is closed`).
@@ -198,8 +202,10 @@ pub enum GetError {
     },
     /// A pipe-based queue lost its framing: a writer or reader died in the middle of a
     /// message, or bytes that are not a frame were written into the pipe. Every later call
-    /// fails the same way rather than return a torn message. [`Queue`](crate::Queue) never
-    /// gets here: it commits whole messages only.
+    /// fails the same way rather than return a torn message. [`Queue`](crate::Queue) commits
+    /// whole messages only; it gets here only when something wrote into its shared memory
+    /// behind its back (its header no longer describes a valid ring), and then refuses to
+    /// follow it rather than read outside the mapping.
     #[error("the queue is poisoned: {0}")]
     Poisoned(String),
     /// Every process closed the write end: nothing can arrive any more.

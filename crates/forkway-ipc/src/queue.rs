@@ -39,7 +39,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE};
 use crate::error::{GetError, PutError};
-use crate::shm::{futex_wait, futex_wake_all, Deadline, Locked, RobustMutex, Shm, Waiting};
+use crate::shm::{
+    futex_wait, futex_wake_all, Deadline, LockError, Locked, RobustMutex, Shm, Waiting, LOCK_GRACE,
+};
 
 /// Python's message, word for word, for trying to send a queue to another process.
 pub const INHERITANCE_ONLY: &str =
@@ -151,6 +153,9 @@ impl<T> Clone for Queue<T> {
 struct Guard<'a> {
     header: &'a Header,
     ring: *mut u8,
+    /// The ring's size in this process's mapping: known locally, so a corrupt header cannot
+    /// make us read or write beyond it.
+    ring_len: u64,
 }
 
 impl Guard<'_> {
@@ -158,6 +163,35 @@ impl Guard<'_> {
         let live = self.header.live.load(Ordering::Acquire) as usize & 1;
         // SAFETY: we hold the mutex, so no process writes the states; the slot is plain data.
         unsafe { *self.header.states[live].get() }
+    }
+
+    /// The committed state after checking the invariants every access to the ring relies on.
+    ///
+    /// Only a process writing into the shared mapping behind the queue's back (a stray pointer,
+    /// a bug) can break them; then the queue says it is poisoned instead of dividing by zero,
+    /// reading outside the mapping or allocating what a corrupt count claims.
+    fn checked_state(&self) -> Result<State, String> {
+        let state = self.state();
+        let State {
+            head,
+            used,
+            count,
+            cap,
+        } = state;
+        let valid = (INITIAL_CAP..=self.ring_len).contains(&cap)
+            && head < cap
+            && used <= cap
+            && count <= used / LEN_BYTES
+            && (count == 0) == (used == 0);
+        if valid {
+            Ok(state)
+        } else {
+            Err(format!(
+                "the queue's shared memory was overwritten: {state:?} breaks the ring's invariants \
+                 (ring of {} bytes)",
+                self.ring_len
+            ))
+        }
     }
 
     /// Makes `next` the queue's state with one atomic store (crash-atomic, see the module docs).
@@ -259,16 +293,56 @@ impl<T> Queue<T> {
         unsafe { &*self.inner.shm.ptr().cast::<Header>() }
     }
 
-    fn lock(&self) -> Guard<'_> {
-        let header = self.header();
-        // Owner died: the dead process's uncommitted work is invisible by construction, so
-        // the committed state is valid as it is. Nothing to repair.
-        let _: Locked = header.mutex.lock();
+    fn guard(&self) -> Guard<'_> {
         Guard {
-            header,
+            header: self.header(),
             // SAFETY: RING_OFFSET is inside the mapping.
             ring: unsafe { self.inner.shm.ptr().add(RING_OFFSET) },
+            ring_len: (self.inner.shm.size() - RING_OFFSET) as u64,
         }
+    }
+
+    /// Locks, waiting as long as it takes.
+    fn lock(&self) -> Guard<'_> {
+        // A deadline that never passes leaves only "not recoverable" as a failure, and that
+        // cannot happen: `lock_until` makes every owner death consistent at once.
+        self.lock_until(Deadline::never())
+            .expect("the queue's robust mutex is never left unrecoverable")
+    }
+
+    /// Locks, waiting at most until `deadline` — but at least [`LOCK_GRACE`], since other
+    /// processes hold the lock only to copy one message — and `None` when it stayed held: its
+    /// holder is stopped (SIGSTOP, a debugger) or stuck, and a timed call must not wait for it.
+    fn lock_until(&self, deadline: Deadline) -> Option<Guard<'_>> {
+        let mutex = &self.header().mutex;
+        match mutex.lock_until(deadline.at_least(LOCK_GRACE)) {
+            Ok(Locked::Clean) => Some(self.guard()),
+            Ok(Locked::OwnerDied) => {
+                // The dead process's uncommitted work is invisible by construction, so the
+                // committed state is valid as it is: nothing to repair.
+                mutex.make_consistent();
+                Some(self.guard())
+            }
+            // Not recoverable cannot happen (every owner death is made consistent at once).
+            Err(LockError::Timeout | LockError::NotRecoverable) => None,
+        }
+    }
+
+    /// Overwrites the committed state `[head, used, count, cap]` as a stray write into the
+    /// shared mapping would: lets tests check that a corrupt header is reported, not followed.
+    #[doc(hidden)]
+    pub fn corrupt_state_for_tests(&self, corrupt: impl FnOnce(&mut [u64; 4])) {
+        let guard = self.lock();
+        let s = guard.state();
+        let mut words = [s.head, s.used, s.count, s.cap];
+        corrupt(&mut words);
+        let [head, used, count, cap] = words;
+        guard.commit(State {
+            head,
+            used,
+            count,
+            cap,
+        });
     }
 
     /// The largest encoded message `put` accepts, for every process sharing the queue
@@ -315,11 +389,12 @@ impl<T> Queue<T> {
 
     // ANCHOR: wait_for_item
     /// Locks the queue once it holds a message, waiting at most until `deadline`.
-    /// Returns the lock, held, or `None` when the deadline passed with the queue still empty.
+    /// Returns the lock, held, or `None` when the deadline passed with the queue still empty
+    /// (or with its lock still held by a stopped process).
     fn wait_for_item(&self, deadline: Deadline) -> Option<Guard<'_>> {
         // ANCHOR: exercise_2_3
         loop {
-            let guard = self.lock();
+            let guard = self.lock_until(deadline)?;
             if guard.state().count > 0 {
                 return Some(guard);
             }
@@ -340,11 +415,12 @@ impl<T> Queue<T> {
 
     // ANCHOR: wait_for_room
     /// Locks the queue once it has room for one more message (always, when unbounded).
-    /// Waits while it is full, at most until `deadline`.
+    /// Waits while it is full (or its lock is held by a stopped process), at most until
+    /// `deadline`.
     fn wait_for_room(&self, deadline: Deadline) -> Result<Guard<'_>, NoRoom> {
         // ANCHOR: exercise_2_4
         loop {
-            let guard = self.lock();
+            let guard = self.lock_until(deadline).ok_or(NoRoom::Full)?;
             let maxsize = guard.header.maxsize;
             if maxsize == 0 || guard.state().count < maxsize {
                 return Ok(guard);
@@ -377,7 +453,7 @@ impl<T> Queue<T> {
             .map_err(|NoRoom::Full| PutFailure::Full)?;
         let header = guard.header;
         let frame = LEN_BYTES + payload.len() as u64;
-        let mut state = guard.state();
+        let mut state = guard.checked_state().map_err(PutFailure::Poisoned)?;
         if state.cap - state.used < frame {
             state = grow(&guard, state, frame)?;
         }
@@ -405,7 +481,7 @@ impl<T> Queue<T> {
     fn take<R>(&self, deadline: Deadline, read: impl FnOnce(&[u8]) -> R) -> Result<R, GetError> {
         let guard = self.wait_for_item(deadline).ok_or(GetError::Empty)?;
         let header = guard.header;
-        let state = guard.state();
+        let state = guard.checked_state().map_err(GetError::Poisoned)?;
         let mut len = [0u8; LEN_BYTES as usize];
         guard.read_at(state.cap, state.head, &mut len);
         let len = u64::from_le_bytes(len);
@@ -462,7 +538,8 @@ impl<T> Queue<T> {
 fn grow(guard: &Guard<'_>, state: State, frame: u64) -> Result<State, PutFailure> {
     let needed = state.used + frame;
     let mut cap = state.cap;
-    let ring_max = guard.header.ring_max;
+    // `ring_max` lives in the shared header: never trust it beyond our own mapping.
+    let ring_max = guard.header.ring_max.min(guard.ring_len);
     if needed > ring_max {
         return Err(PutFailure::NoSpace {
             needed: needed as usize,
@@ -492,6 +569,7 @@ fn grow(guard: &Guard<'_>, state: State, frame: u64) -> Result<State, PutFailure
 
 enum PutFailure {
     Full,
+    Poisoned(String),
     TooLarge { len: usize, max: usize },
     NoSpace { needed: usize, reserved: usize },
 }
@@ -500,6 +578,7 @@ impl PutFailure {
     fn with<T>(self, item: T) -> PutError<T> {
         match self {
             PutFailure::Full => PutError::Full(item),
+            PutFailure::Poisoned(reason) => PutError::Poisoned { item, reason },
             PutFailure::TooLarge { len, max } => PutError::TooLarge { item, len, max },
             PutFailure::NoSpace { needed, reserved } => PutError::NoSpace {
                 item,
@@ -546,7 +625,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Every error hands the item back: [`PutError::Closed`], [`PutError::Encode`] (checked
     /// here, in the caller), [`PutError::TooLarge`], [`PutError::NoSpace`].
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::after(None))
+        self.put_until(item, Deadline::never())
     }
 
     /// Puts `item`, waiting at most `timeout` for room. Python's `put(item, timeout=t)`.
@@ -554,15 +633,17 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     /// [`PutError::Full`] when the queue stayed full for `timeout`; otherwise as [`Queue::put`].
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::after(Some(timeout)))
+        self.put_until(item, Deadline::after(timeout))
     }
 
-    /// Puts `item` only if there is room now. Python's `put_nowait(item)`.
+    /// Puts `item` only if there is room now. Python's `put_nowait(item)`. (It waits for the
+    /// queue's internal lock, which other processes hold only to copy one message, at most
+    /// [`LOCK_GRACE`].)
     ///
     /// # Errors
     /// [`PutError::Full`] at once when full; otherwise as [`Queue::put`].
     pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::after(Some(Duration::ZERO)))
+        self.put_until(item, Deadline::now())
     }
 
     fn get_until(&self, deadline: Deadline) -> Result<T, GetError> {
@@ -578,7 +659,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// [`GetError::Closed`] after `close`; [`GetError::Decode`] when the message is not a
     /// valid `T` (it is consumed; the next `get` returns the next one).
     pub fn get(&self) -> Result<T, GetError> {
-        self.get_until(Deadline::after(None))
+        self.get_until(Deadline::never())
     }
 
     /// Takes the oldest message like [`Queue::get`], and calls `claim(&item)` while the queue is
@@ -595,7 +676,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.is_closed() {
             return Err(GetError::Closed);
         }
-        self.take(Deadline::after(None), |bytes| {
+        self.take(Deadline::never(), |bytes| {
             let item = codec::decode::<T>(bytes)?;
             claim(&item);
             Ok::<T, crate::RecvError>(item)
@@ -608,15 +689,16 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     /// [`GetError::Empty`] when nothing came in time; otherwise as [`Queue::get`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_until(Deadline::after(Some(timeout)))
+        self.get_until(Deadline::after(timeout))
     }
 
-    /// Takes the oldest message if there is one now. Python's `get_nowait()`.
+    /// Takes the oldest message if there is one now. Python's `get_nowait()`. (It waits for
+    /// the queue's internal lock at most [`LOCK_GRACE`], as [`Queue::put_nowait`].)
     ///
     /// # Errors
     /// [`GetError::Empty`] at once when empty; otherwise as [`Queue::get`].
     pub fn get_nowait(&self) -> Result<T, GetError> {
-        self.get_until(Deadline::after(Some(Duration::ZERO)))
+        self.get_until(Deadline::now())
     }
 }
 

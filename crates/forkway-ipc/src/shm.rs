@@ -316,14 +316,56 @@ pub fn futex_wake(word: &AtomicU32, n: u32) {
     }
 }
 
-/// A deadline from an optional timeout, and what is left of it.
-#[derive(Clone, Copy)]
+/// How long a timed operation waits at least for an internal lock that other processes hold
+/// only for a few instructions or one copy (a queue's, a barrier's), even when its own timeout
+/// is zero: a `_nowait` call must not fail merely because another process was inside such a
+/// section. Waiting longer than this means the holder is stopped or stuck, and the timeout wins.
+pub const LOCK_GRACE: Duration = Duration::from_millis(100);
+
+/// A point in time to wait until, or "never". Every timed wait in forkway goes through one.
+///
+/// Construction saturates: a timeout too large to add to the clock (`Duration::MAX`, or just
+/// centuries) is a deadline that never passes, never an overflow panic. So a huge timeout means
+/// "wait for ever", as in Python.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deadline(Option<Instant>);
 
 impl Deadline {
-    /// `timeout` from now; `None` never passes.
-    pub fn after(timeout: Option<Duration>) -> Deadline {
-        Deadline(timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future)))
+    /// A deadline that has already passed: "do not wait" (the `_nowait` and `try_` forms).
+    pub fn now() -> Deadline {
+        Deadline(Some(Instant::now()))
+    }
+
+    /// A deadline that never passes: wait as long as it takes.
+    pub fn never() -> Deadline {
+        Deadline(None)
+    }
+
+    /// `timeout` from now; a timeout the clock cannot represent is [`Deadline::never`].
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline(Instant::now().checked_add(timeout))
+    }
+
+    /// [`Deadline::after`] for `Some(timeout)`, [`Deadline::never`] for `None` (the
+    /// `timeout: Option<Duration>` parameters of Python-style APIs).
+    pub fn from_timeout(timeout: Option<Duration>) -> Deadline {
+        timeout.map_or(Deadline::never(), Deadline::after)
+    }
+
+    /// The later of `self` and `grace` from now: what a wait for a lock that other processes
+    /// hold only briefly gets, so that a zero timeout does not fail merely because another
+    /// process was in the middle of a short critical section.
+    pub fn at_least(self, grace: Duration) -> Deadline {
+        match self.0 {
+            None => self,
+            Some(at) => {
+                let floor = Deadline::after(grace);
+                match floor.0 {
+                    Some(floor_at) if floor_at <= at => self,
+                    _ => floor,
+                }
+            }
+        }
     }
 
     /// Time left: `None` for no limit, `Some(ZERO)` once passed.
@@ -335,10 +377,6 @@ impl Deadline {
     pub fn passed(&self) -> bool {
         self.left() == Some(Duration::ZERO)
     }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 /// Increments a waiter count on creation and decrements it on drop, so an early return (or a

@@ -21,13 +21,13 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, PollFd, PollFlags};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE};
 use crate::error::{GetError, PutError, RecvError};
-use crate::shm::{Deadline, Locked, RobustMutex, Shm};
+use crate::shm::{Deadline, LockError, Locked, RobustMutex, Shm, LOCK_GRACE};
 
 /// How often a reader waiting for the rest of a frame checks that its writer is still alive.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
@@ -150,6 +150,16 @@ impl<T> SimpleQueue<T> {
         Ok(self.inner.reader.as_fd())
     }
 
+    /// Runs `f` holding the read lock: lets tests stop a process inside it.
+    #[doc(hidden)]
+    pub fn hold_read_lock_for_tests<R>(&self, f: impl FnOnce() -> R) -> R {
+        let header = self.header();
+        header.rlock.lock();
+        let result = f();
+        header.rlock.unlock();
+        result
+    }
+
     /// The pipe's write end (Python's `_writer`). Writing to it bypasses the lock and the
     /// framing: it exists for fault-injection tests and low-level experiments.
     pub fn writer_fd(&self) -> BorrowedFd<'_> {
@@ -263,16 +273,18 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// [`GetError::Closed`]; [`GetError::Decode`] when the message is not a `T` (consumed);
     /// [`GetError::Poisoned`] once the framing is lost; [`GetError::Io`].
     pub fn get(&self) -> Result<T, GetError> {
-        self.get_until(Deadline::after(None))
+        self.get_until(Deadline::never())
     }
 
     /// Takes the oldest message, waiting at most `timeout` (an extension: Python's
-    /// `SimpleQueue.get` has no timeout).
+    /// `SimpleQueue.get` has no timeout). The timeout bounds the wait for a message and for the
+    /// read lock; once a frame has started to arrive, its end is waited for (a writer stopped in
+    /// the middle of a frame delays it: giving up there would tear the stream).
     ///
     /// # Errors
     /// [`GetError::Empty`] when nothing came in time; otherwise as [`SimpleQueue::get`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_until(Deadline::after(Some(timeout)))
+        self.get_until(Deadline::after(timeout))
     }
 
     fn get_until(&self, deadline: Deadline) -> Result<T, GetError> {
@@ -286,7 +298,17 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
             if !readable(fd, deadline.left())? {
                 return Err(GetError::Empty);
             }
-            let how = header.rlock.lock();
+            // Bounded like the wait for data: a reader stopped inside a frame (SIGSTOP) must not
+            // stretch our timeout.
+            let how = match header.rlock.lock_until(deadline.at_least(LOCK_GRACE)) {
+                Ok(how) => how,
+                Err(LockError::Timeout) => return Err(GetError::Empty),
+                Err(LockError::NotRecoverable) => return Err(self.poison("the read lock is not recoverable")),
+            };
+            if how == Locked::OwnerDied {
+                // The dead reader's framing state is judged just below; the lock itself goes on.
+                header.rlock.make_consistent();
+            }
             if how == Locked::OwnerDied && header.reading.load(Ordering::Acquire) != 0 {
                 header.rlock.unlock();
                 return Err(self.poison("a reader died in the middle of a message"));
@@ -323,15 +345,9 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
 
 /// Waits until `fd` is readable (data or EOF), at most `timeout` (`None`: no limit).
 fn readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool, GetError> {
-    let deadline = Deadline::after(timeout);
+    let deadline = Deadline::from_timeout(timeout);
     loop {
-        let left = match deadline.left() {
-            None => PollTimeout::NONE,
-            Some(left) => {
-                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-            }
-        };
+        let left = crate::connection::poll_timeout(deadline);
         let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
         match poll(&mut fds, left) {
             Ok(n) => return Ok(n > 0),

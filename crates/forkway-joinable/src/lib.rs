@@ -264,7 +264,7 @@ impl<T> JoinableQueue<T> {
     /// # Errors
     /// [`JoinError::ConsumerDied`].
     pub fn join(&self) -> Result<(), JoinError> {
-        self.join_until(Deadline::after(None))
+        self.join_until(Deadline::never())
     }
 
     /// As [`join`](JoinableQueue::join), at most `timeout`.
@@ -272,7 +272,7 @@ impl<T> JoinableQueue<T> {
     /// # Errors
     /// [`JoinError::Timeout`] with the number of unfinished tasks; [`JoinError::ConsumerDied`].
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinError> {
-        self.join_until(Deadline::after(Some(timeout)))
+        self.join_until(Deadline::after(timeout))
     }
 
     /// Writes off the tasks of consumers that died before acknowledging them, so that `join`

@@ -189,3 +189,13 @@ proptest! {
         q.join_timeout(BOUND).expect("join");
     }
 }
+
+#[test]
+fn duration_max_timeouts_complete_normally() {
+    // A huge timeout means "wait for ever", never an overflow: every timed call completes.
+    let q: JoinableQueue<u32> = JoinableQueue::bounded(2).expect("queue");
+    q.put_timeout(5, Duration::MAX).expect("room");
+    assert_eq!(q.get_timeout(Duration::MAX).expect("an item is there"), 5);
+    q.task_done().expect("task_done");
+    assert_eq!(q.join_timeout(Duration::MAX), Ok(()));
+}

@@ -20,6 +20,10 @@ pub enum TaskError {
     /// The worker died while it held this task (SIGKILL, the OOM killer, `abort`,
     /// `std::process::exit` inside the task). Python's `Pool` waits for this result forever;
     /// forkway reports it, starts a replacement worker, and the rest of the work goes on.
+    ///
+    /// `forkway::exit(n)` inside a task is such an exit, by choice: the worker exits with code
+    /// `n` (as Python's `sys.exit` in a task ends its worker) and the task reports `WorkerDied`
+    /// with `exitcode == n`, never [`TaskError::Panicked`].
     #[error("worker {pid} died while it ran this task ({})", describe_exit(*.exitcode))]
     WorkerDied {
         /// The dead worker.

@@ -939,7 +939,7 @@ impl Pool {
                 return Err(PoolError::ImapOpen);
             }
         }
-        self.wait_for(Deadline::after(None), |inner| {
+        self.wait_for(Deadline::never(), |inner| {
             inner.inflight.is_empty()
                 && inner.workers.iter().all(|w| match w {
                     Worker::Running(_) => false,

@@ -256,13 +256,13 @@ macro_rules! handle_methods {
 
         /// Waits until the result is in. Python's `wait()`.
         pub fn wait(&self) {
-            self.pending.wait_until(Deadline::after(None));
+            self.pending.wait_until(Deadline::never());
         }
 
         /// Waits at most `timeout`; returns whether the result is in. Python's `wait(timeout)`
         /// (which returns None and leaves you to call `ready()`).
         pub fn wait_timeout(&self, timeout: Duration) -> bool {
-            self.pending.wait_until(Deadline::after(Some(timeout)))
+            self.pending.wait_until(Deadline::after(timeout))
         }
 
         /// Whether the task succeeded. Python's `successful()`.
@@ -280,7 +280,7 @@ macro_rules! handle_methods {
         /// The task's failure ([`PoolError::Task`]), e.g. a panic or a dead worker;
         /// [`PoolError::Taken`] if `get_timeout` already returned it.
         pub fn get(self) -> Result<$value, PoolError> {
-            self.pending.get_until(Deadline::after(None)).map($from_vec)
+            self.pending.get_until(Deadline::never()).map($from_vec)
         }
 
         /// Waits at most `timeout` for the result. Python's `get(timeout)`. The task goes on
@@ -291,7 +291,7 @@ macro_rules! handle_methods {
         /// fail with [`PoolError::Taken`].
         pub fn get_timeout(&self, timeout: Duration) -> Result<$value, PoolError> {
             self.pending
-                .get_until(Deadline::after(Some(timeout)))
+                .get_until(Deadline::after(timeout))
                 .map($from_vec)
         }
 
@@ -525,7 +525,7 @@ impl<'p, A: Serialize, R: DeserializeOwned + Send + 'static> IMap<'p, A, R> {
     /// `None` at the end; `Some(Err(PoolError::Timeout))` when nothing came in time (ask
     /// again: nothing is lost).
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, PoolError>> {
-        self.next_until(Deadline::after(Some(timeout)))
+        self.next_until(Deadline::after(timeout))
     }
 
     fn next_until(&mut self, deadline: Deadline) -> Option<Result<R, PoolError>> {
@@ -568,7 +568,7 @@ impl<A: Serialize, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, A
     type Item = Result<R, PoolError>;
 
     fn next(&mut self) -> Option<Result<R, PoolError>> {
-        self.next_until(Deadline::after(None))
+        self.next_until(Deadline::never())
     }
 }
 

@@ -255,7 +255,14 @@ fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
     IN_TASK.with(|t| t.set(true));
     let outcome = catch_unwind(AssertUnwindSafe(|| C::call(arg)));
     IN_TASK.with(|t| t.set(false));
-    outcome.map_err(|_| {
+    outcome.map_err(|payload| {
+        if forkway_process::requested_exit_code(payload.as_ref()).is_some() {
+            // `forkway::exit(n)` in a task ends the worker with that code, as it would end any
+            // child (and as `std::process::exit` does): the parent reports `WorkerDied` for
+            // this task and starts a replacement. Python's `sys.exit` in a task ends its worker
+            // too. Not a panic, so not `Panicked`.
+            std::panic::resume_unwind(payload);
+        }
         let (message, location) = LAST_PANIC
             .with(|p| p.borrow_mut().take())
             .unwrap_or_else(|| ("<no message>".to_owned(), "<unknown>".to_owned()));

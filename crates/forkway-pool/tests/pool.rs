@@ -735,6 +735,52 @@ fn a_task_that_exits_its_worker_is_reported_with_the_exit_code() {
     assert_eq!(pool.apply(sqr, 2).expect("replacement"), 4);
 }
 
+fn forkway_exit_in_task(code: i32) -> i32 {
+    forkway_process::exit(code)
+}
+
+#[test]
+fn forkway_exit_in_a_task_exits_its_worker_with_that_code() {
+    // Python: sys.exit in a task raises SystemExit, which the worker does not catch: the worker
+    // exits (and Python's get() then hangs). forkway: the worker exits with the code, like
+    // std::process::exit, and the task reports WorkerDied with it — not a panic.
+    let pool = Pool::new(1).expect("pool");
+    let before = pool.worker_pids();
+    match pool
+        .apply_async(forkway_exit_in_task, 7)
+        .expect("submit")
+        .get_timeout(BOUND)
+    {
+        Err(PoolError::Task(TaskError::WorkerDied { pid, exitcode })) => {
+            assert_eq!((vec![pid], exitcode), (before.clone(), 7));
+        }
+        other => panic!("expected WorkerDied with exit code 7, got {other:?}"),
+    }
+    assert_eq!(pool.apply(sqr, 3).expect("a replacement runs the next task"), 9);
+    assert!(!pool.worker_pids().contains(&before[0]), "the worker exited");
+}
+
+#[test]
+fn duration_max_timeouts_complete_normally() {
+    // A huge timeout means "wait for ever", never an overflow: every timed call completes.
+    let pool = Pool::new(2).expect("pool");
+    let one = pool.apply_async(sqr, 3).expect("submit");
+    assert!(one.wait_timeout(Duration::MAX));
+    assert_eq!(one.get_timeout(Duration::MAX).expect("get"), 9);
+    let many = pool.map_async(sqr, 0..10).expect("submit");
+    assert!(many.wait_timeout(Duration::MAX));
+    assert_eq!(
+        many.get_timeout(Duration::MAX).expect("get"),
+        (0..10).map(sqr).collect::<Vec<_>>()
+    );
+    let mut it = pool.imap(sqr, 0..5).expect("submit");
+    let mut got = Vec::new();
+    while let Some(r) = it.next_timeout(Duration::MAX) {
+        got.push(r.expect("next"));
+    }
+    assert_eq!(got, (0..5).map(sqr).collect::<Vec<_>>());
+}
+
 fn slow_identity(x: u32) -> u32 {
     std::thread::sleep(Duration::from_millis(2));
     x

@@ -95,6 +95,18 @@ pub(crate) fn run_child(target: Target) -> ! {
 }
 // ANCHOR_END: run_child
 
+/// The code an [`exit`] call is unwinding with, when `payload` (what `catch_unwind` caught) is
+/// one; `None` for a panic.
+///
+/// On a child's main thread `exit` unwinds to the bootstrap instead of leaving at once, so code
+/// that catches panics there (a pool worker running a task) catches exits too: it lets them
+/// through with `std::panic::resume_unwind(payload)` when this is `Some`.
+pub fn requested_exit_code(payload: &(dyn Any + Send)) -> Option<i32> {
+    payload
+        .downcast_ref::<ExitRequest>()
+        .map(|ExitRequest(code)| *code)
+}
+
 /// The exit code for a target that unwound: the code it asked for with `exit(n)`, else 1.
 fn exit_code_of_unwind(payload: Box<dyn Any + Send>) -> i32 {
     let code = match payload.downcast_ref::<ExitRequest>() {

@@ -179,7 +179,6 @@ pub fn cpu_count() -> usize {
 /// [`NotStarted`](ProcessError::NotStarted) if one of them was never started; the errors of
 /// [`Process::join`].
 pub fn wait(processes: &[&Process], timeout: Option<Duration>) -> Result<Vec<usize>, ProcessError> {
-    // A timeout the clock cannot hold (Duration::MAX) means no deadline: wait for ever.
     let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
     let mut backoff = Duration::from_millis(1);
     loop {

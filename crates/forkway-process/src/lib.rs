@@ -50,7 +50,9 @@ mod process;
 mod state;
 mod sys;
 
-pub use child::{exit, panic_message, set_child_panic_handler, target_moved_to_child, IntoExitCode};
+pub use child::{
+    exit, panic_message, requested_exit_code, set_child_panic_handler, target_moved_to_child, IntoExitCode,
+};
 pub use error::ProcessError;
 pub use exitcode::{exitcode_from_status, os_exit_byte};
 pub use functions::{

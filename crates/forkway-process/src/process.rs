@@ -155,7 +155,6 @@ impl Inner {
     /// Waits up to `timeout` (forever for `None`) for the child to exit and reaps it.
     /// Returns without error when the time runs out; the caller looks at the status.
     pub(crate) fn wait(self: &Arc<Self>, timeout: Option<Duration>) -> Result<(), ProcessError> {
-        // A timeout the clock cannot hold (Duration::MAX) means no deadline: wait for ever.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         // Without a pidfd we poll waitpid, backing off from 1 ms to 50 ms.
         let mut backoff = Duration::from_millis(1);

@@ -33,7 +33,6 @@ pub(crate) fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
 /// the readable ones (empty on timeout). `None` waits forever. EINTR restarts the wait with the
 /// time that is left.
 pub(crate) fn wait_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
-    // A timeout the clock cannot hold (Duration::MAX) means no deadline: wait for ever.
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let mut pollfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use forkway_ipc::shm::{futex_wait, futex_wake_all, Deadline, RobustMutex, Shm};
+use forkway_ipc::shm::{futex_wait, futex_wake_all, Deadline, Locked, RobustMutex, Shm, LOCK_GRACE};
 use thiserror::Error;
 
 /// Why a barrier wait did not pass.
@@ -16,7 +16,8 @@ pub enum BarrierError {
     /// waiters (Python's `BrokenBarrierError`). `reset` makes it usable again.
     #[error("the barrier is broken")]
     Broken,
-    /// This party's own timeout passed; the barrier is now broken for the others too.
+    /// This party's own timeout passed (waiting for the others, or for the barrier's internal
+    /// lock held by a stopped process); the barrier is now broken for the others too.
     #[error("timed out waiting at the barrier (it is now broken)")]
     Timeout,
 }
@@ -102,9 +103,41 @@ impl Barrier {
         Held(&cell.mutex)
     }
 
+    /// As [`lock`](Barrier::lock), but gives up at `deadline` (at the earliest [`LOCK_GRACE`]
+    /// from now): a party holding the lock that was stopped (SIGSTOP, a debugger) must not
+    /// stretch another party's timeout.
+    fn lock_until(&self, deadline: Deadline) -> Option<Held<'_>> {
+        let cell = self.cell();
+        match cell.mutex.lock_until(deadline.at_least(LOCK_GRACE)) {
+            Ok(Locked::Clean) => Some(Held(&cell.mutex)),
+            Ok(Locked::OwnerDied) => {
+                cell.mutex.make_consistent();
+                Some(Held(&cell.mutex))
+            }
+            // NotRecoverable cannot happen (every owner death is made consistent at once).
+            Err(_) => None,
+        }
+    }
+
+    /// Our timeout passed: break the barrier for the others. Without the lock (its holder is
+    /// stuck), `broken` alone is enough: every waiter and `reset` read it, and `reset` clears
+    /// the count of arrivals we leave behind.
+    fn time_out(&self, arrived: bool, held: Option<Held<'_>>) -> BarrierError {
+        let cell = self.cell();
+        cell.broken.store(1, Ordering::SeqCst);
+        if arrived && held.is_some() {
+            cell.arrived.fetch_sub(1, Ordering::Relaxed);
+        }
+        drop(held);
+        futex_wake_all(&cell.generation);
+        BarrierError::Timeout
+    }
+
     fn wait_until(&self, deadline: Deadline) -> Result<u32, BarrierError> {
         let cell = self.cell();
-        let held = self.lock();
+        let Some(held) = self.lock_until(deadline) else {
+            return Err(self.time_out(false, None));
+        };
         if cell.broken.load(Ordering::Relaxed) != 0 {
             return Err(BarrierError::Broken);
         }
@@ -120,7 +153,7 @@ impl Barrier {
         drop(held);
         loop {
             futex_wait(&cell.generation, generation, deadline.left());
-            let _held = self.lock();
+            let held = self.lock_until(deadline);
             if cell.generation.load(Ordering::SeqCst) != generation {
                 let was_reset = cell.reset_valid.load(Ordering::Relaxed) != 0
                     && cell.reset_generation.load(Ordering::Relaxed) == generation;
@@ -133,13 +166,17 @@ impl Barrier {
             if cell.broken.load(Ordering::Relaxed) != 0 {
                 return Err(BarrierError::Broken);
             }
-            if deadline.passed() {
-                cell.broken.store(1, Ordering::Relaxed);
-                cell.arrived.fetch_sub(1, Ordering::Relaxed);
-                futex_wake_all(&cell.generation);
-                return Err(BarrierError::Timeout);
+            if held.is_none() || deadline.passed() {
+                return Err(self.time_out(true, held));
             }
         }
+    }
+
+    /// Runs `f` holding the barrier's internal lock: lets tests stop a process inside it.
+    #[doc(hidden)]
+    pub fn hold_lock_for_tests<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _held = self.lock();
+        f()
     }
 
     /// Waits for the other parties; returns this party's arrival index.
@@ -147,7 +184,7 @@ impl Barrier {
     /// # Errors
     /// [`BarrierError::Broken`] when the barrier is or becomes broken.
     pub fn wait(&self) -> Result<u32, BarrierError> {
-        self.wait_until(Deadline::after(None))
+        self.wait_until(Deadline::never())
     }
 
     /// Waits at most `timeout`.
@@ -156,7 +193,7 @@ impl Barrier {
     /// [`BarrierError::Timeout`] for this party when the time is up (the barrier is then
     /// broken, and the others get [`BarrierError::Broken`]).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BarrierError> {
-        self.wait_until(Deadline::after(Some(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 
     /// Breaks the barrier: current and future waiters get [`BarrierError::Broken`] until

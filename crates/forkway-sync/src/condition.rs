@@ -5,24 +5,47 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use forkway_ipc::shm::{futex_wait, futex_wake, Deadline, Locked};
+use forkway_ipc::shm::{futex_wait, futex_wake_all, Deadline, Locked};
 
 use crate::error::AcquireError;
 use crate::lock::{Lock, LockGuard, Region};
 
-/// The condition's futex word and its sleepers, after the lock cell in the region.
+/// The condition's shared state, after the lock cell in the region. Every field except the
+/// futex word's sleep is read and written under the condition's lock.
+///
+/// `notify(n)` must wake at most `n` waiters, and a wait that reports `true` must have been one
+/// of them. A bare futex word cannot say that (a bump wakes every sleeper, and a waiter between
+/// unlocking and sleeping sees the bump too), so notifies hand out *grants*, counted under the
+/// lock: `notify(n)` moves `min(n, waiting)` waiters from `waiting` to `pending`, and a waiter
+/// returns `true` only by taking one pending grant (under the lock again), or `false` by leaving
+/// `waiting` once its deadline passed. So `waiting + pending` is the number of waiters, and
+/// exactly `min(n, waiting)` of them see `true` for each notify.
+///
+/// A waiter may take only a grant made after it started waiting: its ticket is the value of
+/// `seq` when it started, and `last_grant` the value of `seq` after the last notify that
+/// granted anything. (Any such waiter may take any such grant: who of the notified waiters
+/// wakes first does not matter, the count does.)
 #[repr(C)]
 struct CondCell {
-    /// Bumped by every notify; waiters sleep while it keeps the value they saw.
+    /// Bumped by every notify: the futex word waiters sleep on, and the clock of tickets.
     seq: AtomicU32,
-    sleepers: AtomicU32,
+    /// Waiters not (yet) granted a notify.
+    waiting: AtomicU32,
+    /// Grants made by notifies and not yet taken by a waiter.
+    pending: AtomicU32,
+    /// `seq` just after the last notify that granted something.
+    last_grant: AtomicU32,
 }
-
 /// A condition variable shared between processes, with its own lock. Python's
 /// `multiprocessing.Condition`.
 ///
 /// Waiting and notifying are methods of the guard, so "wait without holding the lock" (Python's
 /// `RuntimeError`/`AssertionError`) does not compile.
+///
+/// `notify(n)` wakes exactly `min(n, waiting)` waiters, and only their waits return `true`; a
+/// wait that returns `false` waited its whole timeout. A waiter killed while it waits is not
+/// detected (as in Python): it still counts as waiting, so a later notify may spend a wake-up
+/// on it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -93,10 +116,7 @@ impl Condition {
     /// # Errors
     /// As [`Lock::acquire`].
     pub fn acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        self.wrap(crate::lock::lock_region(
-            &self.region,
-            Some(Deadline::after(None)),
-        ))
+        self.wrap(crate::lock::lock_region(&self.region, Some(Deadline::never())))
     }
 
     /// Takes the lock, waiting at most `timeout`.
@@ -109,7 +129,7 @@ impl Condition {
     ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
         self.wrap(crate::lock::lock_region(
             &self.region,
-            Some(Deadline::after(Some(timeout))),
+            Some(Deadline::after(timeout)),
         ))
     }
 }
@@ -117,28 +137,37 @@ impl Condition {
 impl ConditionGuard<'_> {
     fn wait_until(&mut self, deadline: Deadline) -> Result<bool, AcquireError<()>> {
         let cell = self.cond.cell();
-        let seen = cell.seq.load(Ordering::SeqCst);
-        cell.sleepers.fetch_add(1, Ordering::SeqCst);
-        // Release the lock for the wait; `seen` was read while holding it, so a notify made
-        // after the release changes the word and the kernel refuses to sleep on the old value.
-        drop(self.guard.take());
-        let notified = loop {
+        // We hold the lock: no notify can run between taking the ticket and counting ourselves.
+        let ticket = cell.seq.load(Ordering::SeqCst);
+        cell.waiting.fetch_add(1, Ordering::SeqCst);
+        loop {
+            // Read while holding the lock: a notify made after the release changes the word,
+            // and the kernel refuses to sleep on the old value.
+            let seen = cell.seq.load(Ordering::SeqCst);
+            drop(self.guard.take());
             futex_wait(&cell.seq, seen, deadline.left());
-            if cell.seq.load(Ordering::SeqCst) != seen {
-                break true;
+            // Whatever woke us (a notify, maybe for others; a signal; the deadline), the answer
+            // is decided under the lock, where notifies make their grants.
+            let reacquired = self.cond.region.acquire(Some(Deadline::never()))?;
+            self.guard = Some(crate::lock::guard_from(&self.cond.region, reacquired));
+            let granted_after_us = (cell.last_grant.load(Ordering::SeqCst).wrapping_sub(ticket) as i32) > 0;
+            let outcome = if granted_after_us && cell.pending.load(Ordering::SeqCst) > 0 {
+                cell.pending.fetch_sub(1, Ordering::SeqCst);
+                Some(true)
+            } else if deadline.passed() || reacquired == Locked::OwnerDied {
+                cell.waiting.fetch_sub(1, Ordering::SeqCst);
+                Some(false)
+            } else {
+                // Not for us (yet): sleep again for what is left of the timeout.
+                None
+            };
+            if reacquired == Locked::OwnerDied {
+                // We hold the lock again, but a holder died while we slept: say so.
+                return Err(AcquireError::OwnerDied(()));
             }
-            if deadline.passed() {
-                break false;
+            if let Some(notified) = outcome {
+                return Ok(notified);
             }
-            // A signal or a spurious wake-up: the word is unchanged, sleep again.
-        };
-        cell.sleepers.fetch_sub(1, Ordering::SeqCst);
-        let reacquired = self.cond.region.acquire(Some(Deadline::after(None)))?;
-        self.guard = Some(crate::lock::guard_from(&self.cond.region, reacquired));
-        match reacquired {
-            Locked::Clean => Ok(notified),
-            // We hold the lock again, but a holder died while we slept: say so.
-            Locked::OwnerDied => Err(AcquireError::OwnerDied(())),
         }
     }
 
@@ -148,7 +177,7 @@ impl ConditionGuard<'_> {
     /// [`AcquireError::OwnerDied`]`(())` when, while we slept, a holder died: we hold the lock
     /// again; check the state and call [`mark_consistent`](ConditionGuard::mark_consistent).
     pub fn wait(&mut self) -> Result<(), AcquireError<()>> {
-        self.wait_until(Deadline::after(None)).map(drop)
+        self.wait_until(Deadline::never()).map(drop)
     }
 
     /// As [`wait`](ConditionGuard::wait), at most `timeout`: true if notified, false on
@@ -157,7 +186,7 @@ impl ConditionGuard<'_> {
     /// # Errors
     /// As [`wait`](ConditionGuard::wait).
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<bool, AcquireError<()>> {
-        self.wait_until(Deadline::after(Some(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 
     /// Waits until `ready()` is true (checked under the lock before each wait), at most
@@ -170,7 +199,7 @@ impl ConditionGuard<'_> {
         mut ready: impl FnMut() -> bool,
         timeout: Option<Duration>,
     ) -> Result<bool, AcquireError<()>> {
-        let deadline = Deadline::after(timeout);
+        let deadline = Deadline::from_timeout(timeout);
         loop {
             if ready() {
                 return Ok(true);
@@ -182,13 +211,22 @@ impl ConditionGuard<'_> {
         }
     }
 
-    /// Wakes up to `n` processes waiting on this condition (they run once we release the lock).
+    /// Wakes `min(n, waiting)` of the processes waiting on this condition (they run once we
+    /// release the lock); exactly that many of their waits return `true`. Python's `notify(n)`.
     pub fn notify(&self, n: u32) {
         let cell = self.cond.cell();
-        cell.seq.fetch_add(1, Ordering::SeqCst);
-        if n > 0 && cell.sleepers.load(Ordering::SeqCst) > 0 {
-            futex_wake(&cell.seq, n);
+        let granted = n.min(cell.waiting.load(Ordering::SeqCst));
+        if granted == 0 {
+            return;
         }
+        cell.waiting.fetch_sub(granted, Ordering::SeqCst);
+        cell.pending.fetch_add(granted, Ordering::SeqCst);
+        let now = cell.seq.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+        cell.last_grant.store(now, Ordering::SeqCst);
+        // All, not `granted`: the kernel may wake a waiter that came after this notify (it
+        // finds no grant for it and sleeps again) instead of one this notify was for. A woken
+        // waiter needs the lock we hold, so they go one by one after our release.
+        futex_wake_all(&cell.seq);
     }
 
     /// Wakes every waiter.
@@ -207,7 +245,7 @@ impl ConditionGuard<'_> {
 impl std::fmt::Debug for Condition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Condition")
-            .field("sleepers", &self.cell().sleepers.load(Ordering::Relaxed))
+            .field("waiting", &self.cell().waiting.load(Ordering::Relaxed))
             .finish()
     }
 }

@@ -79,12 +79,12 @@ impl Event {
 
     /// Waits until the flag is set (at once if it is).
     pub fn wait(&self) {
-        self.wait_until(Deadline::after(None));
+        self.wait_until(Deadline::never());
     }
 
     /// Waits at most `timeout`; true if the flag is set. Python's `wait(timeout)`.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Deadline::after(Some(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 }
 

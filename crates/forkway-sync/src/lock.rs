@@ -164,7 +164,7 @@ impl Region {
         if self.owner() == Some(Owner::me()) {
             return Err(AcquireError::Deadlock);
         }
-        let until = deadline.unwrap_or_else(|| Deadline::after(Some(Duration::ZERO)));
+        let until = deadline.unwrap_or_else(Deadline::now);
         let how = cell.mutex.lock_until(until).map_err(|e| match e {
             LockError::Timeout if deadline.is_none() => AcquireError::WouldBlock,
             LockError::Timeout => AcquireError::Timeout,
@@ -260,7 +260,7 @@ impl Lock {
     /// [`AcquireError::OwnerDied`] (you hold the lock: see there), [`AcquireError::Deadlock`]
     /// when this thread holds it already, [`AcquireError::NotRecoverable`].
     pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        self.acquire_until(Some(Deadline::after(None)))
+        self.acquire_until(Some(Deadline::never()))
     }
 
     /// Acquires, waiting at most `timeout`. Python's `acquire(timeout=t)`.
@@ -268,7 +268,7 @@ impl Lock {
     /// # Errors
     /// [`AcquireError::Timeout`]; otherwise as [`Lock::acquire`].
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        self.acquire_until(Some(Deadline::after(Some(timeout))))
+        self.acquire_until(Some(Deadline::after(timeout)))
     }
 
     /// Acquires only if the lock is free now. Python's `acquire(False)`.
@@ -483,7 +483,7 @@ impl RLock {
     /// # Errors
     /// [`AcquireError::OwnerDied`] (you hold it: see there), [`AcquireError::NotRecoverable`].
     pub fn acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.acquire_until(Some(Deadline::after(None)))
+        self.acquire_until(Some(Deadline::never()))
     }
 
     /// Acquires, waiting at most `timeout`.
@@ -491,7 +491,7 @@ impl RLock {
     /// # Errors
     /// [`AcquireError::Timeout`]; otherwise as [`RLock::acquire`].
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.acquire_until(Some(Deadline::after(Some(timeout))))
+        self.acquire_until(Some(Deadline::after(timeout)))
     }
 
     /// Acquires only if that needs no waiting.

@@ -125,13 +125,13 @@ impl Semaphore {
 
     /// Takes a permit, waiting as long as it takes.
     pub fn acquire(&self) {
-        self.acquire_until(Deadline::after(None));
+        self.acquire_until(Deadline::never());
     }
 
     /// Takes a permit, waiting at most `timeout`; false if none came. Python's
     /// `acquire(timeout=t)`.
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.acquire_until(Deadline::after(Some(timeout)))
+        self.acquire_until(Deadline::after(timeout))
     }
 
     /// Takes a permit only if one is there now. Python's `acquire(False)`.
