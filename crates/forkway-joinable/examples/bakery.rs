@@ -6,11 +6,12 @@
 //!     while True:
 //!         res = q.get()
 //!         q.task_done()            # the seed acknowledges *before* eating…
-//!         print('%s got %s' % (name, res))
+//!         print('consumer %s got %s .' % (name, res))
 //!
 //! def producer(seq, q, name):
 //!     for item in seq:
 //!         q.put(item)
+//!         print('producer %s made %s .' % (name, item))
 //!     q.join()                     # …so this may return while buns are still being eaten
 //!     print('buns sold out..')
 //!
@@ -19,8 +20,9 @@
 //! p.start(); p.join()
 //! print('main process..')         # main ends, and the daemon consumers with it
 //! ```
-//! Here each consumer calls `task_done` *after* its work, so "sold out" always comes after the
-//! last bun is eaten. The daemons never see a sentinel: they end with the main process. Run it:
+//! The seed prints in Chinese (`消费者 %s 拿到了 %s .`: "consumer %s got %s ."); the lines here
+//! are its translation. Here each consumer calls `task_done` *after* its work, so "sold out"
+//! always comes after the last bun is eaten. The daemons never see a sentinel: they end with the main process. Run it:
 //! `cargo run -p forkway-joinable --example bakery` (an argument in ms adds pauses).
 
 use std::time::Duration;

@@ -19,7 +19,7 @@
 //! `Process::from_run` turns it into a process. Run it:
 //! `cargo run -p forkway-process --example subclass`
 
-use forkway_process::{current_process, Process, ProcessError, Run};
+use forkway_process::{Process, ProcessError, Run};
 
 // ANCHOR: piao
 /// The state a Python subclass would keep in `self`.
@@ -30,7 +30,7 @@ struct Piao {
 impl Run for Piao {
     fn run(&mut self) {
         // ANCHOR: exercise_1_8
-        println!("{} piaoing.. in {}", self.name, current_process().name);
+        println!("{} piaoing..", self.name);
         println!("{} piao end..", self.name);
         // ANCHOR_END: exercise_1_8
     }

@@ -327,11 +327,12 @@ fn example_daemon() {
 fn example_subclass() {
     let run = run_example("subclass", &[]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains("egon piaoing.. in egon"),
-        "the child runs Run::run: {run:?}"
-    );
-    assert!(run.stdout.contains("egon piao end.."), "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let pos = |needle: &str| lines.iter().position(|l| *l == needle);
+    let (Some(start), Some(end)) = (pos("egon piaoing.."), pos("egon piao end..")) else {
+        panic!("the child runs Run::run: {run:?}");
+    };
+    assert!(start < end, "{run:?}");
     assert!(run.stdout.contains("parent..."), "{run:?}");
 }
 
