@@ -420,7 +420,7 @@ fn run_cargo_mutants(
         .arg("--in-place")
         .arg("--in-diff")
         .arg(diff)
-        .args(["-p", &lesson.package, "--no-shuffle", "--timeout", "180"])
+        .args(["-p", &lesson.package, "--no-shuffle", "--timeout", "60"])
         .args(["--build-timeout", "600", "--colors", "never", "--no-times"])
         .arg("--output")
         .arg(out);
