@@ -248,8 +248,10 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool, skip_wrong: bool) ->
     }
     if problems.is_empty() {
         println!(
-            "verify: {} lesson(s), all consistent; reference passes, starters fail, book references resolve.",
-            lessons.len()
+            "verify: {} lesson(s), all consistent; reference passes{}{}, book references resolve.",
+            lessons.len(),
+            if skip_wrong { "" } else { ", wrong answers caught" },
+            if skip_starter { "" } else { ", starters fail" },
         );
         Ok(0)
     } else {
