@@ -118,6 +118,17 @@ fn start(root: &Path, lesson: &Lesson) -> Result<(), String> {
     Ok(())
 }
 
+/// Starts the lesson (blanks its exercises) unless that was done before.
+fn ensure_started(root: &Path, lesson: &Lesson) -> Result<(), String> {
+    let mut progress = Progress::load(root);
+    if !progress.lesson(&lesson.id).started {
+        start(root, lesson)?;
+        progress.lesson(&lesson.id).started = true;
+        progress.save(root)?;
+    }
+    Ok(())
+}
+
 pub fn lesson_cmd(
     root: &Path,
     n: u32,
@@ -131,12 +142,10 @@ pub fn lesson_cmd(
         println!("{why}");
         return Ok(3);
     }
-    let mut progress = Progress::load(root);
-    if !no_start && !progress.lesson(&lesson.id).started {
-        start(root, lesson)?;
-        progress.lesson(&lesson.id).started = true;
-        progress.save(root)?;
+    if !no_start {
+        ensure_started(root, lesson)?;
     }
+    let mut progress = Progress::load(root);
     let mut only = only.to_vec();
     if let Some(id) = exercise {
         let ex = lesson
@@ -236,9 +245,12 @@ pub fn watch_lesson(
 ) -> Result<u8, String> {
     let lessons = load(root)?;
     let lesson = find(&lessons, n)?;
+    // Start first: blanking the exercises changes the very files the watchers look at.
+    if !no_start {
+        ensure_started(root, lesson)?;
+    }
     let files: Vec<PathBuf> = lesson.editable_files().iter().map(|f| root.join(f)).collect();
     let mut watcher = watch::Watcher::new(files.clone(), true);
-    let mut no_start = no_start;
     loop {
         // A save during the run makes its results stale: a second watcher stops the run (the
         // running check's group is killed) so the next one starts at once.
@@ -256,11 +268,10 @@ pub fn watch_lesson(
                 }
             })
         };
-        let outcome = lesson_cmd(root, n, only, exercise, no_start);
+        let outcome = lesson_cmd(root, n, only, exercise, true);
         run_over.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = during.join();
         outcome?;
-        no_start = true;
         if runner::take_stop() {
             println!("\n── a file changed during the run: stopped it; running the checks again");
             watcher.refresh();

@@ -369,3 +369,53 @@ fn an_interrupt_kills_the_running_check_and_its_grandchild() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn watch_stops_a_run_when_a_file_is_saved_and_starts_again() {
+    let root = fixture("watch");
+    let toml = root.join("lessons/01-demo/lesson.toml");
+    let text = std::fs::read_to_string(&toml).expect("lesson.toml");
+    std::fs::write(&toml, text.replace("timeout = 2", "timeout = 600")).expect("write");
+    let (hang, leak) = markers(&root);
+    let log = root.join("watch.out");
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(&root)
+        .args(["lesson", "1", "--no-start", "--watch", "--only", "hangs"])
+        .env("FIXTURE_HANG_SLEEP", &hang)
+        .env("FIXTURE_LEAK_SLEEP", &leak)
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .env("NO_COLOR", "1")
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run xtask");
+    let until = |what: &str, cond: &mut dyn FnMut() -> bool| {
+        let started = std::time::Instant::now();
+        while !cond() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(300),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20)); // polling /proc and a file
+        }
+    };
+    until("the hanging check", &mut || sleepers_alive(&hang) == 1);
+    // Save an exercise file while the check hangs: the run stops, its group is killed, and
+    // the checks run again (the grandchild shows up a second time).
+    let lib = root.join("demo/src/lib.rs");
+    let code = std::fs::read_to_string(&lib).expect("lib");
+    std::fs::write(&lib, format!("{code}\n// saved\n")).expect("save");
+    until("the stop message", &mut || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("a file changed during the run"))
+    });
+    until("the second run", &mut || sleepers_alive(&hang) == 1);
+    let pid = nix::unistd::Pid::from_raw(runner.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
+    until("the runner to exit", &mut || {
+        runner.try_wait().expect("try_wait").is_some()
+    });
+    assert_eq!(runner.wait().expect("wait").code(), Some(130));
+    assert_eq!(sleepers_alive(&hang), 0, "nothing of either run survives");
+    let _ = std::fs::remove_dir_all(&root);
+}
