@@ -169,6 +169,9 @@ pub fn lesson_cmd(
             return Ok(2);
         }
     };
+    if runner::stop_requested() {
+        return Ok(1); // interrupted while building
+    }
     let blank = lesson::blank_exercises(root, &lessons);
     let only = (!only.is_empty()).then_some(only.as_slice());
     let results = runner::run_checks(&exe, lesson, only, 1, &blank);

@@ -96,6 +96,7 @@ fn main() -> ExitCode {
             report,
         } => bench::run(&root, quick, book, &only, report),
     };
+    runner::wait_if_interrupted();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(message) => {

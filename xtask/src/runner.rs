@@ -79,6 +79,9 @@ pub fn handle_interrupts() {
                 sig => break sig,
             }
         };
+        // No further check may start, and the main thread, which sees its check die, must not
+        // report it as a failure and exit first (see `wait_if_interrupted`).
+        request_stop();
         let groups: Vec<i32> = live_groups().clone();
         for &g in &groups {
             let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
@@ -100,6 +103,17 @@ pub fn handle_interrupts() {
         );
         std::process::exit(128 + sig);
     });
+}
+
+/// Called by `main` before it exits: after a signal, the interrupts thread is cleaning up and
+/// will end the process with 128 + the signal's number; returning first would exit with a
+/// check's status instead.
+pub fn wait_if_interrupted() {
+    if PENDING_SIGNAL.load(Ordering::SeqCst) != 0 {
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 /// Asks the running check to stop (the runner kills its group) and the rest not to start.
