@@ -31,6 +31,49 @@ pub fn join_bounded(p: &Process) -> i32 {
         .unwrap_or_else(|| panic!("{p:?} still running after {BOUND:?}"))
 }
 
+/// Runs `f` on a thread and fails the test if it has not returned within [`BOUND`]: a call
+/// that never returns is a failure with a message, not a hang. (The stuck thread is left
+/// behind; the failed test's process ends soon anyway.)
+pub fn within_bound<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    result
+        .recv_timeout(BOUND)
+        .unwrap_or_else(|_| panic!("{what} still had not returned after {BOUND:?}"))
+}
+
+/// Ends the whole test process, with a message, if it is not dropped within [`BOUND`]: for a
+/// call that cannot be moved to another thread (it borrows what the test still uses) and could
+/// block forever. A hang becomes a failure with a message, at the cost of the other tests
+/// running in the same process.
+pub struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
+
+impl Watchdog {
+    pub fn new(what: &str) -> Watchdog {
+        let what = what.to_owned();
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(BOUND) {
+                eprintln!("{what} still had not returned after {BOUND:?}: test failed");
+                // SAFETY: _exit ends the process at once; nothing runs after it. Not `exit`,
+                // whose clean-up would wait for the very children that are stuck.
+                unsafe { libc::_exit(101) };
+            }
+        });
+        Watchdog(Some(cancel))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.0.take() {
+            let _ = cancel.send(());
+        }
+    }
+}
+
 /// Blocks until a signal ends the process: the body of a child that must be running until the
 /// test terminates or kills it.
 pub fn idle_until_killed() -> ! {
@@ -351,6 +394,17 @@ pub fn wait_blocked_in(pid: u32, what: &str) {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// How many times `pid` went to sleep of its own accord (`voluntary_ctxt_switches`): it grows
+/// each time the process blocks, so a larger number proves it woke up and blocked again.
+pub fn voluntary_sleeps(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Waits until `pid` sleeps in a futex: it is inside a blocking lock, queue or wait call.
