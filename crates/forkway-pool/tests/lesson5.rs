@@ -117,7 +117,12 @@ fn close_and_join_let_every_worker_exit() {
         .map(|i| pool.apply_async(sqr, i).expect("submit"))
         .collect();
     pool.close();
+    let watchdog = Watchdog::new(
+        "close_and_join_let_every_worker_exit: join() after close() (each worker takes one \
+         stop message and exits; a worker that took its stop must not be replaced)",
+    );
     pool.join().expect("join");
+    drop(watchdog);
     for pid in pids {
         assert!(is_reaped(pid), "worker {pid} exited and was reaped");
     }
@@ -244,7 +249,12 @@ fn a_worker_killed_after_close_still_lets_join_finish() {
     pool.close();
     kill_the_holder(&holder);
     // The only worker died: its replacement must run the queued task, then take the stop.
+    let watchdog = Watchdog::new(
+        "a_worker_killed_after_close_still_lets_join_finish: join() after close() and a killed \
+         worker (its replacement runs the rest, then takes the stop)",
+    );
     pool.join().expect("join");
+    drop(watchdog);
     assert!(matches!(
         doomed.get(),
         Err(PoolError::Task(TaskError::WorkerDied { .. }))
