@@ -109,6 +109,9 @@ pub enum Cmd {
         /// Only the hand-written wrong answers (lessons/*/wrong/), not cargo-mutants.
         #[arg(long)]
         wrong_only: bool,
+        /// Only cargo-mutants, not the wrong answers (`verify` tries those).
+        #[arg(long, conflicts_with = "wrong_only")]
+        mutants_only: bool,
         /// Runs of each wrong answer's checks (it must be caught on every one).
         #[arg(long, default_value_t = 2)]
         repeat: u32,

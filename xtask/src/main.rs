@@ -79,9 +79,12 @@ fn main() -> ExitCode {
             lesson,
             format,
             wrong_only,
+            mutants_only,
             repeat,
         } => match format.as_str() {
-            "human" | "json" => mutants::command(&root, &lesson, format == "json", wrong_only, repeat),
+            "human" | "json" => {
+                mutants::command(&root, &lesson, format == "json", wrong_only, mutants_only, repeat)
+            }
             other => Err(format!("unknown format `{other}` (human or json)")),
         },
         Cmd::Verify {

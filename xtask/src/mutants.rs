@@ -641,6 +641,7 @@ pub fn command(
     numbers: &[u32],
     json_out: bool,
     wrong_only: bool,
+    mutants_only: bool,
     repeat: u32,
 ) -> Result<u8, String> {
     let lessons = crate::load(root)?;
@@ -656,9 +657,12 @@ pub fn command(
     fs::copy_workspace(root, &work)?;
     let mut all = Vec::new();
     for lesson in chosen {
-        eprintln!("lesson {}: trying the wrong answers…", lesson.number);
-        let answers = wrong_answers(root, lesson)?;
-        let wrong = try_wrong_answers(&work, &target, lesson, &answers, repeat)?;
+        let wrong = if mutants_only {
+            Vec::new()
+        } else {
+            eprintln!("lesson {}: trying the wrong answers…", lesson.number);
+            try_wrong_answers(&work, &target, lesson, &wrong_answers(root, lesson)?, repeat)?
+        };
         let mutants = if wrong_only {
             Vec::new()
         } else {
