@@ -10,6 +10,10 @@ pub struct Cli {
     /// The course repository (default: the workspace that holds this runner).
     #[arg(long, global = true)]
     pub root: Option<PathBuf>,
+    /// The language of what the runner says and of the lesson texts: `en` or `zh-CN`
+    /// (default: `FORKWAY_LANG`, else the locale, e.g. `LANG=zh_CN.UTF-8`, else English).
+    #[arg(long, global = true, value_enum, ignore_case = true)]
+    pub lang: Option<crate::i18n::Lang>,
     #[command(subcommand)]
     pub command: Cmd,
 }

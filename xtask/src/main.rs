@@ -15,6 +15,7 @@ mod course;
 mod export;
 mod fs;
 mod grade;
+mod i18n;
 mod lesson;
 mod mutants;
 mod progress;
@@ -42,6 +43,7 @@ fn root() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    i18n::set(i18n::Lang::choose(cli.lang, |name| std::env::var(name).ok()));
     runner::handle_interrupts();
     let root = cli.root.clone().unwrap_or_else(root);
     let result = match cli.command {
@@ -103,7 +105,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("{}{message}", i18n::current().error_prefix());
             ExitCode::from(3)
         }
     }
@@ -116,6 +118,6 @@ pub(crate) fn load(root: &Path) -> Result<Vec<Lesson>, String> {
 pub(crate) fn find(lessons: &[Lesson], n: u32) -> Result<&Lesson, String> {
     lessons.iter().find(|l| l.number == n).ok_or_else(|| {
         let have: Vec<String> = lessons.iter().map(|l| l.number.to_string()).collect();
-        format!("there is no lesson {n} (lessons: {})", have.join(", "))
+        i18n::current().no_such_lesson(n, &have.join(", "))
     })
 }

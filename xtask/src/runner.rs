@@ -93,13 +93,8 @@ pub fn handle_interrupts() {
         reap_orphans();
         let name = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("a signal");
         eprintln!(
-            "\ninterrupted ({name}): stopped {} running process group(s){}",
-            groups.len(),
-            if left > 0 {
-                format!("; {left} straggler(s) killed")
-            } else {
-                String::new()
-            }
+            "\n{}",
+            crate::i18n::current().interrupted(name, groups.len(), left)
         );
         std::process::exit(128 + sig);
     });

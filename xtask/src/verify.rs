@@ -88,6 +88,12 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool, skip_wrong: bool) ->
     for lesson in &lessons {
         let tag = format!("lesson {}", lesson.number);
         problems.extend(lesson.lint().into_iter().map(|p| format!("{tag}: {p}")));
+        problems.extend(
+            lesson
+                .lint_translations()
+                .into_iter()
+                .map(|p| format!("{tag}: {p}")),
+        );
         if let Some(why) = lesson.unavailable() {
             eprintln!("verify {tag}: SKIPPED (metadata checked, nothing run): {why}");
             continue;

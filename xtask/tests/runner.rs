@@ -52,11 +52,21 @@ fn markers(root: &Path) -> (String, String) {
 }
 
 fn xtask(root: &Path, args: &[&str]) -> Out {
+    xtask_env(root, args, &[])
+}
+
+/// `xtask` with a known locale (English unless `env` says otherwise).
+fn xtask_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     let (hang, leak) = markers(root);
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("--root")
         .arg(root)
         .args(args)
+        .env_remove("FORKWAY_LANG")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "C.UTF-8")
+        .envs(env.iter().copied())
         .env("FIXTURE_HANG_SLEEP", hang)
         .env("FIXTURE_LEAK_SLEEP", leak)
         // Its own target dir per copy: cargo hashes path packages relative to their workspace,
@@ -169,6 +179,10 @@ fn junit_and_classroom_are_machine_readable() {
         .arg(&root)
         .args(["grade", "--format", "classroom", "--lessons", "2"])
         .env("CARGO_TARGET_DIR", root.join("target"))
+        // The machine formats are the same in every language.
+        .env("LANG", "zh_CN.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("FORKWAY_LANG")
         .env("GITHUB_OUTPUT", &output_file)
         .output()
         .expect("xtask");
@@ -201,6 +215,37 @@ fn lesson_output_and_exit_codes() {
         "{}",
         only.stdout
     );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn the_learner_reads_the_lesson_in_chinese() {
+    let root = fixture("zh");
+    let zh = [("LANG", "zh_CN.UTF-8")];
+    let failing = xtask_env(&root, &["lesson", "1", "--no-start"], &zh);
+    assert_eq!(failing.code, 1, "{}", failing.stderr);
+    assert!(failing.stderr.contains("正在构建第 1 课"), "{}", failing.stderr);
+    insta::assert_snapshot!("failing_lesson_zh_cn", normalize(&failing.stdout, &root));
+    // --lang beats the locale, FORKWAY_LANG beats the locale too.
+    let english = xtask_env(&root, &["--lang", "en", "hint", "1"], &zh);
+    assert!(
+        english.stdout.starts_with("Exercise 1.1: Double a number"),
+        "{}",
+        english.stdout
+    );
+    let hint = xtask_env(&root, &["hint", "1"], &[("FORKWAY_LANG", "zh-CN")]);
+    assert!(hint.stdout.contains("提示 1/2：乘法。"), "{}", hint.stdout);
+    let list = xtask_env(&root, &["lesson", "--lang", "zh-CN"], &[]);
+    // Aligned in a terminal: 演示 takes four columns, Broken six.
+    assert!(
+        list.stdout
+            .contains("\n   1. 演示    未开始\n   2. Broken  未开始\n"),
+        "{}",
+        list.stdout
+    );
+    let unknown = xtask_env(&root, &["lesson", "7"], &zh);
+    assert_eq!(unknown.code, 3);
+    assert_eq!(unknown.stderr.trim(), "错误：没有第 7 课（现有的课：1, 2）");
     let _ = std::fs::remove_dir_all(&root);
 }
 
