@@ -94,7 +94,7 @@ pub fn wrong_answers(root: &Path, lesson: &Lesson) -> Result<Vec<WrongAnswer>, S
 }
 
 /// The folder of a lesson's `lesson.toml` (its chapter path does not say it).
-fn lesson_dir(root: &Path, lesson: &Lesson) -> Option<PathBuf> {
+pub(crate) fn lesson_dir(root: &Path, lesson: &Lesson) -> Option<PathBuf> {
     let entries = std::fs::read_dir(root.join("lessons")).ok()?;
     entries.flatten().map(|e| e.path()).find(|p| {
         std::fs::read_to_string(p.join("lesson.toml"))
