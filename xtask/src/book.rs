@@ -245,8 +245,10 @@ fn render_exercise_boxes(
                         .ok_or_else(|| {
                             format!("{}: `{{{{#exercise {id}}}}}` names no exercise", path.display())
                         })?;
-                    if boxes == Boxes::Render {
-                        out.push_str(&exercise_box(found.0, found.1, lang, texts));
+                    match boxes {
+                        Boxes::Render => out.push_str(&exercise_box(found.0, found.1, lang, texts)),
+                        // An empty line keeps the line numbers of the po file's references true.
+                        Boxes::Drop => out.push('\n'),
                     }
                 }
                 None => {
@@ -743,7 +745,7 @@ pub fn check_translation(root: &Path, lang: Lang) -> Vec<String> {
                 "{name} ({at}): the translation's links/includes {got:?} differ from the original's {want:?}"
             ));
         }
-        if let Some(id) = heading_id(&src, e) {
+        if let Some(id) = heading_id(&src, e).filter(|_| e.msgstr != e.msgid) {
             if !e.msgstr.trim_end().ends_with(&format!("{{#{id}}}")) {
                 problems.push(format!(
                     "{name} ({at}): a translated heading must end with `{{#{id}}}` (the English id, which links use)"
@@ -774,8 +776,8 @@ pub fn check_translation(root: &Path, lang: Lang) -> Vec<String> {
 }
 
 /// The id mdBook gives the English heading an entry translates, if the entry is a heading of a
-/// chapter. A chapter's title, which is also its name in `SUMMARY.md` (the sidebar and the
-/// page's title), gets no `{#id}`: links name the chapter's file, not its title.
+/// chapter. A chapter's title (`# …`, also its name in `SUMMARY.md`, shown in the sidebar and
+/// the page's title) gets no `{#id}`: links name the chapter's file, not its title.
 fn heading_id(src: &Path, e: &PoEntry) -> Option<String> {
     if e.sources.iter().any(|s| s.contains("SUMMARY.md")) {
         return None;
@@ -786,7 +788,8 @@ fn heading_id(src: &Path, e: &PoEntry) -> Option<String> {
         let n: usize = line.parse().ok()?;
         let text = std::fs::read_to_string(src.join(file)).ok()?;
         let l = text.lines().nth(n.checked_sub(1)?)?;
-        l.starts_with('#').then(|| slug(l.trim_start_matches('#')))
+        // A `# Title` is the chapter's name too (sidebar, page title): no id there.
+        l.starts_with("##").then(|| slug(l.trim_start_matches('#')))
     })
 }
 
