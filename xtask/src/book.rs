@@ -775,21 +775,22 @@ pub fn check_translation(root: &Path, lang: Lang) -> Vec<String> {
     problems
 }
 
-/// The id mdBook gives the English heading an entry translates, if the entry is a heading of a
-/// chapter. A chapter's title (`# …`, also its name in `SUMMARY.md`, shown in the sidebar and
-/// the page's title) gets no `{#id}`: links name the chapter's file, not its title.
+/// The id mdBook gives the English heading an entry translates, if the entry is a `##`-or-deeper
+/// heading of a chapter it comes from (found by text, so edits that move lines do not matter). A
+/// chapter's title (`# …`, also its name in `SUMMARY.md`, shown in the sidebar and the page's
+/// title) gets no `{#id}`: links name the chapter's file, not its title.
 fn heading_id(src: &Path, e: &PoEntry) -> Option<String> {
     if e.sources.iter().any(|s| s.contains("SUMMARY.md")) {
         return None;
     }
+    let id = slug(&e.msgid);
     e.sources.iter().find_map(|s| {
-        let (file, line) = s.rsplit_once(':')?;
+        let file = s.rsplit_once(':').map_or(s.as_str(), |(f, _)| f);
         let file = file.strip_prefix("src/").unwrap_or(file);
-        let n: usize = line.parse().ok()?;
         let text = std::fs::read_to_string(src.join(file)).ok()?;
-        let l = text.lines().nth(n.checked_sub(1)?)?;
-        // A `# Title` is the chapter's name too (sidebar, page title): no id there.
-        l.starts_with("##").then(|| slug(l.trim_start_matches('#')))
+        text.lines()
+            .any(|l| l.starts_with("##") && l.trim_start_matches('#').trim() == e.msgid.trim())
+            .then(|| id.clone())
     })
 }
 
@@ -805,4 +806,134 @@ pub fn translation_coverage(root: &Path, lang: Lang) -> (usize, usize) {
         .filter(|e| !e.fuzzy && !e.msgstr.is_empty())
         .count();
     (done, entries.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lesson() -> Lesson {
+        toml::from_str(
+            r#"
+id = "l"
+number = 1
+title = "t"
+chapter = "book/src/ch01-processes.md"
+package = "p"
+test_target = "lesson1"
+recap = "r"
+[[exercises]]
+id = "1.4"
+kind = "build"
+title = "The child's bootstrap"
+region = "exercise_1_4"
+file = "crates/a/src/child.rs"
+section = "book/src/ch01-processes.md#x"
+statement = "Run the target.\n\nThen _exit."
+needs = ["1.1"]
+hints = ["h"]
+[[checks]]
+id = "exit-zero"
+test = "exit_zero"
+exercise = "1.4"
+points = 2
+"#,
+        )
+        .expect("a valid lesson")
+    }
+
+    #[test]
+    fn the_english_box_is_unchanged_by_languages() {
+        let l = lesson();
+        let text = exercise_box(&l, &l.exercises[0], Lang::En, &BoxTexts::default());
+        assert_eq!(
+            text,
+            "> **Exercise 1.4 (build it): The child's bootstrap**\n>\n> In `crates/a/src/child.rs`, between the `exercise_1_4` anchors. Needs exercise 1.1 first.\n>\n> Run the target.\n>\n> Then _exit.\n>\n> Checks (2 points): `exit-zero` (2).\n> Run them: `cargo xtask lesson 1 --exercise 1.4`; a hint: `cargo xtask hint 1 1.4`.\n"
+        );
+    }
+
+    #[test]
+    fn a_translated_box_uses_the_translation_and_falls_back_to_english() {
+        let l = lesson();
+        let mut texts: BoxTexts = BoxTexts::default();
+        let none = exercise_box(&l, &l.exercises[0], Lang::ZhCn, &texts);
+        assert!(
+            none.contains("**练习 1.4（实现）：The child's bootstrap**"),
+            "{none}"
+        );
+        assert!(none.contains("> Run the target."), "{none}");
+        let parsed: TranslatedLesson = toml::from_str(
+            "title = \"进程\"\n[exercises.\"1.4\"]\ntitle = \"子进程的引导过程\"\nstatement = \"运行目标。\"\nhints = [\"提示\"]\n",
+        )
+        .expect("a valid translation");
+        texts.exercises.extend(parsed.exercises);
+        let zh = exercise_box(&l, &l.exercises[0], Lang::ZhCn, &texts);
+        assert!(zh.contains("**练习 1.4（实现）：子进程的引导过程**"), "{zh}");
+        assert!(zh.contains("> 运行目标。\n"), "{zh}");
+        assert!(zh.contains("需先完成练习 1.1。"), "{zh}");
+        assert!(zh.contains("检查项（共 2 分）：`exit-zero` (2)。"), "{zh}");
+        assert!(!zh.contains("Run the target"), "{zh}");
+    }
+
+    #[test]
+    fn po_entries_reads_flags_continuations_and_escapes() {
+        let po = r#"msgid ""
+msgstr ""
+"Language: zh-CN\n"
+
+#: src/a.md:1 src/b.md:2
+msgid "Hello \"world\""
+msgstr "你好"
+
+#, fuzzy
+#: src/a.md:3
+msgid ""
+"two "
+"lines\n"
+msgstr "旧"
+
+#: src/a.md:5
+msgid "untranslated"
+msgstr ""
+
+#~ msgid "gone"
+#~ msgstr "没了"
+"#;
+        let e = po_entries(po);
+        assert_eq!(e.len(), 4);
+        assert_eq!(e[0].msgid, "Hello \"world\"");
+        assert_eq!(e[0].sources, ["src/a.md:1", "src/b.md:2"]);
+        assert!(!e[0].fuzzy);
+        assert_eq!(e[1].msgid, "two lines\n");
+        assert!(e[1].fuzzy);
+        assert!(e[2].msgstr.is_empty());
+        assert!(e[3].obsolete);
+    }
+
+    #[test]
+    fn references_finds_links_and_directives() {
+        assert_eq!(
+            references("see [a](ch01.md#x) and {{#include f.rs:y}}"),
+            ["ch01.md#x", "{{#include f.rs:y}}"]
+        );
+    }
+
+    #[test]
+    fn languages_parse_by_code() {
+        assert_eq!(Lang::parse("zh-cn"), Ok(Lang::ZhCn));
+        assert_eq!(Lang::parse("en"), Ok(Lang::En));
+        assert!(Lang::parse("fr").is_err());
+    }
+
+    #[test]
+    fn the_committed_translation_is_complete_and_keeps_links() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the workspace");
+        let problems: Vec<String> = check_translation(root, Lang::ZhCn)
+            .into_iter()
+            .filter(|p| p.starts_with("book/"))
+            .collect();
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
 }
