@@ -745,8 +745,16 @@ pub fn check_translation(root: &Path, lang: Lang) -> Vec<String> {
                 "{name} ({at}): the translation's links/includes {got:?} differ from the original's {want:?}"
             ));
         }
+        if e.msgid.ends_with('\n') != e.msgstr.ends_with('\n') {
+            problems.push(format!(
+                "{name} ({at}): the translation must end with a newline exactly when the original does"
+            ));
+        }
         if let Some(id) = heading_id(&src, e).filter(|_| e.msgstr != e.msgid) {
-            if !e.msgstr.trim_end().ends_with(&format!("{{#{id}}}")) {
+            // `<a id="…"></a>` for an id that markdown would mangle (`__name__`).
+            if !e.msgstr.trim_end().ends_with(&format!("{{#{id}}}"))
+                && !e.msgstr.contains(&format!("<a id=\"{id}\"></a>"))
+            {
                 problems.push(format!(
                     "{name} ({at}): a translated heading must end with `{{#{id}}}` (the English id, which links use)"
                 ));
@@ -788,9 +796,11 @@ fn heading_id(src: &Path, e: &PoEntry) -> Option<String> {
         let file = s.rsplit_once(':').map_or(s.as_str(), |(f, _)| f);
         let file = file.strip_prefix("src/").unwrap_or(file);
         let text = std::fs::read_to_string(src.join(file)).ok()?;
-        text.lines()
-            .any(|l| l.starts_with("##") && l.trim_start_matches('#').trim() == e.msgid.trim())
-            .then(|| id.clone())
+        let text_of = |l: &str| l.trim_start_matches('#').trim() == e.msgid.trim();
+        // Text that is also a table cell shares the message: it gets no id (nothing links it).
+        let cell = format!("| {} |", e.msgid.trim());
+        let shared = text.lines().any(|l| l.contains(&cell));
+        (!shared && text.lines().any(|l| l.starts_with("##") && text_of(l))).then(|| id.clone())
     })
 }
 
