@@ -80,11 +80,19 @@ pub enum Cmd {
         #[arg(long)]
         apply: bool,
     },
-    /// Build the book into target/book (installs mdBook if missing).
+    /// Build the book into target/book, or a translation into target/book/<lang> (installs
+    /// mdBook and mdbook-i18n-helpers if missing).
     Book {
         /// Fail instead of installing mdBook.
         #[arg(long)]
         no_install: bool,
+        /// The edition: `en` (default) or `zh-CN`.
+        #[arg(long, default_value = "en")]
+        lang: String,
+        /// Extract the English text and merge it into book/po/*.po (needs GNU gettext), instead
+        /// of building.
+        #[arg(long)]
+        update_po: bool,
     },
     /// Benchmark forkway beside CPython and the bare-libc floor; print the table of ratios.
     Bench {

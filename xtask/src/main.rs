@@ -71,12 +71,23 @@ fn main() -> ExitCode {
         Cmd::Hint { number, exercise } => course::hint(&root, number, exercise.as_deref()),
         Cmd::Reset { number, exercise } => course::reset(&root, number, exercise.as_deref()),
         Cmd::Solution { number, force, apply } => course::solution(&root, number, force, apply),
-        Cmd::Book { no_install } => load(&root)
-            .and_then(|ls| book::build(&root, &ls, !no_install))
-            .map(|out| {
-                println!("The book is in {}/index.html", out.display());
-                0
-            }),
+        Cmd::Book {
+            no_install,
+            lang,
+            update_po,
+        } => load(&root).and_then(|ls| {
+            if update_po {
+                let pot = book::update_po(&root, &ls, !no_install)?;
+                println!(
+                    "Extracted {}; translate the new and fuzzy messages of book/po/*.po",
+                    pot.display()
+                );
+                return Ok(0);
+            }
+            let out = book::build_lang(&root, &ls, book::Lang::parse(&lang)?, !no_install)?;
+            println!("The book is in {}/index.html", out.display());
+            Ok(0)
+        }),
         Cmd::Mutants {
             lesson,
             format,
