@@ -80,15 +80,12 @@ pub enum Cmd {
         #[arg(long)]
         apply: bool,
     },
-    /// Build the book into target/book, or a translation into target/book/<lang> (installs
-    /// mdBook and mdbook-i18n-helpers if missing).
+    /// Build the book into target/book, or with the global `--lang zh-CN` the translation
+    /// into target/book/zh-CN (installs mdBook and mdbook-i18n-helpers if missing).
     Book {
         /// Fail instead of installing mdBook.
         #[arg(long)]
         no_install: bool,
-        /// The edition: `en` (default) or `zh-CN`.
-        #[arg(long, default_value = "en")]
-        lang: String,
         /// Extract the English text and merge it into book/po/*.po (needs GNU gettext), instead
         /// of building.
         #[arg(long)]

@@ -46,6 +46,12 @@ fn main() -> ExitCode {
     i18n::set(i18n::Lang::choose(cli.lang, |name| std::env::var(name).ok()));
     runner::handle_interrupts();
     let root = cli.root.clone().unwrap_or_else(root);
+    // The book's edition follows only an explicit `--lang`: a Chinese locale still builds the
+    // English book unless asked, as both editions live side by side.
+    let book_lang = match cli.lang {
+        Some(i18n::Lang::ZhCn) => book::Lang::parse("zh-CN"),
+        _ => book::Lang::parse("en"),
+    };
     let result = match cli.command {
         Cmd::Lesson { number: None, .. } => course::list(&root),
         Cmd::Lesson {
@@ -73,7 +79,6 @@ fn main() -> ExitCode {
         Cmd::Solution { number, force, apply } => course::solution(&root, number, force, apply),
         Cmd::Book {
             no_install,
-            lang,
             update_po,
         } => load(&root).and_then(|ls| {
             if update_po {
@@ -84,7 +89,7 @@ fn main() -> ExitCode {
                 );
                 return Ok(0);
             }
-            let out = book::build_lang(&root, &ls, book::Lang::parse(&lang)?, !no_install)?;
+            let out = book::build_lang(&root, &ls, book_lang.clone()?, !no_install)?;
             println!("The book is in {}/index.html", out.display());
             Ok(0)
         }),

@@ -241,6 +241,14 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool, skip_wrong: bool) ->
     }
     let stage = book::stage(root, &lessons)?;
     problems.extend(book::check_references(&stage.join("book").join("src")));
+    // The Chinese edition: every message translated, none fuzzy, links and ids intact.
+    if let Ok(zh) = book::Lang::parse("zh-CN") {
+        problems.extend(
+            book::check_translation(root, zh)
+                .into_iter()
+                .map(|p| format!("book (zh-CN): {p}")),
+        );
+    }
     for lesson in &lessons {
         for ex in &lesson.exercises {
             let text = std::fs::read_to_string(stage.join(&ex.file)).unwrap_or_default();
