@@ -176,13 +176,22 @@ pub fn exercise_box(lesson: &Lesson, ex: &crate::lesson::Exercise, lang: Lang, t
         .collect();
     let run = format!("`cargo xtask lesson {} --exercise {}`", lesson.number, ex.id);
     let hint = format!("`cargo xtask hint {} {}`", lesson.number, ex.id);
+    let (first, together) = lesson.needs_split(ex);
     let (head, place, needs, checks_line) = match lang {
         Lang::En => {
             let kind = if ex.kind == "build" { "build it" } else { "use it" };
             (
                 format!("**Exercise {} ({kind}): {title}**", ex.id),
                 format!("In `{}`, between the {anchors} anchors.", ex.file),
-                format!(" Needs exercise {} first.", ex.needs.join(", ")),
+                needs_sentence(
+                    &first,
+                    &together,
+                    |ids| format!(" Needs exercise {ids} first."),
+                    |ids| {
+                        format!(" Checked together with exercise {ids}: their checks run each other's code.")
+                    },
+                    ", ",
+                ),
                 format!(
                     "Checks ({points} points): {}.\n> Run them: {run}; a hint: {hint}.",
                     list.join(", ")
@@ -194,7 +203,13 @@ pub fn exercise_box(lesson: &Lesson, ex: &crate::lesson::Exercise, lang: Lang, t
             (
                 format!("**练习 {}（{kind}）：{title}**", ex.id),
                 format!("在 `{}` 中，{anchors} 两个锚点之间。", ex.file),
-                format!("需先完成练习 {}。", ex.needs.join("、")),
+                needs_sentence(
+                    &first,
+                    &together,
+                    |ids| format!("需先完成练习 {ids}。"),
+                    |ids| format!("与练习 {ids} 一起检查：它们的检查项互相调用对方的代码。"),
+                    "、",
+                ),
                 format!(
                     "检查项（共 {points} 分）：{}。\n> 运行：{run}；提示：{hint}。",
                     list.join("、")
@@ -203,9 +218,7 @@ pub fn exercise_box(lesson: &Lesson, ex: &crate::lesson::Exercise, lang: Lang, t
         }
     };
     out.push_str(&format!("> {head}\n>\n> {place}"));
-    if !ex.needs.is_empty() {
-        out.push_str(&needs);
-    }
+    out.push_str(&needs);
     out.push_str("\n>\n");
     for line in statement.trim().lines() {
         if line.trim().is_empty() {
@@ -215,6 +228,25 @@ pub fn exercise_box(lesson: &Lesson, ex: &crate::lesson::Exercise, lang: Lang, t
         }
     }
     out.push_str(&format!(">\n> {checks_line}\n"));
+    out
+}
+
+/// The box's sentence on what an exercise needs: the exercises to write first, then the ones
+/// checked together with it.
+fn needs_sentence(
+    first: &[String],
+    together: &[String],
+    first_text: impl Fn(&str) -> String,
+    together_text: impl Fn(&str) -> String,
+    sep: &str,
+) -> String {
+    let mut out = String::new();
+    if !first.is_empty() {
+        out.push_str(&first_text(&first.join(sep)));
+    }
+    if !together.is_empty() {
+        out.push_str(&together_text(&together.join(sep)));
+    }
     out
 }
 

@@ -108,7 +108,7 @@ fn start(root: &Path, lesson: &Lesson) -> Result<(), String> {
     }
     if let Some(first) = lesson.exercises.first() {
         println!();
-        print!("{}", report::statement(first, t));
+        print!("{}", report::statement(lesson, first, t));
         println!("{}", t.each_statement(lesson.number));
     }
     println!("\n{}", t.backed_up_in(&saved.display().to_string()));
@@ -148,7 +148,7 @@ pub fn lesson_cmd(
     let mut only = only.to_vec();
     if let Some(id) = exercise {
         let ex = lesson.exercise(id).ok_or_else(|| t.no_such_exercise(n, id))?;
-        print!("{}", report::statement(ex, t));
+        print!("{}", report::statement(lesson, ex, t));
         only.extend(
             lesson
                 .checks

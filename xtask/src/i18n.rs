@@ -247,6 +247,14 @@ impl Lang {
         )
     }
 
+    pub fn checked_together_with(self, ids: &str) -> String {
+        pick(
+            self,
+            format!("checked together with exercise(s) {ids}: their checks run each other's code, so write them all before running"),
+            format!("与练习 {ids} 一起检查：它们的检查项互相调用对方的代码，请全部写完再运行"),
+        )
+    }
+
     pub fn reference_heading(self, number: u32) -> String {
         pick(
             self,

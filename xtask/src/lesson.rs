@@ -161,6 +161,41 @@ impl Lesson {
         self.exercises.iter().find(|e| e.id == id)
     }
 
+    /// Splits what `ex` needs into exercises to write first and exercises checked together with
+    /// it. Two exercises whose checks run each other's code (1.2 joins through 1.4's bootstrap,
+    /// 1.4's checks join through 1.2) cannot be ordered: telling the learner "first" both ways
+    /// would send them round in a circle, so such a group is named as one.
+    pub fn needs_split(&self, ex: &Exercise) -> (Vec<String>, Vec<String>) {
+        let reaches = |from: &str, to: &str| -> bool {
+            let mut seen = BTreeSet::new();
+            let mut stack = vec![from.to_string()];
+            while let Some(id) = stack.pop() {
+                if id == to {
+                    return true;
+                }
+                if seen.insert(id.clone()) {
+                    if let Some(e) = self.exercise(&id) {
+                        stack.extend(e.needs.iter().cloned());
+                    }
+                }
+            }
+            false
+        };
+        let together: Vec<String> = self
+            .exercises
+            .iter()
+            .filter(|o| o.id != ex.id && reaches(&ex.id, &o.id) && reaches(&o.id, &ex.id))
+            .map(|o| o.id.clone())
+            .collect();
+        let first = ex
+            .needs
+            .iter()
+            .filter(|n| !together.contains(n))
+            .cloned()
+            .collect();
+        (first, together)
+    }
+
     /// The files a learner edits in this lesson.
     pub fn editable_files(&self) -> Vec<String> {
         let set: BTreeSet<String> = self.exercises.iter().map(|e| e.file.clone()).collect();
@@ -439,6 +474,31 @@ impl Lesson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn needs_split_names_a_cycle_as_one_group() {
+        let mut l = lesson();
+        let base = l.exercises[0].clone();
+        l.exercises.clear();
+        for (id, needs) in [
+            ("1.1", vec![]),
+            ("1.2", vec!["1.1", "1.4"]),
+            ("1.3", vec!["1.1", "1.2", "1.4"]),
+            ("1.4", vec!["1.1", "1.2", "1.3"]),
+            ("1.5", vec!["1.1", "1.2", "1.4"]),
+        ] {
+            let mut e = base.clone();
+            e.id = id.into();
+            e.needs = needs.into_iter().map(String::from).collect();
+            l.exercises.push(e);
+        }
+        let split = |id: &str| l.needs_split(l.exercise(id).expect("exercise"));
+        let v = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(split("1.1"), (v(&[]), v(&[])));
+        assert_eq!(split("1.2"), (v(&["1.1"]), v(&["1.3", "1.4"])));
+        assert_eq!(split("1.4"), (v(&["1.1"]), v(&["1.2", "1.3"])));
+        assert_eq!(split("1.5"), (v(&["1.1", "1.2", "1.4"]), v(&[])));
+    }
 
     fn lesson() -> Lesson {
         toml::from_str(

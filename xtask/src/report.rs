@@ -118,12 +118,16 @@ pub fn lesson_table(lesson: &Lesson, results: &[CheckResult], style: Style) -> S
 }
 
 /// An exercise's statement: its specification, as `--exercise` and a lesson's start show it.
-pub fn statement(ex: &Exercise, t: Lang) -> String {
+pub fn statement(lesson: &Lesson, ex: &Exercise, t: Lang) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", t.exercise_heading(&ex.id, &ex.kind, &ex.title));
     let _ = writeln!(out, "  {}", t.exercise_where(&ex.file, &ex.section));
-    if !ex.needs.is_empty() {
-        let _ = writeln!(out, "  {}", t.needs_exercises_first(&ex.needs.join(", ")));
+    let (first, together) = lesson.needs_split(ex);
+    if !first.is_empty() {
+        let _ = writeln!(out, "  {}", t.needs_exercises_first(&first.join(", ")));
+    }
+    if !together.is_empty() {
+        let _ = writeln!(out, "  {}", t.checked_together_with(&together.join(", ")));
     }
     for line in ex.statement.trim().lines() {
         let _ = writeln!(out, "  │ {line}");
@@ -390,7 +394,7 @@ hints = ["带 WNOHANG 的 waitpid。"]
     #[test]
     fn chinese_statement_build_failure_and_pass() {
         let l = lesson_zh();
-        let mut out = statement(&l.exercises[1], Lang::ZhCn);
+        let mut out = statement(&l, &l.exercises[1], Lang::ZhCn);
         out.push('\n');
         out.push_str(&build_failure(&l, "error[E0308]: mismatched types\n", Lang::ZhCn));
         out.push_str(&lesson_passed(&l, Some(&l), Lang::ZhCn));

@@ -219,13 +219,14 @@ fn unbounded_put_never_waits() {
 
 fn run(name: &str, args: &[&str]) -> Vec<String> {
     let run = run_example_of("forkway-ipc", name, args);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 0, "the example failed:{run}");
     run.stdout.lines().map(str::to_owned).collect()
 }
 
 #[test]
 fn example_download_analyse() {
-    assert_eq!(run("download_analyse", &[]), ["[11, 22, 33, 44]"]);
+    let run = run_example_of("forkway-ipc", "download_analyse", &[]);
+    assert_stdout_lines(&run, &["[11, 22, 33, 44]"]);
 }
 
 #[test]
@@ -266,9 +267,9 @@ fn example_return_values() {
 
 #[test]
 fn example_maxsize3() {
-    assert_eq!(
-        run("maxsize3", &[]),
-        [
+    assert_stdout_lines(
+        &run_example_of("forkway-ipc", "maxsize3", &[]),
+        &[
             "full: true",
             "full after 200 ms: msg4 handed back",
             "full at once: msg4 handed back",
@@ -276,6 +277,6 @@ fn example_maxsize3() {
             "got msg2",
             "got msg3",
             "empty: true",
-        ]
+        ],
     );
 }

@@ -305,6 +305,7 @@ fn a_child_stops_its_daemons_and_waits_for_its_children_before_exiting() {
     become_subreaper();
     let (mut r, mut w) = pipe();
     let (mut go_r, go) = release_pipe();
+    let (mut hold_r, hold) = release_pipe();
     let mut parent = Process::new(move || {
         let mut daemon = Process::new(|| idle_until_killed()).with_daemon(true);
         daemon.start().expect("start daemon");
@@ -315,11 +316,14 @@ fn a_child_stops_its_daemons_and_waits_for_its_children_before_exiting() {
         // Leak both handles: no drop stops or joins them. Only the exit cleanup can.
         std::mem::forget(daemon);
         std::mem::forget(worker);
+        // Stay until the test holds a pidfd of each: the cleanup may reap them at once.
+        wait_for_release(&mut hold_r);
     });
     parent.start().expect("start");
     let line = read_line(&mut r);
     let pids: Vec<u32> = line.split(' ').map(|p| p.parse().expect("pid")).collect();
     let (daemon, worker) = (pidfd(pids[0]), pidfd(pids[1]));
+    hold.release();
     go.release();
     assert_eq!(join_bounded(&parent), 0);
     // Who reaped them tells whether the parent cleaned up: its own children it reaped before

@@ -248,7 +248,7 @@ fn event_set_by_a_child_wakes_every_waiter() {
 
 fn run(name: &str, args: &[&str]) -> Vec<String> {
     let run = run_example_of("forkway-sync", name, args);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 0, "the example failed:{run}");
     run.stdout.lines().map(str::to_owned).collect()
 }
 
@@ -267,5 +267,8 @@ fn example_tickets_sells_exactly_one() {
 
 #[test]
 fn example_counter_is_exact() {
-    assert_eq!(run("counter", &[]), ["expected 40000, got 40000"]);
+    assert_stdout_lines(
+        &run_example_of("forkway-sync", "counter", &[]),
+        &["expected 40000, got 40000"],
+    );
 }

@@ -56,7 +56,11 @@ impl Watchdog {
         let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(BOUND) {
-                eprintln!("{what} still had not returned after {BOUND:?}: test failed");
+                // Straight to fd 2: this thread inherited libtest's capture of `eprintln!`,
+                // which `_exit` would throw away.
+                let _ = std::io::stderr().write_all(
+                    format!("{what} still had not returned after {BOUND:?}: test failed\n").as_bytes(),
+                );
                 // SAFETY: _exit ends the process at once; nothing runs after it. Not `exit`,
                 // whose clean-up would wait for the very children that are stuck.
                 unsafe { libc::_exit(101) };
