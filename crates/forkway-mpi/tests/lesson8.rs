@@ -73,9 +73,9 @@ fn scatter_map_returns_results_in_input_order(world: &SimpleCommunicator) {
 
 static RANK: AtomicI32 = AtomicI32::new(-1);
 
-/// Tags each item with the rank that computed it.
+/// Tags each item with the rank that computed it (rank r adds (r + 1) millions).
 fn tag_with_rank(x: u64) -> u64 {
-    RANK.load(Ordering::SeqCst) as u64 * 1_000_000 + x
+    (RANK.load(Ordering::SeqCst) as u64 + 1) * 1_000_000 + x
 }
 
 /// 8.2: each rank computes exactly its `split_counts` share — rank 0 the first.
@@ -89,7 +89,7 @@ fn every_rank_maps_its_own_share(world: &SimpleCommunicator) {
         let mut next = 0u64;
         for (rank, count) in split_counts(n as usize, world.size() as usize).into_iter().enumerate() {
             for _ in 0..count {
-                want.push(rank as u64 * 1_000_000 + next);
+                want.push((rank as u64 + 1) * 1_000_000 + next);
                 next += 1;
             }
         }

@@ -213,6 +213,9 @@ fn outside(selected: &[&Test], filtered: usize, nocapture: bool) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    // Ranks orphaned by a killed mpirun become our children instead of init's, so that
+    // `kill_job` can reap them.
+    let _ = nix::sys::prctl::set_child_subreaper(true);
     println!("\nrunning {} tests", selected.len());
     let mut failures = Vec::new();
     for t in selected {
@@ -375,4 +378,23 @@ fn kill_job(child: &mut std::process::Child) {
     }
     let _ = killpg(pid, Signal::SIGKILL);
     let _ = child.wait();
+    // The ranks were mpirun's children; with mpirun gone they are ours (we are their
+    // subreaper, see `outside`). Reap them, so that no zombie outlives the test.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while killpg(pid, None).is_ok() && Instant::now() < deadline {
+        reap_orphans();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    reap_orphans();
+}
+
+/// Reaps every child that has ended (this process is their subreaper).
+fn reap_orphans() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    use nix::unistd::Pid;
+    while let Ok(status) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
 }
