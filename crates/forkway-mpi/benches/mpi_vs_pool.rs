@@ -30,7 +30,10 @@ fn trivial(x: u64) -> u64 {
 fn main() -> ExitCode {
     if !support::inside_mpi() {
         if support::find_mpirun().is_none() {
-            eprintln!("this bench runs on MPI ranks; install Open MPI: {}", support::INSTALL);
+            eprintln!(
+                "this bench runs on MPI ranks; install Open MPI: {}",
+                support::INSTALL
+            );
             return ExitCode::FAILURE;
         }
         let job = support::launch(&["--inside"], 3, Duration::from_secs(600));
@@ -125,7 +128,10 @@ fn report(mpi_pool: &MpiPool, alpha: f64, beta: f64) {
     let _ = pool.join();
     let (mpi_map, fw_map, mpi_rt, fw_rt) = (median(mpi_map), median(fw_map), median(mpi_rt), median(fw_rt));
     let us = 1e6;
-    println!("forkway-mpi bench: {} workers, medians of {ROUNDS} interleaved rounds", mpi_pool.workers());
+    println!(
+        "forkway-mpi bench: {} workers, medians of {ROUNDS} interleaved rounds",
+        mpi_pool.workers()
+    );
     println!("| workload | MpiPool | forkway Pool | MpiPool / Pool |");
     println!("|---|---|---|---|");
     println!(
@@ -142,7 +148,12 @@ fn report(mpi_pool: &MpiPool, alpha: f64, beta: f64) {
     );
     println!();
     println!("per-message costs, rank 0 ↔ rank 1 on this machine (shared memory):");
-    println!("  latency α = {:.2} µs, time per byte β = {:.3} ns ({:.2} GB/s)", alpha * us, beta * 1e9, 1e-9 / beta);
+    println!(
+        "  latency α = {:.2} µs, time per byte β = {:.3} ns ({:.2} GB/s)",
+        alpha * us,
+        beta * 1e9,
+        1e-9 / beta
+    );
     // Rank 0 encodes every argument and decodes every result: its cost per task, e, is the
     // serial part of a map. Measured from the map above (an upper bound: it includes the wait).
     let e = mpi_map / TASKS as f64;

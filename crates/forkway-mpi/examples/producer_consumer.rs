@@ -54,9 +54,7 @@ pub fn producer_consumer<C: Communicator>(world: &C, items: &[String]) -> Option
                 received.push(String::from_utf8_lossy(&bytes).into_owned());
             }
             let report = codec::encode(&received).expect("a list of strings always encodes");
-            world
-                .process_at_rank(0)
-                .send_with_tag(&report[..], tag::REPORT);
+            world.process_at_rank(0).send_with_tag(&report[..], tag::REPORT);
             None
         }
         0 => {

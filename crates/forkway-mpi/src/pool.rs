@@ -430,11 +430,7 @@ impl MpiPool {
     }
 
     pub(crate) fn chunks_left(&self, job: u64) -> usize {
-        self.inner
-            .borrow()
-            .jobs
-            .get(&job)
-            .map_or(0, |j| j.chunks_left)
+        self.inner.borrow().jobs.get(&job).map_or(0, |j| j.chunks_left)
     }
 
     /// Takes the outcome of job `job`'s chunk starting at `start`, if it has arrived.

@@ -23,10 +23,19 @@ use support::{mpi, Test};
 fn main() -> ExitCode {
     let tests: Vec<Test> = vec![
         mpi("split_counts_share_items_evenly", split_counts_share_items_evenly),
-        mpi("scatter_map_returns_results_in_input_order", scatter_map_returns_results_in_input_order),
+        mpi(
+            "scatter_map_returns_results_in_input_order",
+            scatter_map_returns_results_in_input_order,
+        ),
         mpi("every_rank_maps_its_own_share", every_rank_maps_its_own_share),
-        mpi("workers_run_chunks_and_reply_with_their_seq", workers_run_chunks_and_reply_with_their_seq),
-        mpi("a_panicking_task_is_that_tasks_error", a_panicking_task_is_that_tasks_error),
+        mpi(
+            "workers_run_chunks_and_reply_with_their_seq",
+            workers_run_chunks_and_reply_with_their_seq,
+        ),
+        mpi(
+            "a_panicking_task_is_that_tasks_error",
+            a_panicking_task_is_that_tasks_error,
+        ),
         mpi("join_stops_every_worker", join_stops_every_worker),
         mpi("example_squares", example_squares),
         mpi("example_producer_consumer", example_producer_consumer),
@@ -51,8 +60,15 @@ fn split_counts_share_items_evenly(_world: &SimpleCommunicator) {
         for ranks in 1..9 {
             let counts = split_counts(items, ranks);
             assert_eq!(counts.len(), ranks);
-            assert_eq!(counts.iter().sum::<usize>(), items, "split_counts({items}, {ranks})");
-            assert!(counts.windows(2).all(|w| w[0] >= w[1] && w[0] - w[1] <= 1), "{counts:?}");
+            assert_eq!(
+                counts.iter().sum::<usize>(),
+                items,
+                "split_counts({items}, {ranks})"
+            );
+            assert!(
+                counts.windows(2).all(|w| w[0] >= w[1] && w[0] - w[1] <= 1),
+                "{counts:?}"
+            );
         }
     }
 }
@@ -60,7 +76,11 @@ fn split_counts_share_items_evenly(_world: &SimpleCommunicator) {
 /// 8.2: rank 0 gets every result, in input order, for sizes that do and do not divide evenly.
 fn scatter_map_returns_results_in_input_order(world: &SimpleCommunicator) {
     for n in [0u64, 1, 2, 10, 1000, 1001] {
-        let items: Vec<u64> = if world.rank() == 0 { (0..n).collect() } else { Vec::new() };
+        let items: Vec<u64> = if world.rank() == 0 {
+            (0..n).collect()
+        } else {
+            Vec::new()
+        };
         let got = scatter_map(world, square, &items);
         if world.rank() == 0 {
             let want: Vec<u64> = (0..n).map(square).collect();
@@ -82,18 +102,29 @@ fn tag_with_rank(x: u64) -> u64 {
 fn every_rank_maps_its_own_share(world: &SimpleCommunicator) {
     RANK.store(world.rank(), Ordering::SeqCst);
     let n = 3 * world.size() as u64 + 1;
-    let items: Vec<u64> = if world.rank() == 0 { (0..n).collect() } else { Vec::new() };
+    let items: Vec<u64> = if world.rank() == 0 {
+        (0..n).collect()
+    } else {
+        Vec::new()
+    };
     let got = scatter_map(world, tag_with_rank, &items);
     if world.rank() == 0 {
         let mut want = Vec::new();
         let mut next = 0u64;
-        for (rank, count) in split_counts(n as usize, world.size() as usize).into_iter().enumerate() {
+        for (rank, count) in split_counts(n as usize, world.size() as usize)
+            .into_iter()
+            .enumerate()
+        {
             for _ in 0..count {
                 want.push((rank as u64 + 1) * 1_000_000 + next);
                 next += 1;
             }
         }
-        assert_eq!(got, Some(want), "item i must be computed by the rank whose share holds it");
+        assert_eq!(
+            got,
+            Some(want),
+            "item i must be computed by the rank whose share holds it"
+        );
     }
 }
 
@@ -103,8 +134,15 @@ fn workers_run_chunks_and_reply_with_their_seq(world: &SimpleCommunicator) {
         assert_eq!(pool.workers(), world.size() as usize - 1);
         let want: Vec<u64> = (0..1000).map(square).collect();
         assert_eq!(pool.map(square, 0..1000).expect("map"), want);
-        assert_eq!(pool.chunksize(7).and_then(|p| p.map(square, 0..100)).expect("map"), want[..100]);
-        let many: Vec<_> = (0..20).map(|i| pool.apply_async(square, i).expect("submit")).collect();
+        assert_eq!(
+            pool.chunksize(7)
+                .and_then(|p| p.map(square, 0..100))
+                .expect("map"),
+            want[..100]
+        );
+        let many: Vec<_> = (0..20)
+            .map(|i| pool.apply_async(square, i).expect("submit"))
+            .collect();
         for (i, r) in many.into_iter().enumerate() {
             assert_eq!(r.get().expect("apply_async"), want[i]);
         }
@@ -115,7 +153,7 @@ fn workers_run_chunks_and_reply_with_their_seq(world: &SimpleCommunicator) {
 }
 
 fn fails_on_odd(x: u64) -> u64 {
-    assert!(x % 2 == 0, "odd input {x}");
+    assert!(x.is_multiple_of(2), "odd input {x}");
     x
 }
 
@@ -124,7 +162,11 @@ fn a_panicking_task_is_that_tasks_error(world: &SimpleCommunicator) {
     if let Some(pool) = MpiPool::new(world).expect("a pool") {
         let err = pool.apply(fails_on_odd, 3).expect_err("3 is odd");
         match err {
-            PoolError::Task(TaskError::Panicked { message, location, rank }) => {
+            PoolError::Task(TaskError::Panicked {
+                message,
+                location,
+                rank,
+            }) => {
                 assert_eq!(message, "odd input 3");
                 assert!(location.contains("lesson8.rs"), "{location}");
                 assert!(rank >= 1, "a worker rank ran it, not {rank}");
@@ -165,7 +207,11 @@ fn example_squares(world: &SimpleCommunicator) {
                 each: ten
             }
         );
-        assert_eq!(pool.tasks_sent(), 21, "map(0..10), apply_async(2) and ten apply_async: 21 tasks on the workers");
+        assert_eq!(
+            pool.tasks_sent(),
+            21,
+            "map(0..10), apply_async(2) and ten apply_async: 21 tasks on the workers"
+        );
         pool.close();
         pool.join().expect("join");
     }

@@ -14,15 +14,36 @@ use support::{mpi, outer, Test};
 
 fn main() -> ExitCode {
     let tests: Vec<Test> = vec![
-        mpi("map_keeps_input_order_for_every_chunk_size", map_keeps_input_order_for_every_chunk_size),
+        mpi(
+            "map_keeps_input_order_for_every_chunk_size",
+            map_keeps_input_order_for_every_chunk_size,
+        ),
         mpi("starmap_spreads_tuples", starmap_spreads_tuples),
-        mpi("imap_reads_an_endless_input_lazily", imap_reads_an_endless_input_lazily),
-        mpi("imap_reports_each_tasks_error_in_place", imap_reports_each_tasks_error_in_place),
-        mpi("large_arguments_and_results_travel", large_arguments_and_results_travel),
+        mpi(
+            "imap_reads_an_endless_input_lazily",
+            imap_reads_an_endless_input_lazily,
+        ),
+        mpi(
+            "imap_reports_each_tasks_error_in_place",
+            imap_reports_each_tasks_error_in_place,
+        ),
+        mpi(
+            "large_arguments_and_results_travel",
+            large_arguments_and_results_travel,
+        ),
         mpi("misuse_gets_pythons_errors", misuse_gets_pythons_errors),
-        mpi("dropping_the_pool_releases_the_workers", dropping_the_pool_releases_the_workers),
-        mpi("pool_messages_do_not_meet_the_programs_own", pool_messages_do_not_meet_the_programs_own),
-        mpi("a_single_rank_cannot_make_a_pool", a_single_rank_cannot_make_a_pool),
+        mpi(
+            "dropping_the_pool_releases_the_workers",
+            dropping_the_pool_releases_the_workers,
+        ),
+        mpi(
+            "pool_messages_do_not_meet_the_programs_own",
+            pool_messages_do_not_meet_the_programs_own,
+        ),
+        mpi(
+            "a_single_rank_cannot_make_a_pool",
+            a_single_rank_cannot_make_a_pool,
+        ),
         outer("a_dead_rank_ends_the_whole_job", a_dead_rank_ends_the_whole_job),
     ];
     support::main(&tests, &[("dead-rank", dead_rank)])
@@ -37,10 +58,16 @@ fn map_keeps_input_order_for_every_chunk_size(world: &SimpleCommunicator) {
         let want: Vec<u64> = (0..517).map(square).collect();
         assert_eq!(pool.map(square, 0..517).expect("map"), want);
         for size in [1, 2, 5, 100, 517, 1000] {
-            let got = pool.chunksize(size).and_then(|c| c.map(square, 0..517)).expect("map");
+            let got = pool
+                .chunksize(size)
+                .and_then(|c| c.map(square, 0..517))
+                .expect("map");
             assert_eq!(got, want, "chunksize {size}");
         }
-        assert_eq!(pool.map(square, Vec::<u64>::new()).expect("empty map"), Vec::<u64>::new());
+        assert_eq!(
+            pool.map(square, Vec::<u64>::new()).expect("empty map"),
+            Vec::<u64>::new()
+        );
         pool.close();
         pool.join().expect("join");
     }
@@ -78,7 +105,10 @@ fn imap_reads_an_endless_input_lazily(world: &SimpleCommunicator) {
             .expect("results");
         assert_eq!(first, (0..100).map(square).collect::<Vec<_>>());
         let sent = pool.tasks_sent();
-        assert!(sent < 100 + 4 * 2 * pool.workers() as u64, "read ahead too far: {sent} sent");
+        assert!(
+            sent < 100 + 4 * 2 * pool.workers() as u64,
+            "read ahead too far: {sent} sent"
+        );
         let chunked: Vec<u64> = pool
             .chunksize(4)
             .and_then(|c| c.imap(square, 0..30))
@@ -100,7 +130,11 @@ fn fails_on_seven(x: u64) -> u64 {
 
 fn imap_reports_each_tasks_error_in_place(world: &SimpleCommunicator) {
     if let Some(pool) = MpiPool::new(world).expect("pool") {
-        let got: Vec<Result<u64, PoolError>> = pool.chunksize(3).and_then(|c| c.imap(fails_on_seven, 0..10)).expect("imap").collect();
+        let got: Vec<Result<u64, PoolError>> = pool
+            .chunksize(3)
+            .and_then(|c| c.imap(fails_on_seven, 0..10))
+            .expect("imap")
+            .collect();
         assert_eq!(got.len(), 10);
         for (i, r) in got.into_iter().enumerate() {
             match r {
@@ -140,7 +174,12 @@ fn misuse_gets_pythons_errors(world: &SimpleCommunicator) {
         assert!(matches!(pool.apply_async(square, 1), Err(PoolError::NotRunning)));
         assert!(matches!(pool.map(square, 0..3), Err(PoolError::NotRunning)));
         pool.join().expect("join");
-        assert_eq!(pending.get().expect("work submitted before close still completes"), 81);
+        assert_eq!(
+            pending
+                .get()
+                .expect("work submitted before close still completes"),
+            81
+        );
         pool.join().expect("a second join is harmless");
     }
 }
@@ -167,7 +206,11 @@ fn pool_messages_do_not_meet_the_programs_own(world: &SimpleCommunicator) {
         pool.close();
         pool.join().expect("join");
         let (msg, status) = world.process_at_rank(1).receive_vec_with_tag::<u8>(3);
-        assert_eq!((msg, status.tag()), (vec![42u8], 3), "the program's own message is still there");
+        assert_eq!(
+            (msg, status.tag()),
+            (vec![42u8], 3),
+            "the program's own message is still there"
+        );
     }
 }
 
@@ -193,9 +236,21 @@ fn dead_rank(world: &SimpleCommunicator) {
 /// The failure model, proved: one rank's death ends every rank, and mpirun says which died.
 fn a_dead_rank_ends_the_whole_job() {
     let job = support::launch(&["--scenario", "dead-rank"], 3, Duration::from_secs(60));
-    assert!(job.status.is_some(), "the job must end by itself, not hang:\n{}", job.report());
+    assert!(
+        job.status.is_some(),
+        "the job must end by itself, not hang:\n{}",
+        job.report()
+    );
     assert!(!job.success(), "mpirun must fail:\n{}", job.report());
-    assert!(!job.stdout.contains("went on"), "rank 0 must not survive:\n{}", job.report());
+    assert!(
+        !job.stdout.contains("went on"),
+        "rank 0 must not survive:\n{}",
+        job.report()
+    );
     let said = format!("{}{}", job.stdout, job.stderr);
-    assert!(said.contains("rank 1") || said.contains("rank 2"), "mpirun names the dead rank:\n{}", job.report());
+    assert!(
+        said.contains("rank 1") || said.contains("rank 2"),
+        "mpirun names the dead rank:\n{}",
+        job.report()
+    );
 }

@@ -190,7 +190,10 @@ fn inside(selected: &[&Test], filtered: usize, scenarios: &[Scenario], scenario:
             Kind::Outer(_) => {
                 ignored += 1;
                 if root {
-                    println!("test {} ... ignored, starts mpirun itself: run this binary without mpirun", t.name);
+                    println!(
+                        "test {} ... ignored, starts mpirun itself: run this binary without mpirun",
+                        t.name
+                    );
                 }
             }
         }
