@@ -136,5 +136,9 @@ pub enum Cmd {
         /// Skip trying the plausible wrong answers (lessons/*/wrong/).
         #[arg(long)]
         skip_wrong: bool,
+        /// Build and run only these lessons (repeatable); the metadata of every lesson, the
+        /// starter repository and the book are still checked.
+        #[arg(long = "lesson", value_name = "N")]
+        lessons: Vec<u32>,
     },
 }

@@ -45,6 +45,7 @@ pub fn export(root: &Path, lessons: &[Lesson], chosen: &[u32], out: &Path) -> Re
         }
         for t in &lesson.reference_tests {
             if std::fs::remove_file(out.join(t)).is_ok() {
+                drop_test_target(out, t)?;
                 done.removed.push(t.clone());
             }
         }
@@ -78,6 +79,68 @@ pub fn export(root: &Path, lessons: &[Lesson], chosen: &[u32], out: &Path) -> Re
         ));
     }
     Ok(done)
+}
+
+/// Removes the `[[test]]` table of a removed test file from its crate's manifest: cargo refuses a
+/// manifest that names a test whose file is gone (tests with their own `main`, `harness = false`,
+/// need such a table).
+fn drop_test_target(out: &Path, test: &str) -> Result<(), String> {
+    let path = Path::new(test);
+    let (Some(stem), Some(crate_dir)) = (
+        path.file_stem().and_then(|s| s.to_str()),
+        path.parent().and_then(Path::parent),
+    ) else {
+        return Ok(());
+    };
+    let manifest = out.join(crate_dir).join("Cargo.toml");
+    let Ok(text) = std::fs::read_to_string(&manifest) else {
+        return Ok(());
+    };
+    let patched = without_test_table(&text, stem);
+    if patched != text {
+        std::fs::write(&manifest, patched).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    }
+    Ok(())
+}
+
+/// `manifest` without the `[[test]]` table whose name is `name` (and the comment lines and blank
+/// line just above it, which describe it).
+fn without_test_table(manifest: &str, name: &str) -> String {
+    let lines: Vec<&str> = manifest.lines().collect();
+    let wanted = format!("name = \"{name}\"");
+    let mut keep = vec![true; lines.len()];
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].trim() != "[[test]]" {
+            i += 1;
+            continue;
+        }
+        let end = (i + 1..lines.len())
+            .find(|&j| lines[j].trim_start().starts_with('['))
+            .unwrap_or(lines.len());
+        if lines[i + 1..end].iter().any(|l| l.trim() == wanted) {
+            let mut start = i;
+            while start > 0 && lines[start - 1].trim_start().starts_with('#') {
+                start -= 1;
+            }
+            let mut stop = end;
+            while stop > i + 1 && lines[stop - 1].trim().is_empty() {
+                stop -= 1;
+            }
+            keep[start..stop].iter_mut().for_each(|k| *k = false);
+        }
+        i = end;
+    }
+    let mut out: String = lines
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(l, _)| format!("{l}\n"))
+        .collect();
+    while out.contains("\n\n\n") {
+        out = out.replace("\n\n\n", "\n\n");
+    }
+    out
 }
 
 /// Finds the crate folder of `package` and turns its doctests off.
@@ -272,6 +335,17 @@ pub fn command(root: &Path, out: &Path, only: &[u32]) -> Result<u8, String> {
 #[cfg(test)]
 mod tests {
     use yaml_rust2::YamlLoader;
+
+    #[test]
+    fn a_removed_reference_test_leaves_no_test_table() {
+        let manifest = "[package]\nname = \"m\"\n\n# Own main.\n[[test]]\nname = \"lesson8\"\nharness = false\n\n[[test]]\nname = \"mpi_pool\"\nharness = false\n\n[[bench]]\nname = \"b\"\n";
+        let out = super::without_test_table(manifest, "mpi_pool");
+        assert_eq!(
+            out,
+            "[package]\nname = \"m\"\n\n# Own main.\n[[test]]\nname = \"lesson8\"\nharness = false\n\n[[bench]]\nname = \"b\"\n"
+        );
+        assert_eq!(super::without_test_table(manifest, "absent"), manifest);
+    }
 
     #[test]
     fn the_classroom_workflow_is_valid_yaml_that_grades_with_the_runner() {

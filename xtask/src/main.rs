@@ -109,7 +109,8 @@ fn main() -> ExitCode {
             repeat,
             skip_starter,
             skip_wrong,
-        } => verify::verify(&root, repeat, skip_starter, skip_wrong),
+            lessons,
+        } => verify::verify(&root, repeat, skip_starter, skip_wrong, &lessons),
         Cmd::Bench {
             quick,
             book,

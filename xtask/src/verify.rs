@@ -81,7 +81,13 @@ fn verify_export(root: &Path, lessons: &[Lesson]) -> Result<Vec<String>, String>
     Ok(problems)
 }
 
-pub fn verify(root: &Path, repeat: u32, skip_starter: bool, skip_wrong: bool) -> Result<u8, String> {
+pub fn verify(
+    root: &Path,
+    repeat: u32,
+    skip_starter: bool,
+    skip_wrong: bool,
+    only: &[u32],
+) -> Result<u8, String> {
     let lessons = load(root)?;
     runner::become_subreaper();
     let mut problems: Vec<String> = Vec::new();
@@ -148,6 +154,9 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool, skip_wrong: bool) ->
                     lesson.chapter, ex.id, ex.id
                 ));
             }
+        }
+        if !only.is_empty() && !only.contains(&lesson.number) {
+            continue;
         }
         eprintln!("verify {tag}: building the reference…");
         let exe = match runner::build(root, lesson, None)? {
