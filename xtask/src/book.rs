@@ -220,7 +220,8 @@ pub fn exercise_box(lesson: &Lesson, ex: &crate::lesson::Exercise, lang: Lang, t
     out.push_str(&format!("> {head}\n>\n> {place}"));
     out.push_str(&needs);
     out.push_str("\n>\n");
-    for line in statement.trim().lines() {
+    let statement = join_cjk_lines(statement.trim());
+    for line in statement.lines() {
         if line.trim().is_empty() {
             out.push_str(">\n");
         } else {
@@ -228,6 +229,27 @@ pub fn exercise_box(lesson: &Lesson, ex: &crate::lesson::Exercise, lang: Lang, t
         }
     }
     out.push_str(&format!(">\n> {checks_line}\n"));
+    out
+}
+
+/// Joins a hard-wrapped line to the next where the break falls between two Chinese characters:
+/// markdown turns a line break into a space, which Chinese text does not have.
+fn join_cjk_lines(text: &str) -> String {
+    fn cjk(c: char) -> bool {
+        matches!(c, '\u{3000}'..='\u{303f}' | '\u{4e00}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}')
+    }
+    let mut out = String::new();
+    for line in text.lines() {
+        let joins = out.chars().last().is_some_and(cjk) && line.trim_start().chars().next().is_some_and(cjk);
+        if joins {
+            out.push_str(line.trim_start());
+        } else {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(line);
+        }
+    }
     out
 }
 
@@ -852,6 +874,14 @@ pub fn translation_coverage(root: &Path, lang: Lang) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn chinese_lines_join_without_a_space_and_others_keep_their_breaks() {
+        assert_eq!(
+            super::join_cjk_lines("写出函数的\n主体。\n\n- 第一点\n- second `x`\nline"),
+            "写出函数的主体。\n\n- 第一点\n- second `x`\nline"
+        );
+    }
     use super::*;
 
     fn lesson() -> Lesson {
