@@ -69,6 +69,10 @@ impl Watcher {
                 .map(|(f, _)| f.clone())
                 .collect();
             if !changed.is_empty() {
+                // A save that landed between the poll's timeout and the reading of the times is
+                // seen here first; its event is queued by now (the kernel queues it before the
+                // rename returns), so look once more before deciding events are missing.
+                let evented = evented || self.poll_events(Duration::ZERO);
                 if !evented && self.inotify.is_some() && !self.events_missing {
                     self.events_missing = true;
                     eprintln!("note: file events do not seem to arrive here; watching by polling instead");
