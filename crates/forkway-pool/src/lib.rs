@@ -68,9 +68,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use forkway_ipc::codec;
-use forkway_ipc::shm::{Deadline, Shm};
 use forkway_ipc::{GetError, Queue};
 use forkway_process::Process;
+use forkway_sys::{Deadline, Shm};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

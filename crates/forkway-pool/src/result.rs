@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use forkway_ipc::codec;
-use forkway_ipc::shm::Deadline;
+use forkway_sys::Deadline;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
