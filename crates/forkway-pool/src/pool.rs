@@ -5,15 +5,14 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use forkway_ipc::Queue;
-use forkway_sys::{Deadline, Shm};
+use forkway_sys::Deadline;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::chunked::Chunked;
 use crate::jobs::Inner;
 use crate::result::{AsyncResult, IMap, MapResult, MapSink};
-use crate::supervise::{Initializer, Page, Shared, Worker};
+use crate::supervise::{Initializer, Shared, Worker};
 use crate::task::{self, trampoline, StarFn};
 use crate::wire::{encode_args, ToWorker};
 use crate::{PoolError, TaskError, Wire, MAX_PROCESSES};
@@ -92,14 +91,8 @@ impl PoolBuilder {
             return Err(PoolError::ZeroMaxTasks);
         }
         task::install_panic_handler();
-        let page = Shm::new(std::mem::size_of::<Page>())?;
-        let shared = Arc::new(Shared {
-            tasks: Queue::new()?,
-            results: Queue::new()?,
-            page,
-        });
         let pool = Pool {
-            shared,
+            shared: Arc::new(Shared::new()?),
             inner: RefCell::new(Inner::new(processes)),
             processes,
             maxtasks: self.maxtasks.map(|n| n as u64),

@@ -26,7 +26,7 @@ pub(crate) type Initializer = dyn Fn() + Send + Sync;
 pub(crate) struct Shared {
     pub(crate) tasks: Queue<ToWorker>,
     pub(crate) results: Queue<FromWorker>,
-    pub(crate) page: Shm,
+    page: Shm,
 }
 
 /// The shared page: what each worker holds right now.
@@ -39,6 +39,16 @@ pub(crate) struct Page {
 }
 
 impl Shared {
+    /// The two queues and the zeroed page, before any worker is forked.
+    pub(crate) fn new() -> std::io::Result<Shared> {
+        let page = Shm::new(std::mem::size_of::<Page>())?;
+        Ok(Shared {
+            tasks: Queue::new()?,
+            results: Queue::new()?,
+            page,
+        })
+    }
+
     pub(crate) fn page(&self) -> &Page {
         // SAFETY: the mapping is at least `size_of::<Page>()` bytes (checked when created),
         // page-aligned, zero-initialized (a valid `Page`: atomics only), and lives as long as
