@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE};
 use crate::error::{RecvError, SendError};
-use crate::shm::Deadline;
+use forkway_sys::Deadline;
 
 /// One end of a pipe, carrying messages of type `T`. Python's `multiprocessing.Connection`.
 ///

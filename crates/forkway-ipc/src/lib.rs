@@ -30,7 +30,6 @@ pub mod codec;
 mod connection;
 mod error;
 mod queue;
-pub mod shm;
 mod simple_queue;
 
 pub use connection::{pipe, simplex, Connection};

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE};
 use crate::error::{GetError, PutError};
-use crate::shm::{
+use forkway_sys::{
     futex_wait, futex_wake_all, Deadline, LockError, Locked, RobustMutex, Shm, Waiting, LOCK_GRACE,
 };
 

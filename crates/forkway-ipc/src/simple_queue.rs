@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE};
 use crate::error::{GetError, PutError, RecvError};
-use crate::shm::{Deadline, LockError, Locked, RobustMutex, Shm, LOCK_GRACE};
+use forkway_sys::{Deadline, LockError, Locked, RobustMutex, Shm, LOCK_GRACE};
 
 /// How often a reader waiting for the rest of a frame checks that its writer is still alive.
 const WATCH_EVERY: Duration = Duration::from_millis(50);

@@ -6,8 +6,7 @@
 //! down: in a forked child (checked by its exit code), or on a thread whose answer is awaited
 //! with a bound.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

@@ -3,8 +3,7 @@
 //!
 //! Each test proves one exercise (see the `exercise_2_N` regions in the crate and its examples).
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};

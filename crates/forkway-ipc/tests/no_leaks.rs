@@ -2,8 +2,7 @@
 //! file descriptor, no shared-memory mapping and no child behind. One test in its own binary,
 //! so no other test opens or maps anything while it counts.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use forkway_ipc::{pipe, Queue, SimpleQueue};
 use forkway_process::{Process, Signal};

@@ -2,8 +2,7 @@
 //! `TestSimpleQueue.test_…`), the extras of the reference, and the faults where Python breaks
 //! (killed consumers and producers, garbage on the wire, oversize and unencodable items).
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::time::{Duration, Instant};
 

@@ -6,8 +6,7 @@
 //! Cases are small (at most 3 + 3 processes, 12 messages each) so a run takes seconds and a
 //! failing case shrinks to a readable one.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use forkway_ipc::shm::{futex_wait, futex_wake_all, Deadline, Shm};
 pub use forkway_ipc::{GetError, PutError, Queue};
+use forkway_sys::{futex_wait, futex_wake_all, Deadline, Shm};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use thiserror::Error;

@@ -2,8 +2,7 @@
 //! reference's extras), the killed consumer Python hangs on, and a property: `join` returns
 //! exactly when every item was acknowledged — never before, and never hangs after.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::time::Duration;
 

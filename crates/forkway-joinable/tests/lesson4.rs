@@ -1,8 +1,7 @@
 //! The graded checks of lesson 4. `lessons/04-joinable-queues/lesson.toml` lists each test here
 //! with its points; `cargo xtask lesson 4` runs them one by one.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::time::{Duration, Instant};
 

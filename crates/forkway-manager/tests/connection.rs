@@ -2,8 +2,7 @@
 //! cases (reference §9.4), the authkey handshake's failures, the pre-authentication limits, and
 //! interoperability with the real python3 in both directions.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;

@@ -9,8 +9,7 @@
 //!   is served at once, over Unix and TCP (before, the server reached 1 018 threads and 1 024
 //!   descriptors and refused everyone until the attackers left).
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -2,8 +2,7 @@
 //! request/reply loop, and the seeds' manager programs.
 //! Run them with `cargo xtask lesson 6` (or `cargo test -p forkway-manager --test lesson6`).
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;

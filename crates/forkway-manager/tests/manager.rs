@@ -3,8 +3,7 @@
 //! §7.3), proxies handed to pool workers, the reference counts, and the failures: malformed
 //! requests, clients SIGKILLed mid-call, many clients at once, use after shutdown.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

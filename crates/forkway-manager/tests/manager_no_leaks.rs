@@ -2,8 +2,7 @@
 //! children and pool workers, then shut down, dropped, or killed, ten times over. Its own
 //! binary, because it counts what the whole process holds.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use forkway_manager::{Address, DictProxy, Manager, QueueProxy};
 use forkway_pool::Pool;

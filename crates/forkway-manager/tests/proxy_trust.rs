@@ -5,8 +5,7 @@
 //! it started, inherited from the parent that started them, or connected to explicitly
 //! (`Manager::connect`); any other address is an error that names it, and nothing connects.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

@@ -5,8 +5,7 @@
 //! same reference again and again, and a name could be left pointing at a deleted object —
 //! after which every lookup panicked a server thread.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,7 @@
 //! normally (before, the server's connection thread panicked computing `now + timeout` and the
 //! client saw `ManagerError::Lost`).
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::time::Duration;
 

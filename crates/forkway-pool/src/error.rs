@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Why one task has no result. It travels from the worker to the parent, so it is plain data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
 pub enum TaskError {
     /// The task panicked. The worker caught it and goes on with the next task. Python re-raises
     /// the worker's exception with the remote traceback as its cause; this is the Rust
@@ -73,6 +74,7 @@ fn describe_exit(exitcode: i32) -> String {
 
 /// Why a call on the pool failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PoolError {
     /// `Pool::new(0)`. Python: `ValueError("Number of processes must be at least 1")`.
     #[error("Number of processes must be at least 1")]
@@ -113,7 +115,7 @@ pub enum PoolError {
     Taken,
     /// An argument could not be serialized; nothing was submitted and the pool goes on.
     #[error("cannot serialize the task's arguments: {0}")]
-    ArgsNotSerializable(String),
+    ArgsNotSerializable(#[source] forkway_ipc::EncodeError),
     /// The task failed: the error is the task's.
     #[error(transparent)]
     Task(#[from] TaskError),

@@ -6,52 +6,22 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use forkway_ipc::codec;
-use forkway_ipc::shm::Deadline;
+use forkway_sys::Deadline;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::task::ChunkOutcome;
-use crate::{encode_args, Pool, PoolError, TaskError};
+use crate::wire::{unpack, Unpacked};
+use crate::{Pool, PoolError, TaskError};
 
 /// Where a job's results go; typed by the job's result type behind this erased face.
 pub(crate) trait Sink: Any + Send {
     /// The outcome of the chunk holding items `start .. start + len`: its encoded
-    /// [`ChunkOutcome`], or an error for all of them.
+    /// [`ChunkOutcome`](crate::wire::ChunkOutcome), or an error for all of them.
     fn deliver(&mut self, start: usize, len: usize, outcome: Result<&[u8], TaskError>);
     /// Every chunk is in: compute the value and run the callbacks.
     fn settle(&mut self);
     fn as_any(&mut self) -> &mut dyn Any;
     fn as_any_ref(&self) -> &dyn Any;
-}
-
-/// A chunk's outcome, decoded: every value, or one result per item.
-enum Unpacked<R> {
-    AllOk(Vec<R>),
-    Each(Vec<Result<R, TaskError>>),
-}
-
-/// Decodes a chunk's outcome, whatever went wrong, into exactly `len` results.
-fn unpack<R: DeserializeOwned>(len: usize, outcome: Result<&[u8], TaskError>) -> Unpacked<R> {
-    let decoded = outcome.and_then(|bytes| {
-        codec::decode::<ChunkOutcome<R>>(bytes).map_err(|e| TaskError::ResultNotDecodable(e.to_string()))
-    });
-    let error = match decoded {
-        Ok(ChunkOutcome::AllOk(values)) if values.len() == len => return Unpacked::AllOk(values),
-        Ok(ChunkOutcome::Mixed(items)) if items.len() == len => return Unpacked::Each(items),
-        Ok(ChunkOutcome::Failed(error)) | Err(error) => error,
-        Ok(_) => TaskError::ResultNotDecodable(format!("a reply of the wrong length for a chunk of {len}")),
-    };
-    Unpacked::Each((0..len).map(|_| Err(error.clone())).collect())
-}
-
-impl<R> Unpacked<R> {
-    fn into_results(self) -> Vec<Result<R, TaskError>> {
-        match self {
-            Unpacked::AllOk(values) => values.into_iter().map(Ok).collect(),
-            Unpacked::Each(items) => items,
-        }
-    }
 }
 
 type OnOk<R> = Box<dyn FnOnce(&[R]) + Send>;
@@ -166,26 +136,17 @@ struct Pending<'p, R> {
 impl<'p, R: DeserializeOwned + Send + 'static> Pending<'p, R> {
     fn ready(&self) -> bool {
         self.pool.progress();
-        self.pool
-            .inner
-            .borrow()
-            .jobs
-            .get(&self.job)
-            .is_none_or(|j| j.ready)
+        self.pool.job_ready(self.job)
     }
 
     fn wait_until(&self, deadline: Deadline) -> bool {
         let job = self.job;
-        self.pool
-            .wait_for(deadline, |inner| inner.jobs.get(&job).is_none_or(|j| j.ready))
+        self.pool.wait_for(deadline, |inner| inner.job_ready(job))
     }
 
     /// Runs `f` on the job's sink (it is there unless it is being settled right now).
     fn with_sink<T>(&self, f: impl FnOnce(&mut MapSink<R>) -> T) -> Option<T> {
-        let mut inner = self.pool.inner.borrow_mut();
-        let job = inner.jobs.get_mut(&self.job)?;
-        let sink = job.sink.as_any().downcast_mut::<MapSink<R>>()?;
-        Some(f(sink))
+        self.pool.with_sink(self.job, f)
     }
 
     fn take(&self) -> Result<Vec<R>, PoolError> {
@@ -212,11 +173,9 @@ impl<'p, R: DeserializeOwned + Send + 'static> Pending<'p, R> {
     }
 
     fn set_callbacks(&self, on_ok: Option<OnOk<R>>, on_err: Option<OnErr>) {
-        // Take the job out while its callback may run: the callback may use the pool.
-        let Some(mut job) = self.pool.inner.borrow_mut().jobs.remove(&self.job) else {
-            return;
-        };
-        if let Some(sink) = job.sink.as_any().downcast_mut::<MapSink<R>>() {
+        // The job is out of the pool's state while its callback may run: the callback may
+        // use the pool.
+        self.pool.with_sink_taken_out(self.job, |sink: &mut MapSink<R>| {
             if on_ok.is_some() {
                 sink.on_ok = on_ok;
             }
@@ -227,23 +186,13 @@ impl<'p, R: DeserializeOwned + Send + 'static> Pending<'p, R> {
                 // Attached after completion: call it now, still exactly once.
                 sink.call_back();
             }
-        }
-        self.pool.inner.borrow_mut().jobs.insert(self.job, job);
+        });
     }
 }
 
 impl<R> Drop for Pending<'_, R> {
     fn drop(&mut self) {
-        let mut inner = self.pool.inner.borrow_mut();
-        if let Some(job) = inner.jobs.get_mut(&self.job) {
-            if job.ready {
-                inner.jobs.remove(&self.job);
-            } else {
-                // Its callbacks still run when it completes; then it is forgotten. Nothing of
-                // its arguments or results is kept (Python's test_release_task_refs).
-                job.detached = true;
-            }
-        }
+        self.pool.release_job(self.job);
     }
 }
 
@@ -484,33 +433,7 @@ impl<'p, A: Serialize, R: DeserializeOwned + Send + 'static> IMap<'p, A, R> {
             }
             let start = self.submitted;
             self.submitted += chunk.len();
-            let mut inner = self.pool.inner.borrow_mut();
-            if inner.state == crate::State::Terminate || inner.broken.is_some() {
-                // Nothing will run it: answer the chunk here.
-                let error = inner.broken.clone().unwrap_or(TaskError::Terminated);
-                let chunk = crate::Chunk {
-                    job: self.job,
-                    start,
-                    len: chunk.len(),
-                };
-                inner.jobs.get_mut(&self.job).expect("open imap job").chunks_left += 1;
-                crate::deliver(&mut inner, chunk, Err(error));
-                continue;
-            }
-            match encode_args(&chunk) {
-                Ok(args) => self
-                    .pool
-                    .send_chunk(&mut inner, self.job, self.run, start, chunk.len(), args),
-                Err(e) => {
-                    let chunk = crate::Chunk {
-                        job: self.job,
-                        start,
-                        len: chunk.len(),
-                    };
-                    inner.jobs.get_mut(&self.job).expect("open imap job").chunks_left += 1;
-                    crate::deliver(&mut inner, chunk, Err(TaskError::NotSent(e.to_string())));
-                }
-            }
+            self.pool.send_items(self.job, self.run, start, &chunk);
         }
     }
 
@@ -532,14 +455,10 @@ impl<'p, A: Serialize, R: DeserializeOwned + Send + 'static> IMap<'p, A, R> {
         loop {
             self.refill();
             let next = self.yielded;
-            let item = {
-                let mut inner = self.pool.inner.borrow_mut();
-                inner
-                    .jobs
-                    .get_mut(&self.job)
-                    .and_then(|job| job.sink.as_any().downcast_mut::<ImapSink<R>>())
-                    .and_then(|sink| sink.next_ready(next))
-            };
+            let item = self
+                .pool
+                .with_sink(self.job, |sink: &mut ImapSink<R>| sink.next_ready(next))
+                .flatten();
             if let Some(item) = item {
                 self.yielded += 1;
                 return Some(item.map_err(PoolError::Task));
@@ -552,10 +471,9 @@ impl<'p, A: Serialize, R: DeserializeOwned + Send + 'static> IMap<'p, A, R> {
             }
             let job = self.job;
             let arrived = self.pool.wait_for(deadline, |inner| {
-                inner.jobs.get(&job).is_none_or(|j| {
-                    j.sink_ref::<ImapSink<R>>()
-                        .is_none_or(|sink| sink.has_ready(next))
-                })
+                inner
+                    .sink::<ImapSink<R>>(job)
+                    .is_none_or(|sink| sink.has_ready(next))
             });
             if !arrived {
                 return Some(Err(PoolError::Timeout));
@@ -577,14 +495,6 @@ impl<A, R> Drop for IMap<'_, A, R> {
         if self.source.take().is_some() {
             self.pool.stream_ended();
         }
-        let mut inner = self.pool.inner.borrow_mut();
-        if let Some(job) = inner.jobs.get_mut(&self.job) {
-            if job.chunks_left == 0 {
-                inner.jobs.remove(&self.job);
-            } else {
-                job.sealed = true;
-                job.detached = true;
-            }
-        }
+        self.pool.release_stream(self.job);
     }
 }

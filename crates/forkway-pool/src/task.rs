@@ -13,54 +13,15 @@
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use forkway_ipc::codec;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::wire::{decode_args, encode_outcome, ChunkOutcome};
 use crate::TaskError;
 
 /// The worker side of one task kind: decodes a chunk of arguments, runs the task on each, and
 /// encodes the chunk's results into the buffer.
 pub(crate) type Trampoline = fn(&[u8], &mut Vec<u8>);
-
-/// What the parent puts on the task queue.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct ToWorker {
-    /// Unique, in the order of the queue: the worker publishes it while it holds the task.
-    pub seq: u64,
-    /// The trampoline's address; 0 asks the worker to exit (`close`).
-    pub run: usize,
-    /// The chunk's arguments, encoded as a sequence.
-    #[serde(with = "serde_bytes")]
-    pub args: Vec<u8>,
-}
-
-/// What a worker puts on the result queue: the task's `seq` and its chunk's results
-/// (a [`ChunkOutcome`] of the task's result type, encoded).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct FromWorker {
-    pub seq: u64,
-    #[serde(with = "serde_bytes")]
-    pub outcome: Vec<u8>,
-}
-
-/// What a chunk came to. Almost always `AllOk`: a plain sequence of results, as cheap to
-/// encode and decode as the values themselves.
-#[derive(Serialize, Deserialize)]
-pub(crate) enum ChunkOutcome<R> {
-    /// Every task of the chunk returned.
-    AllOk(Vec<R>),
-    /// Some failed: one result per task.
-    Mixed(Vec<Result<R, TaskError>>),
-    /// The whole chunk failed (its arguments did not decode, its reply could not be sent).
-    Failed(TaskError),
-}
-
-/// The encoded outcome "the whole chunk failed with `error`", whatever the result type
-/// (a `Failed` encodes the same for every `R`).
-pub(crate) fn chunk_error(error: TaskError) -> Vec<u8> {
-    codec::encode(&ChunkOutcome::<()>::Failed(error)).expect("a TaskError always serializes")
-}
 
 const MUST_NOT_CAPTURE: &str = "a pool task must be a fn item or a closure that captures nothing: \
 the workers were forked before this closure existed, so its captured variables cannot reach \
@@ -201,8 +162,8 @@ where
     R: Serialize,
     C: Call<A, R>,
 {
-    let outcome: ChunkOutcome<R> = match codec::decode::<Vec<A>>(args) {
-        Err(e) => ChunkOutcome::Failed(TaskError::ArgsNotDecodable(e.to_string())),
+    let outcome: ChunkOutcome<R> = match decode_args::<A>(args) {
+        Err(error) => ChunkOutcome::Failed(error),
         Ok(args) => {
             let mut ok = Vec::with_capacity(args.len());
             let mut args = args.into_iter();
@@ -223,32 +184,7 @@ where
             }
         }
     };
-    out.clear();
-    if codec::encode_into(&outcome, out).is_ok() {
-        return;
-    }
-    // Some result does not serialize: find which, and send an error in its place, so that
-    // the other results of the chunk still arrive (Python's MaybeEncodingError, per task).
-    let items: Vec<Result<R, TaskError>> = match outcome {
-        ChunkOutcome::AllOk(values) => values.into_iter().map(Ok).collect(),
-        ChunkOutcome::Mixed(items) => items,
-        ChunkOutcome::Failed(error) => vec![Err(error)],
-    };
-    let items = items
-        .into_iter()
-        .map(|item| match item {
-            Ok(value) => match codec::encode(&value) {
-                Ok(_) => Ok(value),
-                Err(e) => Err(TaskError::ResultNotSerializable(e.to_string())),
-            },
-            Err(e) => Err(e),
-        })
-        .collect();
-    out.clear();
-    if let Err(e) = codec::encode_into(&ChunkOutcome::Mixed(items), out) {
-        // Only an error that cannot serialize its own text gets here; be loud but not lost.
-        *out = chunk_error(TaskError::ResultNotSerializable(e.to_string()));
-    }
+    encode_outcome(outcome, out);
 }
 
 fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {

@@ -3,8 +3,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::task::{chunk_error, trampoline_at, FromWorker};
-use crate::{Initializer, Shared, TaskError};
+use crate::supervise::{Initializer, Shared};
+use crate::task::trampoline_at;
+use crate::wire::{chunk_error, FromWorker};
+use crate::TaskError;
 
 /// Exit code of a worker whose initializer panicked (the parent reads the shared flag, not this).
 pub(crate) const INIT_FAILED_EXIT: i32 = 3;

@@ -3,8 +3,7 @@
 //! Run them with `cargo xtask lesson 5` (or `cargo test -p forkway-pool --test lesson5`).
 
 mod pool_support;
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;

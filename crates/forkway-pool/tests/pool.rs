@@ -3,8 +3,7 @@
 //! initializer that panics — which forkway reports.
 
 mod pool_support;
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};

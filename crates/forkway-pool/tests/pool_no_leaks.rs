@@ -2,8 +2,7 @@
 //! worker SIGKILLed mid-task), closed or terminated or just dropped, ten times over. Its own
 //! binary, because it counts what the whole process holds.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //!
 //! Each test proves one exercise (see the `exercise_1_N` regions in the crate and its examples).
 
-mod support;
+use forkway_testkit as support;
 
 use std::time::Duration;
 

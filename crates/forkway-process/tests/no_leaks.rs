@@ -1,7 +1,7 @@
 //! File descriptors: a process's life must not leak any, in the parent or into children.
 //! One test in its own binary, so no other test opens or closes fds while it counts.
 
-mod support;
+use forkway_testkit as support;
 
 use forkway_process::Process;
 use support::*;

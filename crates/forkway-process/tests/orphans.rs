@@ -6,7 +6,7 @@
 //! (`PR_SET_CHILD_SUBREAPER`) so the orphans come back to it, and it reaps each one by pid.
 //! Nothing is left behind for the machine's init to clean up.
 
-mod support;
+use forkway_testkit as support;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! names, current/parent process, active children, many processes, drop, threads, `wait`.
 //! Ported cases name their CPython test (`_TestProcess.test_…`).
 
-mod support;
+use forkway_testkit as support;
 
 use std::time::Duration;
 

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use forkway_ipc::shm::{RobustMutex, Shm};
 use forkway_process::Process;
 use forkway_sync::{Event, Lock, Value};
+use forkway_sys::{RobustMutex, Shm};
 
 #[allow(dead_code)] // each bench uses part of the shared support
 #[path = "../../forkway-ipc/benches/support/python_server.rs"]

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use forkway_ipc::shm::{futex_wait, futex_wake_all, Deadline, Locked, RobustMutex, Shm, LOCK_GRACE};
+use forkway_sys::{futex_wait, futex_wake_all, Deadline, Locked, RobustMutex, Shm, LOCK_GRACE};
 use thiserror::Error;
 
 /// Why a barrier wait did not pass.

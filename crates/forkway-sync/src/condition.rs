@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use forkway_ipc::shm::{futex_wait, futex_wake_all, Deadline, Locked};
+use forkway_sys::{futex_wait, futex_wake_all, Deadline, Locked};
 
 use crate::error::AcquireError;
 use crate::lock::{Lock, LockGuard, Region};

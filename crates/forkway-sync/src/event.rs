@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use forkway_ipc::shm::{futex_wait, futex_wake_all, Deadline, Shm};
+use forkway_sys::{futex_wait, futex_wake_all, Deadline, Shm};
 
 /// A flag shared between processes: `set` wakes everyone waiting; `wait` returns at once while
 /// it is set. Python's `multiprocessing.Event`.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use forkway_ipc::shm::{Deadline, LockError, Locked, RobustMutex, Shm};
+use forkway_sys::{Deadline, LockError, Locked, RobustMutex, Shm};
 
 use crate::error::{AcquireError, ReleaseError};
 

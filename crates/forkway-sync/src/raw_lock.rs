@@ -15,7 +15,7 @@ use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use forkway_ipc::shm::{futex_wait, futex_wake, Shm};
+use forkway_sys::{futex_wait, futex_wake, Shm};
 
 use crate::error::ReleaseError;
 

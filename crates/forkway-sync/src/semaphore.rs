@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use forkway_ipc::shm::{futex_wait, futex_wake_all, Deadline, Shm, Waiting};
+use forkway_sys::{futex_wait, futex_wake_all, Deadline, Shm, Waiting};
 
 use crate::error::ReleaseError;
 

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use forkway_ipc::shm::Deadline;
+use forkway_sys::Deadline;
 
 use crate::error::AcquireError;
 use crate::lock::{lock_region, Lock, LockGuard, Region};

@@ -3,8 +3,7 @@
 //! timeouts. Every wait is bounded; ordering comes from handshakes (a message sent while the
 //! condition's lock is held proves its sender is inside `wait` once the parent gets the lock).
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,7 @@
 //!
 //! Each test proves one exercise (see the `exercise_3_N` regions in the crate and its examples).
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,7 @@
 //! mapping, file descriptor or child behind once its handles are gone. One test in its own
 //! binary, so nothing else maps or opens while it counts.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use forkway_process::{Process, Signal};
 use forkway_sync::{Array, Barrier, Condition, Event, Lock, RLock, RawLock, Semaphore, Value};

@@ -2,8 +2,7 @@
 //! (`_TestLock`, `_TestSemaphore`, `_TestEvent`, `_TestValue`, `_TestArray`), the lost update,
 //! and the holder that dies — where Python deadlocks and forkway reports.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use std::time::{Duration, Instant};
 

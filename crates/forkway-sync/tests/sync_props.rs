@@ -2,8 +2,7 @@
 //! processes and iterations: mutual exclusion is exact, a semaphore never admits more than its
 //! permits, and RLock recursion always balances.
 
-#[path = "../../forkway-process/tests/support/mod.rs"]
-mod support;
+use forkway_testkit as support;
 
 use forkway_process::Process;
 use forkway_sync::{Lock, RLock, RawValue, Semaphore, Value};

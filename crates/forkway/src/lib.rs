@@ -85,6 +85,10 @@ pub use forkway_sync as sync;
 /// Lesson 1's crate, whole: processes.
 pub use forkway_process as process;
 
+/// The OS floor under the lessons, whole: shared mappings, the robust mutex, futexes and
+/// [`Deadline`](sys::Deadline).
+pub use forkway_sys as sys;
+
 /// Everything a program that starts processes usually needs, in one `use`.
 pub mod prelude {
     pub use forkway_ipc::{GetError, PutError, Queue};

@@ -1,4 +1,4 @@
-//! Helpers shared by the test files of forkway-process.
+//! Helpers shared by the test files of every forkway crate (a dev-dependency; never published).
 //!
 //! Techniques, for readers of the tests:
 //! - Ordering is proven with handshakes (a byte through a pipe), never with `sleep`.
@@ -7,7 +7,6 @@
 //! - libtest captures `println!` per thread, so a child's prints vanish. Tests get values back
 //!   through pipes and exit codes, and run the example programs as real programs to read their
 //!   stdout.
-#![allow(dead_code)] // each test file uses a different subset
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -51,6 +50,7 @@ pub fn within_bound<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send 
 pub struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
 
 impl Watchdog {
+    /// Starts watching `what`: the process ends unless the watchdog is dropped within [`BOUND`].
     pub fn new(what: &str) -> Watchdog {
         let what = what.to_owned();
         let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
@@ -96,6 +96,7 @@ pub fn idle_until_killed() -> ! {
 pub struct Release(Option<std::io::PipeWriter>);
 
 impl Release {
+    /// Writes the byte now (dropping the guard does the same).
     pub fn release(mut self) {
         self.send();
     }
@@ -223,7 +224,9 @@ pub fn redirect_stderr_to_null() {
 pub struct ExampleRun {
     /// Exit code, or `-N` when killed by signal N.
     pub code: i32,
+    /// Everything it printed to stdout.
     pub stdout: String,
+    /// Everything it printed to stderr.
     pub stderr: String,
 }
 

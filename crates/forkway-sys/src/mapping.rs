@@ -1,0 +1,110 @@
+//! Shared memory inherited across `fork`.
+//!
+//! The mapping is anonymous and `MAP_SHARED`: it has no name, no file and no descriptor, so there
+//! is nothing to leak. The kernel frees it when the last process that has it mapped unmaps it or
+//! dies, however it dies. Processes share it only by inheriting it — which is exactly Python's
+//! rule that queues and locks are shared by inheritance.
+
+use std::io;
+use std::ptr::NonNull;
+
+/// A `MAP_SHARED | MAP_ANONYMOUS` mapping, unmapped on drop.
+pub struct Shm {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; every access to it goes through atomics or under the
+// robust mutex that lives in it.
+unsafe impl Send for Shm {}
+// SAFETY: as above.
+unsafe impl Sync for Shm {}
+
+impl Shm {
+    /// Maps `len` bytes of zeroed shared memory. `MAP_NORESERVE` makes it a reservation of
+    /// address space: pages cost memory only once touched, so a queue may reserve gigabytes and
+    /// use kilobytes.
+    pub fn new(len: usize) -> io::Result<Shm> {
+        // SAFETY: a fresh anonymous mapping at an address the kernel picks; no existing memory
+        // is affected.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Shm { ptr, len })
+    }
+
+    /// Maps the largest of `want`, `want/2`, … down to `min` that the kernel grants.
+    pub fn reserve(want: usize, min: usize) -> io::Result<Shm> {
+        let mut len = want;
+        loop {
+            match Shm::new(len) {
+                Err(e) if len / 2 >= min && e.raw_os_error() == Some(libc::ENOMEM) => len /= 2,
+                other => return other,
+            }
+        }
+    }
+
+    /// The start of the mapping.
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The mapping's size in bytes.
+    pub fn size(&self) -> usize {
+        self.len
+    }
+
+    /// Gives the pages of `[from, to)` back to the kernel; they read as zeros afterwards.
+    pub fn release(&self, from: usize, to: usize) {
+        let page = 4096;
+        let from = from.next_multiple_of(page);
+        if to <= from || to > self.len {
+            return;
+        }
+        // SAFETY: the range is inside our mapping and page-aligned; the caller holds the lock
+        // that makes the range unused by every process. A failure only means the memory stays.
+        unsafe {
+            libc::madvise(self.ptr().add(from).cast(), to - from, libc::MADV_REMOVE);
+        }
+    }
+}
+
+impl Drop for Shm {
+    fn drop(&mut self) {
+        // SAFETY: we own the mapping and nothing borrows it past the owner's lifetime.
+        unsafe {
+            libc::munmap(self.ptr().cast(), self.len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapping_is_zeroed_and_released_pages_read_as_zeros() {
+        let shm = Shm::reserve(1 << 20, 1 << 16).expect("map");
+        assert!(shm.size() >= 1 << 16);
+        // SAFETY: every offset written is inside the mapping, which nothing else uses.
+        unsafe {
+            assert_eq!(*shm.ptr().add(8192), 0);
+            *shm.ptr().add(8192) = 7;
+            assert_eq!(*shm.ptr().add(8192), 7);
+        }
+        shm.release(4096, 3 * 4096);
+        // SAFETY: as above.
+        assert_eq!(unsafe { *shm.ptr().add(8192) }, 0);
+    }
+}
