@@ -85,6 +85,11 @@ pub use forkway_sync as sync;
 /// Lesson 1's crate, whole: processes.
 pub use forkway_process as process;
 
+/// Timelines of what every process did: `FORKWAY_TRACE=trace.json` (or [`trace::start`] and
+/// [`trace::finish`]) writes a Chrome trace that Perfetto opens; `cargo xtask trace <example>`
+/// also draws it as an SVG swimlane.
+pub use forkway_trace as trace;
+
 /// Everything a program that starts processes usually needs, in one `use`.
 pub mod prelude {
     pub use forkway_ipc::{GetError, PutError, Queue};

@@ -1,0 +1,66 @@
+//! # forkway-trace — see what every process did
+//!
+//! A timeline recorder for programs made of many processes. Set `FORKWAY_TRACE=trace.json`
+//! (or call [`start`]) and every forkway process of the tree records what it does: processes
+//! started, joined, killed and how they exited; locks waited for, held, released, and found
+//! with a dead owner; semaphore, event, condition and barrier waits; queue puts and gets with
+//! their sizes and waits; pool tasks; manager calls. When the root process exits (or calls
+//! [`finish`]) the per-process records are merged into one file in the
+//! [Chrome trace event format](https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU),
+//! which <https://ui.perfetto.dev> and `chrome://tracing` open. [`svg::render`] draws the
+//! same events as a swimlane picture: `cargo xtask trace <example>` does both.
+//!
+//! ```no_run
+//! forkway_trace::start("target/forkway-trace/mine.json")?;
+//! // … start processes, take locks, pass messages …
+//! let merged = forkway_trace::finish()?; // Some(path) in the root process
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## Cost
+//! Disabled, an instrumentation point costs one relaxed load of a global byte and a branch
+//! ([`begin`], [`enabled`]): nothing is formatted, no clock is read, no lock is taken. The
+//! first check in a process reads `FORKWAY_TRACE` once (a cold path).
+//!
+//! ## Why a recorder of our own and not `tracing`
+//! The `tracing` ecosystem was the obvious candidate, and its disabled cost (a relaxed load of
+//! the callsite's interest) would do. It fails on `fork`: subscribers that write files
+//! (`tracing-chrome`, `tracing-appender`'s non-blocking writer) hand events to a background
+//! thread, and a forked child has no threads but the one that forked, so a child's events
+//! would never be written; their internal locks (a registry's sharded slab, a channel) may be
+//! held by another thread at the moment of the fork and stay locked for ever in the child.
+//! Making that fork-safe means replacing the subscriber, the writer and the span registry:
+//! what is left is this crate's few hundred lines, which know about `fork` (a
+//! `pthread_atfork` child handler gives each child a fresh buffer and its own file) and need
+//! no thread.
+//!
+//! ## Where events go, and how many a `SIGKILL` can lose
+//! Each process appends its events, one JSON object a line, to its own buffer, and writes the
+//! buffer with one `write(2)` on an `O_APPEND` file `<trace>.parts/<pid>.jsonl` when it holds
+//! [`BATCH`] events or its oldest event is [`MAX_AGE`] old (checked as events come), and when
+//! a forkway child exits. A child inherits its parent's buffer with `fork`: it throws that copy
+//! away unwritten (those events are the parent's to write) and starts its own.
+//!
+//! A process killed by `SIGKILL` runs no code, so it loses what its buffer held: at most the
+//! last `BATCH - 1` events, and never anything older than `MAX_AGE` when it made another
+//! event after that. Everything it had written before is on disk. Its start, its name and its
+//! end (`exit` with the signal) are recorded by its parent, so a killed process always has a
+//! lane and an end. The root merges the parts directory at exit into the trace file and
+//! removes it.
+//!
+//! Timestamps are `CLOCK_MONOTONIC` in microseconds: one clock for every process of the
+//! machine, so the lanes line up.
+
+#![cfg_attr(not(target_os = "linux"), allow(unused))]
+
+mod json;
+pub mod merge;
+mod recorder;
+pub mod svg;
+
+pub use json::Arg;
+pub use merge::{merge_dir, read_trace, Event, MergeReport};
+pub use recorder::{
+    begin, complete, enabled, finish, flush, flush_before_exit, hold_begin, hold_end, instant, instant_on,
+    name_process, now_us, start, Stamp, BATCH, MAX_AGE,
+};
