@@ -150,6 +150,7 @@ fn four_processes_one_killed_merge_into_one_chrome_trace() {
         assert_eq!(of(*pid, "queue", "put"), 5, "pid {pid}");
         assert_eq!(of(*pid, "process", "start"), 1, "pid {pid}");
         assert_eq!(of(*pid, "process", "exit"), 1, "pid {pid}");
+        assert_eq!(of(*pid, "process", "reaped"), 1, "pid {pid}");
     }
     // The victim lost at most its last unwritten batch, and only from the end.
     let kept = events.iter().filter(|e| e["pid"] == victim_pid && e["ph"] == "X").count();
@@ -163,9 +164,10 @@ fn four_processes_one_killed_merge_into_one_chrome_trace() {
         .collect();
     assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "a part keeps its order");
     // Its end comes from the parent, which reaped it: killed by signal 9.
+    assert_eq!(of(victim_pid, "process", "exit"), 0);
     let exit: Vec<&Value> = events
         .iter()
-        .filter(|e| e["pid"] == victim_pid && e["name"] == "exit")
+        .filter(|e| e["pid"] == victim_pid && e["name"] == "reaped")
         .collect();
     assert_eq!(exit.len(), 1);
     assert_eq!(exit[0]["args"]["code"], -9);

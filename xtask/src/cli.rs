@@ -125,6 +125,23 @@ pub enum Cmd {
         #[arg(long, default_value_t = 2)]
         repeat: u32,
     },
+    /// Run an example with tracing: writes target/forkway-trace/NAME.json (open it in
+    /// https://ui.perfetto.dev or chrome://tracing) and NAME.svg (one lane per process).
+    Trace {
+        /// The example to run (a file under crates/*/examples), e.g. `tickets`.
+        #[arg(required_unless_present = "book")]
+        example: Option<String>,
+        /// Arguments for the example, after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
+        /// The output files' name (default: the example's name and its arguments).
+        #[arg(long)]
+        name: Option<String>,
+        /// Instead: run the book's traced programs again and rewrite their figures in
+        /// book/src/img/trace-*.svg.
+        #[arg(long, conflicts_with = "example")]
+        book: bool,
+    },
     /// Check the curriculum: metadata, reference passes, starters fail, book references.
     Verify {
         /// Run each check this many times more than its own repeat count.

@@ -22,6 +22,7 @@ mod progress;
 mod regions;
 mod report;
 mod runner;
+mod trace;
 mod verify;
 mod watch;
 
@@ -116,6 +117,18 @@ fn main() -> ExitCode {
             only,
             report,
         } => bench::run(&root, quick, book, &only, report),
+        Cmd::Trace {
+            example,
+            args,
+            name,
+            book,
+        } => {
+            if book {
+                trace::book_figures(&root)
+            } else {
+                trace::command(&root, example.as_deref().unwrap_or_default(), &args, name.as_deref())
+            }
+        }
     };
     runner::wait_if_interrupted();
     match result {

@@ -187,11 +187,12 @@ impl Inner {
         }
     }
 
-    /// Records the child's end on its own lane of the trace, once: a killed child cannot.
+    /// Records on the child's lane of the trace that it was reaped, and its exit code, once. The
+    /// child records its own `exit`, unless a signal killed it: then this is its only end.
     fn trace_exit(&self, code: i32) {
         if forkway_trace::enabled() && !self.exit_traced.swap(true, Ordering::Relaxed) {
             let pid = self.pid().as_raw() as u32;
-            forkway_trace::instant_on(pid, "process", "exit", 0, &[("code", Arg::Int(code.into()))]);
+            forkway_trace::instant_on(pid, "process", "reaped", 0, &[("code", Arg::Int(code.into()))]);
         }
     }
 

@@ -258,6 +258,7 @@ pub fn start(path: impl AsRef<Path>) -> io::Result<()> {
     install_handlers();
     STATE.store(ON, Ordering::Relaxed);
     name_process(pid, "MainProcess");
+    instant("process", "trace start", 0, &[]);
     Ok(())
 }
 

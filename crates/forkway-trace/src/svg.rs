@@ -76,7 +76,8 @@ pub fn render(events: &[Event], title: &str) -> String {
             names.insert(e.pid, n.to_owned());
         }
     }
-    // Lanes in order of each process's first appearance (the root first), then by pid.
+    // Lanes: processes that have no `start` (the root) first, then in order of start (or of
+    // first appearance), then by pid.
     let mut first: BTreeMap<u32, f64> = BTreeMap::new();
     for e in &timed {
         let f = first.entry(e.pid).or_insert(e.ts);
@@ -85,8 +86,17 @@ pub fn render(events: &[Event], title: &str) -> String {
     for pid in names.keys() {
         first.entry(*pid).or_insert(f64::MAX);
     }
+    let started: BTreeMap<u32, f64> = timed
+        .iter()
+        .filter(|e| e.cat == "process" && e.name == "start")
+        .map(|e| (e.pid, e.ts))
+        .collect();
+    let key = |pid: &u32| (started.contains_key(pid), started.get(pid).copied().unwrap_or(first[pid]));
     let mut lanes: Vec<u32> = first.keys().copied().collect();
-    lanes.sort_by(|a, b| first[a].total_cmp(&first[b]).then(a.cmp(b)));
+    lanes.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(a.cmp(b))
+    });
     let lane_of: BTreeMap<u32, usize> = lanes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
 
     let t0 = timed.iter().map(|e| e.ts).fold(f64::MAX, f64::min);
@@ -135,6 +145,7 @@ pub fn render(events: &[Event], title: &str) -> String {
         let to = mine
             .iter()
             .find(|e| e.name == "exit" && e.cat == "process")
+            .or_else(|| mine.iter().find(|e| e.name == "reaped" && e.cat == "process"))
             .map_or_else(|| mine.iter().map(|e| e.end()).fold(f64::MIN, f64::max), |e| e.ts);
         let yy = y(*pid);
         let _ = writeln!(
@@ -171,11 +182,18 @@ pub fn render(events: &[Event], title: &str) -> String {
         );
     }
 
-    // Marks.
+    // Marks. A child's own `exit` is its end; the parent's `reaped` stands in for it when a
+    // signal killed the child before it could say anything.
+    let exited: std::collections::BTreeSet<u32> = timed
+        .iter()
+        .filter(|e| e.ph == "i" && e.cat == "process" && e.name == "exit")
+        .map(|e| e.pid)
+        .collect();
     for e in timed.iter().filter(|e| e.ph == "i") {
         let (xx, yy) = (x(e.ts), y(e.pid));
         match (e.cat.as_str(), e.name.as_str()) {
-            ("process", "exit") => {
+            ("process", "reaped") if exited.contains(&e.pid) => {}
+            ("process", "exit" | "reaped") => {
                 let code = e.args.get("code").and_then(|v| v.as_i64()).unwrap_or(0);
                 let (fill, text) = if code < 0 {
                     ("#c0392b", format!("killed ({})", signal_name(code)))
