@@ -24,13 +24,13 @@ pub(crate) const BOOK_FIGURES: &[(&str, &[&str], &str, &str)] = &[
     ),
     (
         "producer_consumer",
-        &[],
+        &["1"],
         "trace-producer-consumer",
         "producer_consumer: ten buns and a Done sentinel through a Queue",
     ),
     (
         "bakery",
-        &[],
+        &["1"],
         "trace-bakery",
         "bakery: the cook's join() returns after the last task_done",
     ),

@@ -715,8 +715,6 @@ fn child_setup(daemon: bool, parent_pid: u32) {
         let pid = std::process::id();
         forkway_trace::name_process(pid, &crate::functions::current_process().name);
         forkway_trace::instant("process", "start", 0, &[("parent", Arg::Int(parent_pid.into()))]);
-        // Written at once: a child killed early still has its name and start in the trace.
-        forkway_trace::flush();
     }
     // A pidfd on our parent answers `parent_process().is_alive()` without races. Open it, then
     // check that the parent is still the one that forked us: if it already died, the pid may

@@ -35,18 +35,26 @@
 //! no thread.
 //!
 //! ## Where events go, and how many a `SIGKILL` can lose
-//! Each process appends its events, one JSON object a line, to its own buffer, and writes the
-//! buffer with one `write(2)` on an `O_APPEND` file `<trace>.parts/<pid>.jsonl` when it holds
-//! [`BATCH`] events or its oldest event is [`MAX_AGE`] old (checked as events come), and when
-//! a forkway child exits. A child inherits its parent's buffer with `fork`: it throws that copy
-//! away unwritten (those events are the parent's to write) and starts its own.
+//! Each process has its own part, `<trace>.parts/<pid>.jsonl`, one JSON object a line, and
+//! writes it through a `MAP_SHARED` mapping of the file: an event is formatted into a reused
+//! line buffer and copied into the mapping, with no system call (the file grows by doubling,
+//! with `ftruncate` and `mremap`). Memory of a shared file mapping *is* the kernel's page cache,
+//! so an event is in the file the moment it is recorded.
 //!
-//! A process killed by `SIGKILL` runs no code, so it loses what its buffer held: at most the
-//! last `BATCH - 1` events, and never anything older than `MAX_AGE` when it made another
-//! event after that. Everything it had written before is on disk. Its start, its name and its
-//! end (`exit` with the signal) are recorded by its parent, so a killed process always has a
-//! lane and an end. The root merges the parts directory at exit into the trace file and
-//! removes it.
+//! So a process killed by `SIGKILL` (or any signal) loses nothing it had recorded: at most
+//! the one event it was copying at that instant, which then is a torn line that the merge
+//! skips (and counts). There is no user-space batch to lose. (A *batched* writer with
+//! `write(2)` would lose its whole last batch; a `write(2)` per event would cost a system
+//! call per operation.) What it never got to record is another matter: a wait is recorded
+//! when it ends, so a process killed while it waits has no span for that wait; its start,
+//! its name and its end (`reaped`, with the signal) are recorded by its parent, so a killed
+//! process always has a lane and an end. A process that ends normally trims the zeroes after
+//! its last event; a killed one leaves them, and the merge skips them.
+//!
+//! A child inherits its parent's mapping with `fork`: a `pthread_atfork` child handler lets
+//! go of it unwritten (it is the parent's part) and the child opens its own on its first
+//! event. The root merges the parts at exit (or at [`finish`]) into the trace file and
+//! removes them.
 //!
 //! Timestamps are `CLOCK_MONOTONIC` in microseconds: one clock for every process of the
 //! machine, so the lanes line up.
@@ -61,6 +69,6 @@ pub mod svg;
 pub use json::Arg;
 pub use merge::{merge_dir, read_trace, Event, MergeReport};
 pub use recorder::{
-    begin, complete, enabled, finish, flush, flush_before_exit, hold_begin, hold_end, instant, instant_on,
-    name_process, now_us, start, Stamp, BATCH, MAX_AGE,
+    begin, complete, enabled, finish, flush_before_exit, hold_begin, hold_end, instant, instant_on, name_process,
+    now_us, start, Stamp,
 };

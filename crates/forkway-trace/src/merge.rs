@@ -92,7 +92,8 @@ pub fn merge_dir(dir: &Path, out: &Path) -> io::Result<MergeReport> {
     for part in entries {
         let text = std::fs::read_to_string(&part)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", part.display())))?;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        // A killed process leaves zeroes after its last event: not lines.
+        for line in text.lines().map(|l| l.trim_matches('\0')).filter(|l| !l.trim().is_empty()) {
             match serde_json::from_str::<Value>(line) {
                 Ok(v) if Event::from_value(&v).is_some() => values.push(v),
                 _ => report.bad_lines += 1,
@@ -183,4 +184,30 @@ pub fn read_trace(path: &Path) -> io::Result<Vec<Event>> {
         _ => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: not a trace", path.display()))),
     };
     Ok(list.iter().filter_map(Event::from_value).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_process_part_with_a_torn_line_and_zeroes_merges() {
+        let dir = std::env::temp_dir().join(format!("forkway-merge-test-{}", std::process::id()));
+        let parts = dir.join("parts");
+        std::fs::create_dir_all(&parts).expect("mkdir");
+        let whole = r#"{"ph":"X","cat":"lock","name":"lock acquire","pid":5,"tid":5,"ts":1.000,"dur":2.000,"args":{}}"#;
+        let mut killed = format!("{whole}\n{}", &whole[..40]).into_bytes();
+        killed.extend(std::iter::repeat_n(0u8, 4096));
+        std::fs::write(parts.join("5.jsonl"), killed).expect("write");
+        let out = dir.join("trace.json");
+        let report = merge_dir(&parts, &out);
+        let events = read_trace(&out);
+        let _ = std::fs::remove_dir_all(&dir);
+        let report = report.expect("merge");
+        assert_eq!(report.bad_lines, 1, "the torn line is counted and skipped");
+        assert_eq!(report.processes, 1);
+        let events = events.expect("read back");
+        assert_eq!(events.iter().filter(|e| e.ph == "X").count(), 1);
+        assert_eq!(events.iter().find(|e| e.ph == "M").map(|e| e.args["name"].clone()), Some("pid 5".into()));
+    }
 }

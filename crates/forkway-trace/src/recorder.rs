@@ -1,21 +1,15 @@
-//! The per-process recorder: a global on/off byte, a buffer behind a spin lock, batches
-//! appended to `<trace>.parts/<pid>.jsonl`, and the fork handler that gives a child its own.
+//! The per-process recorder: a global on/off byte, a shared file mapping
+//! `<trace>.parts/<pid>.jsonl` behind a spin lock, and the fork handler that gives a child its
+//! own part.
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Once;
-use std::time::Duration;
 
 use crate::json::{push_line, Arg, Line};
-
-/// A process writes its buffer once it holds this many events.
-pub const BATCH: usize = 64;
-
-/// …or once its oldest buffered event is this old (checked whenever an event is recorded).
-pub const MAX_AGE: Duration = Duration::from_millis(50);
 
 const UNINIT: u8 = 0;
 const OFF: u8 = 1;
@@ -165,6 +159,96 @@ impl<T> Drop for SpinGuard<'_, T> {
     }
 }
 
+/// A process's part: `<trace>.parts/<pid>.jsonl`, mapped `MAP_SHARED`. An event copied into
+/// the mapping is in the kernel's page cache at once, so it survives the process being killed
+/// by any signal: nothing waits in a user-space buffer.
+struct Part {
+    file: File,
+    map: *mut u8,
+    /// The mapping's (and the file's) size; the file is trimmed to `len` when the process ends.
+    cap: usize,
+    len: usize,
+}
+
+/// The first mapping of a part; it doubles as it fills.
+const FIRST_PART: usize = 256 * 1024;
+
+impl Part {
+    fn open(dir: &Path, pid: u32) -> io::Result<Part> {
+        // A pid can come back in a long trace: a recycled pid gets a part of its own.
+        let mut n = 0;
+        let file = loop {
+            let name = if n == 0 { format!("{pid}.jsonl") } else { format!("{pid}-{n}.jsonl") };
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(dir.join(name))
+            {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                other => break other?,
+            }
+        };
+        Ok(Part {
+            file,
+            map: std::ptr::null_mut(),
+            cap: 0,
+            len: 0,
+        })
+    }
+
+    /// Makes room for `need` bytes in all.
+    fn grow(&mut self, need: usize) -> io::Result<()> {
+        let cap = need.max(self.cap * 2).max(FIRST_PART).next_multiple_of(4096);
+        self.file.set_len(cap as u64)?;
+        let map = if self.map.is_null() {
+            // SAFETY: a fresh shared mapping of our own file, `cap` bytes long (just set).
+            unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    cap,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    std::os::fd::AsRawFd::as_raw_fd(&self.file),
+                    0,
+                )
+            }
+        } else {
+            // SAFETY: `map` is our mapping of `self.cap` bytes; the file now has `cap` bytes.
+            unsafe { libc::mremap(self.map.cast(), self.cap, cap, libc::MREMAP_MAYMOVE) }
+        };
+        if map == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        self.map = map.cast();
+        self.cap = cap;
+        Ok(())
+    }
+
+    fn append(&mut self, line: &[u8]) {
+        let need = self.len + line.len();
+        // A trace is an observer: when its file cannot grow, the program goes on and the
+        // event is dropped.
+        if need > self.cap && self.grow(need).is_err() {
+            return;
+        }
+        // SAFETY: `len + line.len() <= cap`, the mapping's size; nobody else writes it.
+        unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), self.map.add(self.len), line.len()) };
+        self.len = need;
+    }
+
+    /// Trims the zeroes after the last event (a killed process's part keeps them; the merge
+    /// skips them). The mapping stays, as large as before: only `cap` shrinks.
+    fn trim(&mut self) {
+        if self.file.set_len(self.len as u64).is_ok() && !self.map.is_null() {
+            // SAFETY: unmapping our own mapping of `cap` bytes; `map` is forgotten with it.
+            unsafe { libc::munmap(self.map.cast(), self.cap) };
+            self.map = std::ptr::null_mut();
+            self.cap = self.len;
+        }
+    }
+}
+
 struct Recorder {
     /// The merged trace the root writes.
     out: PathBuf,
@@ -172,33 +256,28 @@ struct Recorder {
     dir: PathBuf,
     root: u32,
     pid: u32,
-    file: Option<File>,
-    buf: Vec<u8>,
-    events: usize,
-    oldest_ns: u64,
+    part: Option<Part>,
+    /// The line being formatted (reused: no allocation per event).
+    line: Vec<u8>,
 }
 
+// SAFETY: the part's raw mapping pointer is only used under the `REC` lock.
+unsafe impl Send for Recorder {}
+
 impl Recorder {
+    fn append_line(&mut self) {
+        if self.part.is_none() {
+            self.part = Part::open(&self.dir, self.pid).ok();
+        }
+        if let Some(part) = &mut self.part {
+            part.append(&self.line);
+        }
+    }
+
     fn flush(&mut self) {
-        if self.buf.is_empty() {
-            return;
+        if let Some(part) = &mut self.part {
+            part.trim();
         }
-        if self.file.is_none() {
-            self.file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join(format!("{}.jsonl", self.pid)))
-                .ok();
-        }
-        // A trace is an observer: when its file cannot be written the program goes on, and
-        // the events are dropped.
-        if let Some(file) = &mut self.file {
-            // One write of whole lines on an O_APPEND file: lines of different processes never
-            // interleave, and a process killed around it leaves whole lines or none.
-            let _ = file.write_all(&self.buf);
-        }
-        self.buf.clear();
-        self.events = 0;
     }
 }
 
@@ -249,10 +328,8 @@ pub fn start(path: impl AsRef<Path>) -> io::Result<()> {
         dir,
         root: pid,
         pid,
-        file: None,
-        buf: Vec::with_capacity(BATCH * 256),
-        events: 0,
-        oldest_ns: 0,
+        part: None,
+        line: Vec::with_capacity(512),
     });
     drop(rec);
     install_handlers();
@@ -274,20 +351,26 @@ fn install_handlers() {
     });
 }
 
-/// In a new child (one thread: the one that forked): the inherited buffer holds the parent's
-/// events, which the parent will write; the inherited file is the parent's part. Start afresh.
+/// In a new child (one thread: the one that forked): the inherited mapping and file are the
+/// parent's part, shared with it. Let go of them unwritten and start a part of our own.
 extern "C" fn after_fork_in_child() {
     // SAFETY: the child has one thread, this one, so nobody else can hold the lock; one that
     // was held by another parent thread at the fork must be opened here.
     unsafe { REC.force_unlock() };
     let mut rec = REC.lock();
     if let Some(rec) = rec.as_mut() {
-        // The copy may be half-updated by a parent thread that was pushing into it: leak it
-        // rather than trust it.
-        std::mem::forget(std::mem::take(&mut rec.buf));
-        rec.buf = Vec::with_capacity(BATCH * 256);
-        rec.events = 0;
-        rec.file = None;
+        // The line may be half-written by a parent thread that was formatting into it: leak
+        // it rather than trust it.
+        std::mem::forget(std::mem::replace(&mut rec.line, Vec::with_capacity(512)));
+        if let Some(part) = rec.part.take() {
+            // The parent's part, shared with it: ours to let go of, never to write.
+            if !part.map.is_null() {
+                // SAFETY: unmapping this process's copy of the parent's mapping; the parent's
+                // own mapping is untouched.
+                unsafe { libc::munmap(part.map.cast(), part.cap) };
+            }
+            drop(part.file);
+        }
         rec.pid = std::process::id();
     }
     TID.with(|t| t.set(0));
@@ -313,8 +396,9 @@ fn record(pid: Option<u32>, ph: char, cat: &str, name: &str, ts_ns: u64, dur_ns:
     let Some(rec) = guard.as_mut() else { return };
     let pid = pid.unwrap_or(rec.pid);
     let tid = if pid == rec.pid { tid } else { pid };
+    rec.line.clear();
     push_line(
-        &mut rec.buf,
+        &mut rec.line,
         &Line {
             ph,
             cat,
@@ -327,14 +411,7 @@ fn record(pid: Option<u32>, ph: char, cat: &str, name: &str, ts_ns: u64, dur_ns:
             args,
         },
     );
-    let now = monotonic_ns();
-    if rec.events == 0 {
-        rec.oldest_ns = now;
-    }
-    rec.events += 1;
-    if rec.events >= BATCH || now.saturating_sub(rec.oldest_ns) >= MAX_AGE.as_nanos() as u64 {
-        rec.flush();
-    }
+    rec.append_line();
 }
 
 /// Records a complete event (`ph: "X"`) from `start` to now on this thread: a wait, a put, a
@@ -395,17 +472,10 @@ pub fn hold_end(cat: &str, name: &str, obj: u64, args: &[(&str, Arg<'_>)]) {
     }
 }
 
-/// Writes this process's buffered events to its part now.
-pub fn flush() {
-    if STATE.load(Ordering::Relaxed) == ON {
-        if let Some(rec) = REC.lock().as_mut() {
-            rec.flush();
-        }
-    }
-}
-
-/// [`flush`] for a process about to `_exit`: gives up (losing the buffer) rather than wait
-/// long for a lock another thread of this dying process might hold for ever.
+/// For a process about to `_exit`: trims its part to its events. (They are on their way to
+/// the disk already; a process that skips this leaves zeroes after them, which the merge
+/// skips.) Gives up rather than wait long for a lock another thread of this dying process
+/// might hold for ever.
 pub fn flush_before_exit() {
     if STATE.load(Ordering::Relaxed) == ON {
         if let Some(mut rec) = REC.try_lock(1000) {
@@ -417,7 +487,7 @@ pub fn flush_before_exit() {
 }
 
 /// Stops recording. In the root process, merges every process's part into the trace file,
-/// removes the parts and returns the file's path; elsewhere writes this process's part and
+/// removes the parts and returns the file's path; elsewhere trims this process's part and
 /// returns `None`. Events that children record after this are lost (join them first).
 ///
 /// # Errors

@@ -40,7 +40,7 @@ fn colour(e: &Event) -> &'static str {
         ("queue", "put" | "get") => "#3aa655",
         ("pool", _) => "#8e5cc2",
         ("manager", _) => "#2a9d8f",
-        (_, n) if n.contains("wait") || n.contains("acquire") || n == "join" => "#f0a030",
+        (_, n) if n.contains("wait") || n.contains("acquire") || n.contains("join") => "#f0a030",
         _ => "#9a9a9a",
     }
 }
@@ -65,6 +65,34 @@ fn tick_step(span: f64) -> f64 {
     let raw = (span / 8.0).max(1.0);
     let mag = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag)
+}
+
+/// Locks acquired and never released: (pid, obj, when acquired). The last successful
+/// acquires of a lock in a process that have no `lock held` span to close them.
+fn open_holds(timed: &[&Event]) -> Vec<(u32, String, f64)> {
+    let mut acquired: BTreeMap<(u32, String), Vec<f64>> = BTreeMap::new();
+    let mut released: BTreeMap<(u32, String), usize> = BTreeMap::new();
+    for e in timed.iter().filter(|e| e.ph == "X" && e.cat == "lock") {
+        let Some(obj) = e.obj() else { continue };
+        let key = (e.pid, obj.to_owned());
+        match e.name.as_str() {
+            "lock acquire" => {
+                let outcome = e.args.get("outcome").and_then(|v| v.as_str());
+                if matches!(outcome, Some("acquired" | "owner died")) {
+                    acquired.entry(key).or_default().push(e.end());
+                }
+            }
+            "lock held" => *released.entry(key).or_default() += 1,
+            _ => {}
+        }
+    }
+    let mut open = Vec::new();
+    for ((pid, obj), mut times) in acquired {
+        let closed = released.get(&(pid, obj.clone())).copied().unwrap_or(0);
+        times.sort_by(f64::total_cmp);
+        open.extend(times.into_iter().skip(closed).map(|t| (pid, obj.clone(), t)));
+    }
+    open
 }
 
 /// Draws `events` (a merged trace, in any order) with `title` on top.
@@ -105,7 +133,8 @@ pub fn render(events: &[Event], title: &str) -> String {
     let x = |t: f64| LABEL_W + (t - t0) / span * PLOT_W;
     let y = |pid: u32| TOP + lane_of.get(&pid).copied().unwrap_or(0) as f64 * LANE_H + LANE_H / 2.0;
     let height = TOP + lanes.len() as f64 * LANE_H + 70.0;
-    let width = LABEL_W + PLOT_W + 30.0;
+    // Room on the right for the last process's "killed (SIGTERM)".
+    let width = LABEL_W + PLOT_W + 110.0;
 
     let mut s = String::new();
     let _ = writeln!(
@@ -179,6 +208,34 @@ pub fn render(events: &[Event], title: &str) -> String {
             y(e.pid) - h / 2.0,
             colour(e),
             escape(&tip)
+        );
+        // A get that waited for its message: the wait, in the waiting colour.
+        if let Some(wait) = e.args.get("wait_us").and_then(|v| v.as_f64()).filter(|w| *w > 0.0) {
+            let ww = (wait.min(dur) / span * PLOT_W).max(1.0);
+            let _ = writeln!(
+                s,
+                r##"<rect x="{x0:.1}" y="{:.1}" width="{ww:.1}" height="{h:.0}" fill="#f0a030" fill-opacity="0.9"><title>{}</title></rect>"##,
+                y(e.pid) - h / 2.0,
+                escape(&format!("waited for a message: {}", human(wait)))
+            );
+        }
+    }
+
+    // Locks still held when their process ended (killed holding them): from the acquire to
+    // the end of the lane, striped.
+    for (pid, obj, from) in open_holds(&timed) {
+        let to = timed
+            .iter()
+            .filter(|e| e.pid == pid)
+            .map(|e| if e.cat == "process" && (e.name == "exit" || e.name == "reaped") { e.ts } else { e.end() })
+            .fold(from, f64::max);
+        let _ = writeln!(
+            s,
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="16" fill="#3a78c2" fill-opacity="0.45" stroke="#3a78c2" stroke-dasharray="3,2"><title>{}</title></rect>"##,
+            x(from),
+            y(pid) - 8.0,
+            ((to - from) / span * PLOT_W).max(1.0),
+            escape(&format!("lock {obj} still held when the process ended"))
         );
     }
 
