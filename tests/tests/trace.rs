@@ -22,17 +22,25 @@ const KILLED_EVENTS: usize = KILLED_PUTS + 2;
 /// complete events (`X`) a `dur`; instants (`i`) a scope `s`; flows (`s`/`f`) an `id`;
 /// metadata (`M`) its value in `args`.
 fn assert_chrome_format(trace: &Value) -> &Vec<Value> {
-    let events = trace["traceEvents"].as_array().expect("an object with a traceEvents array");
+    let events = trace["traceEvents"]
+        .as_array()
+        .expect("an object with a traceEvents array");
     assert!(matches!(trace["displayTimeUnit"].as_str(), Some("ms" | "ns")));
     for e in events {
         let ph = e["ph"].as_str().unwrap_or_else(|| panic!("no ph: {e}"));
         assert!(["X", "i", "M", "s", "f"].contains(&ph), "unknown phase: {e}");
         assert!(e["name"].is_string(), "no name: {e}");
-        assert!(e["pid"].is_u64() && e["tid"].is_u64(), "pid/tid not integers: {e}");
+        assert!(
+            e["pid"].is_u64() && e["tid"].is_u64(),
+            "pid/tid not integers: {e}"
+        );
         assert!(e["ts"].is_number(), "ts not a number: {e}");
         match ph {
             "X" => assert!(e["dur"].as_f64().is_some_and(|d| d >= 0.0), "X without dur: {e}"),
-            "i" => assert!(matches!(e["s"].as_str(), Some("t" | "p" | "g")), "instant scope: {e}"),
+            "i" => assert!(
+                matches!(e["s"].as_str(), Some("t" | "p" | "g")),
+                "instant scope: {e}"
+            ),
             "s" | "f" => assert!(e["id"].is_u64(), "flow without id: {e}"),
             "M" => assert!(e["args"]["name"].is_string(), "metadata without a name: {e}"),
             _ => {}
@@ -112,7 +120,11 @@ fn four_processes_one_killed_merge_into_one_chrome_trace() {
         Err(AcquireError::OwnerDied(mut g)) => g.mark_consistent(),
         other => panic!("expected owner died, got {other:?}"),
     }
-    let pids: Vec<u32> = workers.iter().chain([&victim]).map(|p| p.pid().expect("pid")).collect();
+    let pids: Vec<u32> = workers
+        .iter()
+        .chain([&victim])
+        .map(|p| p.pid().expect("pid"))
+        .collect();
     let victim_pid = pids[3];
 
     let merged = forkway::trace::finish().expect("merge").expect("the root merges");
@@ -128,13 +140,26 @@ fn four_processes_one_killed_merge_into_one_chrome_trace() {
     let names: BTreeMap<u64, &str> = events
         .iter()
         .filter(|e| e["ph"] == "M")
-        .map(|e| (e["pid"].as_u64().unwrap_or(0), e["args"]["name"].as_str().unwrap_or("")))
+        .map(|e| {
+            (
+                e["pid"].as_u64().unwrap_or(0),
+                e["args"]["name"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     let me = u64::from(std::process::id());
     assert_eq!(names.get(&me), Some(&"MainProcess"));
     for (i, pid) in pids.iter().enumerate() {
-        let want = if i == 3 { "victim".to_owned() } else { format!("worker-{}", i + 1) };
-        assert_eq!(names.get(&u64::from(*pid)).copied(), Some(want.as_str()), "{names:?}");
+        let want = if i == 3 {
+            "victim".to_owned()
+        } else {
+            format!("worker-{}", i + 1)
+        };
+        assert_eq!(
+            names.get(&u64::from(*pid)).copied(),
+            Some(want.as_str()),
+            "{names:?}"
+        );
     }
 
     let of = |pid: u32, cat: &str, name: &str| {
@@ -158,7 +183,11 @@ fn four_processes_one_killed_merge_into_one_chrome_trace() {
         .filter(|e| e["pid"] == victim_pid && e["name"] == "put")
         .count()
         > KILLED_PUTS;
-    let kept = events.iter().filter(|e| e["pid"] == victim_pid && e["ph"] == "X").count() - usize::from(ready_put);
+    let kept = events
+        .iter()
+        .filter(|e| e["pid"] == victim_pid && e["ph"] == "X")
+        .count()
+        - usize::from(ready_put);
     let lost = KILLED_EVENTS.saturating_sub(kept);
     eprintln!("the killed child kept {kept} of its {KILLED_EVENTS} events (lost {lost})");
     // Every event is in the page cache the moment it is recorded: the kill, which came while

@@ -126,7 +126,12 @@ fn main() -> ExitCode {
             if book {
                 trace::book_figures(&root)
             } else {
-                trace::command(&root, example.as_deref().unwrap_or_default(), &args, name.as_deref())
+                trace::command(
+                    &root,
+                    example.as_deref().unwrap_or_default(),
+                    &args,
+                    name.as_deref(),
+                )
             }
         }
     };

@@ -55,7 +55,10 @@ fn find_example(root: &Path, example: &str) -> Result<String, String> {
     match found.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(format!("no example `{example}` in crates/*/examples")),
-        many => Err(format!("example `{example}` is in several crates: {}", many.join(", "))),
+        many => Err(format!(
+            "example `{example}` is in several crates: {}",
+            many.join(", ")
+        )),
     }
 }
 
@@ -119,9 +122,15 @@ pub(crate) fn command(root: &Path, example: &str, args: &[String], name: Option<
     );
     let out = target_dir(root).join("forkway-trace");
     let (json, svg) = (out.join(format!("{name}.json")), out.join(format!("{name}.svg")));
-    let title = std::iter::once(example).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+    let title = std::iter::once(example)
+        .chain(args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
     trace_example(root, example, args, &json, &svg, &title, false)?;
-    println!("trace:    {}  (open it in https://ui.perfetto.dev or chrome://tracing)", json.display());
+    println!(
+        "trace:    {}  (open it in https://ui.perfetto.dev or chrome://tracing)",
+        json.display()
+    );
     println!("timeline: {}", svg.display());
     Ok(0)
 }

@@ -294,7 +294,9 @@ impl<T> Queue<T> {
             let obj = self.header() as *const Header as u64;
             let size = ("bytes", Arg::Int(bytes as i64));
             match waited_us {
-                Some(w) => forkway_trace::complete(start, "queue", name, obj, &[size, ("wait_us", Arg::Int(w))]),
+                Some(w) => {
+                    forkway_trace::complete(start, "queue", name, obj, &[size, ("wait_us", Arg::Int(w))])
+                }
                 None => forkway_trace::complete(start, "queue", name, obj, &[size]),
             }
         }

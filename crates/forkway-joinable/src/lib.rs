@@ -277,7 +277,13 @@ impl<T> JoinableQueue<T> {
                 Err(JoinError::Timeout { .. }) => "timeout",
                 Err(_) => "consumer died",
             });
-            forkway_trace::complete(start, "joinable", "queue join", self.trace_id(), &[("outcome", outcome)]);
+            forkway_trace::complete(
+                start,
+                "joinable",
+                "queue join",
+                self.trace_id(),
+                &[("outcome", outcome)],
+            );
         }
         result
     }

@@ -137,7 +137,12 @@ impl Inner {
 
     /// Sends `signal` to the child unless it has already been reaped.
     pub(crate) fn send_signal(&self, signal: Signal, op: &'static str) -> Result<(), ProcessError> {
-        forkway_trace::instant("process", op, 0, &[("target", Arg::Int(self.pid().as_raw().into()))]);
+        forkway_trace::instant(
+            "process",
+            op,
+            0,
+            &[("target", Arg::Int(self.pid().as_raw().into()))],
+        );
         let status = self.lock_status();
         // ANCHOR: send_signal
         // ANCHOR: exercise_1_3

@@ -193,7 +193,13 @@ impl Barrier {
         let result = self.wait_until(deadline);
         if let Some(start) = start {
             let outcome = forkway_trace::Arg::Str(if result.is_ok() { "passed" } else { "broken" });
-            forkway_trace::complete(start, "sync", "barrier wait", crate::trace_id(self.cell()), &[("outcome", outcome)]);
+            forkway_trace::complete(
+                start,
+                "sync",
+                "barrier wait",
+                crate::trace_id(self.cell()),
+                &[("outcome", outcome)],
+            );
         }
         result
     }

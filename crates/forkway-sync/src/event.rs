@@ -88,7 +88,13 @@ impl Event {
         let set = self.wait_until(deadline);
         if let Some(start) = start {
             let outcome = forkway_trace::Arg::Str(if set { "set" } else { "timeout" });
-            forkway_trace::complete(start, "sync", "event wait", crate::trace_id(self.flag()), &[("outcome", outcome)]);
+            forkway_trace::complete(
+                start,
+                "sync",
+                "event wait",
+                crate::trace_id(self.flag()),
+                &[("outcome", outcome)],
+            );
         }
         set
     }

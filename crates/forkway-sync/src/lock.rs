@@ -210,7 +210,13 @@ fn trace_acquire(cell: &LockCell, start: forkway_trace::Stamp, how: &Result<Lock
         Err(AcquireError::WouldBlock) => "busy",
         Err(_) => "failed",
     };
-    forkway_trace::complete(start, "lock", "lock acquire", obj, &[("outcome", Arg::Str(outcome))]);
+    forkway_trace::complete(
+        start,
+        "lock",
+        "lock acquire",
+        obj,
+        &[("outcome", Arg::Str(outcome))],
+    );
     if how.is_ok() {
         if matches!(how, Ok(Locked::OwnerDied)) {
             forkway_trace::instant("lock", "owner died", obj, &[]);

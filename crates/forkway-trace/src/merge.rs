@@ -47,7 +47,11 @@ impl Event {
             ts: v.get("ts").and_then(Value::as_f64).unwrap_or(0.0),
             dur: v.get("dur").and_then(Value::as_f64),
             id: v.get("id").and_then(Value::as_u64),
-            args: v.get("args").and_then(Value::as_object).cloned().unwrap_or_default(),
+            args: v
+                .get("args")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
         })
     }
 
@@ -93,7 +97,11 @@ pub fn merge_dir(dir: &Path, out: &Path) -> io::Result<MergeReport> {
         let text = std::fs::read_to_string(&part)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", part.display())))?;
         // A killed process leaves zeroes after its last event: not lines.
-        for line in text.lines().map(|l| l.trim_matches('\0')).filter(|l| !l.trim().is_empty()) {
+        for line in text
+            .lines()
+            .map(|l| l.trim_matches('\0'))
+            .filter(|l| !l.trim().is_empty())
+        {
             match serde_json::from_str::<Value>(line) {
                 Ok(v) if Event::from_value(&v).is_some() => values.push(v),
                 _ => report.bad_lines += 1,
@@ -108,8 +116,7 @@ pub fn merge_dir(dir: &Path, out: &Path) -> io::Result<MergeReport> {
 
 /// Orders `values` (events of all processes) and adds the message arrows.
 fn merge_values(values: Vec<Value>, report: &mut MergeReport) -> Value {
-    let (mut meta, mut events): (Vec<Value>, Vec<Value>) =
-        values.into_iter().partition(|v| v["ph"] == "M");
+    let (mut meta, mut events): (Vec<Value>, Vec<Value>) = values.into_iter().partition(|v| v["ph"] == "M");
     // A child renamed by its parent twice keeps the last name: one entry per pid.
     let mut names: BTreeMap<u64, Value> = BTreeMap::new();
     for m in meta.drain(..) {
@@ -131,7 +138,9 @@ fn merge_values(values: Vec<Value>, report: &mut MergeReport) -> Value {
     let mut puts: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     let mut gets: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for e in &events {
-        let (Some(obj), Some(name)) = (e["args"]["obj"].as_str(), e["name"].as_str()) else { continue };
+        let (Some(obj), Some(name)) = (e["args"]["obj"].as_str(), e["name"].as_str()) else {
+            continue;
+        };
         if e["cat"] != "queue" {
             continue;
         }
@@ -151,8 +160,10 @@ fn merge_values(values: Vec<Value>, report: &mut MergeReport) -> Value {
             let id = flows.len() / 2 + 1;
             flows.push(json!({"ph": "s", "cat": "queue", "name": "message", "id": id,
                               "pid": p["pid"], "tid": p["tid"], "ts": end(p), "args": {"obj": obj}}));
-            flows.push(json!({"ph": "f", "bp": "e", "cat": "queue", "name": "message", "id": id,
-                              "pid": g["pid"], "tid": g["tid"], "ts": end(g), "args": {"obj": obj}}));
+            flows.push(
+                json!({"ph": "f", "bp": "e", "cat": "queue", "name": "message", "id": id,
+                              "pid": g["pid"], "tid": g["tid"], "ts": end(g), "args": {"obj": obj}}),
+            );
         }
     }
     report.messages = flows.len() / 2;
@@ -172,16 +183,24 @@ fn merge_values(values: Vec<Value>, report: &mut MergeReport) -> Value {
 /// # Errors
 /// When the file cannot be read or is not such JSON.
 pub fn read_trace(path: &Path) -> io::Result<Vec<Event>> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
     let list = match &v {
         Value::Array(list) => list,
         Value::Object(o) => o.get("traceEvents").and_then(Value::as_array).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{}: no traceEvents", path.display()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: no traceEvents", path.display()),
+            )
         })?,
-        _ => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: not a trace", path.display()))),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: not a trace", path.display()),
+            ))
+        }
     };
     Ok(list.iter().filter_map(Event::from_value).collect())
 }
@@ -208,6 +227,12 @@ mod tests {
         assert_eq!(report.processes, 1);
         let events = events.expect("read back");
         assert_eq!(events.iter().filter(|e| e.ph == "X").count(), 1);
-        assert_eq!(events.iter().find(|e| e.ph == "M").map(|e| e.args["name"].clone()), Some("pid 5".into()));
+        assert_eq!(
+            events
+                .iter()
+                .find(|e| e.ph == "M")
+                .map(|e| e.args["name"].clone()),
+            Some("pid 5".into())
+        );
     }
 }

@@ -34,7 +34,10 @@ impl Stamp {
 }
 
 fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
@@ -73,7 +76,10 @@ fn init_from_env() -> bool {
         match std::env::var_os("FORKWAY_TRACE").filter(|v| !v.is_empty()) {
             Some(path) => {
                 if let Err(e) = start(Path::new(&path)) {
-                    eprintln!("forkway: FORKWAY_TRACE={}: {e}; not tracing", Path::new(&path).display());
+                    eprintln!(
+                        "forkway: FORKWAY_TRACE={}: {e}; not tracing",
+                        Path::new(&path).display()
+                    );
                     let _ = STATE.compare_exchange(UNINIT, OFF, Ordering::Relaxed, Ordering::Relaxed);
                 }
             }
@@ -178,7 +184,11 @@ impl Part {
         // A pid can come back in a long trace: a recycled pid gets a part of its own.
         let mut n = 0;
         let file = loop {
-            let name = if n == 0 { format!("{pid}.jsonl") } else { format!("{pid}-{n}.jsonl") };
+            let name = if n == 0 {
+                format!("{pid}.jsonl")
+            } else {
+                format!("{pid}-{n}.jsonl")
+            };
             match std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -390,7 +400,18 @@ extern "C" fn at_exit() {
     });
 }
 
-fn record(pid: Option<u32>, ph: char, cat: &str, name: &str, ts_ns: u64, dur_ns: Option<u64>, obj: u64, args: &[(&str, Arg<'_>)]) {
+// Private, and each argument is one field of the event line: a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    pid: Option<u32>,
+    ph: char,
+    cat: &str,
+    name: &str,
+    ts_ns: u64,
+    dur_ns: Option<u64>,
+    obj: u64,
+    args: &[(&str, Arg<'_>)],
+) {
     let tid = tid();
     let mut guard = REC.lock();
     let Some(rec) = guard.as_mut() else { return };
@@ -418,7 +439,16 @@ fn record(pid: Option<u32>, ph: char, cat: &str, name: &str, ts_ns: u64, dur_ns:
 /// task. `obj` names the object (its address; 0 for none).
 pub fn complete(start: Stamp, cat: &str, name: &str, obj: u64, args: &[(&str, Arg<'_>)]) {
     let end = monotonic_ns();
-    record(None, 'X', cat, name, start.0, Some(end.saturating_sub(start.0)), obj, args);
+    record(
+        None,
+        'X',
+        cat,
+        name,
+        start.0,
+        Some(end.saturating_sub(start.0)),
+        obj,
+        args,
+    );
 }
 
 /// Records an instant event (`ph: "i"`) on this thread, when tracing.
@@ -440,7 +470,16 @@ pub fn instant_on(pid: u32, cat: &str, name: &str, obj: u64, args: &[(&str, Arg<
 /// even a child killed before it wrote anything has its name.
 pub fn name_process(pid: u32, name: &str) {
     if enabled() {
-        record(Some(pid), 'M', "__metadata", "process_name", 0, None, 0, &[("name", Arg::Str(name))]);
+        record(
+            Some(pid),
+            'M',
+            "__metadata",
+            "process_name",
+            0,
+            None,
+            0,
+            &[("name", Arg::Str(name))],
+        );
     }
 }
 
@@ -468,7 +507,16 @@ pub fn hold_end(cat: &str, name: &str, obj: u64, args: &[(&str, Arg<'_>)]) {
         .flatten();
     if let Some(since) = since {
         let now = monotonic_ns();
-        record(None, 'X', cat, name, since, Some(now.saturating_sub(since)), obj, args);
+        record(
+            None,
+            'X',
+            cat,
+            name,
+            since,
+            Some(now.saturating_sub(since)),
+            obj,
+            args,
+        );
     }
 }
 

@@ -46,7 +46,10 @@ fn colour(e: &Event) -> &'static str {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A duration for people: `850 µs`, `12.5 ms`, `1.20 s`.
@@ -64,7 +67,11 @@ fn human(us: f64) -> String {
 fn tick_step(span: f64) -> f64 {
     let raw = (span / 8.0).max(1.0);
     let mag = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag)
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag)
 }
 
 /// Locks acquired and never released: (pid, obj, when acquired). The last successful
@@ -119,7 +126,12 @@ pub fn render(events: &[Event], title: &str) -> String {
         .filter(|e| e.cat == "process" && e.name == "start")
         .map(|e| (e.pid, e.ts))
         .collect();
-    let key = |pid: &u32| (started.contains_key(pid), started.get(pid).copied().unwrap_or(first[pid]));
+    let key = |pid: &u32| {
+        (
+            started.contains_key(pid),
+            started.get(pid).copied().unwrap_or(first[pid]),
+        )
+    };
     let mut lanes: Vec<u32> = first.keys().copied().collect();
     lanes.sort_by(|a, b| {
         let (ka, kb) = (key(a), key(b));
@@ -129,7 +141,11 @@ pub fn render(events: &[Event], title: &str) -> String {
 
     let t0 = timed.iter().map(|e| e.ts).fold(f64::MAX, f64::min);
     let t1 = timed.iter().map(|e| e.end()).fold(f64::MIN, f64::max);
-    let (t0, span) = if timed.is_empty() { (0.0, 1.0) } else { (t0, (t1 - t0).max(1.0)) };
+    let (t0, span) = if timed.is_empty() {
+        (0.0, 1.0)
+    } else {
+        (t0, (t1 - t0).max(1.0))
+    };
     let x = |t: f64| LABEL_W + (t - t0) / span * PLOT_W;
     let y = |pid: u32| TOP + lane_of.get(&pid).copied().unwrap_or(0) as f64 * LANE_H + LANE_H / 2.0;
     let height = TOP + lanes.len() as f64 * LANE_H + 70.0;
@@ -145,13 +161,20 @@ pub fn render(events: &[Event], title: &str) -> String {
         "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#2d6a3e\"/></marker></defs>\n",
     );
     let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let _ = writeln!(s, r#"<text x="10" y="20" font-size="13" font-weight="bold">{}</text>"#, escape(title));
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="20" font-size="13" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
 
     // Lanes: stripes and labels.
     for (i, pid) in lanes.iter().enumerate() {
         let top = TOP + i as f64 * LANE_H;
         let fill = if i % 2 == 0 { "#f4f4f4" } else { "#ffffff" };
-        let _ = writeln!(s, r#"<rect x="0" y="{top:.1}" width="{width:.0}" height="{LANE_H:.0}" fill="{fill}"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<rect x="0" y="{top:.1}" width="{width:.0}" height="{LANE_H:.0}" fill="{fill}"/>"#
+        );
         let label = names.get(pid).cloned().unwrap_or_else(|| format!("pid {pid}"));
         let _ = writeln!(
             s,
@@ -200,7 +223,11 @@ pub fn render(events: &[Event], title: &str) -> String {
         let h = if e.name == "lock held" { 16.0 } else { 12.0 };
         let mut tip = format!("{} ({}): {}", e.name, e.cat, human(dur));
         for (k, v) in &e.args {
-            let _ = write!(tip, ", {k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+            let _ = write!(
+                tip,
+                ", {k}={}",
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+            );
         }
         let _ = writeln!(
             s,
@@ -210,7 +237,12 @@ pub fn render(events: &[Event], title: &str) -> String {
             escape(&tip)
         );
         // A get that waited for its message: the wait, in the waiting colour.
-        if let Some(wait) = e.args.get("wait_us").and_then(|v| v.as_f64()).filter(|w| *w > 0.0) {
+        if let Some(wait) = e
+            .args
+            .get("wait_us")
+            .and_then(|v| v.as_f64())
+            .filter(|w| *w > 0.0)
+        {
             let ww = (wait.min(dur) / span * PLOT_W).max(1.0);
             let _ = writeln!(
                 s,
@@ -227,7 +259,13 @@ pub fn render(events: &[Event], title: &str) -> String {
         let to = timed
             .iter()
             .filter(|e| e.pid == pid)
-            .map(|e| if e.cat == "process" && (e.name == "exit" || e.name == "reaped") { e.ts } else { e.end() })
+            .map(|e| {
+                if e.cat == "process" && (e.name == "exit" || e.name == "reaped") {
+                    e.ts
+                } else {
+                    e.end()
+                }
+            })
             .fold(from, f64::max);
         let _ = writeln!(
             s,
@@ -255,7 +293,10 @@ pub fn render(events: &[Event], title: &str) -> String {
                 let (fill, text) = if code < 0 {
                     ("#c0392b", format!("killed ({})", signal_name(code)))
                 } else {
-                    (if code == 0 { "#333333" } else { "#c0392b" }, format!("exit {code}"))
+                    (
+                        if code == 0 { "#333333" } else { "#c0392b" },
+                        format!("exit {code}"),
+                    )
                 };
                 let _ = writeln!(
                     s,
@@ -320,7 +361,9 @@ pub fn render(events: &[Event], title: &str) -> String {
         }
     }
     for f in timed.iter().filter(|e| e.ph == "f") {
-        let Some(from) = f.id.and_then(|id| starts.get(&id)) else { continue };
+        let Some(from) = f.id.and_then(|id| starts.get(&id)) else {
+            continue;
+        };
         let (y0, y1) = (y(from.pid), y(f.pid));
         let dy = if y1 >= y0 { 6.0 } else { -6.0 };
         let _ = writeln!(
