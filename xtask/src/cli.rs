@@ -45,6 +45,10 @@ pub enum Cmd {
         /// Show this exercise's statement (e.g. `1.4`) and run only its checks.
         #[arg(long)]
         exercise: Option<String>,
+        /// Run each failing check once more with tracing on, and point to its timeline (an SVG
+        /// in target/forkway-trace/).
+        #[arg(long)]
+        trace: bool,
     },
     /// Grade every lesson's checks (for instructors and autograders).
     Grade {

@@ -61,7 +61,11 @@ fn main() -> ExitCode {
             no_start,
             watch,
             exercise,
+            trace,
         } => {
+            if trace {
+                runner::trace_failures_into(root.join("target").join("forkway-trace"));
+            }
             let exercise = exercise.as_deref();
             if watch {
                 course::watch_lesson(&root, n, &only, exercise, no_start)
