@@ -46,9 +46,10 @@
 //! skips (and counts). There is no user-space batch to lose. (A *batched* writer with
 //! `write(2)` would lose its whole last batch; a `write(2)` per event would cost a system
 //! call per operation.) What it never got to record is another matter: a wait is recorded
-//! when it ends, so a process killed while it waits has no span for that wait; its start,
-//! its name and its end (`reaped`, with the signal) are recorded by its parent, so a killed
-//! process always has a lane and an end. A process that ends normally trims the zeroes after
+//! when it ends, so a process killed while it waits has no span for that wait (a lock it held
+//! shows as held until its end: the renderer closes the span there). A child records its name
+//! and `start` first thing after the fork; its end (`reaped`, with the exit code or `-signal`)
+//! is recorded by the parent that reaps it, so a killed process always has an end. A process that ends normally trims the zeroes after
 //! its last event; a killed one leaves them, and the merge skips them.
 //!
 //! A child inherits its parent's mapping with `fork`: a `pthread_atfork` child handler lets
@@ -58,6 +59,14 @@
 //!
 //! Timestamps are `CLOCK_MONOTONIC` in microseconds: one clock for every process of the
 //! machine, so the lanes line up.
+//!
+//! ## Limits
+//! - One root per trace file. A traced program that runs *another* program (not a fork) with
+//!   `FORKWAY_TRACE` still set makes that program a second root of the same file, and the two
+//!   overwrite each other's parts: give the other program its own file.
+//! - Events that children record after the root merged (a root that does not join its
+//!   children before [`finish`]) are not in the trace.
+//! - A pool worker's death is its lane's `reaped` with the signal, not a separate event.
 
 #![cfg_attr(not(target_os = "linux"), allow(unused))]
 
