@@ -38,6 +38,8 @@ fn colour(e: &Event) -> &'static str {
     match (e.cat.as_str(), e.name.as_str()) {
         (_, "lock held") => "#3a78c2",
         ("queue", "put" | "get") => "#3aa655",
+        // A get that found nothing in time: it only waited.
+        ("queue", "get (empty)") => "#f0a030",
         ("pool", _) => "#8e5cc2",
         ("manager", _) => "#2a9d8f",
         (_, n) if n.contains("wait") || n.contains("acquire") || n.contains("join") => "#f0a030",
