@@ -555,3 +555,23 @@ pub fn finish() -> io::Result<Option<PathBuf>> {
     std::fs::remove_dir_all(&rec.dir)?;
     Ok(Some(rec.out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disabled_hands_out_no_stamp_and_records_nothing() {
+        if std::env::var_os("FORKWAY_TRACE").is_some() {
+            return; // this test is about the variable being unset
+        }
+        assert!(begin().is_none());
+        assert!(!enabled());
+        assert_eq!(STATE.load(Ordering::Relaxed), OFF);
+        instant("test", "nothing", 0, &[]);
+        hold_begin(1);
+        hold_end("test", "nothing", 1, &[]);
+        assert!(REC.lock().is_none());
+        assert!(HOLDS.with(|h| h.borrow().is_empty()));
+    }
+}
