@@ -45,6 +45,10 @@ pub enum Cmd {
         /// Show this exercise's statement (e.g. `1.4`) and run only its checks.
         #[arg(long)]
         exercise: Option<String>,
+        /// Run each failing check once more with tracing on, and point to its timeline (an SVG
+        /// in target/forkway-trace/).
+        #[arg(long)]
+        trace: bool,
     },
     /// Grade every lesson's checks (for instructors and autograders).
     Grade {
@@ -124,6 +128,23 @@ pub enum Cmd {
         /// Runs of each wrong answer's checks (it must be caught on every one).
         #[arg(long, default_value_t = 2)]
         repeat: u32,
+    },
+    /// Run an example with tracing: writes target/forkway-trace/NAME.json (open it in
+    /// https://ui.perfetto.dev or chrome://tracing) and NAME.svg (one lane per process).
+    Trace {
+        /// The example to run (a file under crates/*/examples), e.g. `tickets`.
+        #[arg(required_unless_present = "book")]
+        example: Option<String>,
+        /// Arguments for the example, after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
+        /// The output files' name (default: the example's name and its arguments).
+        #[arg(long)]
+        name: Option<String>,
+        /// Instead: run the book's traced programs again and rewrite their figures in
+        /// book/src/img/trace-*.svg.
+        #[arg(long, conflicts_with = "example")]
+        book: bool,
     },
     /// Check the curriculum: metadata, reference passes, starters fail, book references.
     Verify {

@@ -22,6 +22,7 @@ mod progress;
 mod regions;
 mod report;
 mod runner;
+mod trace;
 mod verify;
 mod watch;
 
@@ -60,7 +61,11 @@ fn main() -> ExitCode {
             no_start,
             watch,
             exercise,
+            trace,
         } => {
+            if trace {
+                runner::trace_failures_into(root.join("target").join("forkway-trace"));
+            }
             let exercise = exercise.as_deref();
             if watch {
                 course::watch_lesson(&root, n, &only, exercise, no_start)
@@ -117,6 +122,23 @@ fn main() -> ExitCode {
             only,
             report,
         } => bench::run(&root, quick, book, &only, report),
+        Cmd::Trace {
+            example,
+            args,
+            name,
+            book,
+        } => {
+            if book {
+                trace::book_figures(&root)
+            } else {
+                trace::command(
+                    &root,
+                    example.as_deref().unwrap_or_default(),
+                    &args,
+                    name.as_deref(),
+                )
+            }
+        }
     };
     runner::wait_if_interrupted();
     match result {

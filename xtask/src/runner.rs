@@ -391,7 +391,7 @@ pub fn run_reference(root: &Path, lesson: &Lesson) -> Result<Vec<SuiteResult>, S
         if stop_requested() {
             break;
         }
-        let (run, stdout) = run_exe(exe, &[], Duration::from_secs(600), &[]);
+        let (run, stdout) = run_exe(exe, &[], Duration::from_secs(600), &[], None);
         let failed: Vec<String> = stdout
             .lines()
             .filter_map(|l| l.strip_prefix("test ")?.strip_suffix(" ... FAILED"))
@@ -528,6 +528,16 @@ pub fn run_checks(
         if result.status == Status::Pass {
             result.points = check.points;
         }
+        if matches!(result.status, Status::Fail | Status::Timeout) && TRACE_DIR.get().is_some() {
+            let note = match trace_rerun(exe, check, &lesson.launcher) {
+                Ok(svg) => format!("timeline of a traced rerun: {}", svg.display()),
+                Err(e) => format!("no timeline: {e}"),
+            };
+            result.message = Some(match result.message.take() {
+                Some(m) => format!("{m}\n{note}"),
+                None => note,
+            });
+        }
         results.push(result);
     }
     results
@@ -541,13 +551,60 @@ struct Run {
 }
 
 fn run_one(exe: &Path, test: &str, timeout: Duration, launcher: &[String]) -> Run {
-    run_exe(exe, &[test, "--exact", "--test-threads=1"], timeout, launcher).0
+    run_exe(
+        exe,
+        &[test, "--exact", "--test-threads=1"],
+        timeout,
+        launcher,
+        None,
+    )
+    .0
+}
+
+/// Where `lesson --trace` writes the timelines of failed checks; unset without `--trace`.
+static TRACE_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// `--trace`: a failing check is run once more with `FORKWAY_TRACE`, and its failure message
+/// points to the timeline drawn from that run, in `dir`.
+pub fn trace_failures_into(dir: PathBuf) {
+    let _ = TRACE_DIR.set(dir);
+}
+
+/// Runs `check` again traced and draws its timeline; returns the SVG's path.
+fn trace_rerun(exe: &Path, check: &Check, launcher: &[String]) -> Result<PathBuf, String> {
+    let dir = TRACE_DIR.get().ok_or("not tracing")?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let json = dir.join(format!("check-{}.json", check.id));
+    let svg = dir.join(format!("check-{}.svg", check.id));
+    let _ = std::fs::remove_file(&json);
+    let args = [check.test.as_str(), "--exact", "--test-threads=1"];
+    let timeout = Duration::from_secs(check.timeout);
+    run_exe(exe, &args, timeout, launcher, Some(&json));
+    // A check killed at its timeout never merged its trace: merge what its processes wrote.
+    let mut parts = json.clone().into_os_string();
+    parts.push(".parts");
+    let parts = PathBuf::from(parts);
+    if parts.is_dir() {
+        forkway_trace::merge_dir(&parts, &json).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_dir_all(&parts);
+    }
+    let events = forkway_trace::read_trace(&json).map_err(|e| e.to_string())?;
+    let title = format!("check {} ({})", check.id, check.test);
+    std::fs::write(&svg, forkway_trace::svg::render(&events, &title))
+        .map_err(|e| format!("{}: {e}", svg.display()))?;
+    Ok(svg)
 }
 
 /// Runs a test executable with `args` (under `launcher`, if any: e.g. `mpirun -n 3`) in a
 /// process group of its own, killing the group at `timeout`; returns the run and libtest's
 /// stdout.
-fn run_exe(exe: &Path, args: &[&str], timeout: Duration, launcher: &[String]) -> (Run, String) {
+fn run_exe(
+    exe: &Path,
+    args: &[&str],
+    timeout: Duration,
+    launcher: &[String],
+    trace: Option<&Path>,
+) -> (Run, String) {
     use std::os::unix::process::CommandExt;
     let started = Instant::now();
     let mut cmd = match launcher.split_first() {
@@ -558,6 +615,9 @@ fn run_exe(exe: &Path, args: &[&str], timeout: Duration, launcher: &[String]) ->
         }
         None => Command::new(exe),
     };
+    if let Some(trace) = trace {
+        cmd.env("FORKWAY_TRACE", trace);
+    }
     let spawned = cmd
         .args(args)
         .env("RUST_BACKTRACE", "0")

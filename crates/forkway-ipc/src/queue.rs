@@ -287,6 +287,21 @@ impl<T> Queue<T> {
         })
     }
 
+    /// Records a put or get that began at `start` on the trace (when tracing).
+    fn trace(&self, start: Option<forkway_trace::Stamp>, name: &str, bytes: u64, waited_us: Option<i64>) {
+        if let Some(start) = start {
+            use forkway_trace::Arg;
+            let obj = self.header() as *const Header as u64;
+            let size = ("bytes", Arg::Int(bytes as i64));
+            match waited_us {
+                Some(w) => {
+                    forkway_trace::complete(start, "queue", name, obj, &[size, ("wait_us", Arg::Int(w))])
+                }
+                None => forkway_trace::complete(start, "queue", name, obj, &[size]),
+            }
+        }
+    }
+
     fn header(&self) -> &Header {
         // SAFETY: the header was initialized in `create` and the mapping lives as long as
         // `inner`; every mutable field is an atomic or behind the mutex.
@@ -479,7 +494,12 @@ impl<T> Queue<T> {
     /// while the lock is held: straight from the ring when the frame is contiguous (no copy
     /// before decoding), from a copy when it wraps around the ring's end.
     fn take<R>(&self, deadline: Deadline, read: impl FnOnce(&[u8]) -> R) -> Result<R, GetError> {
-        let guard = self.wait_for_item(deadline).ok_or(GetError::Empty)?;
+        let began = forkway_trace::begin();
+        let Some(guard) = self.wait_for_item(deadline) else {
+            self.trace(began, "get (empty)", 0, None);
+            return Err(GetError::Empty);
+        };
+        let waited = began.map(forkway_trace::Stamp::elapsed_us);
         let header = guard.header;
         let state = guard.checked_state().map_err(GetError::Poisoned)?;
         let mut len = [0u8; LEN_BYTES as usize];
@@ -530,6 +550,7 @@ impl<T> Queue<T> {
         if wake {
             futex_wake_all(&header.not_full);
         }
+        self.trace(began, "get", len, waited);
         Ok(result)
     }
 }
@@ -605,12 +626,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 Err(_) => &mut fresh,
             };
             buf.clear();
+            let start = forkway_trace::begin();
             let result = match codec::encode_into(&item, buf) {
                 Ok(()) => self
                     .put_bytes(buf, deadline)
                     .map_err(|failure| failure.with(item)),
                 Err(error) => Err(PutError::Encode { item, error }),
             };
+            let name = if result.is_ok() { "put" } else { "put (failed)" };
+            self.trace(start, name, buf.len() as u64, None);
             if buf.capacity() > SCRATCH_KEEP {
                 *buf = Vec::new();
             }

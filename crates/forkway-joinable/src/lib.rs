@@ -264,7 +264,33 @@ impl<T> JoinableQueue<T> {
     /// # Errors
     /// [`JoinError::ConsumerDied`].
     pub fn join(&self) -> Result<(), JoinError> {
-        self.join_until(Deadline::never())
+        self.traced_join_until(Deadline::never())
+    }
+
+    /// `join_until`, recorded as a `queue join` span on the trace.
+    fn traced_join_until(&self, deadline: Deadline) -> Result<(), JoinError> {
+        let start = forkway_trace::begin();
+        let result = self.join_until(deadline);
+        if let Some(start) = start {
+            let outcome = forkway_trace::Arg::Str(match result {
+                Ok(()) => "all done",
+                Err(JoinError::Timeout { .. }) => "timeout",
+                Err(_) => "consumer died",
+            });
+            forkway_trace::complete(
+                start,
+                "joinable",
+                "queue join",
+                self.trace_id(),
+                &[("outcome", outcome)],
+            );
+        }
+        result
+    }
+
+    /// Names this queue's task count across the lanes of a trace (the shared word's address).
+    fn trace_id(&self) -> u64 {
+        self.tasks() as *const Tasks as u64
     }
 
     /// As [`join`](JoinableQueue::join), at most `timeout`.
@@ -272,7 +298,7 @@ impl<T> JoinableQueue<T> {
     /// # Errors
     /// [`JoinError::Timeout`] with the number of unfinished tasks; [`JoinError::ConsumerDied`].
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinError> {
-        self.join_until(Deadline::after(timeout))
+        self.traced_join_until(Deadline::after(timeout))
     }
 
     /// Writes off the tasks of consumers that died before acknowledging them, so that `join`
@@ -344,6 +370,8 @@ impl<T> JoinableQueue<T> {
     /// Counts one item of this process as acknowledged, if it has any outstanding. (Python
     /// lets any process call `task_done`; one that took nothing changes only the total.)
     fn untrack_take(&self) {
+        // Every successful `task_done` comes through here, once: the trace's mark.
+        forkway_trace::instant("joinable", "task done", self.trace_id(), &[]);
         let me = std::process::id();
         for slot in &self.tasks().slots {
             let mut word = slot.load(Ordering::SeqCst);

@@ -274,3 +274,30 @@ pub(crate) fn call(
         reply => Ok(reply),
     }
 }
+
+/// Records a manager call on the trace: a `manager call` span named by the request (`Put`,
+/// `DictGet`, `Acquire`…).
+pub(crate) fn trace_call(start: forkway_trace::Stamp, request: &Request, ok: bool) {
+    /// Keeps the first identifier of a `Debug` text and stops the formatting there, so that a
+    /// request carrying a large payload costs nothing to name.
+    struct Name(String);
+    impl std::fmt::Write for Name {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for c in s.chars() {
+                if !(c.is_alphanumeric() || c == '_') {
+                    return Err(std::fmt::Error);
+                }
+                self.0.push(c);
+            }
+            Ok(())
+        }
+    }
+    let mut name = Name(String::new());
+    let _ = match request {
+        Request::Call { call, .. } => std::fmt::write(&mut name, format_args!("{call:?}")),
+        other => std::fmt::write(&mut name, format_args!("{other:?}")),
+    };
+    use forkway_trace::Arg;
+    let args = [("method", Arg::Str(&name.0)), ("ok", Arg::Int(ok.into()))];
+    forkway_trace::complete(start, "manager", "manager call", 0, &args);
+}

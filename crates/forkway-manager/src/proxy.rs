@@ -72,7 +72,12 @@ pub(crate) mod handle {
 
         /// Sends a request as is (no claim first).
         pub(crate) fn send(&self, request: &Request) -> Result<Reply, ManagerError> {
-            client::call(&self.address, self.authkey.as_deref(), request)
+            let start = forkway_trace::begin();
+            let reply = client::call(&self.address, self.authkey.as_deref(), request);
+            if let Some(start) = start {
+                client::trace_call(start, request, reply.is_ok());
+            }
+            reply
         }
 
         /// Sends a request, after claiming the reference for this process if it is not ours yet.

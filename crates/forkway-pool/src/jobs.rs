@@ -172,6 +172,12 @@ impl Pool {
                 // went through the queue" is what the dead-worker accounting counts on.
                 inner.next_seq += 1;
                 inner.inflight.insert(seq, Chunk { job, start, len });
+                forkway_trace::instant(
+                    "pool",
+                    "submit",
+                    0,
+                    &[("seq", forkway_trace::Arg::Int(seq as i64))],
+                );
             }
             Err(refused) => {
                 let error = TaskError::NotSent(refused.to_string());

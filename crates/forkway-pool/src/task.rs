@@ -188,9 +188,14 @@ where
 }
 
 fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
+    let start = forkway_trace::begin();
     IN_TASK.with(|t| t.set(true));
     let outcome = catch_unwind(AssertUnwindSafe(|| C::call(arg)));
     IN_TASK.with(|t| t.set(false));
+    if let Some(start) = start {
+        let ok = forkway_trace::Arg::Int(outcome.is_ok().into());
+        forkway_trace::complete(start, "pool", "task", 0, &[("ok", ok)]);
+    }
     outcome.map_err(|payload| {
         if forkway_process::requested_exit_code(payload.as_ref()).is_some() {
             // `forkway::exit(n)` in a task ends the worker with that code, as it would end any

@@ -11,6 +11,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{fork, ForkResult, Pid};
 
+use forkway_trace::Arg;
+
 use crate::child::{self, IntoExitCode, Target};
 use crate::error::ProcessError;
 use crate::exitcode::exitcode_from_status;
@@ -45,6 +47,8 @@ pub(crate) struct Inner {
     /// A pidfd on the child, -1 before start or when the kernel has no pidfds.
     pidfd: AtomicI32,
     status: Mutex<Status>,
+    /// Whether the trace has its `exit` event yet (it is recorded once, by whoever reaps).
+    exit_traced: AtomicBool,
 }
 
 impl Inner {
@@ -133,6 +137,12 @@ impl Inner {
 
     /// Sends `signal` to the child unless it has already been reaped.
     pub(crate) fn send_signal(&self, signal: Signal, op: &'static str) -> Result<(), ProcessError> {
+        forkway_trace::instant(
+            "process",
+            op,
+            0,
+            &[("target", Arg::Int(self.pid().as_raw().into()))],
+        );
         let status = self.lock_status();
         // ANCHOR: send_signal
         // ANCHOR: exercise_1_3
@@ -159,7 +169,8 @@ impl Inner {
         // Without a pidfd we poll waitpid, backing off from 1 ms to 50 ms.
         let mut backoff = Duration::from_millis(1);
         loop {
-            if self.try_reap()?.is_some() {
+            if let Some(code) = self.try_reap()? {
+                self.trace_exit(code);
                 return Ok(());
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -178,6 +189,15 @@ impl Inner {
                     backoff = (backoff * 2).min(Duration::from_millis(50));
                 }
             }
+        }
+    }
+
+    /// Records on the child's lane of the trace that it was reaped, and its exit code, once. The
+    /// child records its own `exit`, unless a signal killed it: then this is its only end.
+    fn trace_exit(&self, code: i32) {
+        if forkway_trace::enabled() && !self.exit_traced.swap(true, Ordering::Relaxed) {
+            let pid = self.pid().as_raw() as u32;
+            forkway_trace::instant_on(pid, "process", "reaped", 0, &[("code", Arg::Int(code.into()))]);
         }
     }
 
@@ -361,6 +381,7 @@ impl Process {
                 pid: AtomicI32::new(0),
                 pidfd: AtomicI32::new(-1),
                 status: Mutex::new(Status::Initial),
+                exit_traced: AtomicBool::new(false),
             }),
             target: Mutex::new(Some(target)),
         }
@@ -517,7 +538,18 @@ impl Process {
     /// reaped the child.
     pub fn join(&self) -> Result<(), ProcessError> {
         self.check_child("join")?;
-        self.inner.wait(None)
+        self.traced_wait(None)
+    }
+
+    /// `wait`, recorded as a `join` span on the trace.
+    fn traced_wait(&self, timeout: Option<Duration>) -> Result<(), ProcessError> {
+        let start = forkway_trace::begin();
+        let result = self.inner.wait(timeout);
+        if let Some(start) = start {
+            let target = Arg::Int(self.inner.pid().as_raw().into());
+            forkway_trace::complete(start, "process", "join", 0, &[("target", target)]);
+        }
+        result
     }
 
     /// Waits at most `timeout` for the child to exit. Like Python's `join(timeout)`, running out
@@ -528,7 +560,7 @@ impl Process {
     /// As [`join`](Process::join).
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), ProcessError> {
         self.check_child("join")?;
-        self.inner.wait(Some(timeout))
+        self.traced_wait(Some(timeout))
     }
 
     /// Whether the child is running. False before `start` and after it exited (reaping it, as
@@ -536,7 +568,14 @@ impl Process {
     pub fn is_alive(&self) -> bool {
         self.inner.is_ours()
             && self.inner.status() == Status::Running
-            && matches!(self.inner.try_reap(), Ok(None))
+            && match self.inner.try_reap() {
+                Ok(Some(code)) => {
+                    self.inner.trace_exit(code);
+                    false
+                }
+                Ok(None) => true,
+                Err(_) => false,
+            }
     }
 
     /// The exit code: `None` until the child has exited (it polls, like Python's property),
@@ -546,7 +585,10 @@ impl Process {
             let _ = self.inner.try_reap();
         }
         match self.inner.status() {
-            Status::Stopped(code) => Some(code),
+            Status::Stopped(code) => {
+                self.inner.trace_exit(code);
+                Some(code)
+            }
             _ => None,
         }
     }
@@ -674,6 +716,11 @@ impl Drop for Process {
 
 /// Runs in the child right after `fork`, before the target.
 fn child_setup(daemon: bool, parent_pid: u32) {
+    if forkway_trace::enabled() {
+        let pid = std::process::id();
+        forkway_trace::name_process(pid, &crate::functions::current_process().name);
+        forkway_trace::instant("process", "start", 0, &[("parent", Arg::Int(parent_pid.into()))]);
+    }
     // A pidfd on our parent answers `parent_process().is_alive()` without races. Open it, then
     // check that the parent is still the one that forked us: if it already died, the pid may
     // belong to someone else by now.
@@ -698,6 +745,9 @@ fn child_setup(daemon: bool, parent_pid: u32) {
 /// Python's `util._exit_function`, registered with `atexit` on the first start: when the
 /// program exits normally, terminate daemon children, then wait for the others.
 fn install_exit_handler() {
+    // Reads FORKWAY_TRACE in the root, before the first fork, so that the root (whose `atexit`
+    // merges the trace after this one has waited for the children) is the one that set it up.
+    let _ = forkway_trace::enabled();
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds (it catches panics).

@@ -131,6 +131,13 @@ pub(crate) unsafe fn borrow<'a>(fd: RawFd) -> BorrowedFd<'a> {
 /// Ends this process at once with `code`: no destructors, no `atexit` handlers, no stdio flush.
 /// The only correct way out of a forked child (Python's `os._exit`).
 pub(crate) fn exit_now(code: i32) -> ! {
+    forkway_trace::instant(
+        "process",
+        "exit",
+        0,
+        &[("code", forkway_trace::Arg::Int(code.into()))],
+    );
+    forkway_trace::flush_before_exit();
     // SAFETY: `_exit` is async-signal-safe and takes an int; it never returns.
     unsafe { libc::_exit(code) }
 }

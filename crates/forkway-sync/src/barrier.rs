@@ -184,7 +184,24 @@ impl Barrier {
     /// # Errors
     /// [`BarrierError::Broken`] when the barrier is or becomes broken.
     pub fn wait(&self) -> Result<u32, BarrierError> {
-        self.wait_until(Deadline::never())
+        self.traced_wait_until(Deadline::never())
+    }
+
+    /// `wait_until`, recorded as a `barrier wait` span on the trace.
+    fn traced_wait_until(&self, deadline: Deadline) -> Result<u32, BarrierError> {
+        let start = forkway_trace::begin();
+        let result = self.wait_until(deadline);
+        if let Some(start) = start {
+            let outcome = forkway_trace::Arg::Str(if result.is_ok() { "passed" } else { "broken" });
+            forkway_trace::complete(
+                start,
+                "sync",
+                "barrier wait",
+                crate::trace_id(self.cell()),
+                &[("outcome", outcome)],
+            );
+        }
+        result
     }
 
     /// Waits at most `timeout`.
@@ -193,7 +210,7 @@ impl Barrier {
     /// [`BarrierError::Timeout`] for this party when the time is up (the barrier is then
     /// broken, and the others get [`BarrierError::Broken`]).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BarrierError> {
-        self.wait_until(Deadline::after(timeout))
+        self.traced_wait_until(Deadline::after(timeout))
     }
 
     /// Breaks the barrier: current and future waiters get [`BarrierError::Broken`] until

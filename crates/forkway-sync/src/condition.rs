@@ -177,7 +177,23 @@ impl ConditionGuard<'_> {
     /// [`AcquireError::OwnerDied`]`(())` when, while we slept, a holder died: we hold the lock
     /// again; check the state and call [`mark_consistent`](ConditionGuard::mark_consistent).
     pub fn wait(&mut self) -> Result<(), AcquireError<()>> {
-        self.wait_until(Deadline::never()).map(drop)
+        self.traced_wait_until(Deadline::never()).map(drop)
+    }
+
+    /// `wait_until`, recorded as a `condition wait` span on the trace.
+    fn traced_wait_until(&mut self, deadline: Deadline) -> Result<bool, AcquireError<()>> {
+        let start = forkway_trace::begin();
+        let result = self.wait_until(deadline);
+        if let Some(start) = start {
+            let outcome = forkway_trace::Arg::Str(match result {
+                Ok(true) => "notified",
+                Ok(false) => "timeout",
+                Err(_) => "owner died",
+            });
+            let obj = crate::trace_id(self.cond.cell());
+            forkway_trace::complete(start, "sync", "condition wait", obj, &[("outcome", outcome)]);
+        }
+        result
     }
 
     /// As [`wait`](ConditionGuard::wait), at most `timeout`: true if notified, false on
@@ -186,7 +202,7 @@ impl ConditionGuard<'_> {
     /// # Errors
     /// As [`wait`](ConditionGuard::wait).
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<bool, AcquireError<()>> {
-        self.wait_until(Deadline::after(timeout))
+        self.traced_wait_until(Deadline::after(timeout))
     }
 
     /// Waits until `ready()` is true (checked under the lock before each wait), at most
@@ -207,7 +223,7 @@ impl ConditionGuard<'_> {
             if deadline.passed() {
                 return Ok(false);
             }
-            self.wait_until(deadline)?;
+            self.traced_wait_until(deadline)?;
         }
     }
 

@@ -79,12 +79,29 @@ impl Event {
 
     /// Waits until the flag is set (at once if it is).
     pub fn wait(&self) {
-        self.wait_until(Deadline::never());
+        self.traced_wait_until(Deadline::never());
+    }
+
+    /// `wait_until`, recorded as an `event wait` span on the trace.
+    fn traced_wait_until(&self, deadline: Deadline) -> bool {
+        let start = forkway_trace::begin();
+        let set = self.wait_until(deadline);
+        if let Some(start) = start {
+            let outcome = forkway_trace::Arg::Str(if set { "set" } else { "timeout" });
+            forkway_trace::complete(
+                start,
+                "sync",
+                "event wait",
+                crate::trace_id(self.flag()),
+                &[("outcome", outcome)],
+            );
+        }
+        set
     }
 
     /// Waits at most `timeout`; true if the flag is set. Python's `wait(timeout)`.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Deadline::after(timeout))
+        self.traced_wait_until(Deadline::after(timeout))
     }
 }
 

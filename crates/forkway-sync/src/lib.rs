@@ -34,6 +34,12 @@ mod raw_lock;
 mod semaphore;
 mod value;
 
+/// The address of a shared object: the same in every process forked after it was made, so it
+/// names the object across the lanes of a trace.
+pub(crate) fn trace_id<T>(shared: &T) -> u64 {
+    shared as *const T as u64
+}
+
 pub use barrier::{Barrier, BarrierError};
 pub use condition::{Condition, ConditionGuard};
 pub use error::{AcquireError, ReleaseError};

@@ -165,11 +165,16 @@ impl Region {
             return Err(AcquireError::Deadlock);
         }
         let until = deadline.unwrap_or_else(Deadline::now);
+        let start = forkway_trace::begin();
         let how = cell.mutex.lock_until(until).map_err(|e| match e {
             LockError::Timeout if deadline.is_none() => AcquireError::WouldBlock,
             LockError::Timeout => AcquireError::Timeout,
             LockError::NotRecoverable => AcquireError::NotRecoverable,
-        })?;
+        });
+        if let Some(start) = start {
+            trace_acquire(cell, start, &how);
+        }
+        let how = how?;
         cell.owner.store(Owner::me().pack(), Ordering::Release);
         Ok(how)
     }
@@ -183,6 +188,7 @@ impl Region {
             Some(_) => {
                 cell.owner.store(0, Ordering::Release);
                 cell.mutex.unlock();
+                forkway_trace::hold_end("lock", "lock held", crate::trace_id(cell), &[]);
                 Ok(())
             }
         }
@@ -190,6 +196,32 @@ impl Region {
 
     pub(crate) fn make_consistent(&self) {
         self.cell().mutex.make_consistent();
+    }
+}
+
+/// Records an acquire on the trace: the wait, its outcome, and the start of the hold.
+fn trace_acquire(cell: &LockCell, start: forkway_trace::Stamp, how: &Result<Locked, AcquireError<()>>) {
+    use forkway_trace::Arg;
+    let obj = crate::trace_id(cell);
+    let outcome = match how {
+        Ok(Locked::Clean) => "acquired",
+        Ok(Locked::OwnerDied) => "owner died",
+        Err(AcquireError::Timeout) => "timeout",
+        Err(AcquireError::WouldBlock) => "busy",
+        Err(_) => "failed",
+    };
+    forkway_trace::complete(
+        start,
+        "lock",
+        "lock acquire",
+        obj,
+        &[("outcome", Arg::Str(outcome))],
+    );
+    if how.is_ok() {
+        if matches!(how, Ok(Locked::OwnerDied)) {
+            forkway_trace::instant("lock", "owner died", obj, &[]);
+        }
+        forkway_trace::hold_begin(obj);
     }
 }
 

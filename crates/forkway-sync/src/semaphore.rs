@@ -125,13 +125,25 @@ impl Semaphore {
 
     /// Takes a permit, waiting as long as it takes.
     pub fn acquire(&self) {
-        self.acquire_until(Deadline::never());
+        self.traced_acquire_until(Deadline::never());
+    }
+
+    /// `acquire_until`, recorded as a `semaphore acquire` span on the trace.
+    fn traced_acquire_until(&self, deadline: Deadline) -> bool {
+        let start = forkway_trace::begin();
+        let got = self.acquire_until(deadline);
+        if let Some(start) = start {
+            let obj = crate::trace_id(self.cell());
+            let outcome = forkway_trace::Arg::Str(if got { "acquired" } else { "timeout" });
+            forkway_trace::complete(start, "sync", "semaphore acquire", obj, &[("outcome", outcome)]);
+        }
+        got
     }
 
     /// Takes a permit, waiting at most `timeout`; false if none came. Python's
     /// `acquire(timeout=t)`.
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.acquire_until(Deadline::after(timeout))
+        self.traced_acquire_until(Deadline::after(timeout))
     }
 
     /// Takes a permit only if one is there now. Python's `acquire(False)`.

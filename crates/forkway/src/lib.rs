@@ -88,6 +88,10 @@ pub use forkway_process as process;
 /// The OS floor under the lessons, whole: shared mappings, the robust mutex, futexes and
 /// [`Deadline`](sys::Deadline).
 pub use forkway_sys as sys;
+/// Timelines of what every process did: `FORKWAY_TRACE=trace.json` (or [`trace::start`] and
+/// [`trace::finish`]) writes a Chrome trace that Perfetto opens; `cargo xtask trace <example>`
+/// also draws it as an SVG swimlane.
+pub use forkway_trace as trace;
 
 /// Everything a program that starts processes usually needs, in one `use`.
 pub mod prelude {
