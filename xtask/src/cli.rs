@@ -10,6 +10,10 @@ pub struct Cli {
     /// The course repository (default: the workspace that holds this runner).
     #[arg(long, global = true)]
     pub root: Option<PathBuf>,
+    /// The language of what the runner says and of the lesson texts: `en` or `zh-CN`
+    /// (default: `FORKWAY_LANG`, else the locale, e.g. `LANG=zh_CN.UTF-8`, else English).
+    #[arg(long, global = true, value_enum, ignore_case = true)]
+    pub lang: Option<crate::i18n::Lang>,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -76,11 +80,16 @@ pub enum Cmd {
         #[arg(long)]
         apply: bool,
     },
-    /// Build the book into target/book (installs mdBook if missing).
+    /// Build the book into target/book, or with the global `--lang zh-CN` the translation
+    /// into target/book/zh-CN (installs mdBook and mdbook-i18n-helpers if missing).
     Book {
         /// Fail instead of installing mdBook.
         #[arg(long)]
         no_install: bool,
+        /// Extract the English text and merge it into book/po/*.po (needs GNU gettext), instead
+        /// of building.
+        #[arg(long)]
+        update_po: bool,
     },
     /// Benchmark forkway beside CPython and the bare-libc floor; print the table of ratios.
     Bench {
@@ -109,6 +118,9 @@ pub enum Cmd {
         /// Only the hand-written wrong answers (lessons/*/wrong/), not cargo-mutants.
         #[arg(long)]
         wrong_only: bool,
+        /// Only cargo-mutants, not the wrong answers (`verify` tries those).
+        #[arg(long, conflicts_with = "wrong_only")]
+        mutants_only: bool,
         /// Runs of each wrong answer's checks (it must be caught on every one).
         #[arg(long, default_value_t = 2)]
         repeat: u32,

@@ -2,35 +2,37 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::i18n::{self, width};
 use crate::lesson::{self, Lesson};
 use crate::progress::{self, Progress};
 use crate::runner::{self, Build, Status};
-use crate::{find, load, regions, report, watch};
+use crate::{find, regions, report, watch};
+
+/// The lessons, with their texts in the language of this run.
+fn load(root: &Path) -> Result<Vec<Lesson>, String> {
+    lesson::load_all_in(root, i18n::current())
+}
 
 pub fn list(root: &Path) -> Result<u8, String> {
+    let t = i18n::current();
     let lessons = load(root)?;
     let progress = Progress::load(root);
-    println!("Lessons (start one with `cargo xtask lesson N`):\n");
-    // Titles are counted in characters, not bytes: `—` and friends are one column wide.
-    let width = lessons.iter().map(|l| l.title.chars().count()).max().unwrap_or(0);
+    println!("{}\n", t.lessons_heading());
+    // Titles are measured in terminal columns: a Chinese character takes two, `—` one.
+    let columns = lessons.iter().map(|l| width(&l.title)).max().unwrap_or(0);
     for l in &lessons {
         let state = match progress.lessons.get(&l.id) {
-            Some(p) if p.passed => "passed".to_owned(),
+            Some(p) if p.passed => t.state_passed().to_owned(),
             Some(p) if p.started => {
                 let passed = l
                     .checks
                     .iter()
                     .filter(|c| p.checks.get(&c.id).is_some_and(|s| s == "pass"));
-                format!(
-                    "started, {}/{} points (best {})",
-                    passed.map(|c| c.points).sum::<u32>(),
-                    l.max_points(),
-                    p.best
-                )
+                t.state_started(passed.map(|c| c.points).sum::<u32>(), l.max_points(), p.best)
             }
-            _ => "not started".to_owned(),
+            _ => t.state_not_started().to_owned(),
         };
-        println!("  {:>2}. {:<width$}  {state}", l.number, l.title);
+        println!("  {:>2}. {}  {state}", l.number, i18n::pad(&l.title, columns));
     }
     Ok(0)
 }
@@ -90,31 +92,38 @@ fn start(root: &Path, lesson: &Lesson) -> Result<(), String> {
         &lesson.editable_files(),
         &format!("before-lesson-{}", lesson.number),
     )?;
-    println!("Starting lesson {}: {}\n", lesson.number, lesson.title);
-    println!("These exercise regions now hold a `todo!()` for you to replace:");
+    let t = i18n::current();
+    println!("{}\n", t.starting_lesson(lesson.number, &lesson.title));
+    println!("{}", t.regions_now_todo());
     for ex in &lesson.exercises {
         let line = blank_exercise(root, lesson, ex, true)?;
-        println!("  {:<4} {:<5} {}:{line}  {}", ex.id, ex.kind, ex.file, ex.title);
+        let kind = i18n::pad(&t.kind(&ex.kind), 5);
+        println!("  {:<4} {kind} {}:{line}  {}", ex.id, ex.file, ex.title);
     }
     if !lesson.not_tested.is_empty() {
-        println!("\nWhat the checks cannot see (check these yourself):");
+        println!("\n{}", t.not_tested_heading());
         for n in &lesson.not_tested {
             println!("  • {n}");
         }
     }
     if let Some(first) = lesson.exercises.first() {
         println!();
-        print!("{}", report::statement(first));
-        println!(
-            "Each exercise's statement: cargo xtask lesson {} --exercise <id> (it also runs only that exercise's checks).",
-            lesson.number
-        );
+        print!("{}", report::statement(lesson, first, t));
+        println!("{}", t.each_statement(lesson.number));
     }
-    println!("\nThe files as they were are backed up in {}", saved.display());
-    println!(
-        "To undo, put the reference back: cargo xtask solution {} --force --apply\n",
-        lesson.number
-    );
+    println!("\n{}", t.backed_up_in(&saved.display().to_string()));
+    println!("{}\n", t.to_undo(lesson.number));
+    Ok(())
+}
+
+/// Starts the lesson (blanks its exercises) unless that was done before.
+fn ensure_started(root: &Path, lesson: &Lesson) -> Result<(), String> {
+    let mut progress = Progress::load(root);
+    if !progress.lesson(&lesson.id).started {
+        start(root, lesson)?;
+        progress.lesson(&lesson.id).started = true;
+        progress.save(root)?;
+    }
     Ok(())
 }
 
@@ -125,24 +134,21 @@ pub fn lesson_cmd(
     exercise: Option<&str>,
     no_start: bool,
 ) -> Result<u8, String> {
+    let t = i18n::current();
     let lessons = load(root)?;
     let lesson = find(&lessons, n)?;
     if let Some(why) = lesson.unavailable() {
         println!("{why}");
         return Ok(3);
     }
-    let mut progress = Progress::load(root);
-    if !no_start && !progress.lesson(&lesson.id).started {
-        start(root, lesson)?;
-        progress.lesson(&lesson.id).started = true;
-        progress.save(root)?;
+    if !no_start {
+        ensure_started(root, lesson)?;
     }
+    let mut progress = Progress::load(root);
     let mut only = only.to_vec();
     if let Some(id) = exercise {
-        let ex = lesson
-            .exercise(id)
-            .ok_or_else(|| format!("lesson {n} has no exercise {id}"))?;
-        print!("{}", report::statement(ex));
+        let ex = lesson.exercise(id).ok_or_else(|| t.no_such_exercise(n, id))?;
+        print!("{}", report::statement(lesson, ex, t));
         only.extend(
             lesson
                 .checks
@@ -152,14 +158,17 @@ pub fn lesson_cmd(
         );
     }
     runner::become_subreaper();
-    eprintln!("building lesson {}…", lesson.number);
+    eprintln!("{}", t.building_lesson(lesson.number));
     let exe = match runner::build(root, lesson, None)? {
         Build::Ready(exe) => exe,
         Build::Failed(errors) => {
-            print!("{}", report::build_failure(lesson, &errors));
+            print!("{}", report::build_failure(lesson, &errors, t));
             return Ok(2);
         }
     };
+    if runner::stop_requested() {
+        return Ok(1); // interrupted while building
+    }
     let blank = lesson::blank_exercises(root, &lessons);
     let only = (!only.is_empty()).then_some(only.as_slice());
     let results = runner::run_checks(&exe, lesson, only, 1, &blank);
@@ -167,13 +176,13 @@ pub fn lesson_cmd(
         return Ok(1); // stopped part-way (--watch saw a save): these results mean nothing
     }
     if results.is_empty() {
-        return Err("no check matched --only".into());
+        return Err(t.no_check_matched().into());
     }
     let style = report::Style::detect();
     print!("{}", report::lesson_table(lesson, &results, style));
     if only.is_some() {
         for r in &results {
-            println!("  run it yourself: {}", r.rerun);
+            println!("  {}", t.run_it_yourself(&r.rerun));
         }
     }
     let entry = progress.lesson(&lesson.id);
@@ -197,9 +206,8 @@ pub fn lesson_cmd(
     let mut reference_pass = true;
     if graded_pass && only.is_none() && !lesson.reference_tests.is_empty() {
         eprintln!(
-            "every graded check passes; running the {} reference test file(s) that use lesson {}'s code…",
-            lesson.reference_tests.len(),
-            lesson.number
+            "{}",
+            t.running_reference_tests(lesson.reference_tests.len(), lesson.number)
         );
         let suites = runner::run_reference(root, lesson)?;
         if runner::stop_requested() {
@@ -216,7 +224,7 @@ pub fn lesson_cmd(
     progress.save(root)?;
     if done {
         let next = lessons.iter().find(|l| l.number > lesson.number);
-        print!("{}", report::lesson_passed(lesson, next));
+        print!("{}", report::lesson_passed(lesson, next, t));
     }
     Ok(
         if results.iter().all(|r| r.status == Status::Pass) && reference_pass {
@@ -236,9 +244,12 @@ pub fn watch_lesson(
 ) -> Result<u8, String> {
     let lessons = load(root)?;
     let lesson = find(&lessons, n)?;
+    // Start first: blanking the exercises changes the very files the watchers look at.
+    if !no_start {
+        ensure_started(root, lesson)?;
+    }
     let files: Vec<PathBuf> = lesson.editable_files().iter().map(|f| root.join(f)).collect();
     let mut watcher = watch::Watcher::new(files.clone(), true);
-    let mut no_start = no_start;
     loop {
         // A save during the run makes its results stale: a second watcher stops the run (the
         // running check's group is killed) so the next one starts at once.
@@ -256,23 +267,21 @@ pub fn watch_lesson(
                 }
             })
         };
-        let outcome = lesson_cmd(root, n, only, exercise, no_start);
+        let outcome = lesson_cmd(root, n, only, exercise, true);
         run_over.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = during.join();
         outcome?;
-        no_start = true;
         if runner::take_stop() {
-            println!("\n── a file changed during the run: stopped it; running the checks again");
+            println!("\n{}", i18n::current().changed_during_run());
             watcher.refresh();
             continue;
         }
-        println!(
-            "\nWatching {} file(s) of lesson {n}; save one to run the checks again (Ctrl-C stops).",
-            lesson.editable_files().len()
-        );
+        let t = i18n::current();
+        println!("\n{}", t.watching(lesson.editable_files().len(), n));
         let changed = watcher.wait(None);
         for f in &changed {
-            println!("\n── {} changed", f.strip_prefix(root).unwrap_or(f).display());
+            let shown = f.strip_prefix(root).unwrap_or(f).display().to_string();
+            println!("\n{}", t.file_changed(&shown));
         }
     }
 }
@@ -289,13 +298,12 @@ fn first_unfinished<'a>(lesson: &'a Lesson, progress: &mut Progress) -> Option<&
 }
 
 pub fn hint(root: &Path, n: u32, exercise: Option<&str>) -> Result<u8, String> {
+    let t = i18n::current();
     let lessons = load(root)?;
     let lesson = find(&lessons, n)?;
     let mut progress = Progress::load(root);
     let ex = match exercise {
-        Some(id) => lesson
-            .exercise(id)
-            .ok_or_else(|| format!("lesson {n} has no exercise {id}"))?,
+        Some(id) => lesson.exercise(id).ok_or_else(|| t.no_such_exercise(n, id))?,
         None => first_unfinished(lesson, &mut progress).unwrap_or(&lesson.exercises[0]),
     };
     let shown = progress
@@ -304,17 +312,14 @@ pub fn hint(root: &Path, n: u32, exercise: Option<&str>) -> Result<u8, String> {
         .entry(ex.id.clone())
         .or_insert(0);
     *shown = (*shown + 1).min(ex.hints.len());
-    println!("Exercise {}: {} ({})\n", ex.id, ex.title, ex.file);
+    println!("{}\n", t.hint_heading(&ex.id, &ex.title, &ex.file));
     for (i, h) in ex.hints.iter().take(*shown).enumerate() {
-        println!("Hint {}/{}: {h}\n", i + 1, ex.hints.len());
+        println!("{}\n", t.hint(i + 1, ex.hints.len(), h));
     }
     if *shown < ex.hints.len() {
-        println!(
-            "Run the same command again for the next hint. Read: {}",
-            ex.section
-        );
+        println!("{}", t.next_hint(&ex.section));
     } else {
-        println!("That was the last hint. Read: {}", ex.section);
+        println!("{}", t.last_hint(&ex.section));
     }
     progress.save(root)?;
     Ok(0)
@@ -326,7 +331,7 @@ fn selected<'a>(lesson: &'a Lesson, exercise: Option<&str>) -> Result<Vec<&'a le
         Some(id) => lesson
             .exercise(id)
             .map(|e| vec![e])
-            .ok_or_else(|| format!("lesson {} has no exercise {id}", lesson.number)),
+            .ok_or_else(|| i18n::current().no_such_exercise(lesson.number, id)),
     }
 }
 
@@ -345,29 +350,30 @@ pub fn reset(root: &Path, n: u32, exercise: Option<&str>) -> Result<u8, String> 
     for ex in &exercises {
         // Before the lesson was ever started, the regions hold the reference: keep it.
         blank_exercise(root, lesson, ex, !started)?;
-        println!("reset exercise {} in {}", ex.id, ex.file);
+        println!("{}", i18n::current().reset_exercise(&ex.id, &ex.file));
     }
     let mut progress = Progress::load(root);
     progress.lesson(&lesson.id).started = true;
     progress.save(root)?;
-    println!("\nYour versions are saved in {}", saved.display());
+    println!(
+        "\n{}",
+        i18n::current().your_versions_saved(&saved.display().to_string())
+    );
     Ok(0)
 }
 
 pub fn solution(root: &Path, n: u32, force: bool, apply: bool) -> Result<u8, String> {
+    let t = i18n::current();
     let lessons = load(root)?;
     let lesson = find(&lessons, n)?;
     let mut progress = Progress::load(root);
     if !force && !progress.lesson(&lesson.id).passed {
-        println!(
-            "Lesson {n} has not passed yet. Try `cargo xtask hint {n}` first; to see the solution anyway: \
-             cargo xtask solution {n} --force"
-        );
+        println!("{}", t.not_passed_yet(n));
         return Ok(1);
     }
     if apply {
         let saved = backup(root, &lesson.editable_files(), &format!("before-solution-{n}"))?;
-        println!("Your versions are saved in {}", saved.display());
+        println!("{}", t.your_versions_saved(&saved.display().to_string()));
     }
     for ex in &lesson.exercises {
         let path = root.join(&ex.file);
@@ -377,14 +383,11 @@ pub fn solution(root: &Path, n: u32, force: bool, apply: bool) -> Result<u8, Str
             Ok(r) => r,
             Err(_) if !regions::is_blank(&current) && !progress.lesson(&lesson.id).started => current.clone(),
             Err(_) => {
-                println!(
-                    "exercise {}: no reference kept here (this is a starter repository)",
-                    ex.id
-                );
+                println!("{}", t.no_reference_kept(&ex.id));
                 continue;
             }
         };
-        println!("── exercise {}: {} ({})", ex.id, ex.title, ex.file);
+        println!("{}", t.solution_heading(&ex.id, &ex.title, &ex.file));
         print!("{reference}");
         if apply {
             std::fs::write(&path, regions::replace(&text, &ex.region, &reference)?)
@@ -392,7 +395,7 @@ pub fn solution(root: &Path, n: u32, force: bool, apply: bool) -> Result<u8, Str
         }
     }
     if apply {
-        println!("\nThe reference code is back in place.");
+        println!("\n{}", t.reference_back());
     }
     Ok(0)
 }

@@ -51,6 +51,17 @@ pub fn export(root: &Path, lessons: &[Lesson], chosen: &[u32], out: &Path) -> Re
         for package in &lesson.reference_doctests {
             disable_doctests(out, package)?;
         }
+        // Wrong answers are the reference with one mistake: near-solutions, never handed out.
+        if let Some(dir) = crate::mutants::lesson_dir(root, lesson) {
+            let wrong = out.join(dir.strip_prefix(root).unwrap_or(&dir)).join("wrong");
+            if wrong.exists() {
+                std::fs::remove_dir_all(&wrong).map_err(|e| format!("{}: {e}", wrong.display()))?;
+                done.removed.push(format!(
+                    "{}/",
+                    wrong.strip_prefix(out).unwrap_or(&wrong).display()
+                ));
+            }
+        }
     }
     std::fs::write(out.join("README.md"), student_readme(lessons, &chosen)).map_err(|e| e.to_string())?;
     let workflow = out.join(".github").join("workflows");
@@ -136,6 +147,15 @@ fn solution_leaks(root: &Path, chosen: &[&Lesson], out: &Path) -> Result<Vec<Str
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| ["md", "toml", "yml", "yaml", "txt", "json"].contains(&e));
+        // The lesson texts are what the runner shows the learner anyway: a statement names the
+        // calls an exercise must make, on purpose (the specification lives there).
+        let lesson_text = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("lesson") && n.ends_with(".toml"));
+        if lesson_text {
+            continue;
+        }
         let Some(text) = prose.then(|| std::fs::read_to_string(&path).ok()).flatten() else {
             continue;
         };

@@ -240,7 +240,11 @@ pub fn classroom_encoded(payload: &Value) -> String {
 
 /// `cargo xtask grade`: builds and grades the chosen lessons, then prints the report in `format`.
 pub fn command(root: &Path, format: Format, only: &[u32], repeat: u32) -> Result<u8, String> {
-    let lessons = load(root)?;
+    // Only the human report speaks the learner's language: the machine formats stay English.
+    let lessons = match format {
+        Format::Human => crate::lesson::load_all_in(root, crate::i18n::current())?,
+        _ => load(root)?,
+    };
     let chosen: Vec<&Lesson> = lessons
         .iter()
         .filter(|l| only.is_empty() || only.contains(&l.number))
@@ -277,7 +281,10 @@ pub fn command(root: &Path, format: Format, only: &[u32], repeat: u32) -> Result
         Format::Human => {
             for g in &grades {
                 match &g.build_error {
-                    Some(errors) => print!("{}", report::build_failure(g.lesson, errors)),
+                    Some(errors) => print!(
+                        "{}",
+                        report::build_failure(g.lesson, errors, crate::i18n::current())
+                    ),
                     None => print!(
                         "{}",
                         report::lesson_table(g.lesson, &g.results, report::Style::detect())

@@ -1,9 +1,11 @@
 //! `lessons/NN-slug/lesson.toml`: the single source of truth for a lesson.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::i18n::Lang;
 
 /// One lesson, as written in its `lesson.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +50,9 @@ pub struct Lesson {
     /// install it. Without it the lesson says so and the rest of the course is unaffected.
     #[serde(default)]
     pub requires_command: Option<RequiredCommand>,
+    /// The folder of its `lesson.toml` (set by `load_all`), where its translations live too.
+    #[serde(skip)]
+    pub dir: PathBuf,
 }
 
 /// An external program a lesson needs.
@@ -74,10 +79,7 @@ impl RequiredCommand {
 
     /// What to tell a learner whose machine lacks it.
     pub fn missing_message(&self, lesson: &Lesson) -> String {
-        format!(
-            "Lesson {} needs `{}`, which is not installed on this machine.\nInstall it with:\n\n    {}\n\nthen run `cargo xtask lesson {}` again. The other lessons do not need it.",
-            lesson.number, self.command, self.install, lesson.number
-        )
+        crate::i18n::current().command_missing(lesson.number, &self.command, &self.install)
     }
 }
 
@@ -157,6 +159,41 @@ impl Lesson {
 
     pub fn exercise(&self, id: &str) -> Option<&Exercise> {
         self.exercises.iter().find(|e| e.id == id)
+    }
+
+    /// Splits what `ex` needs into exercises to write first and exercises checked together with
+    /// it. Two exercises whose checks run each other's code (1.2 joins through 1.4's bootstrap,
+    /// 1.4's checks join through 1.2) cannot be ordered: telling the learner "first" both ways
+    /// would send them round in a circle, so such a group is named as one.
+    pub fn needs_split(&self, ex: &Exercise) -> (Vec<String>, Vec<String>) {
+        let reaches = |from: &str, to: &str| -> bool {
+            let mut seen = BTreeSet::new();
+            let mut stack = vec![from.to_string()];
+            while let Some(id) = stack.pop() {
+                if id == to {
+                    return true;
+                }
+                if seen.insert(id.clone()) {
+                    if let Some(e) = self.exercise(&id) {
+                        stack.extend(e.needs.iter().cloned());
+                    }
+                }
+            }
+            false
+        };
+        let together: Vec<String> = self
+            .exercises
+            .iter()
+            .filter(|o| o.id != ex.id && reaches(&ex.id, &o.id) && reaches(&o.id, &ex.id))
+            .map(|o| o.id.clone())
+            .collect();
+        let first = ex
+            .needs
+            .iter()
+            .filter(|n| !together.contains(n))
+            .cloned()
+            .collect();
+        (first, together)
     }
 
     /// The files a learner edits in this lesson.
@@ -264,7 +301,8 @@ pub fn load_all(root: &Path) -> Result<Vec<Lesson>, String> {
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let lesson: Lesson = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut lesson: Lesson = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        lesson.dir = entry.path();
         lessons.push(lesson);
     }
     lessons.sort_by_key(|l| l.number);
@@ -277,4 +315,274 @@ pub fn load_all(root: &Path) -> Result<Vec<Lesson>, String> {
         }
     }
     Ok(lessons)
+}
+
+/// `load_all`, with the texts of `lang` over the English ones where a translation has them.
+pub fn load_all_in(root: &Path, lang: Lang) -> Result<Vec<Lesson>, String> {
+    let mut lessons = load_all(root)?;
+    for lesson in &mut lessons {
+        if let Some(t) = Translation::load(lesson, lang)? {
+            lesson.translate(&t);
+        }
+    }
+    Ok(lessons)
+}
+
+/// A lesson's learner-facing texts in another language: `lesson.<tag>.toml` beside its
+/// `lesson.toml` (e.g. `lesson.zh-CN.toml`). Lists have the English ones' length and order.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Translation {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub recap: String,
+    #[serde(default)]
+    pub not_tested: Vec<String>,
+    #[serde(default)]
+    pub going_further: Vec<String>,
+    /// By exercise id.
+    #[serde(default)]
+    pub exercises: BTreeMap<String, ExerciseText>,
+}
+
+/// An exercise's texts in a translation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExerciseText {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub statement: String,
+    #[serde(default)]
+    pub hints: Vec<String>,
+}
+
+impl Translation {
+    /// The file of `lesson`'s texts in `lang`.
+    pub fn path(lesson: &Lesson, lang: Lang) -> PathBuf {
+        lesson.dir.join(format!("lesson.{}.toml", lang.tag()))
+    }
+
+    /// `lesson`'s translation into `lang`; `None` for English or when there is none.
+    pub fn load(lesson: &Lesson, lang: Lang) -> Result<Option<Translation>, String> {
+        if lang == Lang::En {
+            return Ok(None);
+        }
+        let path = Translation::path(lesson, lang);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+/// `to` replaced by `from` when `from` is the whole translation of it (same length, nothing
+/// blank): half a list would misnumber hints and mix languages.
+fn overlay_list(to: &mut Vec<String>, from: &[String]) {
+    if from.len() == to.len() && from.iter().all(|s| !s.trim().is_empty()) {
+        *to = from.to_vec();
+    }
+}
+
+fn overlay(to: &mut String, from: &str) {
+    if !from.trim().is_empty() {
+        *to = from.to_owned();
+    }
+}
+
+impl Lesson {
+    /// Puts the translated texts over the English ones; anything missing stays English.
+    pub fn translate(&mut self, t: &Translation) {
+        overlay(&mut self.title, &t.title);
+        overlay(&mut self.recap, &t.recap);
+        overlay_list(&mut self.not_tested, &t.not_tested);
+        overlay_list(&mut self.going_further, &t.going_further);
+        for e in &mut self.exercises {
+            if let Some(text) = t.exercises.get(&e.id) {
+                overlay(&mut e.title, &text.title);
+                overlay(&mut e.statement, &text.statement);
+                overlay_list(&mut e.hints, &text.hints);
+            }
+        }
+    }
+
+    /// Every text of this lesson is there in Simplified Chinese too (`verify`).
+    pub fn lint_translations(&self) -> Vec<String> {
+        let path = Translation::path(self, Lang::ZhCn);
+        match Translation::load(self, Lang::ZhCn) {
+            Ok(Some(t)) => self
+                .lint_translation(&t)
+                .into_iter()
+                .map(|p| format!("{}: {p}", path.display()))
+                .collect(),
+            Ok(None) => vec![format!("{} is missing", path.display())],
+            Err(e) => vec![e],
+        }
+    }
+
+    /// What `t` lacks to be this lesson in another language: every text present, lists as
+    /// long as the English ones, no exercise the lesson does not have.
+    pub fn lint_translation(&self, t: &Translation) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut text = |what: String, english: &str, translated: &str| {
+            if !english.trim().is_empty() && translated.trim().is_empty() {
+                problems.push(format!("{what} is not translated"));
+            }
+        };
+        text("the title".into(), &self.title, &t.title);
+        text("the recap".into(), &self.recap, &t.recap);
+        for e in &self.exercises {
+            let empty = ExerciseText::default();
+            let et = t.exercises.get(&e.id).unwrap_or(&empty);
+            text(format!("exercise {}'s title", e.id), &e.title, &et.title);
+            text(
+                format!("exercise {}'s statement", e.id),
+                &e.statement,
+                &et.statement,
+            );
+        }
+        let mut list = |what: String, english: &[String], translated: &[String]| {
+            if english.len() != translated.len() {
+                problems.push(format!(
+                    "{what}: {} in English, {} translated",
+                    english.len(),
+                    translated.len()
+                ));
+            } else if translated.iter().any(|s| s.trim().is_empty()) {
+                problems.push(format!("{what}: an entry is empty"));
+            }
+        };
+        list("not_tested".into(), &self.not_tested, &t.not_tested);
+        list("going_further".into(), &self.going_further, &t.going_further);
+        for e in &self.exercises {
+            let hints = t.exercises.get(&e.id).map_or(&[][..], |et| &et.hints);
+            list(format!("exercise {}'s hints", e.id), &e.hints, hints);
+        }
+        for id in t.exercises.keys() {
+            if self.exercise(id).is_none() {
+                problems.push(format!("exercise {id} is translated but not in the lesson"));
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_split_names_a_cycle_as_one_group() {
+        let mut l = lesson();
+        let base = l.exercises[0].clone();
+        l.exercises.clear();
+        for (id, needs) in [
+            ("1.1", vec![]),
+            ("1.2", vec!["1.1", "1.4"]),
+            ("1.3", vec!["1.1", "1.2", "1.4"]),
+            ("1.4", vec!["1.1", "1.2", "1.3"]),
+            ("1.5", vec!["1.1", "1.2", "1.4"]),
+        ] {
+            let mut e = base.clone();
+            e.id = id.into();
+            e.needs = needs.into_iter().map(String::from).collect();
+            l.exercises.push(e);
+        }
+        let split = |id: &str| l.needs_split(l.exercise(id).expect("exercise"));
+        let v = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(split("1.1"), (v(&[]), v(&[])));
+        assert_eq!(split("1.2"), (v(&["1.1"]), v(&["1.3", "1.4"])));
+        assert_eq!(split("1.4"), (v(&["1.1"]), v(&["1.2", "1.3"])));
+        assert_eq!(split("1.5"), (v(&["1.1", "1.2", "1.4"]), v(&[])));
+    }
+
+    fn lesson() -> Lesson {
+        toml::from_str(
+            r#"
+id = "demo"
+number = 1
+title = "Processes"
+chapter = "book/src/ch.md"
+package = "p"
+test_target = "t"
+recap = "fork and join."
+not_tested = ["comments"]
+
+[[exercises]]
+id = "1.1"
+kind = "build"
+title = "Reap a child"
+region = "exercise_1_1"
+file = "src/lib.rs"
+section = "book/src/ch.md#reaping"
+statement = "Reap it."
+hints = ["waitpid.", "WNOHANG."]
+"#,
+        )
+        .expect("lesson")
+    }
+
+    fn translation(text: &str) -> Translation {
+        toml::from_str(text).expect("translation")
+    }
+
+    #[test]
+    fn a_complete_translation_replaces_every_text() {
+        let t = translation(
+            r#"
+title = "进程"
+recap = "fork 与 join。"
+not_tested = ["注释"]
+going_further = []
+[exercises."1.1"]
+title = "回收子进程"
+statement = "回收它。"
+hints = ["waitpid。", "WNOHANG。"]
+"#,
+        );
+        let mut l = lesson();
+        assert!(l.lint_translation(&t).is_empty(), "{:?}", l.lint_translation(&t));
+        l.translate(&t);
+        assert_eq!(l.title, "进程");
+        assert_eq!(l.not_tested, ["注释"]);
+        assert_eq!(l.exercises[0].title, "回收子进程");
+        assert_eq!(l.exercises[0].hints[1], "WNOHANG。");
+        // Ids, files and checks are not texts: they stay.
+        assert_eq!(l.exercises[0].section, "book/src/ch.md#reaping");
+    }
+
+    #[test]
+    fn a_partial_translation_is_reported_and_falls_back_to_english() {
+        let t = translation(
+            r#"
+title = "进程"
+[exercises."1.1"]
+title = "回收子进程"
+hints = ["waitpid。"]
+[exercises."1.9"]
+title = "多余"
+"#,
+        );
+        let mut l = lesson();
+        let problems = l.lint_translation(&t);
+        assert_eq!(
+            problems,
+            [
+                "the recap is not translated",
+                "exercise 1.1's statement is not translated",
+                "not_tested: 1 in English, 0 translated",
+                "exercise 1.1's hints: 2 in English, 1 translated",
+                "exercise 1.9 is translated but not in the lesson",
+            ]
+        );
+        l.translate(&t);
+        assert_eq!(l.recap, "fork and join.");
+        assert_eq!(l.exercises[0].statement, "Reap it.");
+        assert_eq!(l.exercises[0].hints, ["waitpid.", "WNOHANG."]);
+        assert_eq!(l.exercises[0].title, "回收子进程");
+    }
 }

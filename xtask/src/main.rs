@@ -15,6 +15,7 @@ mod course;
 mod export;
 mod fs;
 mod grade;
+mod i18n;
 mod lesson;
 mod mutants;
 mod progress;
@@ -42,8 +43,15 @@ fn root() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    i18n::set(i18n::Lang::choose(cli.lang, |name| std::env::var(name).ok()));
     runner::handle_interrupts();
     let root = cli.root.clone().unwrap_or_else(root);
+    // The book's edition follows only an explicit `--lang`: a Chinese locale still builds the
+    // English book unless asked, as both editions live side by side.
+    let book_lang = match cli.lang {
+        Some(i18n::Lang::ZhCn) => book::Lang::parse("zh-CN"),
+        _ => book::Lang::parse("en"),
+    };
     let result = match cli.command {
         Cmd::Lesson { number: None, .. } => course::list(&root),
         Cmd::Lesson {
@@ -69,19 +77,32 @@ fn main() -> ExitCode {
         Cmd::Hint { number, exercise } => course::hint(&root, number, exercise.as_deref()),
         Cmd::Reset { number, exercise } => course::reset(&root, number, exercise.as_deref()),
         Cmd::Solution { number, force, apply } => course::solution(&root, number, force, apply),
-        Cmd::Book { no_install } => load(&root)
-            .and_then(|ls| book::build(&root, &ls, !no_install))
-            .map(|out| {
-                println!("The book is in {}/index.html", out.display());
-                0
-            }),
+        Cmd::Book {
+            no_install,
+            update_po,
+        } => load(&root).and_then(|ls| {
+            if update_po {
+                let pot = book::update_po(&root, &ls, !no_install)?;
+                println!(
+                    "Extracted {}; translate the new and fuzzy messages of book/po/*.po",
+                    pot.display()
+                );
+                return Ok(0);
+            }
+            let out = book::build_lang(&root, &ls, book_lang.clone()?, !no_install)?;
+            println!("The book is in {}/index.html", out.display());
+            Ok(0)
+        }),
         Cmd::Mutants {
             lesson,
             format,
             wrong_only,
+            mutants_only,
             repeat,
         } => match format.as_str() {
-            "human" | "json" => mutants::command(&root, &lesson, format == "json", wrong_only, repeat),
+            "human" | "json" => {
+                mutants::command(&root, &lesson, format == "json", wrong_only, mutants_only, repeat)
+            }
             other => Err(format!("unknown format `{other}` (human or json)")),
         },
         Cmd::Verify {
@@ -96,10 +117,11 @@ fn main() -> ExitCode {
             report,
         } => bench::run(&root, quick, book, &only, report),
     };
+    runner::wait_if_interrupted();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("{}{message}", i18n::current().error_prefix());
             ExitCode::from(3)
         }
     }
@@ -112,6 +134,6 @@ pub(crate) fn load(root: &Path) -> Result<Vec<Lesson>, String> {
 pub(crate) fn find(lessons: &[Lesson], n: u32) -> Result<&Lesson, String> {
     lessons.iter().find(|l| l.number == n).ok_or_else(|| {
         let have: Vec<String> = lessons.iter().map(|l| l.number.to_string()).collect();
-        format!("there is no lesson {n} (lessons: {})", have.join(", "))
+        i18n::current().no_such_lesson(n, &have.join(", "))
     })
 }

@@ -94,7 +94,7 @@ pub fn wrong_answers(root: &Path, lesson: &Lesson) -> Result<Vec<WrongAnswer>, S
 }
 
 /// The folder of a lesson's `lesson.toml` (its chapter path does not say it).
-fn lesson_dir(root: &Path, lesson: &Lesson) -> Option<PathBuf> {
+pub(crate) fn lesson_dir(root: &Path, lesson: &Lesson) -> Option<PathBuf> {
     let entries = std::fs::read_dir(root.join("lessons")).ok()?;
     entries.flatten().map(|e| e.path()).find(|p| {
         std::fs::read_to_string(p.join("lesson.toml"))
@@ -420,7 +420,7 @@ fn run_cargo_mutants(
         .arg("--in-place")
         .arg("--in-diff")
         .arg(diff)
-        .args(["-p", &lesson.package, "--no-shuffle", "--timeout", "180"])
+        .args(["-p", &lesson.package, "--no-shuffle", "--timeout", "60"])
         .args(["--build-timeout", "600", "--colors", "never", "--no-times"])
         .arg("--output")
         .arg(out);
@@ -641,6 +641,7 @@ pub fn command(
     numbers: &[u32],
     json_out: bool,
     wrong_only: bool,
+    mutants_only: bool,
     repeat: u32,
 ) -> Result<u8, String> {
     let lessons = crate::load(root)?;
@@ -656,9 +657,12 @@ pub fn command(
     fs::copy_workspace(root, &work)?;
     let mut all = Vec::new();
     for lesson in chosen {
-        eprintln!("lesson {}: trying the wrong answers…", lesson.number);
-        let answers = wrong_answers(root, lesson)?;
-        let wrong = try_wrong_answers(&work, &target, lesson, &answers, repeat)?;
+        let wrong = if mutants_only {
+            Vec::new()
+        } else {
+            eprintln!("lesson {}: trying the wrong answers…", lesson.number);
+            try_wrong_answers(&work, &target, lesson, &wrong_answers(root, lesson)?, repeat)?
+        };
         let mutants = if wrong_only {
             Vec::new()
         } else {

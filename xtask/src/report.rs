@@ -3,24 +3,32 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::i18n::{self, Lang};
 use crate::lesson::{Exercise, Lesson};
 use crate::runner::{CheckResult, Status, SuiteResult};
 
-/// Colours for a terminal; `Style::plain()` for pipes, `NO_COLOR` and snapshots.
+/// Colours for a terminal (`Style::plain()` for pipes, `NO_COLOR` and snapshots), and the
+/// language.
 #[derive(Clone, Copy)]
 pub struct Style {
     color: bool,
+    pub lang: Lang,
 }
 
 impl Style {
     #[cfg(test)]
     pub fn plain() -> Style {
-        Style { color: false }
+        Style::plain_in(Lang::En)
+    }
+    #[cfg(test)]
+    pub fn plain_in(lang: Lang) -> Style {
+        Style { color: false, lang }
     }
     pub fn detect() -> Style {
         use std::io::IsTerminal;
         Style {
             color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            lang: i18n::current(),
         }
     }
     fn paint(self, code: &str, text: &str) -> String {
@@ -48,8 +56,9 @@ fn seconds(d: Duration) -> String {
 
 /// The table of a lesson's checks, the first failure explained, and the score.
 pub fn lesson_table(lesson: &Lesson, results: &[CheckResult], style: Style) -> String {
+    let t = style.lang;
     let mut out = String::new();
-    let _ = writeln!(out, "Lesson {} — {}\n", lesson.number, lesson.title);
+    let _ = writeln!(out, "{}\n", t.lesson_heading(lesson.number, &lesson.title));
     let width = results.iter().map(|r| r.id.len()).max().unwrap_or(10);
     for r in results {
         let m = match r.status {
@@ -63,9 +72,9 @@ pub fn lesson_table(lesson: &Lesson, results: &[CheckResult], style: Style) -> S
             seconds(r.duration)
         };
         let note = match r.status {
-            Status::Timeout => "  timed out".to_owned(),
-            Status::Skipped => format!("  skipped: {}", r.message.as_deref().unwrap_or("")),
-            _ if r.leaked > 0 => format!("  left {} process(es) running", r.leaked),
+            Status::Timeout => format!("  {}", t.timed_out()),
+            Status::Skipped => format!("  {}", t.skipped(r.message.as_deref().unwrap_or(""))),
+            _ if r.leaked > 0 => format!("  {}", t.left_running(r.leaked)),
             _ => String::new(),
         };
         let _ = writeln!(
@@ -80,43 +89,45 @@ pub fn lesson_table(lesson: &Lesson, results: &[CheckResult], style: Style) -> S
     {
         let exercise = lesson.exercise(&first.exercise);
         let title = exercise.map(|e| e.title.as_str()).unwrap_or("");
-        let _ = writeln!(
-            out,
-            "\nFirst failure: {} (exercise {}: {title})",
-            first.id, first.exercise
-        );
-        for line in first.message.as_deref().unwrap_or("").lines() {
+        let _ = writeln!(out, "\n{}", t.first_failure(&first.id, &first.exercise, title));
+        let message = t.runner_message(first.message.as_deref().unwrap_or(""));
+        for line in message.lines() {
             let _ = writeln!(out, "  │ {line}");
         }
         if let Some(e) = exercise.filter(|e| !e.statement.trim().is_empty()) {
-            let _ = writeln!(out, "  what exercise {} must do:", e.id);
+            let _ = writeln!(out, "  {}", t.what_exercise_must_do(&e.id));
             for line in e.statement.trim().lines() {
                 let _ = writeln!(out, "    {line}");
             }
         }
-        let _ = writeln!(out, "  rerun: {}", first.rerun);
+        let [rerun, hint, read] = t.failure_labels();
+        let _ = writeln!(out, "  {rerun}{}", first.rerun);
         let _ = writeln!(
             out,
-            "  hint:  cargo xtask hint {} {}",
+            "  {hint}cargo xtask hint {} {}",
             lesson.number, first.exercise
         );
         if let Some(e) = exercise {
-            let _ = writeln!(out, "  read:  {}", e.section);
+            let _ = writeln!(out, "  {read}{}", e.section);
         }
     }
     let score: u32 = results.iter().map(|r| r.points).sum();
     let max: u32 = results.iter().map(|r| r.max_points).sum();
-    let _ = writeln!(out, "\nScore: {score}/{max}");
+    let _ = writeln!(out, "\n{}", t.score(score, max));
     out
 }
 
 /// An exercise's statement: its specification, as `--exercise` and a lesson's start show it.
-pub fn statement(ex: &Exercise) -> String {
+pub fn statement(lesson: &Lesson, ex: &Exercise, t: Lang) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Exercise {} ({}): {}", ex.id, ex.kind, ex.title);
-    let _ = writeln!(out, "  in {}   read: {}", ex.file, ex.section);
-    if !ex.needs.is_empty() {
-        let _ = writeln!(out, "  needs exercise(s) {} first", ex.needs.join(", "));
+    let _ = writeln!(out, "{}", t.exercise_heading(&ex.id, &ex.kind, &ex.title));
+    let _ = writeln!(out, "  {}", t.exercise_where(&ex.file, &ex.section));
+    let (first, together) = lesson.needs_split(ex);
+    if !first.is_empty() {
+        let _ = writeln!(out, "  {}", t.needs_exercises_first(&first.join(", ")));
+    }
+    if !together.is_empty() {
+        let _ = writeln!(out, "  {}", t.checked_together_with(&together.join(", ")));
     }
     for line in ex.statement.trim().lines() {
         let _ = writeln!(out, "  │ {line}");
@@ -126,12 +137,9 @@ pub fn statement(ex: &Exercise) -> String {
 
 /// The reference tests that use a lesson's code, run once its graded checks are green.
 pub fn reference_table(lesson: &Lesson, suites: &[SuiteResult], style: Style) -> String {
+    let t = style.lang;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\nReference tests of lesson {}'s code (not graded: the lesson is done when they pass too)\n",
-        lesson.number
-    );
+    let _ = writeln!(out, "\n{}\n", t.reference_heading(lesson.number));
     let width = suites.iter().map(|s| s.file.len()).max().unwrap_or(10);
     for s in suites {
         let m = match s.status {
@@ -139,73 +147,61 @@ pub fn reference_table(lesson: &Lesson, suites: &[SuiteResult], style: Style) ->
             _ => style.paint("31", mark(s.status)),
         };
         let what = match s.status {
-            Status::Pass => format!("{} passed", s.passed),
-            Status::Timeout => "timed out".to_owned(),
-            Status::BuildError => "does not build".to_owned(),
-            _ if s.failed.is_empty() => "failed".to_owned(),
-            _ => format!("{} passed, {} failed", s.passed, s.failed.len()),
+            Status::Pass => t.suite_passed(s.passed),
+            Status::Timeout => t.timed_out().to_owned(),
+            Status::BuildError => t.does_not_build().to_owned(),
+            _ if s.failed.is_empty() => t.failed().to_owned(),
+            _ => t.suite_passed_failed(s.passed, s.failed.len()),
         };
         let _ = writeln!(out, "  {m} {:<width$}  {what} {:>7}", s.file, seconds(s.duration));
     }
     if let Some(first) = suites.iter().find(|s| s.status != Status::Pass) {
-        let _ = writeln!(out, "\nFirst failing reference test file: {}", first.file);
+        let _ = writeln!(out, "\n{}", t.first_failing_reference(&first.file));
         if !first.failed.is_empty() {
-            let _ = writeln!(out, "  failing: {}", first.failed.join(", "));
+            let _ = writeln!(out, "  {}", t.failing_tests(&first.failed.join(", ")));
         }
-        for line in first.message.as_deref().unwrap_or("").lines() {
+        let message = t.runner_message(first.message.as_deref().unwrap_or(""));
+        for line in message.lines() {
             let _ = writeln!(out, "  │ {line}");
         }
-        let _ = writeln!(
-            out,
-            "  Your code passes the graded checks but breaks a requirement these tests hold. Read\n  the failing test: what it does is part of the exercise's statement too."
-        );
+        let _ = writeln!(out, "{}", t.reference_advice());
     }
     out
 }
 
 /// What a learner sees when the code does not compile: the errors, not a table.
-pub fn build_failure(lesson: &Lesson, errors: &str) -> String {
+pub fn build_failure(lesson: &Lesson, errors: &str, t: Lang) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Lesson {} — {}\n", lesson.number, lesson.title);
-    let _ = writeln!(
-        out,
-        "The code does not compile yet, so no check could run. The compiler says:\n"
-    );
+    let _ = writeln!(out, "{}\n", t.lesson_heading(lesson.number, &lesson.title));
+    let _ = writeln!(out, "{}", t.does_not_compile());
     out.push_str(errors.trim_end());
-    let _ = writeln!(
-        out,
-        "\n\nFix the first error first; the others often follow from it."
-    );
-    let _ = writeln!(out, "Score: 0/{}", lesson.max_points());
+    let _ = writeln!(out, "\n\n{}", t.fix_first_error());
+    let _ = writeln!(out, "{}", t.score(0, lesson.max_points()));
     out
 }
 
 /// Shown once every check passes.
-pub fn lesson_passed(lesson: &Lesson, next: Option<&Lesson>) -> String {
+pub fn lesson_passed(lesson: &Lesson, next: Option<&Lesson>, t: Lang) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nLesson {} passed. What it taught:\n  {}",
-        lesson.number,
+        "\n{}\n  {}",
+        t.lesson_passed(lesson.number),
         lesson.recap.trim()
     );
     if !lesson.going_further.is_empty() {
-        let _ = writeln!(out, "\nGoing further:");
+        let _ = writeln!(out, "\n{}", t.going_further());
         for g in &lesson.going_further {
             let _ = writeln!(out, "  • {g}");
         }
     }
-    let _ = writeln!(
-        out,
-        "\nCompare with the reference solution: cargo xtask solution {}",
-        lesson.number
-    );
+    let _ = writeln!(out, "\n{}", t.compare_with_reference(lesson.number));
     match next {
         Some(n) => {
-            let _ = writeln!(out, "Next: cargo xtask lesson {} ({})", n.number, n.title);
+            let _ = writeln!(out, "{}", t.next_lesson(n.number, &n.title));
         }
         None => {
-            let _ = writeln!(out, "That was the last lesson. Well done.");
+            let _ = writeln!(out, "{}", t.last_lesson());
         }
     }
     out
@@ -328,14 +324,120 @@ requires = ["join-reaps"]
         insta::assert_snapshot!(lesson_table(&lesson(), &[timeout], Style::plain()));
     }
 
+    /// The test lesson with its Chinese texts.
+    fn lesson_zh() -> Lesson {
+        let t: crate::lesson::Translation = toml::from_str(
+            r#"
+title = "进程"
+recap = "fork、join 与退出码。"
+going_further = ["man 2 waitid"]
+[exercises."1.1"]
+title = "把等待状态转换成退出码"
+statement = "写出 `exitcode_from_status(status)`。"
+hints = ["看看 WaitStatus。"]
+[exercises."1.2"]
+title = "回收子进程"
+statement = """
+写出 `Inner::try_reap` 的函数体：子进程已退出就回收它，绝不阻塞。
+
+- 仍在运行：返回 `Ok(None)`。
+"""
+hints = ["带 WNOHANG 的 waitpid。"]
+"#,
+        )
+        .expect("translation");
+        let mut l = lesson();
+        assert!(l.lint_translation(&t).is_empty(), "{:?}", l.lint_translation(&t));
+        l.translate(&t);
+        l
+    }
+
+    #[test]
+    fn chinese_table_with_a_failure_a_timeout_and_a_skip() {
+        let mut fail = result("join-reaps", "1.2", Status::Fail, 0, 3, 40);
+        fail.message = Some("panicked at crates/forkway-process/src/process.rs:88:9:\nnot yet implemented: exercise 1.2: 回收子进程".into());
+        let mut timeout = result("join-timeout", "1.2", Status::Timeout, 0, 3, 30_000);
+        timeout.message = Some("no result after 30s: the check and its processes were killed. Is something waiting forever (a join, a read)?".into());
+        let mut skip = result("terminate", "1.2", Status::Skipped, 0, 2, 0);
+        skip.message = Some("needs `join-reaps` to pass first".into());
+        let mut blank = result("exitcode-normal", "1.1", Status::Skipped, 0, 2, 0);
+        blank.message = Some("needs exercise 1.4 first (still `todo!()`)".into());
+        let results = vec![blank, fail, timeout, skip];
+        let table = lesson_table(&lesson_zh(), &results, Style::plain_in(Lang::ZhCn));
+        // The rows line up in a terminal: the points column starts at one display column.
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|l| l.contains("/2 ") || l.contains("/3 "))
+            .collect();
+        assert_eq!(rows.len(), 4);
+        let column = |row: &str| i18n::width(&row[..row.find('/').expect("points")]);
+        assert!(rows.iter().all(|r| column(r) == column(rows[0])), "{table}");
+        // The labels after the failure line up too.
+        let labels: Vec<usize> = table
+            .lines()
+            .filter_map(|l| l.find("cargo ").map(|at| i18n::width(&l[..at])))
+            .collect();
+        assert_eq!(labels.len(), 2, "{table}");
+        assert_eq!(labels[0], labels[1], "{table}");
+        insta::assert_snapshot!(table);
+    }
+
+    #[test]
+    fn chinese_table_all_green() {
+        let results = vec![
+            result("exitcode-normal", "1.1", Status::Pass, 2, 2, 10),
+            result("join-reaps", "1.2", Status::Pass, 3, 3, 25),
+        ];
+        insta::assert_snapshot!(lesson_table(&lesson_zh(), &results, Style::plain_in(Lang::ZhCn)));
+    }
+
+    #[test]
+    fn chinese_statement_build_failure_and_pass() {
+        let l = lesson_zh();
+        let mut out = statement(&l, &l.exercises[1], Lang::ZhCn);
+        out.push('\n');
+        out.push_str(&build_failure(&l, "error[E0308]: mismatched types\n", Lang::ZhCn));
+        out.push_str(&lesson_passed(&l, Some(&l), Lang::ZhCn));
+        insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn chinese_reference_table() {
+        let suites = vec![
+            SuiteResult {
+                file: "crates/forkway-process/tests/process.rs".into(),
+                status: Status::Pass,
+                passed: 12,
+                failed: vec![],
+                duration: Duration::from_millis(1500),
+                message: None,
+            },
+            SuiteResult {
+                file: "tests/tests/facade.rs".into(),
+                status: Status::Fail,
+                passed: 3,
+                failed: vec!["facade_reaps".into()],
+                duration: Duration::from_millis(700),
+                message: Some(
+                    "the tests passed but left 2 process(es) running; the runner killed them".into(),
+                ),
+            },
+        ];
+        insta::assert_snapshot!(reference_table(
+            &lesson_zh(),
+            &suites,
+            Style::plain_in(Lang::ZhCn)
+        ));
+    }
+
     #[test]
     fn build_failure_shows_the_compiler() {
         let errors = "error[E0308]: mismatched types\n  --> crates/forkway-process/src/exitcode.rs:25:9\n   |\n25 |         WaitStatus::Exited(_pid, code) => code,\n   |                                           ^^^^ expected `Option<i32>`, found `i32`\n";
-        insta::assert_snapshot!(build_failure(&lesson(), errors));
+        insta::assert_snapshot!(build_failure(&lesson(), errors, Lang::En));
     }
 
     #[test]
     fn passed_lesson_offers_the_next() {
-        insta::assert_snapshot!(lesson_passed(&lesson(), None));
+        insta::assert_snapshot!(lesson_passed(&lesson(), None, Lang::En));
     }
 }

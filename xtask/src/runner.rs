@@ -79,6 +79,9 @@ pub fn handle_interrupts() {
                 sig => break sig,
             }
         };
+        // No further check may start, and the main thread, which sees its check die, must not
+        // report it as a failure and exit first (see `wait_if_interrupted`).
+        request_stop();
         let groups: Vec<i32> = live_groups().clone();
         for &g in &groups {
             let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
@@ -90,16 +93,22 @@ pub fn handle_interrupts() {
         reap_orphans();
         let name = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("a signal");
         eprintln!(
-            "\ninterrupted ({name}): stopped {} running process group(s){}",
-            groups.len(),
-            if left > 0 {
-                format!("; {left} straggler(s) killed")
-            } else {
-                String::new()
-            }
+            "\n{}",
+            crate::i18n::current().interrupted(name, groups.len(), left)
         );
         std::process::exit(128 + sig);
     });
+}
+
+/// Called by `main` before it exits: after a signal, the interrupts thread is cleaning up and
+/// will end the process with 128 + the signal's number; returning first would exit with a
+/// check's status instead.
+pub fn wait_if_interrupted() {
+    if PENDING_SIGNAL.load(Ordering::SeqCst) != 0 {
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 /// Asks the running check to stop (the runner kills its group) and the rest not to start.
@@ -207,22 +216,9 @@ pub fn build_with(
             cmd.env("CARGO_TARGET_DIR", dir);
         }
         let out = run_in_own_group(&mut cmd).map_err(|e| format!("cannot run cargo: {e}"))?;
-        let mut errors = String::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            match msg["reason"].as_str() {
-                Some("compiler-message") if msg["message"]["level"] == "error" => {
-                    errors.push_str(msg["message"]["rendered"].as_str().unwrap_or_default());
-                }
-                Some("compiler-artifact") if msg["target"]["name"] == lesson.test_target.as_str() => {
-                    if let Some(path) = msg["executable"].as_str() {
-                        exe = Some(PathBuf::from(path));
-                    }
-                }
-                _ => {}
-            }
+        let (mut errors, artifacts) = cargo_messages(&out.stdout);
+        if let Some(a) = artifacts.iter().find(|a| a.target == lesson.test_target) {
+            exe = Some(a.executable.clone());
         }
         if !out.status.success() {
             if errors.is_empty() {
@@ -233,6 +229,45 @@ pub fn build_with(
     }
     exe.map(Build::Ready)
         .ok_or_else(|| format!("cargo built no test executable named `{}`", lesson.test_target))
+}
+
+/// An executable cargo built, from its `compiler-artifact` message.
+struct Artifact {
+    package_id: String,
+    target: String,
+    executable: PathBuf,
+}
+
+/// Reads cargo's `--message-format=json` output: the rendered compiler errors, and every
+/// executable it built.
+fn cargo_messages(stdout: &[u8]) -> (String, Vec<Artifact>) {
+    let mut errors = String::new();
+    let mut artifacts = Vec::new();
+    for line in String::from_utf8_lossy(stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match msg["reason"].as_str() {
+            Some("compiler-message") if msg["message"]["level"] == "error" => {
+                errors.push_str(msg["message"]["rendered"].as_str().unwrap_or_default());
+            }
+            Some("compiler-artifact") => {
+                if let (Some(exe), Some(target), Some(id)) = (
+                    msg["executable"].as_str(),
+                    msg["target"]["name"].as_str(),
+                    msg["package_id"].as_str(),
+                ) {
+                    artifacts.push(Artifact {
+                        package_id: id.to_owned(),
+                        target: target.to_owned(),
+                        executable: PathBuf::from(exe),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    (errors, artifacts)
 }
 
 /// Runs `cmd` to completion in a process group of its own, registered so that an interrupt
@@ -319,28 +354,11 @@ pub fn run_reference(root: &Path, lesson: &Lesson) -> Result<Vec<SuiteResult>, S
         cmd.args(["--test", t]);
     }
     let out = run_in_own_group(&mut cmd).map_err(|e| format!("cannot run cargo: {e}"))?;
-    let mut exes = std::collections::BTreeMap::new();
-    let mut errors = String::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        match msg["reason"].as_str() {
-            Some("compiler-message") if msg["message"]["level"] == "error" => {
-                errors.push_str(msg["message"]["rendered"].as_str().unwrap_or_default());
-            }
-            Some("compiler-artifact") => {
-                if let (Some(exe), Some(target), Some(id)) = (
-                    msg["executable"].as_str(),
-                    msg["target"]["name"].as_str(),
-                    msg["package_id"].as_str(),
-                ) {
-                    exes.insert((id.to_owned(), target.to_owned()), PathBuf::from(exe));
-                }
-            }
-            _ => {}
-        }
-    }
+    let (errors, artifacts) = cargo_messages(&out.stdout);
+    let exes: std::collections::BTreeMap<(String, String), PathBuf> = artifacts
+        .into_iter()
+        .map(|a| ((a.package_id, a.target), a.executable))
+        .collect();
     let mut results = Vec::new();
     for (file, (package, target)) in wanted {
         // A package id names the package (`path+file:///…#name@0.1.0` or `name 0.1.0 (…)`).

@@ -88,6 +88,12 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool, skip_wrong: bool) ->
     for lesson in &lessons {
         let tag = format!("lesson {}", lesson.number);
         problems.extend(lesson.lint().into_iter().map(|p| format!("{tag}: {p}")));
+        problems.extend(
+            lesson
+                .lint_translations()
+                .into_iter()
+                .map(|p| format!("{tag}: {p}")),
+        );
         if let Some(why) = lesson.unavailable() {
             eprintln!("verify {tag}: SKIPPED (metadata checked, nothing run): {why}");
             continue;
@@ -235,6 +241,14 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool, skip_wrong: bool) ->
     }
     let stage = book::stage(root, &lessons)?;
     problems.extend(book::check_references(&stage.join("book").join("src")));
+    // The Chinese edition: every message translated, none fuzzy, links and ids intact.
+    if let Ok(zh) = book::Lang::parse("zh-CN") {
+        problems.extend(
+            book::check_translation(root, zh)
+                .into_iter()
+                .map(|p| format!("book (zh-CN): {p}")),
+        );
+    }
     for lesson in &lessons {
         for ex in &lesson.exercises {
             let text = std::fs::read_to_string(stage.join(&ex.file)).unwrap_or_default();
@@ -248,8 +262,10 @@ pub fn verify(root: &Path, repeat: u32, skip_starter: bool, skip_wrong: bool) ->
     }
     if problems.is_empty() {
         println!(
-            "verify: {} lesson(s), all consistent; reference passes, starters fail, book references resolve.",
-            lessons.len()
+            "verify: {} lesson(s), all consistent; reference passes{}{}, book references resolve.",
+            lessons.len(),
+            if skip_wrong { "" } else { ", wrong answers caught" },
+            if skip_starter { "" } else { ", starters fail" },
         );
         Ok(0)
     } else {

@@ -52,11 +52,21 @@ fn markers(root: &Path) -> (String, String) {
 }
 
 fn xtask(root: &Path, args: &[&str]) -> Out {
+    xtask_env(root, args, &[])
+}
+
+/// `xtask` with a known locale (English unless `env` says otherwise).
+fn xtask_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     let (hang, leak) = markers(root);
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("--root")
         .arg(root)
         .args(args)
+        .env_remove("FORKWAY_LANG")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "C.UTF-8")
+        .envs(env.iter().copied())
         .env("FIXTURE_HANG_SLEEP", hang)
         .env("FIXTURE_LEAK_SLEEP", leak)
         // Its own target dir per copy: cargo hashes path packages relative to their workspace,
@@ -169,6 +179,10 @@ fn junit_and_classroom_are_machine_readable() {
         .arg(&root)
         .args(["grade", "--format", "classroom", "--lessons", "2"])
         .env("CARGO_TARGET_DIR", root.join("target"))
+        // The machine formats are the same in every language.
+        .env("LANG", "zh_CN.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("FORKWAY_LANG")
         .env("GITHUB_OUTPUT", &output_file)
         .output()
         .expect("xtask");
@@ -201,6 +215,37 @@ fn lesson_output_and_exit_codes() {
         "{}",
         only.stdout
     );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn the_learner_reads_the_lesson_in_chinese() {
+    let root = fixture("zh");
+    let zh = [("LANG", "zh_CN.UTF-8")];
+    let failing = xtask_env(&root, &["lesson", "1", "--no-start"], &zh);
+    assert_eq!(failing.code, 1, "{}", failing.stderr);
+    assert!(failing.stderr.contains("正在构建第 1 课"), "{}", failing.stderr);
+    insta::assert_snapshot!("failing_lesson_zh_cn", normalize(&failing.stdout, &root));
+    // --lang beats the locale, FORKWAY_LANG beats the locale too.
+    let english = xtask_env(&root, &["--lang", "en", "hint", "1"], &zh);
+    assert!(
+        english.stdout.starts_with("Exercise 1.1: Double a number"),
+        "{}",
+        english.stdout
+    );
+    let hint = xtask_env(&root, &["hint", "1"], &[("FORKWAY_LANG", "zh-CN")]);
+    assert!(hint.stdout.contains("提示 1/2：乘法。"), "{}", hint.stdout);
+    let list = xtask_env(&root, &["lesson", "--lang", "zh-CN"], &[]);
+    // Aligned in a terminal: 演示 takes four columns, Broken six.
+    assert!(
+        list.stdout
+            .contains("\n   1. 演示    未开始\n   2. Broken  未开始\n"),
+        "{}",
+        list.stdout
+    );
+    let unknown = xtask_env(&root, &["lesson", "7"], &zh);
+    assert_eq!(unknown.code, 3);
+    assert_eq!(unknown.stderr.trim(), "错误：没有第 7 课（现有的课：1, 2）");
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -367,5 +412,55 @@ fn an_interrupt_kills_the_running_check_and_its_grandchild() {
         0,
         "nothing of the check survives the interrupt"
     );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn watch_stops_a_run_when_a_file_is_saved_and_starts_again() {
+    let root = fixture("watch");
+    let toml = root.join("lessons/01-demo/lesson.toml");
+    let text = std::fs::read_to_string(&toml).expect("lesson.toml");
+    std::fs::write(&toml, text.replace("timeout = 2", "timeout = 600")).expect("write");
+    let (hang, leak) = markers(&root);
+    let log = root.join("watch.out");
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(&root)
+        .args(["lesson", "1", "--no-start", "--watch", "--only", "hangs"])
+        .env("FIXTURE_HANG_SLEEP", &hang)
+        .env("FIXTURE_LEAK_SLEEP", &leak)
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .env("NO_COLOR", "1")
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run xtask");
+    let until = |what: &str, cond: &mut dyn FnMut() -> bool| {
+        let started = std::time::Instant::now();
+        while !cond() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(300),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20)); // polling /proc and a file
+        }
+    };
+    until("the hanging check", &mut || sleepers_alive(&hang) == 1);
+    // Save an exercise file while the check hangs: the run stops, its group is killed, and
+    // the checks run again (the grandchild shows up a second time).
+    let lib = root.join("demo/src/lib.rs");
+    let code = std::fs::read_to_string(&lib).expect("lib");
+    std::fs::write(&lib, format!("{code}\n// saved\n")).expect("save");
+    until("the stop message", &mut || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("a file changed during the run"))
+    });
+    until("the second run", &mut || sleepers_alive(&hang) == 1);
+    let pid = nix::unistd::Pid::from_raw(runner.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
+    until("the runner to exit", &mut || {
+        runner.try_wait().expect("try_wait").is_some()
+    });
+    assert_eq!(runner.wait().expect("wait").code(), Some(130));
+    assert_eq!(sleepers_alive(&hang), 0, "nothing of either run survives");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -22,7 +22,34 @@ use forkway_process::Process;
 
 /// The "work": square the argument, and send back who did it.
 fn job(q: &Queue<(u32, u64)>, a: u32) {
+    let gate = std::env::var_os(GATE);
+    if let (Some(gate), 1) = (&gate, a) {
+        wait_for_job_2(gate);
+    }
     q.put((a, u64::from(a) * u64::from(a))).expect("put");
+    if let (Some(gate), 2) = (&gate, a) {
+        job_2_is_done(gate);
+    }
+}
+
+/// The course's check sets this to a pipe it holds open (a `/proc/<pid>/fd/<n>` path): job 1
+/// then waits until job 2 has put its result, so the results arrive as 2, 1. A real run gives
+/// that order whenever job 2 happens to finish first; the check makes it happen every time.
+const GATE: &str = "RETURN_VALUES_GATE";
+
+fn wait_for_job_2(gate: &std::ffi::OsStr) {
+    use std::io::Read;
+    let mut pipe = std::fs::File::open(gate).expect("open the gate");
+    pipe.read_exact(&mut [0u8; 1]).expect("job 2's byte");
+}
+
+fn job_2_is_done(gate: &std::ffi::OsStr) {
+    use std::io::Write;
+    let mut pipe = std::fs::OpenOptions::new()
+        .write(true)
+        .open(gate)
+        .expect("open the gate");
+    pipe.write_all(b"2").expect("tell job 1");
 }
 
 // ANCHOR: main

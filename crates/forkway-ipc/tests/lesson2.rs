@@ -6,7 +6,7 @@
 #[path = "../../forkway-process/tests/support/mod.rs"]
 mod support;
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use forkway_ipc::{codec, simplex, GetError, PutError, Queue, RecvError};
@@ -113,6 +113,7 @@ fn bad_headers_are_errors_not_allocations() {
     let (mut r, w) = simplex::<u32>().expect("simplex");
     r.set_max_message(1024);
     raw_write(&w, &[0x7f, 0xff, 0xff, 0xff]); // 2 GiB announced
+    drop(w); // a reader that tries to read the 2 GiB gets EOF at once, not a hang
     assert!(matches!(r.recv_bytes(), Err(RecvError::TooLarge { .. })));
     let (mut r, w) = simplex::<u32>().expect("simplex");
     raw_write(&w, &[0xff, 0xff, 0xff, 0xfe]); // -2: no such length
@@ -132,7 +133,9 @@ fn get_waits_for_a_put_from_another_process() {
         tx.put("late".to_owned()).expect("put");
     });
     child.start().expect("start");
-    assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+    let rx = q.clone();
+    let got = within_bound("get_nowait() on an empty queue", move || rx.get_nowait());
+    assert!(matches!(got, Err(GetError::Empty)), "{got:?}");
     release.release();
     assert_eq!(q.get().expect("get waits for the put"), "late");
     assert_eq!(join_bounded(&child), 0);
@@ -142,10 +145,11 @@ fn get_waits_for_a_put_from_another_process() {
 fn get_timeout_returns_empty_after_the_timeout() {
     let q: Queue<u8> = Queue::new().expect("queue");
     let began = Instant::now();
-    assert!(matches!(
-        q.get_timeout(Duration::from_millis(150)),
-        Err(GetError::Empty)
-    ));
+    let rx = q.clone();
+    let got = within_bound("get_timeout(150 ms) on an empty queue", move || {
+        rx.get_timeout(Duration::from_millis(150))
+    });
+    assert!(matches!(got, Err(GetError::Empty)), "{got:?}");
     assert!(began.elapsed() >= Duration::from_millis(150), "returned early");
     q.put(3).expect("put");
     assert_eq!(q.get_timeout(Duration::from_millis(150)).expect("get"), 3);
@@ -154,7 +158,9 @@ fn get_timeout_returns_empty_after_the_timeout() {
 #[test]
 fn get_nowait_answers_at_once() {
     let q: Queue<u8> = Queue::new().expect("queue");
-    assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+    let rx = q.clone();
+    let got = within_bound("get_nowait() on an empty queue", move || rx.get_nowait());
+    assert!(matches!(got, Err(GetError::Empty)), "{got:?}");
     q.put(1).expect("put");
     q.put(2).expect("put");
     assert_eq!(q.get_nowait().expect("first"), 1);
@@ -213,18 +219,21 @@ fn unbounded_put_never_waits() {
 
 fn run(name: &str, args: &[&str]) -> Vec<String> {
     let run = run_example_of("forkway-ipc", name, args);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 0, "the example failed:{run}");
     run.stdout.lines().map(str::to_owned).collect()
 }
 
 #[test]
 fn example_download_analyse() {
-    assert_eq!(run("download_analyse", &[]), ["[11, 22, 33, 44]"]);
+    let run = run_example_of("forkway-ipc", "download_analyse", &[]);
+    assert_stdout_lines(&run, &["[11, 22, 33, 44]"]);
 }
 
 #[test]
 fn example_producer_consumer() {
-    let lines = run("producer_consumer", &[]);
+    // The cook pauses between buns (0, 30, 60 ms, …), so the queue is empty now and then
+    // before the end: a consumer must wait for the cook's Done, not stop when it sees nothing.
+    let lines = run("producer_consumer", &["30"]);
     let got: Vec<&String> = lines.iter().filter(|l| l.starts_with("consumer")).collect();
     let expected: Vec<String> = (0..10).map(|i| format!("consumer egon got bun {i}.")).collect();
     assert_eq!(
@@ -242,17 +251,25 @@ fn example_producer_consumer() {
 
 #[test]
 fn example_return_values() {
-    assert_eq!(
-        run("return_values", &[]),
-        ["job(1) returned 1", "job(2) returned 4"]
+    // Job 2's result arrives first, every time: the example's job 1 waits for a byte that job
+    // 2 writes into this pipe after its put. Printing in arrival order shows here.
+    let (gate_r, gate_w) = pipe();
+    let gate = format!("/proc/{}/fd/{}", std::process::id(), gate_r.as_raw_fd());
+    let run = run_example_env(
+        "forkway-ipc",
+        "return_values",
+        &[],
+        &[("RETURN_VALUES_GATE", &gate)],
     );
+    drop((gate_r, gate_w));
+    assert_stdout_lines(&run, &["job(1) returned 1", "job(2) returned 4"]);
 }
 
 #[test]
 fn example_maxsize3() {
-    assert_eq!(
-        run("maxsize3", &[]),
-        [
+    assert_stdout_lines(
+        &run_example_of("forkway-ipc", "maxsize3", &[]),
+        &[
             "full: true",
             "full after 200 ms: msg4 handed back",
             "full at once: msg4 handed back",
@@ -260,6 +277,6 @@ fn example_maxsize3() {
             "got msg2",
             "got msg3",
             "empty: true",
-        ]
+        ],
     );
 }

@@ -45,6 +45,30 @@ fn the_last_task_done_wakes_a_joiner() {
     assert_eq!(join_bounded(&joiner), 0);
 }
 
+#[test]
+fn join_does_not_blame_a_consumer_that_acknowledged_its_task() {
+    let q: JoinableQueue<u8> = JoinableQueue::new().expect("queue");
+    q.put(1).expect("put");
+    let consumer_q = q.clone();
+    let mut consumer = Process::new(move || {
+        consumer_q.get().expect("get");
+        consumer_q.task_done().expect("task_done");
+    });
+    consumer.start().expect("start");
+    assert_eq!(join_bounded(&consumer), 0);
+    // One task left, ours: a join that times out must say so, not blame the consumer that
+    // took an item and acknowledged it before it exited.
+    q.put(2).expect("put");
+    assert_eq!(
+        q.join_timeout(Duration::from_millis(100)),
+        Err(JoinError::Timeout { unfinished: 1 }),
+        "task_done must also forget that this process holds the item it took"
+    );
+    q.get().expect("get");
+    q.task_done().expect("task_done");
+    q.join_timeout(BOUND).expect("all done");
+}
+
 // ---- exercise 4.2: join ---------------------------------------------------------------------------
 
 #[test]

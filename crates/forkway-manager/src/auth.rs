@@ -163,6 +163,10 @@ pub(crate) fn verify_response(authkey: &[u8], message: &[u8], response: &[u8]) -
 
 /// Our answer to a peer's challenge frame, `#CHALLENGE#` included (CPython's
 /// `_create_response`, after `answer_challenge`'s checks).
+///
+/// The same computation as exercise 6.2's reference, on purpose kept apart from it: the
+/// server's nonblocking handshake must never run a learner's unfinished `answer_challenge`
+/// (every other lesson's tests start managers while lesson 6 is blank).
 pub(crate) fn response_to(authkey: &[u8], challenge: &[u8]) -> Result<Vec<u8>, AuthError> {
     let Some(message) = challenge.strip_prefix(CHALLENGE) else {
         return Err(AuthError::Protocol("expected a challenge".into()));

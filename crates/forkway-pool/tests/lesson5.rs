@@ -92,6 +92,10 @@ fn terminate_answers_every_job_through_its_chunks() {
 
 #[test]
 fn workers_run_tasks_and_send_results_back() {
+    let watchdog = Watchdog::new(
+        "workers_run_tasks_and_send_results_back: apply/map (does each result reach its job, \
+         and does the job see its last chunk?)",
+    );
     let pool = Pool::new(2).expect("pool");
     assert_eq!(pool.apply(sqr, 5).expect("apply"), 25);
     assert_eq!(
@@ -107,6 +111,7 @@ fn workers_run_tasks_and_send_results_back() {
         pids.iter().all(|pid| pool.worker_pids().contains(pid)),
         "the workers ran the tasks"
     );
+    drop(watchdog);
 }
 
 #[test]
@@ -117,7 +122,12 @@ fn close_and_join_let_every_worker_exit() {
         .map(|i| pool.apply_async(sqr, i).expect("submit"))
         .collect();
     pool.close();
+    let watchdog = Watchdog::new(
+        "close_and_join_let_every_worker_exit: join() after close() (each worker takes one \
+         stop message and exits; a worker that took its stop must not be replaced)",
+    );
     pool.join().expect("join");
+    drop(watchdog);
     for pid in pids {
         assert!(is_reaped(pid), "worker {pid} exited and was reaped");
     }
@@ -152,6 +162,7 @@ fn slow_sqr(x: i64) -> i64 {
 #[test]
 fn results_reach_their_own_job() {
     // Many jobs in flight at once, finishing out of order: each result must land in its job.
+    let watchdog = Watchdog::new("results_reach_their_own_job: the jobs' results");
     let pool = Pool::new(3).expect("pool");
     let calls: Arc<Mutex<Vec<i64>>> = Arc::default();
     let singles: Vec<_> = (0..40)
@@ -189,6 +200,7 @@ fn results_reach_their_own_job() {
         (0..40).map(sqr).collect::<Vec<_>>(),
         "each callback exactly once"
     );
+    drop(watchdog);
 }
 
 static HOLDER: OnceLock<Value<u32>> = OnceLock::new();
@@ -244,7 +256,12 @@ fn a_worker_killed_after_close_still_lets_join_finish() {
     pool.close();
     kill_the_holder(&holder);
     // The only worker died: its replacement must run the queued task, then take the stop.
+    let watchdog = Watchdog::new(
+        "a_worker_killed_after_close_still_lets_join_finish: join() after close() and a killed \
+         worker (its replacement runs the rest, then takes the stop)",
+    );
     pool.join().expect("join");
+    drop(watchdog);
     assert!(matches!(
         doomed.get(),
         Err(PoolError::Task(TaskError::WorkerDied { .. }))
@@ -255,7 +272,7 @@ fn a_worker_killed_after_close_still_lets_join_finish() {
 #[test]
 fn example_pool_workers() {
     let run = run_example_of("forkway-pool", "pool_workers", &["0.05"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 0, "the example failed:{run}");
     let lines: Vec<&str> = run.stdout.lines().collect();
     let starts: Vec<&str> = lines
         .iter()
@@ -311,14 +328,28 @@ fn example_pool_workers() {
 #[test]
 fn example_squares() {
     let run = run_example_of("forkway-pool", "squares", &[]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 0, "the example failed:{run}");
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines[0], "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]");
-    assert_eq!(lines[1], "4");
-    assert_eq!(lines[2], "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]");
-    assert_eq!(lines[3], "callback: 12");
+    let expected = [
+        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]",
+        "4",
+        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]",
+        "callback: 12",
+    ];
+    for (i, want) in expected.iter().enumerate() {
+        assert_eq!(
+            lines.get(i).copied(),
+            Some(*want),
+            "line {}: expected {want:?}; the example printed:{run}",
+            i + 1
+        );
+    }
     assert!(
-        lines[4].starts_with("error_callback: the task panicked at") && run.stdout.contains("13 is unlucky"),
-        "{lines:?}"
+        lines
+            .get(4)
+            .is_some_and(|l| l.starts_with("error_callback: the task panicked at"))
+            && run.stdout.contains("13 is unlucky"),
+        "line 5: expected `error_callback: the task panicked at …13 is unlucky…`; the example \
+         printed:{run}"
     );
 }

@@ -75,8 +75,26 @@ fn join_timeout_returns_while_the_child_runs() {
     let (mut r, release) = release_pipe();
     let mut p = Process::new(move || wait_for_release(&mut r));
     p.start().expect("start");
-    p.join_timeout(Duration::from_millis(50))
-        .expect("join with timeout");
+    // On a thread, so that a join that blocks until the child ends becomes a failure here
+    // (then the release lets the child, and the thread, finish).
+    let mut release = Some(release);
+    let returned = std::thread::scope(|s| {
+        let (done, joined) = std::sync::mpsc::channel();
+        let p = &p;
+        s.spawn(move || {
+            let result = p.join_timeout(Duration::from_millis(50));
+            let _ = done.send(result);
+        });
+        let returned = joined.recv_timeout(BOUND).ok();
+        if returned.is_none() {
+            release.take(); // lets the child end, so the blocked join (and the scope) can end
+        }
+        returned
+    });
+    let (Some(result), Some(release)) = (returned, release) else {
+        panic!("join_timeout(50 ms) was still waiting after {BOUND:?}: does try_reap block?");
+    };
+    result.expect("join with timeout");
     assert_eq!(
         p.exitcode(),
         None,
@@ -106,6 +124,22 @@ fn active_children_reaps_finished_children() {
         "active_children() must reap what it drops from the list"
     );
     assert_eq!(p.exitcode(), Some(0));
+}
+
+#[test]
+fn a_child_reaped_behind_our_back_is_lost() {
+    let mut p = Process::new(|| ());
+    p.start().expect("start");
+    let pid = p.pid().expect("pid");
+    // Reap it ourselves, as a stray `waitpid(-1)` elsewhere in a program would.
+    let status = nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None).expect("waitpid");
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+    match p.join_timeout(BOUND) {
+        Err(forkway_process::ProcessError::Lost { pid: lost }) => assert_eq!(lost, pid),
+        other => panic!("join of a child reaped by someone else: expected Err(Lost), got {other:?}"),
+    }
+    assert_eq!(p.exitcode(), None, "nobody can know its exit code");
+    assert!(!p.is_alive());
 }
 
 // ---- exercise 1.3: terminate and kill ---------------------------------------------------------
@@ -228,6 +262,97 @@ fn the_child_never_runs_the_parents_code() {
     drop(w);
     let all = read_to_end(&mut r);
     assert_eq!(all.lines().count(), 1, "only the parent may write here: {all:?}");
+}
+
+#[test]
+fn a_line_without_newline_is_flushed_before_exit() {
+    let (mut r, w) = pipe();
+    let mut p = Process::new(move || {
+        redirect_stdout(&w);
+        drop(w);
+        // Buffered: only the bootstrap's flush before `_exit` can get it out.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), b"no newline yet");
+    });
+    p.start().expect("start");
+    assert_eq!(join_bounded(&p), 0);
+    drop(p);
+    let out = read_to_end(&mut r);
+    assert!(
+        out.contains("no newline yet"),
+        "what the child wrote to stdout was lost: flush before _exit. Got {out:?}"
+    );
+}
+
+fn become_subreaper() {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag; no memory is passed.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(rc, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+fn pidfd(pid: u32) -> std::os::fd::OwnedFd {
+    // SAFETY: pidfd_open takes a pid and flags; returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    assert!(fd >= 0, "pidfd_open({pid}) failed: is it already gone?");
+    // SAFETY: a fresh fd that we own.
+    unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) }
+}
+
+#[test]
+fn a_child_stops_its_daemons_and_waits_for_its_children_before_exiting() {
+    use std::os::fd::AsFd;
+    // Orphaned grandchildren (of a child that forgot its cleanup) come back to this process,
+    // which reaps them: nothing is left for the machine's init.
+    become_subreaper();
+    let (mut r, mut w) = pipe();
+    let (mut go_r, go) = release_pipe();
+    let (mut hold_r, hold) = release_pipe();
+    let mut parent = Process::new(move || {
+        let mut daemon = Process::new(|| idle_until_killed()).with_daemon(true);
+        daemon.start().expect("start daemon");
+        let mut worker = Process::new(move || wait_for_release(&mut go_r));
+        worker.start().expect("start worker");
+        let pids = (daemon.pid().expect("pid"), worker.pid().expect("pid"));
+        send_line(&mut w, &format!("{} {}", pids.0, pids.1));
+        // Leak both handles: no drop stops or joins them. Only the exit cleanup can.
+        std::mem::forget(daemon);
+        std::mem::forget(worker);
+        // Stay until the test holds a pidfd of each: the cleanup may reap them at once.
+        wait_for_release(&mut hold_r);
+    });
+    parent.start().expect("start");
+    let line = read_line(&mut r);
+    let pids: Vec<u32> = line.split(' ').map(|p| p.parse().expect("pid")).collect();
+    let (daemon, worker) = (pidfd(pids[0]), pidfd(pids[1]));
+    hold.release();
+    go.release();
+    assert_eq!(join_bounded(&parent), 0);
+    // Who reaped them tells whether the parent cleaned up: its own children it reaped before
+    // `_exit` are unknown to us (ECHILD); the ones it left behind were handed to us, the
+    // subreaper, when it exited. (A daemon left behind dies of its parent-death signal, or of
+    // our SIGKILL: orphaned to us and unreaped, its pid is still its own.)
+    let mut orphaned = Vec::new();
+    for (fd, pid, what) in [
+        (&daemon, pids[0], "its daemon"),
+        (&worker, pids[1], "its non-daemon child"),
+    ] {
+        let pid = Pid::from_raw(pid as i32);
+        if !readable(fd.as_fd(), Duration::ZERO) {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        }
+        assert!(
+            readable(fd.as_fd(), BOUND),
+            "pid {pid} still alive after {BOUND:?}"
+        );
+        if nix::sys::wait::waitpid(pid, None).is_ok() {
+            orphaned.push(what);
+        }
+    }
+    assert!(
+        orphaned.is_empty(),
+        "the child exited without reaping {}: run the exit cleanup (terminate the daemons, join the \
+         others) before _exit",
+        orphaned.join(" and ")
+    );
 }
 
 /// Panics with the message going to /dev/null: the test is about the exit code, not the text.

@@ -17,12 +17,13 @@
 //!     lock.release()
 //! ```
 //! Without the lock, every buyer can read "1 left" before anyone writes, and ten tickets are
-//! sold out of one. The seed shows it with sleeps, sometimes; here `--no-lock` shows it every
-//! time: a `Barrier` makes all ten read before any of them writes. With the lock, exactly one
-//! ticket is sold. Run it:
+//! sold out of one. The seed shows it with sleeps, sometimes; here it shows every time: a buyer
+//! that reads without holding the ticket lock waits at a `Barrier` until all ten have read, then
+//! writes (`--no-lock` runs it so). With the lock, exactly one ticket is sold. Run it:
 //! `cargo run -p forkway-sync --example tickets` and `… --example tickets -- --no-lock`
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use forkway_process::Process;
 use forkway_sync::{Barrier, Lock};
@@ -40,10 +41,20 @@ fn write_tickets(file: &Path, left: u64) {
     std::fs::write(file, json!({ "ticket": left }).to_string()).expect("write the ticket file");
 }
 
+/// The ticket lock, and a barrier for all buyers: set by `main` before it forks.
+static RACE: OnceLock<(Lock, Barrier)> = OnceLock::new();
+
 /// One purchase: read, decide, write. Returns whether this buyer got a ticket.
 fn purchase(file: &Path, before_writing: impl FnOnce()) -> bool {
     let left = read_tickets(file);
-    before_writing(); // the seed's "network delay"
+    // The seed's "network delay", made certain: a buyer that read without holding the ticket
+    // lock waits until every buyer has read, so without the lock all ten write `1 - 1`.
+    if let Some((lock, all_have_read)) = RACE.get() {
+        if !lock.locked() {
+            all_have_read.wait().expect("barrier");
+        }
+    }
+    before_writing();
     if left > 0 {
         write_tickets(file, left - 1);
         true
@@ -64,11 +75,9 @@ fn buy(i: u32, file: &Path, lock: &Lock) -> bool {
 }
 // ANCHOR_END: buy
 
-/// The race, made certain: everyone reads, then everyone writes.
-fn buy_without_lock(i: u32, file: &Path, all_have_read: &Barrier) -> bool {
-    let got = purchase(file, || {
-        all_have_read.wait().expect("barrier");
-    });
+/// The race, made certain by `purchase`: everyone reads, then everyone writes.
+fn buy_without_lock(i: u32, file: &Path) -> bool {
+    let got = purchase(file, || {});
     println!("buyer {i} {}", if got { "got a ticket" } else { "got no ticket" });
     got
 }
@@ -79,13 +88,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write_tickets(&file, 1);
     let lock = Lock::new()?;
     let barrier = Barrier::new(BUYERS)?;
+    let _ = RACE.set((lock.clone(), barrier));
     let mut buyers: Vec<Process> = (0..BUYERS)
         .map(|i| {
-            let (file, lock, barrier) = (file.clone(), lock.clone(), barrier.clone());
+            let (file, lock) = (file.clone(), lock.clone());
             // The exit code says whether this buyer got a ticket: 0 yes, 1 no.
             Process::new(move || {
                 let got = if no_lock {
-                    buy_without_lock(i, &file, &barrier)
+                    buy_without_lock(i, &file)
                 } else {
                     buy(i, &file, &lock)
                 };

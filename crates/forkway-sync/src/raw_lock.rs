@@ -104,6 +104,13 @@ impl RawLock {
     }
     // ANCHOR_END: raw_unlock
 
+    /// Whether the word says "held, and somebody may be waiting" (2): what a process that found
+    /// the lock held must set before it sleeps, so that `unlock` knows to wake it. A snapshot,
+    /// for tests and for watching the protocol at work.
+    pub fn contended(&self) -> bool {
+        self.word().load(Ordering::Relaxed) == CONTENDED
+    }
+
     /// Takes the lock only if it is free now.
     pub fn try_lock(&self) -> bool {
         self.word()

@@ -49,6 +49,47 @@ fn raw_lock_excludes_across_processes() {
     assert_eq!(counter.get(), 8000);
 }
 
+#[test]
+fn raw_lock_waiter_marks_the_word_and_holds_the_lock_once_woken() {
+    let lock = RawLock::new().expect("lock");
+    lock.lock();
+    assert!(!lock.contended(), "nobody waits yet: the word is 1");
+    let (mut got_r, mut got_w) = pipe();
+    let (mut go_r, go) = release_pipe();
+    let child_lock = lock.clone();
+    let mut child = Process::new(move || {
+        child_lock.lock();
+        send_line(&mut got_w, "got it");
+        wait_for_release(&mut go_r);
+        child_lock.unlock().expect("unlock");
+    });
+    child.start().expect("start");
+    wait_asleep(child.pid().expect("pid"));
+    // Before sleeping, the waiter must have set the word to 2: an unlock that finds 1 wakes
+    // nobody, and the waiter would sleep forever.
+    let marked = lock.contended();
+    if !marked {
+        child.kill().expect("kill the sleeper");
+    }
+    assert!(
+        marked,
+        "a process asleep in lock() left the word at 1 (held, nobody waiting): set it to 2 \
+         before futex_wait, or unlock will not wake it"
+    );
+    lock.unlock().expect("unlock");
+    assert_eq!(read_line(&mut got_r), "got it");
+    // The woken waiter holds the lock: taking it means setting the word, not just waking up.
+    let held = lock.locked() && !lock.try_lock();
+    go.release();
+    assert!(
+        held,
+        "the woken waiter returned from lock() but the lock is free: loop until the swap \
+         returns 0"
+    );
+    assert_eq!(join_bounded(&child), 0);
+    assert!(!lock.locked());
+}
+
 // ---- exercise 3.2: unlock ---------------------------------------------------------------------
 
 #[test]
@@ -92,7 +133,11 @@ fn semaphore_counts_down_then_waits_until_the_timeout() {
     sem.acquire();
     assert_eq!(sem.value(), 0);
     let began = Instant::now();
-    assert!(!sem.acquire_timeout(Duration::from_millis(100)), "no permit left");
+    let waiter = sem.clone();
+    let got = within_bound("acquire_timeout(100 ms) without a permit", move || {
+        waiter.acquire_timeout(Duration::from_millis(100))
+    });
+    assert!(!got, "no permit left");
     assert!(began.elapsed() >= Duration::from_millis(100), "returned early");
 }
 
@@ -113,13 +158,64 @@ fn semaphore_waiter_wakes_on_a_release_from_another_process() {
     assert_eq!(sem.value(), 0, "the permit was taken");
 }
 
+#[test]
+fn semaphore_waiter_that_finds_no_permit_sleeps_again() {
+    // Two waiters, one permit: a release wakes every waiter, one takes the permit, and the
+    // other must look again and go back to sleep, not return as if it had one.
+    let sem = Semaphore::new(0).expect("semaphore");
+    let (mut got_r, got_w) = pipe();
+    let mut waiters: Vec<Process> = (0..2)
+        .map(|i| {
+            let (sem, mut got_w) = (sem.clone(), got_w.try_clone().expect("dup"));
+            Process::new(move || {
+                sem.acquire();
+                send_line(&mut got_w, &i.to_string());
+            })
+        })
+        .collect();
+    drop(got_w);
+    for w in &mut waiters {
+        w.start().expect("start");
+        wait_asleep(w.pid().expect("pid"));
+    }
+    let pids: Vec<u32> = waiters.iter().map(|w| w.pid().expect("pid")).collect();
+    let sleeps_before: Vec<u64> = pids.iter().map(|&p| voluntary_sleeps(p)).collect();
+    sem.release().expect("release");
+    let winner: usize = read_line(&mut got_r).parse().expect("index");
+    let loser = 1 - winner;
+    assert_eq!(join_bounded(&waiters[winner]), 0);
+    // Either the loser sleeps again (it woke: one more voluntary sleep, and it is back in the
+    // futex), or it wrongly returns and writes its line. One of the two happens soon.
+    let deadline = Instant::now() + BOUND;
+    loop {
+        if readable(std::os::fd::AsFd::as_fd(&got_r), Duration::ZERO) {
+            let line = read_line(&mut got_r);
+            panic!("waiter {line} returned from acquire() although the only permit was taken");
+        }
+        if voluntary_sleeps(pids[loser]) > sleeps_before[loser] {
+            wait_asleep(pids[loser]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the second waiter never woke up");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(sem.value(), 0);
+    sem.release().expect("release");
+    assert_eq!(read_line(&mut got_r), loser.to_string());
+    assert_eq!(join_bounded(&waiters[loser]), 0);
+}
+
 // ---- exercise 3.4: an event -------------------------------------------------------------------
 
 #[test]
 fn event_wait_times_out_while_unset_and_returns_at_once_when_set() {
     let event = Event::new().expect("event");
     let began = Instant::now();
-    assert!(!event.wait_timeout(Duration::from_millis(100)));
+    let waiter = event.clone();
+    let set = within_bound("wait_timeout(100 ms) on an unset event", move || {
+        waiter.wait_timeout(Duration::from_millis(100))
+    });
+    assert!(!set, "nobody set it");
     assert!(began.elapsed() >= Duration::from_millis(100), "returned early");
     event.set();
     assert!(event.wait_timeout(Duration::ZERO));
@@ -152,7 +248,7 @@ fn event_set_by_a_child_wakes_every_waiter() {
 
 fn run(name: &str, args: &[&str]) -> Vec<String> {
     let run = run_example_of("forkway-sync", name, args);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 0, "the example failed:{run}");
     run.stdout.lines().map(str::to_owned).collect()
 }
 
@@ -171,5 +267,8 @@ fn example_tickets_sells_exactly_one() {
 
 #[test]
 fn example_counter_is_exact() {
-    assert_eq!(run("counter", &[]), ["expected 40000, got 40000"]);
+    assert_stdout_lines(
+        &run_example_of("forkway-sync", "counter", &[]),
+        &["expected 40000, got 40000"],
+    );
 }

@@ -31,6 +31,53 @@ pub fn join_bounded(p: &Process) -> i32 {
         .unwrap_or_else(|| panic!("{p:?} still running after {BOUND:?}"))
 }
 
+/// Runs `f` on a thread and fails the test if it has not returned within [`BOUND`]: a call
+/// that never returns is a failure with a message, not a hang. (The stuck thread is left
+/// behind; the failed test's process ends soon anyway.)
+pub fn within_bound<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    result
+        .recv_timeout(BOUND)
+        .unwrap_or_else(|_| panic!("{what} still had not returned after {BOUND:?}"))
+}
+
+/// Ends the whole test process, with a message, if it is not dropped within [`BOUND`]: for a
+/// call that cannot be moved to another thread (it borrows what the test still uses) and could
+/// block forever. A hang becomes a failure with a message, at the cost of the other tests
+/// running in the same process.
+pub struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
+
+impl Watchdog {
+    pub fn new(what: &str) -> Watchdog {
+        let what = what.to_owned();
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(BOUND) {
+                // Straight to fd 2: this thread inherited libtest's capture of `eprintln!`,
+                // which `_exit` would throw away.
+                let _ = std::io::stderr().write_all(
+                    format!("{what} still had not returned after {BOUND:?}: test failed\n").as_bytes(),
+                );
+                // SAFETY: _exit ends the process at once; nothing runs after it. Not `exit`,
+                // whose clean-up would wait for the very children that are stuck.
+                unsafe { libc::_exit(101) };
+            }
+        });
+        Watchdog(Some(cancel))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.0.take() {
+            let _ = cancel.send(());
+        }
+    }
+}
+
 /// Blocks until a signal ends the process: the body of a child that must be running until the
 /// test terminates or kills it.
 pub fn idle_until_killed() -> ! {
@@ -154,6 +201,14 @@ pub fn redirect_stderr(w: &std::io::PipeWriter) {
     assert!(rc == 2, "dup2 failed");
 }
 
+/// Redirects this (child) process's stdout into `w`, so the parent can read what it prints
+/// through `std::io::stdout()` (libtest's capture only catches `print!`).
+pub fn redirect_stdout(w: &std::io::PipeWriter) {
+    // SAFETY: dup2 on two fds we own; fd 1 is replaced atomically.
+    let rc = unsafe { libc::dup2(w.as_raw_fd(), 1) };
+    assert!(rc == 1, "dup2 failed");
+}
+
 /// Sends this (child) process's stderr to /dev/null, for tests about exit codes of panics.
 pub fn redirect_stderr_to_null() {
     let null = std::fs::OpenOptions::new()
@@ -165,12 +220,67 @@ pub fn redirect_stderr_to_null() {
 }
 
 /// What an example program did.
-#[derive(Debug)]
 pub struct ExampleRun {
     /// Exit code, or `-N` when killed by signal N.
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Writes `text` as lines indented under a heading, or says it was empty.
+fn indented(f: &mut std::fmt::Formatter<'_>, heading: &str, text: &str) -> std::fmt::Result {
+    if text.is_empty() {
+        return writeln!(f, "{heading}: (nothing)");
+    }
+    writeln!(f, "{heading}:")?;
+    for line in text.lines() {
+        writeln!(f, "    {line}")?;
+    }
+    Ok(())
+}
+
+/// For failure messages: the exit code, then stdout and stderr as real lines, indented.
+impl std::fmt::Display for ExampleRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Start on a new line: assertion messages put this after a colon.
+        writeln!(f)?;
+        match self.code {
+            c if c < 0 => writeln!(f, "exit code: {c} (killed by signal {})", -c)?,
+            c => writeln!(f, "exit code: {c}")?,
+        }
+        indented(f, "stdout", &self.stdout)?;
+        indented(f, "stderr", &self.stderr)
+    }
+}
+
+/// The same readable form: assertions that print `{run:?}` get real lines too.
+impl std::fmt::Debug for ExampleRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// Fails unless the example exited with 0 and printed exactly `expected`, line by line; the
+/// message shows the expected lines, the lines it got, and the first that differs.
+pub fn assert_stdout_lines(run: &ExampleRun, expected: &[&str]) {
+    let got: Vec<&str> = run.stdout.lines().collect();
+    if run.code == 0 && got == expected {
+        return;
+    }
+    let mut msg = String::from("the example's output is not the expected one\nexpected:\n");
+    for line in expected {
+        msg.push_str(&format!("    {line}\n"));
+    }
+    if let Some(i) = (0..expected.len().max(got.len())).find(|&i| expected.get(i) != got.get(i)) {
+        msg.push_str(&format!(
+            "first difference, line {}: expected {:?}, got {:?}\n",
+            i + 1,
+            expected.get(i).copied().unwrap_or("(no line)"),
+            got.get(i).copied().unwrap_or("(no line)"),
+        ));
+    }
+    msg.push_str(&format!("what it did:{run}"));
+    panic!("{msg}");
 }
 
 /// Builds `examples/<name>.rs` (nested cargo; cheap when it is up to date) and runs it as a
@@ -181,6 +291,11 @@ pub fn run_example(name: &str, args: &[&str]) -> ExampleRun {
 
 /// [`run_example`] for an example of another package of the workspace.
 pub fn run_example_of(package: &str, name: &str, args: &[&str]) -> ExampleRun {
+    run_example_env(package, name, args, &[])
+}
+
+/// [`run_example_of`] with extra environment variables for the example.
+pub fn run_example_env(package: &str, name: &str, args: &[&str], envs: &[(&str, &str)]) -> ExampleRun {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test>-<hash>  →  target/<profile>
@@ -205,6 +320,7 @@ pub fn run_example_of(package: &str, name: &str, args: &[&str]) -> ExampleRun {
         use std::os::unix::process::CommandExt;
         Command::new(&bin)
             .args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -225,7 +341,13 @@ pub fn run_example_of(package: &str, name: &str, args: &[&str]) -> ExampleRun {
         if Instant::now() > deadline {
             let _ = nix::sys::signal::killpg(Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
             let _ = child.wait();
-            panic!("example `{name}` still running after {BOUND:?}: killed");
+            // The whole group is dead, so both pipes are at EOF: show what it printed.
+            let run = ExampleRun {
+                code: -9,
+                stdout: out_reader.join().expect("stdout reader"),
+                stderr: err_reader.join().expect("stderr reader"),
+            };
+            panic!("example `{name}` still running after {BOUND:?}: killed. What it did:{run}");
         }
         // Polling an exited child with a bound; std's Child has no timed wait.
         std::thread::sleep(Duration::from_millis(5));
@@ -244,7 +366,7 @@ pub fn run_example_of(package: &str, name: &str, args: &[&str]) -> ExampleRun {
     };
     assert!(
         !leaked,
-        "example `{name}` left processes running after it exited: {run:?}"
+        "example `{name}` left processes running after it exited:{run}"
     );
     run
 }
@@ -276,6 +398,17 @@ pub fn wait_blocked_in(pid: u32, what: &str) {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// How many times `pid` went to sleep of its own accord (`voluntary_ctxt_switches`): it grows
+/// each time the process blocks, so a larger number proves it woke up and blocked again.
+pub fn voluntary_sleeps(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Waits until `pid` sleeps in a futex: it is inside a blocking lock, queue or wait call.

@@ -1,0 +1,17 @@
+// wrong: checks the deadline before looking for room, so put_nowait fails on an empty queue.
+        loop {
+            let guard = self.lock();
+            let maxsize = guard.header.maxsize;
+            if deadline.passed() {
+                return Err(NoRoom::Full);
+            }
+            if maxsize == 0 || guard.state().count < maxsize {
+                return Ok(guard);
+            }
+            let header = guard.header;
+            let seen = header.not_full.load(Ordering::SeqCst);
+            let _waiting = Waiting::new(&header.full_waiters);
+            drop(guard);
+            futex_wait(&header.not_full, seen, deadline.left());
+        }
+

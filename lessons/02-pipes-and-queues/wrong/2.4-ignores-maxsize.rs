@@ -1,0 +1,17 @@
+// wrong: a put never waits for room: the queue's maxsize is ignored.
+        loop {
+            let guard = self.lock();
+            let maxsize = guard.header.maxsize;
+            if maxsize == 0 || maxsize > 0 {
+                return Ok(guard);
+            }
+            if deadline.passed() {
+                return Err(NoRoom::Full);
+            }
+            let header = guard.header;
+            let seen = header.not_full.load(Ordering::SeqCst);
+            let _waiting = Waiting::new(&header.full_waiters);
+            drop(guard);
+            futex_wait(&header.not_full, seen, deadline.left());
+        }
+

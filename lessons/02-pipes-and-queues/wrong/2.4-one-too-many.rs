@@ -1,0 +1,17 @@
+// wrong: compares with <=, so a bounded queue takes one item more than its maxsize.
+        loop {
+            let guard = self.lock();
+            let maxsize = guard.header.maxsize;
+            if maxsize == 0 || guard.state().count <= maxsize {
+                return Ok(guard);
+            }
+            if deadline.passed() {
+                return Err(NoRoom::Full);
+            }
+            let header = guard.header;
+            let seen = header.not_full.load(Ordering::SeqCst);
+            let _waiting = Waiting::new(&header.full_waiters);
+            drop(guard);
+            futex_wait(&header.not_full, seen, deadline.left());
+        }
+

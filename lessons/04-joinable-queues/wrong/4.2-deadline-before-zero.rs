@@ -1,0 +1,19 @@
+// wrong: checks the deadline before the count, so join_timeout(0) fails even when every task is done.
+        let tasks = self.tasks();
+        loop {
+            let unfinished = tasks.unfinished.load(Ordering::SeqCst);
+            if deadline.passed() {
+                return Err(JoinError::Timeout { unfinished });
+            }
+            if unfinished == 0 {
+                return Ok(());
+            }
+            if let Some((pid, unacknowledged)) = self.dead_consumer() {
+                return Err(JoinError::ConsumerDied { pid, unacknowledged });
+            }
+            // Sleep while the count is unchanged, waking now and then to look for dead
+            // consumers (a death changes no word we could sleep on).
+            let nap = deadline.left().map_or(CHECK_EVERY, |left| left.min(CHECK_EVERY));
+            futex_wait(&tasks.unfinished, unfinished, Some(nap));
+        }
+

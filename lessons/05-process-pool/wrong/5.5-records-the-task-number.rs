@@ -1,0 +1,17 @@
+// wrong: the callback records the task number instead of the pid the task returned.
+    let pool = Pool::new(3)?;
+    let pids = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..10 {
+        let pids = Arc::clone(&pids);
+        // The handle is not kept: the callback receives the result in the parent.
+        let _ = pool
+            .apply_async(worker, (i, scale))?
+            .callback(move |_pid| pids.lock().expect("pids").push(i));
+    }
+    println!("----start----");
+    pool.close();
+    pool.join()?;
+    println!("-----end-----");
+    let pids = pids.lock().expect("pids").clone();
+    Ok(pids)
+

@@ -1,0 +1,26 @@
+// wrong: forgets the legacy protocol and always prefixes the answer, though a bare 20-byte challenge wants a bare HMAC-MD5.
+    let challenge = conn.recv_bytes()?;
+    let Some(message) = challenge.strip_prefix(CHALLENGE) else {
+        return Err(AuthError::Protocol("expected a challenge".into()));
+    };
+    if message.len() < LEGACY_CHALLENGE_LENGTH {
+        return Err(AuthError::Protocol(format!(
+            "challenge too short: {} bytes",
+            message.len()
+        )));
+    }
+    let (digest, _, prefixed) = digest_and_payload(message)?;
+    let mut response = Vec::new();
+    let _ = prefixed;
+    response.extend_from_slice(if digest == Digest::Sha256 {
+        b"{sha256}"
+    } else {
+        b"{md5}"
+    });
+    response.extend(mac(digest, authkey, message));
+    conn.send_bytes(&response)?;
+    if conn.recv_bytes()? != WELCOME {
+        return Err(AuthError::Rejected);
+    }
+    Ok(())
+
