@@ -44,7 +44,9 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
         let chosen = interpreter::choose();
         match &chosen {
             Some(p) => eprintln!("CPython: {}", p.describe()),
-            None => eprintln!("python3 not found: the CPython columns will be empty (install python3 to fill them)"),
+            None => eprintln!(
+                "python3 not found: the CPython columns will be empty (install python3 to fill them)"
+            ),
         }
         chosen
     };
@@ -131,7 +133,8 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
         let Some(svg) = curve_chart(curve) else { continue };
         std::fs::write(out.join(format!("curve-{name}.svg")), &svg).map_err(|e| e.to_string())?;
         if book && !quick {
-            std::fs::write(root.join(format!("book/src/img/curve-{name}.svg")), &svg).map_err(|e| e.to_string())?;
+            std::fs::write(root.join(format!("book/src/img/curve-{name}.svg")), &svg)
+                .map_err(|e| e.to_string())?;
         }
     }
     println!("\nresults: {}", out.join("summary.json").display());
@@ -487,7 +490,10 @@ fn curve_chart(curve: &Value) -> Option<String> {
     );
     for (i, (name, pts)) in points.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
-        let path: Vec<String> = pts.iter().map(|&(px, py)| format!("{:.1},{:.1}", x(px), y(py))).collect();
+        let path: Vec<String> = pts
+            .iter()
+            .map(|&(px, py)| format!("{:.1},{:.1}", x(px), y(py)))
+            .collect();
         svg += &format!(
             "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>\n",
             path.join(" ")

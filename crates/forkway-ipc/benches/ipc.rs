@@ -484,7 +484,11 @@ impl Mesh {
             let mut p = Process::new(move || {
                 while let Ok(n) = rx.recv() {
                     for i in 0..n {
-                        let ok = if role < k { q.put(i).is_ok() } else { q.get().is_ok() };
+                        let ok = if role < k {
+                            q.put(i).is_ok()
+                        } else {
+                            q.get().is_ok()
+                        };
                         if !ok {
                             return;
                         }
@@ -540,7 +544,11 @@ impl ThreadMesh {
             threads.push(std::thread::spawn(move || {
                 while let Ok(n) = cmd_rx.recv() {
                     for i in 0..n {
-                        let ok = if role < k { tx.send(i).is_ok() } else { rx.recv().is_ok() };
+                        let ok = if role < k {
+                            tx.send(i).is_ok()
+                        } else {
+                            rx.recv().is_ok()
+                        };
                         if !ok {
                             return;
                         }
@@ -552,7 +560,12 @@ impl ThreadMesh {
             }));
             cmds.push(cmd);
         }
-        ThreadMesh { cmds, done, threads, k }
+        ThreadMesh {
+            cmds,
+            done,
+            threads,
+            k,
+        }
     }
 
     fn transfer(&mut self, n: u64) -> Duration {

@@ -100,8 +100,7 @@ fn main() {
     let mut f = |n| cycles(&q, n);
     let mut t = |n| threads.cycles(n);
     let mut p;
-    let mut contenders: Vec<Contender<'_>> =
-        vec![("forkway", &mut f), ("threads_crossbeam-channel", &mut t)];
+    let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut f), ("threads_crossbeam-channel", &mut t)];
     if let Some(py) = py.as_ref() {
         p = move |n| py.borrow_mut().run("cycle", n);
         contenders.push(("cpython", &mut p));

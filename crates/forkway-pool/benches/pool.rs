@@ -103,7 +103,10 @@ fn rayon_map(pool: &rayon::ThreadPool, items: u64, min_len: usize, n: u64) -> Du
 fn rayon_pool_for(tasks: u64, n: u64) -> Duration {
     let start = Instant::now();
     for _ in 0..n {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("rayon");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("rayon");
         let out: Vec<u64> = pool.install(|| (0..tasks).into_par_iter().map(trivial).collect());
         assert_eq!(out.len() as u64, tasks);
         drop(pool);
@@ -127,7 +130,14 @@ fn status_kib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(f64::NAN)
 }
 
@@ -150,7 +160,11 @@ fn curves_pool(pool: &Pool, rayon2: &rayon::ThreadPool, py: Option<&std::cell::R
         "N (items)",
         "time per item (ns)",
     );
-    let ns: Vec<u64> = if full { (1..=6).map(|e| 10u64.pow(e)).collect() } else { vec![10, 1000] };
+    let ns: Vec<u64> = if full {
+        (1..=6).map(|e| 10u64.pow(e)).collect()
+    } else {
+        vec![10, 1000]
+    };
     for items in ns {
         let iters = (100_000 / items).clamp(1, 200);
         let (rounds_n, iters) = if full { (5, iters) } else { (2, 1) };
@@ -174,7 +188,11 @@ fn curves_pool(pool: &Pool, rayon2: &rayon::ThreadPool, py: Option<&std::cell::R
         "time per item (ns)",
     );
     const ITEMS: u64 = 20_000;
-    let chunks: Vec<usize> = if full { vec![1, 10, 100, 1000, 10_000] } else { vec![100] };
+    let chunks: Vec<usize> = if full {
+        vec![1, 10, 100, 1000, 10_000]
+    } else {
+        vec![100]
+    };
     for chunk in chunks {
         let (rounds_n, iters) = if full { (5, 1) } else { (2, 1) };
         let items = if full { ITEMS } else { 1000 };
@@ -197,12 +215,22 @@ fn curves_pool(pool: &Pool, rayon2: &rayon::ThreadPool, py: Option<&std::cell::R
         "N (items)",
         "peak resident memory growth (bytes)",
     );
-    let ns: Vec<u64> = if full { (3..=6).map(|e| 10u64.pow(e)).collect() } else { vec![1000] };
+    let ns: Vec<u64> = if full {
+        (3..=6).map(|e| 10u64.pow(e)).collect()
+    } else {
+        vec![1000]
+    };
     for items in ns {
-        println!("
-imap/map peak memory, N = {items}");
+        println!(
+            "
+imap/map peak memory, N = {items}"
+        );
         let imap = peak_growth(|| {
-            let it = pool.chunksize(100).expect("chunksize").imap(trivial, 0..items).expect("imap");
+            let it = pool
+                .chunksize(100)
+                .expect("chunksize")
+                .imap(trivial, 0..items)
+                .expect("imap");
             let mut sum = 0u64;
             for r in it {
                 sum = sum.wrapping_add(r.expect("imap item"));
@@ -210,7 +238,11 @@ imap/map peak memory, N = {items}");
             std::hint::black_box(sum);
         });
         let map = peak_growth(|| {
-            let out = pool.chunksize(100).expect("chunksize").map(trivial, 0..items).expect("map");
+            let out = pool
+                .chunksize(100)
+                .expect("chunksize")
+                .map(trivial, 0..items)
+                .expect("map");
             std::hint::black_box(out.len());
         });
         memory.point("forkway imap", items as f64, imap);
@@ -290,7 +322,10 @@ fn main() {
 
     // The reported figures: every contender interleaved, round by round.
     let py = python.map(std::cell::RefCell::new);
-    let rayon2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("rayon pool");
+    let rayon2 = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("rayon pool");
     let mut medians = Medians::new();
     {
         let (rounds_n, iters) = rounds((9, 10));

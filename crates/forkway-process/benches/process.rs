@@ -53,7 +53,14 @@ fn rss_bytes() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse::<f64>().ok())
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
         .map_or(f64::NAN, |kib| kib * 1024.0)
 }
 
@@ -95,7 +102,8 @@ impl BigParent {
                 }
             }
         });
-        child.set_daemon(true).expect("daemon");
+        // Not a daemon: a daemonic process may not have children (Python's rule, kept). It
+        // ends when `cmd` closes, and dropping the Process reaps it.
         child.start().expect("start");
         let mut answers = answers;
         let rss = f64::from_bits(recv_word(&mut answers).expect("the big parent's RSS"));
@@ -121,12 +129,22 @@ fn curve_rss(python: Option<&std::cell::RefCell<Python>>) -> Curve {
         "parent's resident memory (bytes)",
         "start + join (ns)",
     );
-    let sizes: &[usize] = if full_run() { &[10 << 20, 1 << 30, 4 << 30] } else { &[10 << 20] };
+    let sizes: &[usize] = if full_run() {
+        &[10 << 20, 1 << 30, 4 << 30]
+    } else {
+        &[10 << 20]
+    };
     let mut medians = Medians::new();
     for &size in sizes {
         let mut big = BigParent::start(size);
         let rss = big.rss;
-        let iters = if size > 1 << 30 { 4 } else if size > 64 << 20 { 10 } else { 100 };
+        let iters = if size > 1 << 30 {
+            4
+        } else if size > 64 << 20 {
+            10
+        } else {
+            100
+        };
         let (rounds_n, iters) = if full_run() { (5, iters) } else { (2, 2) };
         let py_rss = python.map(|py| py.borrow_mut().value("ballast", size as u64));
         let big = std::cell::RefCell::new(&mut big);
@@ -142,7 +160,11 @@ fn curve_rss(python: Option<&std::cell::RefCell<Python>>) -> Curve {
         measure(&mut medians, &w, rounds_n, iters, &mut contenders);
         for ((wl, c), ns) in &medians {
             if *wl == w {
-                let x = if c == "CPython" { py_rss.unwrap_or(rss) } else { rss };
+                let x = if c == "CPython" {
+                    py_rss.unwrap_or(rss)
+                } else {
+                    rss
+                };
                 curve.point(c, x, *ns);
             }
         }
