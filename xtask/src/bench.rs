@@ -65,6 +65,8 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
             .current_dir(root);
         // The benches fork from a multi-threaded process (criterion's threads) on purpose.
         cmd.env("FORKWAY_FORK_WARNING", "0");
+        // Where the results are read back from below: cargo's real target directory.
+        cmd.env("FORKWAY_BENCH_DIR", &out);
         if let Some(p) = &python {
             cmd.env("FORKWAY_PYTHON", &p.path);
         }
@@ -102,6 +104,7 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
     print_table(&rows, &ratios, quick);
     let summary = serde_json::json!({
         "quick": quick,
+        "columns": columns(&rows),
         // One entry unless the benches' results come from runs with different interpreters.
         "python": if pythons.len() == 1 { pythons[0].clone() } else { Value::from(pythons.clone()) },
         "rows": rows,
@@ -183,9 +186,12 @@ fn table_rows(json: &Value) -> Vec<Value> {
             continue;
         }
         if let Some(name) = c.strip_prefix("threads_") {
-            // The in-process floor: the same job between threads (crossbeam-channel, rayon).
-            row["threads"] = Value::from(ns);
-            row["threads_name"] = Value::from(name);
+            // The in-process floor: the same job between threads of one process
+            // (crossbeam-channel, rayon), by name.
+            if !row["threads"].is_object() {
+                row["threads"] = serde_json::json!({});
+            }
+            row["threads"][name] = Value::from(ns);
             continue;
         }
         let column = match c {
@@ -198,6 +204,30 @@ fn table_rows(json: &Value) -> Vec<Value> {
         row[column] = Value::from(ns);
     }
     by_workload.into_values().collect()
+}
+
+/// What the table's columns are, for readers of summary.json: the fixed ones, and the names
+/// found in the threads and peers columns (crossbeam-channel, rayon; ipc-channel, procspawn,
+/// iceoryx2).
+fn columns(rows: &[Value]) -> Value {
+    let names = |key: &str| {
+        let mut found: Vec<String> = Vec::new();
+        for r in rows {
+            for name in r[key].as_object().into_iter().flat_map(|o| o.keys()) {
+                if !found.contains(name) {
+                    found.push(name.clone());
+                }
+            }
+        }
+        found
+    };
+    serde_json::json!({
+        "forkway": "forkway, ns per operation (median of the interleaved rounds)",
+        "cpython": "CPython's multiprocessing with the interpreter named in \"python\", ns per operation",
+        "floor": "the same job with bare libc calls between processes, ns per operation",
+        "threads": names("threads"),
+        "peers": names("peers"),
+    })
 }
 
 fn fmt_ns(ns: Option<f64>) -> String {
@@ -221,7 +251,10 @@ fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
         let f = r["forkway"].as_f64();
         let p = r["cpython"].as_f64();
         let fl = r["floor"].as_f64();
-        let th = r["threads"].as_f64();
+        let (th_name, th) = match r["threads"].as_object().and_then(|t| t.iter().next()) {
+            Some((name, ns)) => (Some(name.as_str()), ns.as_f64()),
+            None => (None, None),
+        };
         let ratio = |a: Option<f64>, b: Option<f64>| {
             a.zip(b).map_or("—".to_owned(), |(a, b)| format!("{:.2}×", a / b))
         };
@@ -233,7 +266,7 @@ fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
                 .join(", "),
             None => "—".to_owned(),
         };
-        let threads = match r["threads_name"].as_str() {
+        let threads = match th_name {
             Some(name) => format!("{} {name}", fmt_ns(th)),
             None => "—".to_owned(),
         };

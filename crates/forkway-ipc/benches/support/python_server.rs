@@ -106,12 +106,17 @@ pub fn mean_ns(criterion_dir: &std::path::Path, group: &str, bench: &str) -> Opt
     json["mean"]["point_estimate"].as_f64()
 }
 
-/// Where criterion and the ratio files write: the workspace's target directory.
-pub fn target_dir() -> PathBuf {
+/// Where the ratio files go: `FORKWAY_BENCH_DIR` when `cargo xtask bench` runs the bench (it
+/// asked cargo where the target directory is, and reads them back from there), else
+/// `forkway-bench` in the target directory this bench was built in.
+pub fn results_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FORKWAY_BENCH_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     // target/<profile>/deps/ipc-<hash>: right wherever cargo put the target directory, even for
     // a relative CARGO_TARGET_DIR (which would name another folder from the bench's own cwd).
     let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors().nth(3).expect("target dir").to_path_buf()
+    exe.ancestors().nth(3).expect("target dir").join("forkway-bench")
 }
 
 /// One implementation of a workload: its name and a function timing `n` operations.
@@ -279,7 +284,7 @@ pub fn report_with_curves(name: &str, medians: &Medians, ratios: &[Ratio], curve
         .iter()
         .map(|((w, c), ns)| serde_json::json!({"workload": w, "contender": c, "median_ns": ns}))
         .collect();
-    let out = target_dir().join("forkway-bench");
+    let out = results_dir();
     let _ = std::fs::create_dir_all(&out);
     let python = python().map(interpreter::Interpreter::to_json);
     let json = serde_json::json!({
