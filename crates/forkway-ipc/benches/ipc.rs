@@ -744,7 +744,7 @@ fn curves_queue(python: &mut Option<Python>, curves: &mut Curves) {
         }
         let workload = format!("queue_size_{size}");
         measure(&mut medians, &workload, rounds_n, iters, &mut contenders);
-        by_size.from_medians(&medians, &workload, size as f64, |ns| ns);
+        by_size.add_medians(&medians, &workload, size as f64, |ns| ns);
     }
     curves.insert("queue-size".to_owned(), by_size);
 
@@ -769,7 +769,7 @@ fn curves_queue(python: &mut Option<Python>, curves: &mut Curves) {
         }
         let workload = format!("queue_mesh_{k}");
         measure(&mut medians, &workload, rounds_n, iters, &mut contenders);
-        throughput.from_medians(&medians, &workload, k as f64, |ns| 1e9 / ns);
+        throughput.add_medians(&medians, &workload, k as f64, |ns| 1e9 / ns);
     }
     curves.insert("queue-throughput".to_owned(), throughput);
 }

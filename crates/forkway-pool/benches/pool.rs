@@ -178,7 +178,7 @@ fn curves_pool(pool: &Pool, rayon2: &rayon::ThreadPool, py: Option<&std::cell::R
         }
         let w = format!("map_n_{items}");
         measure(&mut medians, &w, rounds_n, iters, &mut contenders);
-        by_n.from_medians(&medians, &w, items as f64, |t| t / items as f64);
+        by_n.add_medians(&medians, &w, items as f64, |t| t / items as f64);
     }
     curves.insert("pool-map-n".to_owned(), by_n);
 
@@ -206,7 +206,7 @@ fn curves_pool(pool: &Pool, rayon2: &rayon::ThreadPool, py: Option<&std::cell::R
         }
         let w = format!("map_chunk_{chunk}");
         measure(&mut medians, &w, rounds_n, iters, &mut contenders);
-        by_chunk.from_medians(&medians, &w, chunk as f64, |t| t / items as f64);
+        by_chunk.add_medians(&medians, &w, chunk as f64, |t| t / items as f64);
     }
     curves.insert("pool-map-chunksize".to_owned(), by_chunk);
 

@@ -8,6 +8,7 @@
 //!
 //! `cargo bench -p forkway-process --bench process` (add `-- --quick` for a smoke run).
 
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -84,11 +85,30 @@ fn recv_word(from: &mut impl std::io::Read) -> std::io::Result<u64> {
     Ok(u64::from_le_bytes(word))
 }
 
+impl Drop for BigParent {
+    fn drop(&mut self) {
+        // Before the fields close the descriptors (the numbers can be reused).
+        forkway_process::clofork::keep_on_fork(self.cmd.as_raw_fd());
+        forkway_process::clofork::keep_on_fork(self.answers.as_raw_fd());
+    }
+}
+
 impl BigParent {
     fn start(ballast: usize) -> BigParent {
         let (mut child_cmd, cmd) = std::io::pipe().expect("pipe");
         let (answers, mut child_answers) = std::io::pipe().expect("pipe");
+        // The parent's ends must not live on in the child: with its own copy of `cmd` open it
+        // would never read EOF, and dropping the BigParent would wait for it forever.
+        let ours = [cmd.as_raw_fd(), answers.as_raw_fd()];
+        for fd in ours {
+            forkway_process::clofork::close_on_fork(fd);
+        }
         let mut child = Process::new(move || {
+            // Closed here already; the numbers may be reused, so this child's own children
+            // must not close them again.
+            for fd in ours {
+                forkway_process::clofork::keep_on_fork(fd);
+            }
             let ballast = vec![1u8; ballast];
             std::hint::black_box(&ballast);
             if send_word(&mut child_answers, rss_bytes().to_bits()).is_err() {

@@ -233,7 +233,7 @@ impl Curve {
 
     /// Adds every contender's median from one interleaved [`measure`] as a point at `x`,
     /// `scale` turning ns per operation into the chart's y.
-    pub fn from_medians(&mut self, medians: &Medians, workload: &str, x: f64, scale: impl Fn(f64) -> f64) {
+    pub fn add_medians(&mut self, medians: &Medians, workload: &str, x: f64, scale: impl Fn(f64) -> f64) {
         for ((w, c), ns) in medians {
             if w == workload {
                 self.point(c, x, scale(*ns));
