@@ -51,6 +51,16 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
         chosen
     };
     let out = crate::fs::target_dir(root).join("forkway-bench");
+    if let Some(p) = &python {
+        // The race's full result (every candidate's time), for the summary of this and of
+        // later `--report` runs.
+        std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        std::fs::write(
+            out.join("python.json"),
+            serde_json::to_string_pretty(&p.to_json()).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+    }
     let chosen = BENCHES
         .iter()
         .filter(|(_, b, _)| !report && (only.is_empty() || only.iter().any(|o| o == b)));
@@ -93,11 +103,26 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
         let json: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         rows.extend(table_rows(&json));
         ratios.extend(json["ratios"].as_array().cloned().unwrap_or_default());
-        if !json["python"].is_null() && !pythons.contains(&json["python"]) {
+        // Each bench probes the interpreter it was handed again (its calibration time differs
+        // a little): the same executable and version is one interpreter.
+        let same = |a: &Value, b: &Value| a["path"] == b["path"] && a["version"] == b["version"];
+        if !json["python"].is_null() && !pythons.iter().any(|p| same(p, &json["python"])) {
             pythons.push(json["python"].clone());
         }
         if let Some(c) = json["curves"].as_object() {
             curves.extend(c.clone());
+        }
+    }
+    // The race's record when it matches what the benches ran (it names every candidate and
+    // why this one).
+    if let Some(raced) = std::fs::read_to_string(out.join("python.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    {
+        if let [only] = pythons.as_mut_slice() {
+            if only["path"] == raced["path"] && only["version"] == raced["version"] {
+                *only = raced;
+            }
         }
     }
     print_python(&pythons);
@@ -159,6 +184,14 @@ fn print_python(pythons: &[Value]) {
             p["calibration_ms"].as_f64().unwrap_or(f64::NAN),
             p["chosen_because"].as_str().unwrap_or("")
         );
+        for c in p["candidates"].as_array().into_iter().flatten() {
+            println!(
+                "  candidate {:<48} Python {:<8} calibration {:.1} ms",
+                c["path"].as_str().unwrap_or("?"),
+                c["version"].as_str().unwrap_or("?"),
+                c["calibration_ms"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
     }
 }
 

@@ -53,9 +53,13 @@ fn write_results(dir: &Path) {
             },
         },
     });
+    // Each bench probes the interpreter again: another calibration time, the same interpreter.
+    let mut pool_python = python.clone();
+    pool_python["calibration_ms"] = serde_json::json!(13.0);
+    pool_python["chosen_because"] = serde_json::json!("FORKWAY_PYTHON");
     let pool = serde_json::json!({
         "bench": "pool",
-        "python": python,
+        "python": pool_python,
         "medians": medians(&[
             ("pool_map_100k", "forkway", 2.0e6),
             ("pool_map_100k", "cpython_pool", 2.4e7),
@@ -64,7 +68,14 @@ fn write_results(dir: &Path) {
         "ratios": [],
         "curves": {},
     });
+    // What `cargo xtask bench` records of its race before it runs the benches.
+    let mut raced = python.clone();
+    raced["candidates"] = serde_json::json!([
+        {"path": "/usr/bin/python3", "version": "3.11.2", "calibration_ms": 12.5},
+        {"path": "/opt/python/bin/python3", "version": "3.11.7", "calibration_ms": 16.0},
+    ]);
     std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(dir.join("python.json"), raced.to_string()).expect("write python.json");
     std::fs::write(dir.join("ipc.json"), ipc.to_string()).expect("write ipc.json");
     std::fs::write(dir.join("pool.json"), pool.to_string()).expect("write pool.json");
 }
@@ -99,6 +110,12 @@ fn bench_reads_and_writes_under_cargo_target_dir() {
     .expect("summary json");
     assert_eq!(summary["python"]["version"], "3.11.2 (main) [GCC 12.2.0]");
     assert_eq!(summary["python"]["optimized_per_sysconfig"], false);
+    assert_eq!(summary["python"]["chosen_because"], "fastest of 2 found");
+    assert_eq!(summary["python"]["candidates"][1]["version"], "3.11.7");
+    assert!(
+        stdout.contains("/opt/python/bin/python3"),
+        "the race's candidates are listed: {stdout}"
+    );
     assert_eq!(
         summary["columns"]["threads"],
         serde_json::json!(["crossbeam-channel", "rayon"])

@@ -55,6 +55,9 @@ pub struct Interpreter {
     pub calibration_ms: f64,
     /// Why this one: "FORKWAY_PYTHON" or "fastest of N".
     pub chosen_because: String,
+    /// Every candidate of the race, this one included: (path, version, calibration ms), in the
+    /// order found; empty when `FORKWAY_PYTHON` named the interpreter.
+    pub raced: Vec<(PathBuf, String, f64)>,
 }
 
 impl Interpreter {
@@ -67,6 +70,11 @@ impl Interpreter {
             "optimized_per_sysconfig": self.optimized,
             "calibration_ms": self.calibration_ms,
             "chosen_because": self.chosen_because,
+            "candidates": self.raced.iter().map(|(path, version, ms)| serde_json::json!({
+                "path": path.display().to_string(),
+                "version": version.split_whitespace().next().unwrap_or("?"),
+                "calibration_ms": ms,
+            })).collect::<Vec<_>>(),
         })
     }
 
@@ -115,6 +123,7 @@ pub fn probe(python: &Path) -> Option<Interpreter> {
         optimized: pgo || lto,
         calibration_ms: json["calibration_ms"].as_f64()?,
         chosen_because: String::new(),
+        raced: Vec::new(),
     })
 }
 
@@ -202,9 +211,14 @@ pub fn choose() -> Option<Interpreter> {
         );
     }
     let n = probed.len();
+    let raced = probed
+        .iter()
+        .map(|p| (p.path.clone(), p.version.clone(), p.calibration_ms))
+        .collect();
     let mut chosen = probed
         .into_iter()
         .min_by(|a, b| a.calibration_ms.total_cmp(&b.calibration_ms))?;
     chosen.chosen_because = format!("fastest of {n} found");
+    chosen.raced = raced;
     Some(chosen)
 }
