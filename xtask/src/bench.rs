@@ -463,7 +463,25 @@ fn chart(ratios: &[Value]) -> String {
 
 /// A log-log line chart of one curve: every series a coloured line with its points.
 fn curve_chart(curve: &Value) -> Option<String> {
-    const COLOURS: [&str; 6] = ["#3a7d44", "#6b7fa8", "#c77c2e", "#8a8a8a", "#b33a3a", "#7a4ea3"];
+    // The same colour for the same kind of series in every chart: forkway green, CPython blue,
+    // the floors grey, threads orange, a Rust peer purple.
+    let colour_of = |name: &str, i: usize| {
+        const OTHERS: [&str; 3] = ["#b33a3a", "#7a4ea3", "#2e8a8a"];
+        let n = name.to_ascii_lowercase();
+        if n.starts_with("forkway") {
+            "#3a7d44"
+        } else if n.starts_with("cpython") {
+            "#6b7fa8"
+        } else if n.contains("floor") {
+            "#8a8a8a"
+        } else if n.contains("thread") || n.contains("rayon") || n.contains("crossbeam") {
+            "#c77c2e"
+        } else if n.contains("iceoryx") || n.contains("peer") {
+            "#7a4ea3"
+        } else {
+            OTHERS[i % OTHERS.len()]
+        }
+    };
     let series = curve["series"].as_object()?;
     let points: Vec<(&str, Vec<(f64, f64)>)> = series
         .iter()
@@ -511,7 +529,7 @@ fn curve_chart(curve: &Value) -> Option<String> {
     let label = |e: f64| {
         let v = 10f64.powf(e);
         match e as i32 {
-            e if e >= 9 && e % 3 == 0 => format!("1e{e}"),
+            e if e >= 9 => format!("1e{e}"),
             _ if v >= 1e6 => format!("{}M", v / 1e6),
             _ if v >= 1e3 => format!("{}k", v / 1e3),
             _ if v >= 1.0 => format!("{v}"),
@@ -529,6 +547,21 @@ fn curve_chart(curve: &Value) -> Option<String> {
             label(e)
         );
         e += 1.0;
+    }
+    if x_hi - x_lo <= 1.0 {
+        // One decade (k = 1, 2, 4): a tick at each measured x as well.
+        let mut xs: Vec<f64> = all.iter().map(|p| p.0).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        for v in xs.into_iter().filter(|v| v.log10().fract() != 0.0) {
+            let px = x(v);
+            svg += &format!(
+                "<line x1=\"{px:.1}\" y1=\"{top}\" x2=\"{px:.1}\" y2=\"{}\" stroke=\"#f3f3f3\"/>\n\
+                 <text x=\"{px:.1}\" y=\"{}\" text-anchor=\"middle\">{v}</text>\n",
+                top + h,
+                top + h + 16.0
+            );
+        }
     }
     let mut e = y_lo;
     while e <= y_hi {
@@ -555,7 +588,7 @@ fn curve_chart(curve: &Value) -> Option<String> {
         esc(curve["y"].as_str().unwrap_or(""))
     );
     for (i, (name, pts)) in points.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
+        let colour = colour_of(name, i);
         let path: Vec<String> = pts
             .iter()
             .map(|&(px, py)| format!("{:.1},{:.1}", x(px), y(py)))

@@ -1,7 +1,8 @@
 //! forkway-pool beside CPython in one run, and beside one process per task:
 //!
-//! - `pool_map_100k`: `map` of 100 000 trivial tasks on a running pool of 2 (target ≥ 3× CPython);
-//! - `pool_apply_async`: one `apply_async(..).get()` round trip (target ≥ 5× CPython), with the
+//! - `pool_map_100k`: `map` of 100 000 trivial tasks on a running pool of 2 (targets: ≥ 10×
+//!   CPython, within 5× of rayon on 2 threads);
+//! - `pool_apply_async`: one `apply_async(..).get()` round trip (target ≥ 15× CPython), with the
 //!   Rust peer procspawn's pool (which spawns its workers by re-running this binary) beside it;
 //! - `pool_vs_spawn/N`: N tiny tasks, a new Pool(2) + map + close + join, against N processes
 //!   started at once each sending its result back — forkway and CPython both.
