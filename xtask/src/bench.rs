@@ -491,15 +491,35 @@ fn curve_chart(curve: &Value) -> Option<String> {
                 .into_iter()
                 .flatten()
                 .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
-                .filter(|(x, y)| *x > 0.0 && *y > 0.0 && y.is_finite())
+                .filter(|(x, y)| *x > 0.0 && *y >= 0.0 && y.is_finite())
                 .collect();
             (name.as_str(), pts)
         })
         .collect();
-    let all: Vec<(f64, f64)> = points.iter().flat_map(|(_, p)| p.iter().copied()).collect();
-    if all.len() < 2 {
+    // A measured zero (no growth at all) has no place on a log axis: it is drawn on the axis
+    // itself, one decade below the smallest value, and that tick reads "0".
+    let positive: Vec<(f64, f64)> = points
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .filter(|p| p.1 > 0.0)
+        .collect();
+    let zeros = points.iter().any(|(_, p)| p.iter().any(|q| q.1 == 0.0));
+    if positive.len() < 2 {
         return None;
     }
+    let lowest = positive.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+    let zero_at = 10f64.powf(lowest.log10().floor() - 1.0);
+    let points: Vec<(&str, Vec<(f64, f64)>)> = points
+        .into_iter()
+        .map(|(name, pts)| {
+            let pts = pts
+                .into_iter()
+                .map(|(x, y)| (x, if y == 0.0 { zero_at } else { y }))
+                .collect();
+            (name, pts)
+        })
+        .collect();
+    let all: Vec<(f64, f64)> = points.iter().flat_map(|(_, p)| p.iter().copied()).collect();
     let decades = |lo: f64, hi: f64| {
         let lo = lo.log10().floor();
         let hi = hi.log10().ceil().max(lo + 1.0);
@@ -533,7 +553,7 @@ fn curve_chart(curve: &Value) -> Option<String> {
             _ if v >= 1e6 => format!("{}M", v / 1e6),
             _ if v >= 1e3 => format!("{}k", v / 1e3),
             _ if v >= 1.0 => format!("{v}"),
-            _ => format!("{v:.e}"),
+            _ => format!("{v}"),
         }
     };
     let mut e = x_lo;
@@ -566,13 +586,18 @@ fn curve_chart(curve: &Value) -> Option<String> {
     let mut e = y_lo;
     while e <= y_hi {
         let py = y(10f64.powf(e));
+        let text = if zeros && e == y_lo {
+            "0".to_owned()
+        } else {
+            label(e)
+        };
         svg += &format!(
             "<line x1=\"{left}\" y1=\"{py:.1}\" x2=\"{}\" y2=\"{py:.1}\" stroke=\"#eee\"/>\n\
              <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
             left + w,
             left - 6.0,
             py + 4.0,
-            label(e)
+            text
         );
         e += 1.0;
     }
@@ -589,12 +614,22 @@ fn curve_chart(curve: &Value) -> Option<String> {
     );
     for (i, (name, pts)) in points.iter().enumerate() {
         let colour = colour_of(name, i);
+        // Two series of one kind (forkway's imap and map): the second one dashed.
+        let dash = if points[..i]
+            .iter()
+            .enumerate()
+            .any(|(j, (n, _))| colour_of(n, j) == colour)
+        {
+            " stroke-dasharray=\"6 4\""
+        } else {
+            ""
+        };
         let path: Vec<String> = pts
             .iter()
             .map(|&(px, py)| format!("{:.1},{:.1}", x(px), y(py)))
             .collect();
         svg += &format!(
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>\n",
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>\n",
             path.join(" ")
         );
         for &(px, py) in pts {
@@ -606,7 +641,7 @@ fn curve_chart(curve: &Value) -> Option<String> {
         }
         let ly = top + h + 56.0 + 18.0 * i as f64;
         svg += &format!(
-            "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"3\"/>\n\
+            "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"3\"{dash}/>\n\
              <text x=\"{}\" y=\"{ly}\">{}</text>\n",
             ly - 4.0,
             left + 24.0,
