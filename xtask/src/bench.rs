@@ -10,6 +10,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
+/// The same choice of CPython as the benches make (one file, two users).
+#[allow(dead_code)]
+#[path = "../../crates/forkway-ipc/benches/support/interpreter.rs"]
+mod interpreter;
+
 /// (package, bench target, results file), in lesson order. A row per lesson as crates land.
 const BENCHES: &[(&str, &str, &str)] = &[
     ("forkway-process", "process", "process.json"),
@@ -31,10 +36,31 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
         ));
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("python3 not found: the CPython columns will be empty (install python3 to fill them)");
-    }
+    // Chosen once here and handed to every bench, so all the CPython columns are one interpreter.
+    let python = if report {
+        None
+    } else {
+        eprintln!("choosing the CPython to compare against (FORKWAY_PYTHON overrides):");
+        let chosen = interpreter::choose();
+        match &chosen {
+            Some(p) => eprintln!("CPython: {}", p.describe()),
+            None => eprintln!(
+                "python3 not found: the CPython columns will be empty (install python3 to fill them)"
+            ),
+        }
+        chosen
+    };
     let out = crate::fs::target_dir(root).join("forkway-bench");
+    if let Some(p) = &python {
+        // The race's full result (every candidate's time), for the summary of this and of
+        // later `--report` runs.
+        std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        std::fs::write(
+            out.join("python.json"),
+            serde_json::to_string_pretty(&p.to_json()).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+    }
     let chosen = BENCHES
         .iter()
         .filter(|(_, b, _)| !report && (only.is_empty() || only.iter().any(|o| o == b)));
@@ -49,6 +75,11 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
             .current_dir(root);
         // The benches fork from a multi-threaded process (criterion's threads) on purpose.
         cmd.env("FORKWAY_FORK_WARNING", "0");
+        // Where the results are read back from below: cargo's real target directory.
+        cmd.env("FORKWAY_BENCH_DIR", &out);
+        if let Some(p) = &python {
+            cmd.env("FORKWAY_PYTHON", &p.path);
+        }
         if quick {
             cmd.args(["--", "--quick"]);
         }
@@ -61,6 +92,8 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
     }
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
+    let mut pythons: Vec<Value> = Vec::new();
+    let mut curves = serde_json::Map::new();
     for (_, bench, file) in BENCHES {
         let path = out.join(file);
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -70,9 +103,39 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
         let json: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         rows.extend(table_rows(&json));
         ratios.extend(json["ratios"].as_array().cloned().unwrap_or_default());
+        // Each bench probes the interpreter it was handed again (its calibration time differs
+        // a little): the same executable and version is one interpreter.
+        let same = |a: &Value, b: &Value| a["path"] == b["path"] && a["version"] == b["version"];
+        if !json["python"].is_null() && !pythons.iter().any(|p| same(p, &json["python"])) {
+            pythons.push(json["python"].clone());
+        }
+        if let Some(c) = json["curves"].as_object() {
+            curves.extend(c.clone());
+        }
     }
+    // The race's record when it matches what the benches ran (it names every candidate and
+    // why this one).
+    if let Some(raced) = std::fs::read_to_string(out.join("python.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    {
+        if let [only] = pythons.as_mut_slice() {
+            if only["path"] == raced["path"] && only["version"] == raced["version"] {
+                *only = raced;
+            }
+        }
+    }
+    print_python(&pythons);
     print_table(&rows, &ratios, quick);
-    let summary = serde_json::json!({ "quick": quick, "rows": rows, "ratios": ratios });
+    let summary = serde_json::json!({
+        "quick": quick,
+        "columns": columns(&rows),
+        // One entry unless the benches' results come from runs with different interpreters.
+        "python": if pythons.len() == 1 { pythons[0].clone() } else { Value::from(pythons.clone()) },
+        "rows": rows,
+        "ratios": ratios,
+        "curves": curves,
+    });
     std::fs::write(
         out.join("summary.json"),
         serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
@@ -93,10 +156,43 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
             std::fs::write(root.join("book/src/img/pool-vs-spawn.svg"), &svg).map_err(|e| e.to_string())?;
         }
     }
+    // The curves (full runs measure them; a quick run's are two points each).
+    for (name, curve) in &curves {
+        let Some(svg) = curve_chart(curve) else { continue };
+        std::fs::write(out.join(format!("curve-{name}.svg")), &svg).map_err(|e| e.to_string())?;
+        if book && !quick {
+            std::fs::write(root.join(format!("book/src/img/curve-{name}.svg")), &svg)
+                .map_err(|e| e.to_string())?;
+        }
+    }
     println!("\nresults: {}", out.join("summary.json").display());
     let missed = ratios.iter().filter(|r| r["met"] == Value::Bool(false)).count();
     // A quick run asserts that everything ran, not how fast.
     Ok(if missed > 0 && !quick { 1 } else { 0 })
+}
+
+/// Which CPython the columns are: printed above the table (a stale result file from another
+/// interpreter shows as a second line).
+fn print_python(pythons: &[Value]) {
+    for p in pythons {
+        println!(
+            "\nCPython column: {} — Python {} — build: {} (optimised per sysconfig: {}); calibration {:.1} ms; {}",
+            p["path"].as_str().unwrap_or("?"),
+            p["version"].as_str().unwrap_or("?"),
+            p["build"].as_str().unwrap_or("?"),
+            p["optimized_per_sysconfig"],
+            p["calibration_ms"].as_f64().unwrap_or(f64::NAN),
+            p["chosen_because"].as_str().unwrap_or("")
+        );
+        for c in p["candidates"].as_array().into_iter().flatten() {
+            println!(
+                "  candidate {:<48} Python {:<8} calibration {:.1} ms",
+                c["path"].as_str().unwrap_or("?"),
+                c["version"].as_str().unwrap_or("?"),
+                c["calibration_ms"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
 }
 
 /// One row per workload: forkway, CPython and floor medians (ns per operation).
@@ -114,9 +210,21 @@ fn table_rows(json: &Value) -> Vec<Value> {
             .entry(w.to_owned())
             .or_insert_with(|| serde_json::json!({ "workload": w }));
         if let Some(peer) = c.strip_prefix("peer_") {
-            // A Rust crate doing the same job (ipc-channel, procspawn): its own column.
-            row["peer"] = Value::from(ns);
-            row["peer_name"] = Value::from(peer);
+            // A Rust crate doing the same job between processes (ipc-channel, procspawn,
+            // iceoryx2): the peers' column, by name.
+            if !row["peers"].is_object() {
+                row["peers"] = serde_json::json!({});
+            }
+            row["peers"][peer] = Value::from(ns);
+            continue;
+        }
+        if let Some(name) = c.strip_prefix("threads_") {
+            // The in-process floor: the same job between threads of one process
+            // (crossbeam-channel, rayon), by name.
+            if !row["threads"].is_object() {
+                row["threads"] = serde_json::json!({});
+            }
+            row["threads"][name] = Value::from(ns);
             continue;
         }
         let column = match c {
@@ -129,6 +237,30 @@ fn table_rows(json: &Value) -> Vec<Value> {
         row[column] = Value::from(ns);
     }
     by_workload.into_values().collect()
+}
+
+/// What the table's columns are, for readers of summary.json: the fixed ones, and the names
+/// found in the threads and peers columns (crossbeam-channel, rayon; ipc-channel, procspawn,
+/// iceoryx2).
+fn columns(rows: &[Value]) -> Value {
+    let names = |key: &str| {
+        let mut found: Vec<String> = Vec::new();
+        for r in rows {
+            for name in r[key].as_object().into_iter().flat_map(|o| o.keys()) {
+                if !found.contains(name) {
+                    found.push(name.clone());
+                }
+            }
+        }
+        found
+    };
+    serde_json::json!({
+        "forkway": "forkway, ns per operation (median of the interleaved rounds)",
+        "cpython": "CPython's multiprocessing with the interpreter named in \"python\", ns per operation",
+        "floor": "the same job with bare libc calls between processes, ns per operation",
+        "threads": names("threads"),
+        "peers": names("peers"),
+    })
 }
 
 fn fmt_ns(ns: Option<f64>) -> String {
@@ -145,29 +277,46 @@ fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
         println!("\n(quick run: every workload ran; the figures are not for quoting)");
     }
     println!(
-        "\n{:<18} {:>12} {:>12} {:>12} {:>16} {:>15}   Rust peer (peer/forkway)",
-        "workload", "forkway", "CPython", "floor", "CPython/forkway", "forkway/floor"
+        "\n{:<20} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>11}   Rust peers (peer/forkway)",
+        "workload", "forkway", "CPython", "floor", "threads", "CPy/fw", "fw/floor", "fw/threads"
     );
     for r in rows {
         let f = r["forkway"].as_f64();
         let p = r["cpython"].as_f64();
         let fl = r["floor"].as_f64();
+        let (th_name, th) = match r["threads"].as_object().and_then(|t| t.iter().next()) {
+            Some((name, ns)) => (Some(name.as_str()), ns.as_f64()),
+            None => (None, None),
+        };
         let ratio = |a: Option<f64>, b: Option<f64>| {
             a.zip(b).map_or("—".to_owned(), |(a, b)| format!("{:.2}×", a / b))
         };
-        let peer = match (r["peer_name"].as_str(), r["peer"].as_f64()) {
-            (Some(name), ns) => format!("{name} {} ({})", fmt_ns(ns), ratio(ns, f)),
-            _ => "—".to_owned(),
+        let peers = match r["peers"].as_object() {
+            Some(peers) => peers
+                .iter()
+                .map(|(name, ns)| format!("{name} {} ({})", fmt_ns(ns.as_f64()), ratio(ns.as_f64(), f)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => "—".to_owned(),
+        };
+        let threads = match th_name {
+            Some(name) => format!("{} {name}", fmt_ns(th)),
+            None => "—".to_owned(),
         };
         println!(
-            "{:<18} {:>12} {:>12} {:>12} {:>16} {:>15}   {peer}",
+            "{:<20} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>11}   {peers}",
             r["workload"].as_str().unwrap_or("?"),
             fmt_ns(f),
             fmt_ns(p),
             fmt_ns(fl),
+            fmt_ns(th),
             ratio(p, f),
-            ratio(f, fl)
+            ratio(f, fl),
+            ratio(f, th),
         );
+        if th.is_some() {
+            println!("{:<20} (threads: {threads})", "");
+        }
     }
     println!("\ntargets:");
     for r in ratios {
@@ -310,4 +459,196 @@ fn chart(ratios: &[Value]) -> String {
         );
     }
     svg + "</svg>\n"
+}
+
+/// A log-log line chart of one curve: every series a coloured line with its points.
+fn curve_chart(curve: &Value) -> Option<String> {
+    // The same colour for the same kind of series in every chart: forkway green, CPython blue,
+    // the floors grey, threads orange, a Rust peer purple.
+    let colour_of = |name: &str, i: usize| {
+        const OTHERS: [&str; 3] = ["#b33a3a", "#7a4ea3", "#2e8a8a"];
+        let n = name.to_ascii_lowercase();
+        if n.starts_with("forkway") {
+            "#3a7d44"
+        } else if n.starts_with("cpython") {
+            "#6b7fa8"
+        } else if n.contains("floor") {
+            "#8a8a8a"
+        } else if n.contains("thread") || n.contains("rayon") || n.contains("crossbeam") {
+            "#c77c2e"
+        } else if n.contains("iceoryx") || n.contains("peer") {
+            "#7a4ea3"
+        } else {
+            OTHERS[i % OTHERS.len()]
+        }
+    };
+    let series = curve["series"].as_object()?;
+    let points: Vec<(&str, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(name, pts)| {
+            let pts = pts
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
+                .filter(|(x, y)| *x > 0.0 && *y >= 0.0 && y.is_finite())
+                .collect();
+            (name.as_str(), pts)
+        })
+        .collect();
+    // A measured zero (no growth at all) has no place on a log axis: it is drawn on the axis
+    // itself, one decade below the smallest value, and that tick reads "0".
+    let positive: Vec<(f64, f64)> = points
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .filter(|p| p.1 > 0.0)
+        .collect();
+    let zeros = points.iter().any(|(_, p)| p.iter().any(|q| q.1 == 0.0));
+    if positive.len() < 2 {
+        return None;
+    }
+    let lowest = positive.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+    let zero_at = 10f64.powf(lowest.log10().floor() - 1.0);
+    let points: Vec<(&str, Vec<(f64, f64)>)> = points
+        .into_iter()
+        .map(|(name, pts)| {
+            let pts = pts
+                .into_iter()
+                .map(|(x, y)| (x, if y == 0.0 { zero_at } else { y }))
+                .collect();
+            (name, pts)
+        })
+        .collect();
+    let all: Vec<(f64, f64)> = points.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let decades = |lo: f64, hi: f64| {
+        let lo = lo.log10().floor();
+        let hi = hi.log10().ceil().max(lo + 1.0);
+        (lo, hi)
+    };
+    let (x_lo, x_hi) = decades(
+        all.iter().map(|p| p.0).fold(f64::MAX, f64::min),
+        all.iter().map(|p| p.0).fold(0.0, f64::max),
+    );
+    let (y_lo, y_hi) = decades(
+        all.iter().map(|p| p.1).fold(f64::MAX, f64::min),
+        all.iter().map(|p| p.1).fold(0.0, f64::max),
+    );
+    let (left, top, w, h) = (80.0, 40.0, 520.0, 300.0);
+    let x = |v: f64| left + w * (v.log10() - x_lo) / (x_hi - x_lo);
+    let y = |v: f64| top + h * (1.0 - (v.log10() - y_lo) / (y_hi - y_lo));
+    let esc = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let legend_h = 18.0 * points.len() as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"20\" font-weight=\"bold\">{}</text>\n",
+        left + w + 30.0,
+        top + h + 60.0 + legend_h,
+        esc(curve["title"].as_str().unwrap_or(""))
+    );
+    let label = |e: f64| {
+        let v = 10f64.powf(e);
+        match e as i32 {
+            e if e >= 9 => format!("1e{e}"),
+            _ if v >= 1e6 => format!("{}M", v / 1e6),
+            _ if v >= 1e3 => format!("{}k", v / 1e3),
+            _ if v >= 1.0 => format!("{v}"),
+            _ => format!("{v}"),
+        }
+    };
+    let mut e = x_lo;
+    while e <= x_hi {
+        let px = x(10f64.powf(e));
+        svg += &format!(
+            "<line x1=\"{px:.1}\" y1=\"{top}\" x2=\"{px:.1}\" y2=\"{}\" stroke=\"#eee\"/>\n\
+             <text x=\"{px:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+            top + h,
+            top + h + 16.0,
+            label(e)
+        );
+        e += 1.0;
+    }
+    if x_hi - x_lo <= 1.0 {
+        // One decade (k = 1, 2, 4): a tick at each measured x as well.
+        let mut xs: Vec<f64> = all.iter().map(|p| p.0).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        for v in xs.into_iter().filter(|v| v.log10().fract() != 0.0) {
+            let px = x(v);
+            svg += &format!(
+                "<line x1=\"{px:.1}\" y1=\"{top}\" x2=\"{px:.1}\" y2=\"{}\" stroke=\"#f3f3f3\"/>\n\
+                 <text x=\"{px:.1}\" y=\"{}\" text-anchor=\"middle\">{v}</text>\n",
+                top + h,
+                top + h + 16.0
+            );
+        }
+    }
+    let mut e = y_lo;
+    while e <= y_hi {
+        let py = y(10f64.powf(e));
+        let text = if zeros && e == y_lo {
+            "0".to_owned()
+        } else {
+            label(e)
+        };
+        svg += &format!(
+            "<line x1=\"{left}\" y1=\"{py:.1}\" x2=\"{}\" y2=\"{py:.1}\" stroke=\"#eee\"/>\n\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
+            left + w,
+            left - 6.0,
+            py + 4.0,
+            text
+        );
+        e += 1.0;
+    }
+    svg += &format!(
+        "<rect x=\"{left}\" y=\"{top}\" width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#999\"/>\n\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{} (log)</text>\n\
+         <text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">{} (log)</text>\n",
+        left + w / 2.0,
+        top + h + 34.0,
+        esc(curve["x"].as_str().unwrap_or("")),
+        top + h / 2.0,
+        top + h / 2.0,
+        esc(curve["y"].as_str().unwrap_or(""))
+    );
+    for (i, (name, pts)) in points.iter().enumerate() {
+        let colour = colour_of(name, i);
+        // Two series of one kind (forkway's imap and map): the second one dashed.
+        let dash = if points[..i]
+            .iter()
+            .enumerate()
+            .any(|(j, (n, _))| colour_of(n, j) == colour)
+        {
+            " stroke-dasharray=\"6 4\""
+        } else {
+            ""
+        };
+        let path: Vec<String> = pts
+            .iter()
+            .map(|&(px, py)| format!("{:.1},{:.1}", x(px), y(py)))
+            .collect();
+        svg += &format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>\n",
+            path.join(" ")
+        );
+        for &(px, py) in pts {
+            svg += &format!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"/>\n",
+                x(px),
+                y(py)
+            );
+        }
+        let ly = top + h + 56.0 + 18.0 * i as f64;
+        svg += &format!(
+            "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"3\"{dash}/>\n\
+             <text x=\"{}\" y=\"{ly}\">{}</text>\n",
+            ly - 4.0,
+            left + 24.0,
+            ly - 4.0,
+            left + 30.0,
+            esc(name)
+        );
+    }
+    Some(svg + "</svg>\n")
 }

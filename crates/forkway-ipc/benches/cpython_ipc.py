@@ -8,6 +8,8 @@ method, as forkway) and reused, exactly like the Rust side.
     pipe_round_trip n   parent sends an int, child echoes it: n round trips (two simplex Pipes)
     queue_small n       child puts n ints on a Queue, parent gets them
     queue_1mib n        child puts n 1 MiB bytes objects on a Queue, parent gets them
+    queue_bytes_S n     the same with S-byte bytes objects (the size curve)
+    queue_mesh_K n      K producer and K consumer processes on one Queue, n items in all
 """
 
 import multiprocessing as mp
@@ -40,6 +42,21 @@ def producer(cmd, q, payload):
         item = payload if payload is not None else 0
         for i in range(n):
             q.put(item if payload is not None else i)
+
+
+def mesh_worker(cmd, q, done, producer):
+    while True:
+        try:
+            n = cmd.recv()
+        except EOFError:
+            return
+        if producer:
+            for i in range(n):
+                q.put(i)
+        else:
+            for _ in range(n):
+                q.get()
+            done.put(n)
 
 
 class Server:
@@ -80,6 +97,35 @@ class Server:
 
     def queue_1mib(self, n):
         return self._queue("1mib", n, b"x" * MIB)
+
+    def _mesh(self, k, n):
+        key = f"mesh{k}"
+        if key not in self.helpers:
+            q, done = self.ctx.Queue(), self.ctx.Queue()
+            cmds = []
+            for role in range(2 * k):
+                r, w = self.ctx.Pipe(duplex=False)
+                self.ctx.Process(target=mesh_worker, args=(r, q, done, role < k), daemon=True).start()
+                cmds.append(w)
+            self.helpers[key] = (cmds, done)
+        cmds, done = self.helpers[key]
+        each = n // k
+        start = time.perf_counter()
+        for c in cmds:
+            c.send(each)
+        for _ in range(k):
+            done.get()
+        return time.perf_counter() - start
+
+    def __getattr__(self, name):
+        # The curves' workloads: queue_bytes_<size>, queue_mesh_<k>.
+        if name.startswith("queue_bytes_"):
+            size = int(name[len("queue_bytes_"):])
+            return lambda n: self._queue(name, n, b"x" * size)
+        if name.startswith("queue_mesh_"):
+            k = int(name[len("queue_mesh_"):])
+            return lambda n: self._mesh(k, n)
+        raise AttributeError(name)
 
 
 

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use forkway_ipc::{pipe, simplex, Connection, Queue};
 use forkway_process::Process;
-use python_server::{measure, report, rounds, Contender, Medians, Python, Ratio};
+use python_server::{
+    full_run, measure, report_with_curves, rounds, Contender, Curve, Curves, Medians, Python, Ratio,
+};
 use serde_bytes::ByteBuf;
 
 #[allow(dead_code)] // each bench uses part of the shared support
@@ -160,8 +162,10 @@ struct Producer<T> {
 }
 
 impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> Producer<T> {
-    fn start(make: fn(u64) -> T) -> Producer<T> {
+    fn start(make: impl Fn(u64) -> T + Send + 'static) -> Producer<T> {
         let q: Queue<T> = Queue::new().expect("queue");
+        // The size curve goes to 64 MiB messages, past the default limit.
+        q.set_max_message(256 << 20);
         let (mut child_cmd, mut cmd) = simplex::<u64>().expect("simplex");
         cmd.set_close_on_fork(true);
         let tx = q.clone();
@@ -203,10 +207,15 @@ struct RawStream {
 
 impl RawStream {
     fn start() -> RawStream {
+        RawStream::with_block(MIB)
+    }
+
+    /// Messages of `size` bytes: the child writes them, the parent reads them whole.
+    fn with_block(size: usize) -> RawStream {
         let (child_cmd, cmd) = std::io::pipe().expect("pipe");
         let (data, child_data) = std::io::pipe().expect("pipe");
         let mut child = Process::new(move || {
-            let block = vec![7u8; MIB];
+            let block = vec![7u8; size];
             let mut word = [0u8; 8];
             while nix::unistd::read(child_cmd.as_fd(), &mut word) == Ok(8) {
                 for _ in 0..u64::from_le_bytes(word) {
@@ -226,16 +235,17 @@ impl RawStream {
             _child: child,
             cmd,
             data,
-            buf: vec![0; MIB],
+            buf: vec![0; size],
         }
     }
 
     fn transfer(&mut self, n: u64) -> Duration {
         let start = Instant::now();
         nix::unistd::write(self.cmd.as_fd(), &n.to_le_bytes()).expect("command");
+        let size = self.buf.len();
         for _ in 0..n {
             let mut got = 0;
-            while got < MIB {
+            while got < size {
                 got += nix::unistd::read(self.data.as_fd(), &mut self.buf[got..]).expect("read");
             }
         }
@@ -281,6 +291,306 @@ impl IpcChannelEcho {
     }
 }
 
+/// The in-process floor: the same producer as a thread, the same items on an unbounded
+/// crossbeam-channel. Nothing is copied or encoded: the item itself (a pointer, for a buffer)
+/// moves between threads of one address space.
+struct ThreadProducer<T> {
+    cmd: Option<crossbeam_channel::Sender<u64>>,
+    rx: crossbeam_channel::Receiver<T>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<T: Send + 'static> ThreadProducer<T> {
+    fn start(make: impl Fn(u64) -> T + Send + 'static) -> ThreadProducer<T> {
+        let (cmd, cmd_rx) = crossbeam_channel::unbounded::<u64>();
+        let (tx, rx) = crossbeam_channel::unbounded::<T>();
+        let thread = std::thread::spawn(move || {
+            while let Ok(n) = cmd_rx.recv() {
+                for i in 0..n {
+                    if tx.send(make(i)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        ThreadProducer {
+            cmd: Some(cmd),
+            rx,
+            thread: Some(thread),
+        }
+    }
+
+    fn transfer(&mut self, n: u64) -> Duration {
+        let start = Instant::now();
+        self.cmd.as_ref().expect("open").send(n).expect("command");
+        for _ in 0..n {
+            std::hint::black_box(self.rx.recv().expect("recv"));
+        }
+        start.elapsed()
+    }
+}
+
+impl<T> Drop for ThreadProducer<T> {
+    fn drop(&mut self) {
+        self.cmd.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The shared-memory peer: iceoryx2 publish-subscribe between two processes. The publisher
+/// (a child) loans a sample in shared memory, writes `len` bytes into it and publishes it; the
+/// parent's subscriber reads it in place — zero-copy, no encoding, and it polls (iceoryx2's
+/// subscriber has no blocking receive; a blocking wait needs its separate event service), where
+/// forkway's `get` encodes, copies out and sleeps on a futex. The publisher blocks when the
+/// subscriber's buffer is full (`UnableToDeliverStrategy::Block`), as a producer on a queue
+/// that the consumer drains.
+mod ice {
+    use super::*;
+    use iceoryx2::port::subscriber::Subscriber;
+    use iceoryx2::prelude::*;
+
+    pub struct IceProducer {
+        // Dropped first: the child sees EOF, drops its iceoryx2 ports and exits; then joined.
+        cmd: Connection<u64>,
+        child: Process,
+        subscriber: Subscriber<ipc::Service, [u8], ()>,
+        _node: Node<ipc::Service>,
+        len: usize,
+    }
+
+    impl IceProducer {
+        /// `None` (with the reason) when iceoryx2 cannot set up here.
+        pub fn start(len: usize, buffer: usize) -> Option<IceProducer> {
+            match Self::try_start(len, buffer) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("iceoryx2 peer skipped: {e}");
+                    None
+                }
+            }
+        }
+
+        fn try_start(len: usize, buffer: usize) -> Result<IceProducer, Box<dyn std::error::Error>> {
+            set_log_level(LogLevel::Error);
+            let name = format!("forkway-bench/{}/{len}", std::process::id());
+            let node = NodeBuilder::new().create::<ipc::Service>()?;
+            let service = node
+                .service_builder(&name.as_str().try_into()?)
+                .publish_subscribe::<[u8]>()
+                .subscriber_max_buffer_size(buffer)
+                .history_size(0)
+                .enable_safe_overflow(false)
+                .max_publishers(1)
+                .max_subscribers(1)
+                .create()?;
+            let subscriber = service.subscriber_builder().buffer_size(buffer).create()?;
+            let (mut child_cmd, mut cmd) = simplex::<u64>()?;
+            let (mut ready, mut child_ready) = simplex::<u64>()?;
+            cmd.set_close_on_fork(true);
+            ready.set_close_on_fork(true);
+            let mut child = Process::new(move || {
+                // iceoryx2 objects are made after the fork, in the process that uses them.
+                let mut run = || -> Result<(), Box<dyn std::error::Error>> {
+                    let node = NodeBuilder::new().create::<ipc::Service>()?;
+                    let service = node
+                        .service_builder(&name.as_str().try_into()?)
+                        .publish_subscribe::<[u8]>()
+                        .open()?;
+                    let publisher = service
+                        .publisher_builder()
+                        .initial_max_slice_len(len)
+                        .unable_to_deliver_strategy(UnableToDeliverStrategy::Block)
+                        .create()?;
+                    let block = vec![7u8; len];
+                    child_ready.send(&0)?;
+                    while let Ok(n) = child_cmd.recv() {
+                        for i in 0..n {
+                            let sample = publisher.loan_slice_uninit(len)?;
+                            let mut sample = sample.write_from_slice(&block);
+                            sample.payload_mut()[0] = i as u8;
+                            sample.send()?;
+                        }
+                    }
+                    Ok(())
+                };
+                if let Err(e) = run() {
+                    eprintln!("iceoryx2 publisher: {e}");
+                    let _ = child_ready.send(&1);
+                }
+            });
+            child.start()?;
+            if ready.recv()? != 0 {
+                return Err("the publisher could not start".into());
+            }
+            Ok(IceProducer {
+                cmd,
+                child,
+                subscriber,
+                _node: node,
+                len,
+            })
+        }
+
+        pub fn transfer(&mut self, n: u64) -> Duration {
+            let start = Instant::now();
+            self.cmd.send(&n).expect("command");
+            let mut got = 0;
+            while got < n {
+                match self.subscriber.receive().expect("receive") {
+                    Some(sample) => {
+                        let payload = sample.payload();
+                        debug_assert_eq!(payload.len(), self.len);
+                        std::hint::black_box(payload[payload.len() - 1]);
+                        got += 1;
+                    }
+                    None => std::thread::yield_now(),
+                }
+            }
+            start.elapsed()
+        }
+    }
+
+    impl Drop for IceProducer {
+        fn drop(&mut self) {
+            // Closing the command connection ends the child's loop; then it is reaped.
+            let (_, dead) = simplex::<u64>().expect("simplex");
+            drop(std::mem::replace(&mut self.cmd, dead));
+            let _ = self.child.join_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
+/// k producer and k consumer processes on one queue (throughput curve): each producer puts
+/// n/k items, each consumer gets n/k and reports.
+struct Mesh {
+    _procs: Vec<Process>,
+    cmds: Vec<Connection<u64>>,
+    done: Queue<u64>,
+    k: u64,
+}
+
+impl Mesh {
+    fn start(k: u64) -> Mesh {
+        let q: Queue<u64> = Queue::new().expect("queue");
+        let done: Queue<u64> = Queue::new().expect("queue");
+        let mut procs = Vec::new();
+        let mut cmds = Vec::new();
+        for role in 0..2 * k {
+            let (mut rx, mut tx) = simplex::<u64>().expect("simplex");
+            tx.set_close_on_fork(true);
+            let (q, done) = (q.clone(), done.clone());
+            let mut p = Process::new(move || {
+                while let Ok(n) = rx.recv() {
+                    for i in 0..n {
+                        let ok = if role < k {
+                            q.put(i).is_ok()
+                        } else {
+                            q.get().is_ok()
+                        };
+                        if !ok {
+                            return;
+                        }
+                    }
+                    if role >= k && done.put(n).is_err() {
+                        return;
+                    }
+                }
+            });
+            p.set_daemon(true).expect("daemon");
+            p.start().expect("start");
+            procs.push(p);
+            cmds.push(tx);
+        }
+        Mesh {
+            _procs: procs,
+            cmds,
+            done,
+            k,
+        }
+    }
+
+    fn transfer(&mut self, n: u64) -> Duration {
+        let each = n / self.k;
+        let start = Instant::now();
+        for c in &mut self.cmds {
+            c.send(&each).expect("command");
+        }
+        for _ in 0..self.k {
+            self.done.get().expect("done");
+        }
+        start.elapsed()
+    }
+}
+
+/// The same mesh as threads on a crossbeam channel.
+struct ThreadMesh {
+    cmds: Vec<crossbeam_channel::Sender<u64>>,
+    done: crossbeam_channel::Receiver<u64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    k: u64,
+}
+
+impl ThreadMesh {
+    fn start(k: u64) -> ThreadMesh {
+        let (tx, rx) = crossbeam_channel::unbounded::<u64>();
+        let (done_tx, done) = crossbeam_channel::unbounded::<u64>();
+        let mut cmds = Vec::new();
+        let mut threads = Vec::new();
+        for role in 0..2 * k {
+            let (cmd, cmd_rx) = crossbeam_channel::unbounded::<u64>();
+            let (tx, rx, done_tx) = (tx.clone(), rx.clone(), done_tx.clone());
+            threads.push(std::thread::spawn(move || {
+                while let Ok(n) = cmd_rx.recv() {
+                    for i in 0..n {
+                        let ok = if role < k {
+                            tx.send(i).is_ok()
+                        } else {
+                            rx.recv().is_ok()
+                        };
+                        if !ok {
+                            return;
+                        }
+                    }
+                    if role >= k && done_tx.send(n).is_err() {
+                        return;
+                    }
+                }
+            }));
+            cmds.push(cmd);
+        }
+        ThreadMesh {
+            cmds,
+            done,
+            threads,
+            k,
+        }
+    }
+
+    fn transfer(&mut self, n: u64) -> Duration {
+        let each = n / self.k;
+        let start = Instant::now();
+        for c in &self.cmds {
+            c.send(each).expect("command");
+        }
+        for _ in 0..self.k {
+            self.done.recv().expect("done");
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for ThreadMesh {
+    fn drop(&mut self) {
+        self.cmds.clear();
+        // Consumers may wait on the data channel: it closes when the producers end.
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 fn small(i: u64) -> u64 {
     i
 }
@@ -289,7 +599,7 @@ fn one_mib(_: u64) -> ByteBuf {
     ByteBuf::from(vec![7u8; MIB])
 }
 
-fn benches(c: &mut Criterion, python: &mut Option<Python>, medians: &mut Medians) {
+fn benches(c: &mut Criterion, python: &mut Option<Python>, medians: &mut Medians, curves: &mut Curves) {
     let mut g = c.benchmark_group("pipe_round_trip");
     g.throughput(Throughput::Elements(1));
     let mut echo = Echo::start();
@@ -337,9 +647,18 @@ fn benches(c: &mut Criterion, python: &mut Option<Python>, medians: &mut Medians
     let (rounds_n, iters) = rounds((15, 100_000));
     {
         let py = python.as_mut().map(std::cell::RefCell::new);
+        let mut threads = ThreadProducer::start(small);
+        let mut ice = ice::IceProducer::start(8, 1024);
         let mut f = |n| producer.transfer(n);
+        let mut t = |n| threads.transfer(n);
         let mut p;
-        let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut f)];
+        let mut i;
+        let mut contenders: Vec<Contender<'_>> =
+            vec![("forkway", &mut f), ("threads_crossbeam-channel", &mut t)];
+        if let Some(ice) = ice.as_mut() {
+            i = |n| ice.transfer(n);
+            contenders.push(("peer_iceoryx2", &mut i));
+        }
         if let Some(py) = py.as_ref() {
             p = move |n| py.borrow_mut().run("queue_small", n);
             contenders.push(("cpython", &mut p));
@@ -360,26 +679,110 @@ fn benches(c: &mut Criterion, python: &mut Option<Python>, medians: &mut Medians
     }
     g.finish();
     let (rounds_n, iters) = rounds((15, 200));
-    let py = python.as_mut().map(std::cell::RefCell::new);
-    let mut f = |n| producer.transfer(n);
-    let mut r = |n| raw.transfer(n);
-    let mut p;
-    let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut f), ("floor", &mut r)];
-    if let Some(py) = py.as_ref() {
-        p = move |n| py.borrow_mut().run("queue_1mib", n);
-        contenders.push(("cpython", &mut p));
+    {
+        let py = python.as_mut().map(std::cell::RefCell::new);
+        let mut threads = ThreadProducer::start(one_mib);
+        let mut ice = ice::IceProducer::start(MIB, 8);
+        let mut f = |n| producer.transfer(n);
+        let mut r = |n| raw.transfer(n);
+        let mut t = |n| threads.transfer(n);
+        let mut p;
+        let mut i;
+        let mut contenders: Vec<Contender<'_>> = vec![
+            ("forkway", &mut f),
+            ("floor", &mut r),
+            ("threads_crossbeam-channel", &mut t),
+        ];
+        if let Some(ice) = ice.as_mut() {
+            i = |n| ice.transfer(n);
+            contenders.push(("peer_iceoryx2", &mut i));
+        }
+        if let Some(py) = py.as_ref() {
+            p = move |n| py.borrow_mut().run("queue_1mib", n);
+            contenders.push(("cpython", &mut p));
+        }
+        measure(medians, "queue_1mib", rounds_n, iters, &mut contenders);
     }
-    measure(medians, "queue_1mib", rounds_n, iters, &mut contenders);
+    drop((producer, raw));
+    curves_queue(python, curves);
+}
+
+/// The size and throughput curves (a short version under `--quick`, to prove they run).
+fn curves_queue(python: &mut Option<Python>, curves: &mut Curves) {
+    let full = full_run();
+    let sizes: Vec<usize> = if full {
+        (0..9).map(|i| 8usize << (3 * i)).collect() // 8 B, 64 B, … 64 MiB
+    } else {
+        vec![8, 64 << 10]
+    };
+    let mut by_size = Curve::new(
+        "Queue: time per message vs message size (1 → 1)",
+        "message size (bytes)",
+        "time per message (ns)",
+    );
+    let mut medians = Medians::new();
+    for size in sizes {
+        let make = move |_: u64| ByteBuf::from(vec![7u8; size]);
+        let mut producer = Producer::start(make);
+        let mut threads = ThreadProducer::start(make);
+        let mut raw = RawStream::with_block(size);
+        let iters = ((32 * MIB / size) as u64).clamp(2, 20_000);
+        let (rounds_n, iters) = if full { (5, iters) } else { (2, iters.div_ceil(20)) };
+        let py = python.as_mut().map(std::cell::RefCell::new);
+        let mut f = |n| producer.transfer(n);
+        let mut t = |n| threads.transfer(n);
+        let mut r = |n| raw.transfer(n);
+        let mut p;
+        let mut contenders: Vec<Contender<'_>> = vec![
+            ("forkway", &mut f),
+            ("threads (crossbeam-channel)", &mut t),
+            ("bare pipe (floor)", &mut r),
+        ];
+        if let Some(py) = py.as_ref() {
+            p = move |n| py.borrow_mut().run(&format!("queue_bytes_{size}"), n);
+            contenders.push(("CPython", &mut p));
+        }
+        let workload = format!("queue_size_{size}");
+        measure(&mut medians, &workload, rounds_n, iters, &mut contenders);
+        by_size.add_medians(&medians, &workload, size as f64, |ns| ns);
+    }
+    curves.insert("queue-size".to_owned(), by_size);
+
+    let mut throughput = Curve::new(
+        "Queue: throughput with k producers → k consumers (small messages)",
+        "k (producers = consumers)",
+        "messages per second",
+    );
+    for k in if full { vec![1u64, 2, 4] } else { vec![1, 2] } {
+        let mut mesh = Mesh::start(k);
+        let mut threads = ThreadMesh::start(k);
+        let (rounds_n, iters) = if full { (5, 100_000) } else { (2, 1_000) };
+        let py = python.as_mut().map(std::cell::RefCell::new);
+        let mut f = |n| mesh.transfer(n);
+        let mut t = |n| threads.transfer(n);
+        let mut p;
+        let mut contenders: Vec<Contender<'_>> =
+            vec![("forkway", &mut f), ("threads (crossbeam-channel)", &mut t)];
+        if let Some(py) = py.as_ref() {
+            p = move |n| py.borrow_mut().run(&format!("queue_mesh_{k}"), n);
+            contenders.push(("CPython", &mut p));
+        }
+        let workload = format!("queue_mesh_{k}");
+        measure(&mut medians, &workload, rounds_n, iters, &mut contenders);
+        throughput.add_medians(&medians, &workload, k as f64, |ns| 1e9 / ns);
+    }
+    curves.insert("queue-throughput".to_owned(), throughput);
 }
 
 fn main() {
     let mut python = Python::start(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cpython_ipc.py"));
     let mut c = Criterion::default().configure_from_args();
     let mut medians = Medians::new();
-    benches(&mut c, &mut python, &mut medians);
+    let mut curves = Curves::new();
+    benches(&mut c, &mut python, &mut medians, &mut curves);
     drop(python);
     c.final_summary();
-    report(
+    report_with_curves(
         "ipc",
         &medians,
         &[
@@ -387,7 +790,7 @@ fn main() {
                 label: "pipe round trip: forkway / libc floor (time)",
                 num: ("pipe_round_trip", "forkway"),
                 den: ("pipe_round_trip", "floor"),
-                target: Some(("<= 1.3", |r| r <= 1.3)),
+                target: Some(("<= 1.1", |r| r <= 1.1)),
             },
             Ratio {
                 label: "pipe round trip: duplex / libc floor (time)",
@@ -411,20 +814,45 @@ fn main() {
                 label: "queue small msgs/s: forkway / CPython",
                 num: ("queue_small", "cpython"),
                 den: ("queue_small", "forkway"),
-                target: Some((">= 5", |r| r >= 5.0)),
+                target: Some((">= 20", |r| r >= 20.0)),
+            },
+            Ratio {
+                label: "queue small: forkway / crossbeam threads (time)",
+                num: ("queue_small", "forkway"),
+                den: ("queue_small", "threads_crossbeam-channel"),
+                target: Some(("<= 3", |r| r <= 3.0)),
+            },
+            Ratio {
+                label: "queue small: peer iceoryx2 / forkway (time)",
+                num: ("queue_small", "peer_iceoryx2"),
+                den: ("queue_small", "forkway"),
+                target: None,
             },
             Ratio {
                 label: "queue 1 MiB bytes/s: forkway / CPython",
                 num: ("queue_1mib", "cpython"),
                 den: ("queue_1mib", "forkway"),
-                target: Some((">= 3", |r| r >= 3.0)),
+                target: Some((">= 8", |r| r >= 8.0)),
             },
             Ratio {
                 label: "queue 1 MiB bytes/s: forkway / bare pipe",
                 num: ("queue_1mib", "floor"),
                 den: ("queue_1mib", "forkway"),
-                target: Some((">= 0.5", |r| r >= 0.5)),
+                target: Some((">= 2.5", |r| r >= 2.5)),
+            },
+            Ratio {
+                label: "queue 1 MiB: forkway / crossbeam threads (time)",
+                num: ("queue_1mib", "forkway"),
+                den: ("queue_1mib", "threads_crossbeam-channel"),
+                target: None,
+            },
+            Ratio {
+                label: "queue 1 MiB: peer iceoryx2 / forkway (time)",
+                num: ("queue_1mib", "peer_iceoryx2"),
+                den: ("queue_1mib", "forkway"),
+                target: None,
             },
         ],
+        &curves,
     );
 }

@@ -4,6 +4,10 @@
     apply n        n apply_async(trivial, (i,)).get() round trips on that pool
     pool_N n       n times: a new Pool(2), map N tiny tasks, close, join   (N = 10, 100, 1000)
     spawn_N n      n times: one Process per task, each putting its result on a Queue; collect, join
+    map_n_N n      n times: pool.map(trivial, range(N))                     (the curve vs N)
+    map_chunk_N_C n  n times: pool.map(trivial, range(N), chunksize=C)      (the curve vs chunksize)
+    imap_peak N    bytes: growth of this process's peak RSS over imap(trivial, range(N), 100)
+    map_peak N     the same for map (a list of N results)
 """
 
 import multiprocessing as mp
@@ -49,6 +53,23 @@ def spawn_n(n_tasks, n):
     return time.perf_counter() - start
 
 
+def status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def peak_growth(run):
+    # Reset the peak to the current RSS, so earlier growth does not count (as the Rust side).
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = status_kib("VmRSS:")
+    run()
+    return max(status_kib("VmHWM:") - base, 0) * 1024.0
+
+
 class Server:
     def __init__(self):
         self.pool = CTX.Pool(2)
@@ -60,6 +81,32 @@ class Server:
         start = time.perf_counter()
         for _ in range(n):
             assert len(self.pool.map(trivial, range(100000))) == 100000
+        return time.perf_counter() - start
+
+    def imap_peak(self, items):
+        def run():
+            total = 0
+            for r in self.pool.imap(trivial, range(items), 100):
+                total += r
+        return peak_growth(run)
+
+    def map_peak(self, items):
+        return peak_growth(lambda: len(self.pool.map(trivial, range(items), 100)))
+
+    def __getattr__(self, name):
+        # The curves' workloads: map_n_<N>, map_chunk_<N>_<chunksize>.
+        if name.startswith("map_n_"):
+            items = int(name[len("map_n_"):])
+            return lambda n: self._map(items, None, n)
+        if name.startswith("map_chunk_"):
+            items, chunk = map(int, name[len("map_chunk_"):].split("_"))
+            return lambda n: self._map(items, chunk, n)
+        raise AttributeError(name)
+
+    def _map(self, items, chunksize, n):
+        start = time.perf_counter()
+        for _ in range(n):
+            assert len(self.pool.map(trivial, range(items), chunksize)) == items
         return time.perf_counter() - start
 
     def apply(self, n):

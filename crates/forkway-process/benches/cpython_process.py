@@ -2,6 +2,7 @@
 
     start_join_fork n         n x Process(target=noop).start(); .join()   (fork start method)
     start_join_forkserver n   the same with the forkserver start method
+    ballast n                 hold n bytes (written: resident) from now on; answers VmRSS in bytes
 """
 
 import multiprocessing as mp
@@ -29,6 +30,15 @@ class Server:
             p.start()
             p.join()
         return time.perf_counter() - start
+
+    def ballast(self, n):
+        self.weight = None
+        self.weight = b"\x01" * n if n else None
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024.0
+        return 0.0
 
     def start_join_fork(self, n):
         return self._run(self.fork, n)

@@ -157,13 +157,13 @@ fn main() {
                 label: "lock uncontended: forkway / futex floor (time)",
                 num: ("lock_uncontended", "forkway"),
                 den: ("lock_uncontended", "floor"),
-                target: Some(("<= 2", |r| r <= 2.0)),
+                target: Some(("<= 1.8", |r| r <= 1.8)),
             },
             Ratio {
                 label: "lock uncontended: forkway speed-up over CPython",
                 num: ("lock_uncontended", "cpython"),
                 den: ("lock_uncontended", "forkway"),
-                target: Some((">= 3", |r| r >= 3.0)),
+                target: Some((">= 3.5", |r| r >= 3.5)),
             },
             Ratio {
                 label: "counter under lock, 2 procs: forkway / CPython",

@@ -6,6 +6,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
+#[path = "interpreter.rs"]
+pub mod interpreter;
+
+/// The CPython every bench in this process runs: chosen once (see [`interpreter::choose`]).
+pub fn python() -> Option<&'static interpreter::Interpreter> {
+    static CHOSEN: std::sync::OnceLock<Option<interpreter::Interpreter>> = std::sync::OnceLock::new();
+    CHOSEN
+        .get_or_init(|| {
+            let chosen = interpreter::choose();
+            match &chosen {
+                Some(p) => eprintln!("CPython: {}", p.describe()),
+                None => eprintln!("no python3 found: CPython rows skipped"),
+            }
+            chosen
+        })
+        .as_ref()
+}
+
 /// CPython's side: a `cpython_*.py` server answering "<workload> <n>" with seconds.
 pub struct Python {
     child: Child,
@@ -15,10 +33,10 @@ pub struct Python {
 }
 
 impl Python {
-    /// Starts `python3 <script>` and waits for its "ready"; `None` (with a message) when
-    /// python3 is missing or the script fails, so the CPython rows are skipped.
+    /// Starts `<the chosen python> <script>` and waits for its "ready"; `None` (with a
+    /// message) when python3 is missing or the script fails, so the CPython rows are skipped.
     pub fn start(script: &Path) -> Option<Python> {
-        let mut child = match Command::new("python3")
+        let mut child = match Command::new(&python()?.path)
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -47,11 +65,17 @@ impl Python {
 
     /// Runs `n` operations of `workload` in CPython; the time it measured itself.
     pub fn run(&mut self, workload: &str, n: u64) -> Duration {
+        Duration::from_secs_f64(self.value(workload, n))
+    }
+
+    /// Runs `workload` with argument `n`; the number the script answered (seconds, or bytes
+    /// for the memory workloads).
+    pub fn value(&mut self, workload: &str, n: u64) -> f64 {
         let stdin = self.stdin.as_mut().expect("python3's stdin is open until drop");
         writeln!(stdin, "{workload} {n}").expect("write to python3");
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("read from python3");
-        Duration::from_secs_f64(line.trim().parse().expect("python3 answered seconds"))
+        line.trim().parse().expect("python3 answered a number")
     }
 }
 
@@ -82,12 +106,17 @@ pub fn mean_ns(criterion_dir: &std::path::Path, group: &str, bench: &str) -> Opt
     json["mean"]["point_estimate"].as_f64()
 }
 
-/// Where criterion and the ratio files write: the workspace's target directory.
-pub fn target_dir() -> PathBuf {
+/// Where the ratio files go: `FORKWAY_BENCH_DIR` when `cargo xtask bench` runs the bench (it
+/// asked cargo where the target directory is, and reads them back from there), else
+/// `forkway-bench` in the target directory this bench was built in.
+pub fn results_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FORKWAY_BENCH_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     // target/<profile>/deps/ipc-<hash>: right wherever cargo put the target directory, even for
     // a relative CARGO_TARGET_DIR (which would name another folder from the bench's own cwd).
     let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors().nth(3).expect("target dir").to_path_buf()
+    exe.ancestors().nth(3).expect("target dir").join("forkway-bench")
 }
 
 /// One implementation of a workload: its name and a function timing `n` operations.
@@ -170,6 +199,68 @@ pub struct Ratio {
 /// Prints the ratios and writes them, with every median, to `target/forkway-bench/<name>.json`
 /// (read by `cargo xtask bench`).
 pub fn report(name: &str, medians: &Medians, ratios: &[Ratio]) {
+    report_with_curves(name, medians, ratios, &Curves::new());
+}
+
+/// One of the book's log-log charts: each series a line of (x, y) points.
+#[derive(Default)]
+pub struct Curve {
+    /// The chart's title.
+    pub title: String,
+    /// What x is, with its unit.
+    pub x: String,
+    /// What y is, with its unit.
+    pub y: String,
+    /// Series name → points, in x order.
+    pub series: std::collections::BTreeMap<String, Vec<(f64, f64)>>,
+}
+
+impl Curve {
+    /// An empty chart.
+    pub fn new(title: &str, x: &str, y: &str) -> Curve {
+        Curve {
+            title: title.to_owned(),
+            x: x.to_owned(),
+            y: y.to_owned(),
+            series: Default::default(),
+        }
+    }
+
+    /// Adds the point (x, y) to `series`.
+    pub fn point(&mut self, series: &str, x: f64, y: f64) {
+        self.series.entry(series.to_owned()).or_default().push((x, y));
+    }
+
+    /// Adds every contender's median from one interleaved [`measure`] as a point at `x`,
+    /// `scale` turning ns per operation into the chart's y.
+    pub fn add_medians(&mut self, medians: &Medians, workload: &str, x: f64, scale: impl Fn(f64) -> f64) {
+        for ((w, c), ns) in medians {
+            if w == workload {
+                self.point(c, x, scale(*ns));
+            }
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "title": self.title,
+            "x": self.x,
+            "y": self.y,
+            "series": self.series.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+        })
+    }
+}
+
+/// The curves a bench measured, by chart (file) name.
+pub type Curves = std::collections::BTreeMap<String, Curve>;
+
+/// Whether this is the full run (not `--quick`): the curves and big parents are for it only.
+pub fn full_run() -> bool {
+    !std::env::args().any(|a| a == "--quick")
+}
+
+/// As [`report`], with the curves measured beside the medians.
+pub fn report_with_curves(name: &str, medians: &Medians, ratios: &[Ratio], curves: &Curves) {
     println!("\n{name}: ratios (medians of the interleaved runs)");
     let get = |(w, c): (&str, &str)| medians.get(&(w.to_owned(), c.to_owned())).copied();
     let mut rows = Vec::new();
@@ -193,9 +284,13 @@ pub fn report(name: &str, medians: &Medians, ratios: &[Ratio]) {
         .iter()
         .map(|((w, c), ns)| serde_json::json!({"workload": w, "contender": c, "median_ns": ns}))
         .collect();
-    let out = target_dir().join("forkway-bench");
+    let out = results_dir();
     let _ = std::fs::create_dir_all(&out);
-    let json = serde_json::json!({"bench": name, "medians": workloads, "ratios": rows});
+    let python = python().map(interpreter::Interpreter::to_json);
+    let json = serde_json::json!({
+        "bench": name, "python": python, "medians": workloads, "ratios": rows,
+        "curves": curves.iter().map(|(k, c)| (k.clone(), c.to_json())).collect::<serde_json::Map<_, _>>(),
+    });
     let _ = std::fs::write(
         out.join(format!("{name}.json")),
         serde_json::to_string_pretty(&json).unwrap_or_default(),
