@@ -98,7 +98,12 @@ pub fn set_start_method(method: StartMethod) -> Result<(), StartError> {
 /// The process-wide start method. Python's `get_start_method()`: the first call fixes the
 /// default, so a later [`set_start_method`] fails.
 pub fn get_start_method() -> StartMethod {
-    let _ = METHOD.compare_exchange(0, DEFAULT_START_METHOD.to_u8(), Ordering::SeqCst, Ordering::SeqCst);
+    let _ = METHOD.compare_exchange(
+        0,
+        DEFAULT_START_METHOD.to_u8(),
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
     StartMethod::from_u8(METHOD.load(Ordering::SeqCst)).unwrap_or(DEFAULT_START_METHOD)
 }
 

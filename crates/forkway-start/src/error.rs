@@ -59,7 +59,9 @@ impl StartError {
     /// True for the errors that mean "this API was used in the wrong order or place".
     pub fn is_misuse(&self) -> bool {
         match self {
-            StartError::ContextAlreadySet | StartError::UnknownMethod(_) | StartError::MissingEntryHook => true,
+            StartError::ContextAlreadySet | StartError::UnknownMethod(_) | StartError::MissingEntryHook => {
+                true
+            }
             StartError::Process(e) => e.is_misuse(),
             _ => false,
         }

@@ -30,11 +30,20 @@
 //! [`ExitStatusLost`](crate::StartError::ExitStatusLost) once the child has ended.
 //!
 //! # How it ends
-//! With its owner: `PR_SET_PDEATHSIG(SIGKILL)` when the owner dies however it dies, and EOF on
-//! the socket when the owner exits normally (an `atexit` handler shuts the socket down). At
+//! With its owner: EOF on the socket when the owner dies, however it dies (the kernel closes a
+//! dead process's descriptors, and no other process holds the owner's end: it is close-on-fork
+//! and close-on-exec), or when it exits normally (an `atexit` handler shuts the socket down).
+//! A server started from the main thread also sets `PR_SET_PDEATHSIG(SIGKILL)`; not from
+//! another thread, because the kernel sends that signal when the *thread* that forked the
+//! server ends, which for a test thread is long before its process does. At
 //! its exit it waits for its non-daemon children and terminates daemon ones, as any forkway
-//! process does, so the owner's exit waits for them too — Python's rule for non-daemon
-//! children.
+//! process does. The owner's normal exit then reaps the server — so it waits for those
+//! children, as Python's exit joins the non-daemon children it started through its
+//! forkserver. The server is left out of forkway-process's own exit cleanup and of
+//! `active_children()` (Python does not list its forkserver either): that cleanup would wait
+//! for the server before the socket closes. An owner that is itself a forked child ends with
+//! `_exit`, which runs no `atexit` handler: its server sees EOF, ends, and is reaped by the
+//! system like any orphan.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -115,6 +124,12 @@ fn client() -> Result<&'static Client, StartError> {
         if c.owner == me && !c.dead.load(Ordering::SeqCst) {
             return Ok(c);
         }
+        if c.owner == me {
+            // A server that stopped answering: make sure it ends, and reap it.
+            let _ = shutdown(c.sock.as_raw_fd(), Shutdown::Both);
+            let _ = c.server.kill();
+            let _ = c.server.join();
+        }
     }
     let fresh = Box::into_raw(Box::new(start_server()?));
     match CLIENT.compare_exchange(current, fresh, Ordering::SeqCst, Ordering::SeqCst) {
@@ -154,11 +169,18 @@ fn start_server() -> Result<Client, StartError> {
     // only when every copy is closed.
     close_on_fork(ours.as_raw_fd());
     let owner = std::process::id();
-    let mut server = forkway_process::Process::fallible(move || serve(theirs, owner)).with_name("ForkServer");
+    // PR_SET_PDEATHSIG fires when the *thread* that forked us ends, not the process: only a
+    // server started from the main thread may use it (a test thread ends long before its
+    // process). EOF on the socket covers every case, PDEATHSIG only adds speed.
+    let main_thread = nix::unistd::gettid().as_raw() as u32 == owner;
+    let mut server =
+        forkway_process::Process::fallible(move || serve(theirs, owner, main_thread)).with_name("ForkServer");
     if let Err(e) = server.start() {
         keep_on_fork(ours.as_raw_fd());
         return Err(e.into());
     }
+    // The owner's exit must not wait for the server: the server waits for the owner's EOF.
+    server.detach_from_exit();
     Ok(Client {
         owner,
         sock: ours,
@@ -168,14 +190,12 @@ fn start_server() -> Result<Client, StartError> {
     })
 }
 
-/// At a normal exit, before forkway-process waits for its children (handlers run in reverse
-/// order of registration, and forkway-process registered its own at the server's start), the
-/// socket is shut down so that the server sees EOF and ends.
+/// At a normal exit of the owner the socket is shut down, so that the server sees EOF and
+/// ends, and the server is reaped.
 fn install_exit_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: `at_exit` is an `extern "C" fn()` that cannot unwind (it only loads an
-        // atomic and makes a system call).
+        // SAFETY: `at_exit` is an `extern "C" fn()` that cannot unwind (it catches panics).
         unsafe {
             libc::atexit(at_exit);
         }
@@ -188,6 +208,10 @@ extern "C" fn at_exit() {
     if let Some(c) = unsafe { ptr.as_ref() } {
         if c.owner == std::process::id() {
             let _ = shutdown(c.sock.as_raw_fd(), Shutdown::Both);
+            // The server now waits for its non-daemon children and ends: Python's exit, too,
+            // joins the non-daemon children its forkserver started. Reaping it here leaves no
+            // zombie behind.
+            let _ = std::panic::catch_unwind(|| c.server.join());
         }
     }
 }
@@ -207,8 +231,8 @@ impl Client {
     fn ask(&self, bytes: &[u8]) -> Result<Started, StartError> {
         let io_err = |op| move |source| StartError::Forkserver { op, source };
         let memfd = sys::memfd_with("forkway-request", bytes).map_err(io_err("memfd"))?;
-        let (status, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| StartError::Forkserver {
+        let (status, status_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StartError::Forkserver {
                 op: "pipe",
                 source: e.into(),
             })?;
@@ -217,7 +241,11 @@ impl Client {
         close_on_fork(status_w.as_raw_fd());
         let reply = {
             let _turn = self.exchange.lock().unwrap_or_else(|p| p.into_inner());
-            let sent = sys::send_with_fds(self.sock.as_fd(), b"start", &[memfd.as_raw_fd(), status_w.as_raw_fd()]);
+            let sent = sys::send_with_fds(
+                self.sock.as_fd(),
+                b"start",
+                &[memfd.as_raw_fd(), status_w.as_raw_fd()],
+            );
             keep_on_fork(status_w.as_raw_fd());
             drop(status_w);
             sent.map_err(io_err("send"))?;
@@ -237,7 +265,9 @@ impl Client {
             }),
             (bytes, _) => Err(StartError::Forkserver {
                 op: "start",
-                source: io::Error::other(String::from_utf8_lossy(bytes.strip_prefix(b"err").unwrap_or(&bytes)).into_owned()),
+                source: io::Error::other(
+                    String::from_utf8_lossy(bytes.strip_prefix(b"err").unwrap_or(&bytes)).into_owned(),
+                ),
             }),
         }
     }
@@ -250,10 +280,12 @@ struct Child {
 }
 
 /// The server's loop. Single-threaded: it waits on its socket and its children's pidfds.
-fn serve(sock: OwnedFd, owner: u32) -> i32 {
+fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
     // Die with the owner even if it is SIGKILLed; if it died before this line, no signal will
-    // come, so check.
-    let _ = sys::die_with_parent();
+    // come, so check. (Its death also closes the socket: EOF ends us in the loop below.)
+    if main_thread {
+        let _ = sys::die_with_parent();
+    }
     if nix::unistd::getppid().as_raw() as u32 != owner {
         return 0;
     }
@@ -323,14 +355,19 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
     }
     let status = fds.remove(1);
     let memfd = fds.remove(0);
-    let request = match sys::read_all(memfd).map_err(|e| e.to_string()).and_then(|bytes| {
-        codec::decode::<Request>(&bytes).map_err(|e| e.to_string())
-    }) {
+    let request = match sys::read_all(memfd)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| codec::decode::<Request>(&bytes).map_err(|e| e.to_string()))
+    {
         Ok(r) => r,
         Err(e) => return reply_err(sock, &format!("bad request: {e}")),
     };
     close_on_fork(status.as_raw_fd());
-    let Request { payload, name, daemon } = request;
+    let Request {
+        payload,
+        name,
+        daemon,
+    } = request;
     let mut process = forkway_process::Process::fallible(move || payload.run())
         .with_name(name)
         .with_daemon(daemon);
@@ -339,7 +376,10 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
         return reply_err(sock, &e.to_string());
     }
     let pid = process.pid().unwrap_or(0);
-    let pidfd = process.sentinel().ok().and_then(|fd| fd.try_clone_to_owned().ok());
+    let pidfd = process
+        .sentinel()
+        .ok()
+        .and_then(|fd| fd.try_clone_to_owned().ok());
     let Some(pidfd) = pidfd else {
         // No pidfd (an old kernel): the caller could not signal the child safely.
         let _ = process.kill();

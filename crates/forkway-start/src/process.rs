@@ -81,13 +81,15 @@ impl Process {
             StartMethod::Spawn => "SpawnProcess",
         };
         let state = match method {
-            StartMethod::Fork => State::Fork(forkway_process::Process::fallible(move || target.call_with(args))),
-            StartMethod::Forkserver | StartMethod::Spawn => State::Ready(Some(
-                codec::encode(&args).and_then(|args| {
+            StartMethod::Fork => {
+                State::Fork(forkway_process::Process::fallible(move || target.call_with(args)))
+            }
+            StartMethod::Forkserver | StartMethod::Spawn => {
+                State::Ready(Some(codec::encode(&args).map(|args| {
                     let exe = sys::exe_identity().unwrap_or((0, 0));
-                    Ok(Payload { exe, entry, args })
-                }),
-            )),
+                    Payload { exe, entry, args }
+                })))
+            }
         };
         Process {
             method,
@@ -217,7 +219,10 @@ impl Process {
         match &self.state {
             State::Fork(p) | State::Spawned(p) => p.is_alive(),
             State::Ready(_) => false,
-            State::Served(s) => !matches!(sys::wait_readable(s.pidfd.as_fd(), Some(Duration::ZERO)), Ok(true)),
+            State::Served(s) => !matches!(
+                sys::wait_readable(s.pidfd.as_fd(), Some(Duration::ZERO)),
+                Ok(true)
+            ),
         }
     }
 
@@ -293,10 +298,11 @@ impl Served {
     fn wait(&self, timeout: Option<Duration>) -> Result<bool, StartError> {
         let mut code = self.code.lock().unwrap_or_else(|p| p.into_inner());
         if code.is_none() {
-            let ready = sys::wait_readable(self.status.as_fd(), timeout).map_err(|e| StartError::Forkserver {
-                op: "wait",
-                source: e,
-            })?;
+            let ready =
+                sys::wait_readable(self.status.as_fd(), timeout).map_err(|e| StartError::Forkserver {
+                    op: "wait",
+                    source: e,
+                })?;
             if !ready {
                 return Ok(false);
             }

@@ -60,6 +60,7 @@ thread_local! {
 /// returns at once. Python needs no such call because its child imports the main module
 /// instead of running it; a Rust program cannot be imported, only run, so `main` must step
 /// aside.
+#[allow(clippy::needless_doctest_main)] // `main` is the point of the example
 pub fn bootstrap() {
     if let Some(fd) = std::env::var_os(SPAWN_FD_VAR) {
         run_spawned(&fd);
@@ -101,7 +102,8 @@ fn read_request(fd: &std::ffi::OsStr) -> Result<Payload, String> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("{SPAWN_FD_VAR} is not a descriptor number"))?;
     // The descriptor must be a memfd we were given, not something else the number reused.
-    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|e| format!("{SPAWN_FD_VAR}={fd}: {e}"))?;
+    let link =
+        std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|e| format!("{SPAWN_FD_VAR}={fd}: {e}"))?;
     if !link.as_os_str().as_bytes().starts_with(b"/memfd:forkway-spawn") {
         return Err(format!("{SPAWN_FD_VAR}={fd} is not a forkway request"));
     }
@@ -114,7 +116,8 @@ fn read_request(fd: &std::ffi::OsStr) -> Result<Payload, String> {
 
 /// Puts back the stdout the parent parked in [`STDOUT_VAR`] (test mode).
 fn restore_stdout() {
-    let Some(fd) = std::env::var_os(STDOUT_VAR).and_then(|v| v.to_str().and_then(|s| s.parse::<RawFd>().ok()))
+    let Some(fd) =
+        std::env::var_os(STDOUT_VAR).and_then(|v| v.to_str().and_then(|s| s.parse::<RawFd>().ok()))
     else {
         return;
     };
@@ -159,7 +162,9 @@ pub(crate) fn child(payload: &Payload) -> Result<impl FnOnce() -> i32 + Send + '
     let request = sys::memfd_with("forkway-spawn", &bytes).map_err(io("memfd"))?;
 
     let exe = cstring("/proc/self/exe")?;
-    let argv0: OsString = std::env::args_os().next().unwrap_or_else(|| "forkway-spawn".into());
+    let argv0: OsString = std::env::args_os()
+        .next()
+        .unwrap_or_else(|| "forkway-spawn".into());
     let mut argv = vec![cstring(argv0.as_bytes())?];
     // In test mode: stdout is parked on /dev/null until `bootstrap`, the real one kept here.
     let mut parked: Option<(OwnedFd, OwnedFd)> = None;
@@ -167,8 +172,11 @@ pub(crate) fn child(payload: &Payload) -> Result<impl FnOnce() -> i32 + Send + '
         for arg in ["--exact", name.as_str(), "--test-threads=1", "--nocapture", "-q"] {
             argv.push(cstring(arg)?);
         }
-        let saved = nix::fcntl::fcntl(std::io::stdout().as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
-            .map_err(|e| io("dup stdout")(e.into()))?;
+        let saved = nix::fcntl::fcntl(
+            std::io::stdout().as_fd(),
+            nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
+        )
+        .map_err(|e| io("dup stdout")(e.into()))?;
         // SAFETY: fcntl just returned this new descriptor; we own it.
         let saved = unsafe { OwnedFd::from_raw_fd(saved) };
         let null = std::fs::File::options()

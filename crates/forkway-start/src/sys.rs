@@ -69,7 +69,9 @@ pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<
             }
         }
         if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
-            return Err(io::Error::other("descriptors were dropped from a forkserver message"));
+            return Err(io::Error::other(
+                "descriptors were dropped from a forkserver message",
+            ));
         }
         return Ok((msg.bytes, fds));
     }

@@ -135,7 +135,9 @@ impl Payload {
         match crate::sys::exe_identity() {
             Ok(exe) if exe == self.exe => {}
             _ => {
-                eprintln!("forkway: this child does not run the same executable as its parent; refusing its target");
+                eprintln!(
+                    "forkway: this child does not run the same executable as its parent; refusing its target"
+                );
                 return 1;
             }
         }
