@@ -39,7 +39,7 @@
 //! let offset = 10u64;
 //! // error: a forkserver or spawn target must be a fn item or a closure that captures
 //! // nothing: the child does not share the caller's memory …
-//! let p = forkway_start::get_context(None).process(move |x: u64| x == offset, (3u64,));
+//! let p = forkway_start::get_context(None).process(move |x: u64| i32::from(x == offset), (3u64,));
 //! ```
 //!
 //! ## Spawn needs an entry hook
