@@ -7,7 +7,11 @@ use forkway_start::{bootstrap, forkserver, Context, StartMethod};
 
 fn greet(method: String, parent: u32) {
     let ppid = nix::unistd::getppid().as_raw() as u32;
-    let whose = if ppid == parent { "the caller's child" } else { "the forkserver's child" };
+    let whose = if ppid == parent {
+        "the caller's child"
+    } else {
+        "the forkserver's child"
+    };
     println!("{method}: pid {}, {whose}", std::process::id());
 }
 
