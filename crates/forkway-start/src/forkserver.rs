@@ -333,11 +333,13 @@ fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
 
 /// Reaps an ended child and writes its exit code into its status pipe.
 fn relay_exit(child: Child) {
+    // ANCHOR: exercise_7_1
     let _ = child.process.join();
     if let Some(code) = child.process.exitcode() {
         let _ = nix::unistd::write(&child.status, &code.to_le_bytes());
     }
     keep_on_fork(child.status.as_raw_fd());
+    // ANCHOR_END: exercise_7_1
 }
 
 /// Handles one request. False at EOF (or a broken socket): the server should end.

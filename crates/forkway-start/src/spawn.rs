@@ -37,6 +37,11 @@ pub const SPAWN_FD_VAR: &str = "FORKWAY_SPAWN_FD";
 /// The environment variable naming the descriptor that holds the real stdout in test mode.
 const STDOUT_VAR: &str = "FORKWAY_SPAWN_STDOUT";
 
+/// Set in a spawned child once it took over its request: a spawned child that starts spawn
+/// processes *without* having taken it over never reached the hook, and would start copies of
+/// itself for ever.
+static REQUEST_TAKEN: AtomicBool = AtomicBool::new(false);
+
 /// Set by [`bootstrap`] on a program's main thread.
 static PROGRAM_HOOK: AtomicBool = AtomicBool::new(false);
 
@@ -62,9 +67,8 @@ thread_local! {
 /// aside.
 #[allow(clippy::needless_doctest_main)] // `main` is the point of the example
 pub fn bootstrap() {
-    if let Some(fd) = std::env::var_os(SPAWN_FD_VAR) {
-        run_spawned(&fd);
-    }
+    // ANCHOR: exercise_7_3
+    // Recorded first: a spawned child's target may spawn too, and re-runs the same way.
     match std::thread::current().name() {
         Some("main") | None => PROGRAM_HOOK.store(true, Ordering::SeqCst),
         Some(test) => {
@@ -72,10 +76,15 @@ pub fn bootstrap() {
             TEST_HOOK.with(|t| *t.borrow_mut() = Some(test));
         }
     }
+    if let Some(fd) = std::env::var_os(SPAWN_FD_VAR) {
+        run_spawned(&fd);
+    }
+    // ANCHOR_END: exercise_7_3
 }
 
 /// The child side: read the request, run it, exit.
 fn run_spawned(fd: &std::ffi::OsStr) -> ! {
+    REQUEST_TAKEN.store(true, Ordering::SeqCst);
     restore_stdout();
     let code = match read_request(fd) {
         Ok(payload) => {
@@ -138,6 +147,11 @@ enum Rerun {
 }
 
 fn rerun() -> Result<Rerun, StartError> {
+    if std::env::var_os(SPAWN_FD_VAR).is_some() && !REQUEST_TAKEN.load(Ordering::SeqCst) {
+        // We are a spawned child that never ran `bootstrap`'s takeover: refuse, or every
+        // generation would spawn the next.
+        return Err(StartError::MissingEntryHook);
+    }
     if let Some(test) = TEST_HOOK.with(|t| t.borrow().clone()) {
         return Ok(Rerun::Test(test));
     }
