@@ -331,6 +331,7 @@ fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
     0
 }
 
+// ANCHOR: relay_exit
 /// Reaps an ended child and writes its exit code into its status pipe.
 fn relay_exit(child: Child) {
     // ANCHOR: exercise_7_1
@@ -341,6 +342,7 @@ fn relay_exit(child: Child) {
     keep_on_fork(child.status.as_raw_fd());
     // ANCHOR_END: exercise_7_1
 }
+// ANCHOR_END: relay_exit
 
 /// Handles one request. False at EOF (or a broken socket): the server should end.
 fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {

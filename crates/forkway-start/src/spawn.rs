@@ -50,6 +50,7 @@ thread_local! {
     static TEST_HOOK: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
+// ANCHOR: bootstrap
 /// The entry hook for the spawn start method. Call it first thing in `main` — and, under
 /// `cargo test`, first thing in each test that starts spawn processes:
 ///
@@ -81,6 +82,7 @@ pub fn bootstrap() {
     }
     // ANCHOR_END: exercise_7_3
 }
+// ANCHOR_END: bootstrap
 
 /// The child side: read the request, run it, exit.
 fn run_spawned(fd: &std::ffi::OsStr) -> ! {

@@ -72,6 +72,7 @@ fn anchor(_: &[u8]) -> i32 {
     0
 }
 
+// ANCHOR: entry_offset
 /// The offset of `F`'s entry function from [`anchor`]. Fails to compile for a capturing `F`.
 pub(crate) fn entry_offset<F, Args>(_target: F) -> i64
 where
@@ -84,6 +85,7 @@ where
     (entry as i64).wrapping_sub(anchor as Entry as usize as i64)
     // ANCHOR_END: exercise_7_2
 }
+// ANCHOR_END: entry_offset
 
 /// The entry function at `offset` from [`anchor`].
 ///
