@@ -54,11 +54,7 @@ fn the_forkserver_relays_a_killed_childs_signal() {
     let mut p = Context::new(StartMethod::Forkserver).process(sleeps, ());
     p.start().expect("start");
     p.kill().expect("kill");
-    assert_eq!(
-        p.join_timeout(BOUND).expect("join"),
-        true,
-        "the killed child is joined"
-    );
+    assert!(p.join_timeout(BOUND).expect("join"), "the killed child is joined");
     assert_eq!(
         p.exitcode(),
         Some(-9),
