@@ -217,10 +217,10 @@ extern "C" fn at_exit() {
 }
 
 /// Asks the server for a child running `request`.
-pub(crate) fn start(request: &Request) -> Result<Started, StartError> {
+pub(crate) fn start(request: &Request, fds: &[OwnedFd]) -> Result<Started, StartError> {
     let bytes = codec::encode(request).map_err(StartError::Args)?;
     let client = client()?;
-    let result = client.ask(&bytes);
+    let result = client.ask(&bytes, fds);
     if let Err(StartError::Forkserver { .. }) = &result {
         client.dead.store(true, Ordering::SeqCst);
     }
@@ -228,7 +228,7 @@ pub(crate) fn start(request: &Request) -> Result<Started, StartError> {
 }
 
 impl Client {
-    fn ask(&self, bytes: &[u8]) -> Result<Started, StartError> {
+    fn ask(&self, bytes: &[u8], arg_fds: &[OwnedFd]) -> Result<Started, StartError> {
         let io_err = |op| move |source| StartError::Forkserver { op, source };
         let memfd = sys::memfd_with("forkway-request", bytes).map_err(io_err("memfd"))?;
         let (status, status_w) =
@@ -241,11 +241,9 @@ impl Client {
         close_on_fork(status_w.as_raw_fd());
         let reply = {
             let _turn = self.exchange.lock().unwrap_or_else(|p| p.into_inner());
-            let sent = sys::send_with_fds(
-                self.sock.as_fd(),
-                b"start",
-                &[memfd.as_raw_fd(), status_w.as_raw_fd()],
-            );
+            let mut carried = vec![memfd.as_raw_fd(), status_w.as_raw_fd()];
+            carried.extend(arg_fds.iter().map(AsRawFd::as_raw_fd));
+            let sent = sys::send_with_fds(self.sock.as_fd(), b"start", &carried);
             keep_on_fork(status_w.as_raw_fd());
             drop(status_w);
             sent.map_err(io_err("send"))?;
@@ -354,9 +352,11 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
     if n == 0 {
         return false;
     }
-    if fds.len() != 2 {
-        return reply_err(sock, "a request must carry two descriptors");
+    if fds.len() < 2 {
+        return reply_err(sock, "a request must carry at least two descriptors");
     }
+    // The request, the status pipe, then the descriptors of the target's arguments.
+    let arg_fds = fds.split_off(2);
     let status = fds.remove(1);
     let memfd = fds.remove(0);
     let request = match sys::read_all(memfd)
@@ -372,7 +372,7 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
         name,
         daemon,
     } = request;
-    let mut process = forkway_process::Process::fallible(move || payload.run())
+    let mut process = forkway_process::Process::fallible(move || payload.run(arg_fds))
         .with_name(name)
         .with_daemon(daemon);
     if let Err(e) = process.start() {

@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use forkway_ipc::codec;
 use forkway_process::{ProcessError, Signal};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::forkserver::{self, Request};
-use crate::target::{entry_offset, Payload, Target};
+use crate::target::{entry_offset, Payload, Target, MAX_ARG_FDS};
 use crate::{spawn, sys, StartError, StartMethod};
 
 /// A child process started by a [`Context`](crate::Context). Python's `ctx.Process`.
@@ -46,7 +45,7 @@ enum State {
     /// `fork`, before and after start: forkway-process does everything.
     Fork(forkway_process::Process),
     /// `forkserver` or `spawn`, not started: the request, or why it cannot be made.
-    Ready(Option<Result<Payload, forkway_ipc::EncodeError>>),
+    Ready(Option<Result<(Payload, Vec<OwnedFd>), forkway_ipc::EncodeError>>),
     /// `spawn`, started: a forkway-process child that exec'd the program.
     Spawned(forkway_process::Process),
     /// `forkserver`, started.
@@ -84,12 +83,18 @@ impl Process {
             StartMethod::Fork => {
                 State::Fork(forkway_process::Process::fallible(move || target.call_with(args)))
             }
-            StartMethod::Forkserver | StartMethod::Spawn => {
-                State::Ready(Some(codec::encode(&args).map(|args| {
+            StartMethod::Forkserver | StartMethod::Spawn => State::Ready(Some(
+                forkway_ipc::fds::encode_with_fds(&args).map(|(args, fds)| {
                     let exe = sys::exe_identity().unwrap_or((0, 0));
-                    Payload { exe, entry, args }
-                })))
-            }
+                    let payload = Payload {
+                        exe,
+                        entry,
+                        args,
+                        fds: Vec::new(),
+                    };
+                    (payload, fds)
+                }),
+            )),
         };
         Process {
             method,
@@ -142,22 +147,35 @@ impl Process {
             State::Ready(payload) => match payload.take() {
                 None => return Err(ProcessError::StartedTwice.into()),
                 Some(Err(e)) => return Err(StartError::Args(e)),
-                Some(Ok(payload)) => payload,
+                Some(Ok(prepared)) => prepared,
             },
         };
+        let (payload, fds) = payload;
+        if fds.len() > MAX_ARG_FDS {
+            self.state = State::Ready(Some(Ok((payload, fds))));
+            return Err(StartError::Spawn {
+                op: "pass the arguments",
+                source: std::io::Error::other(format!(
+                    "more than {MAX_ARG_FDS} queues and locks in one target's arguments"
+                )),
+            });
+        }
         let started = match self.method {
-            StartMethod::Spawn => spawn::child(&payload).and_then(|run| {
+            StartMethod::Spawn => spawn::child(&payload, &fds).and_then(|run| {
                 let mut p = forkway_process::Process::fallible(run)
                     .with_name(self.name.clone())
                     .with_daemon(self.daemon);
                 p.start()?;
                 Ok(State::Spawned(p))
             }),
-            _ => forkserver::start(&Request {
-                payload: payload.clone(),
-                name: self.name.clone(),
-                daemon: self.daemon,
-            })
+            _ => forkserver::start(
+                &Request {
+                    payload: payload.clone(),
+                    name: self.name.clone(),
+                    daemon: self.daemon,
+                },
+                &fds,
+            )
             .map(|s| {
                 State::Served(Served {
                     pid: s.pid,
@@ -174,7 +192,7 @@ impl Process {
             }
             Err(e) => {
                 // Not started: a later `start` may try again.
-                self.state = State::Ready(Some(Ok(payload)));
+                self.state = State::Ready(Some(Ok((payload, fds))));
                 Err(e)
             }
         }

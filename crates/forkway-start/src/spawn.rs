@@ -89,8 +89,8 @@ fn run_spawned(fd: &std::ffi::OsStr) -> ! {
     REQUEST_TAKEN.store(true, Ordering::SeqCst);
     restore_stdout();
     let code = match read_request(fd) {
-        Ok(payload) => {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| payload.run())) {
+        Ok((payload, fds)) => {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| payload.run(fds))) {
                 Ok(code) => code,
                 // The panic hook has already printed the message, as for any main thread.
                 Err(payload) => forkway_process::requested_exit_code(payload.as_ref()).unwrap_or(1),
@@ -107,7 +107,7 @@ fn run_spawned(fd: &std::ffi::OsStr) -> ! {
     std::process::exit(code)
 }
 
-fn read_request(fd: &std::ffi::OsStr) -> Result<Payload, String> {
+fn read_request(fd: &std::ffi::OsStr) -> Result<(Payload, Vec<OwnedFd>), String> {
     let fd: RawFd = fd
         .to_str()
         .and_then(|s| s.parse().ok())
@@ -122,7 +122,20 @@ fn read_request(fd: &std::ffi::OsStr) -> Result<Payload, String> {
     // memfd it made; we take it over and close it after reading.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let bytes = sys::read_all(owned).map_err(|e| format!("reading the request: {e}"))?;
-    codec::decode::<Payload>(&bytes).map_err(|e| format!("decoding the request: {e}"))
+    let payload = codec::decode::<Payload>(&bytes).map_err(|e| format!("decoding the request: {e}"))?;
+    let mut fds = Vec::with_capacity(payload.fds.len());
+    for &n in &payload.fds {
+        // Only a memfd we inherited for this: anything else under that number is refused.
+        let link = std::fs::read_link(format!("/proc/self/fd/{n}"))
+            .map_err(|e| format!("argument descriptor {n}: {e}"))?;
+        if !link.as_os_str().as_bytes().starts_with(b"/memfd:") {
+            return Err(format!("argument descriptor {n} is not a memfd"));
+        }
+        // SAFETY: the parent passed descriptor `n` for this request alone, and it is open and a
+        // memfd (checked above); we own it from here.
+        fds.push(unsafe { OwnedFd::from_raw_fd(n) });
+    }
+    Ok((payload, fds))
 }
 
 /// Puts back the stdout the parent parked in [`STDOUT_VAR`] (test mode).
@@ -171,10 +184,22 @@ fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, StartError> {
 }
 
 /// Makes the forkway-process child that execs the program with `payload`.
-pub(crate) fn child(payload: &Payload) -> Result<impl FnOnce() -> i32 + Send + 'static, StartError> {
+pub(crate) fn child(
+    payload: &Payload,
+    arg_fds: &[OwnedFd],
+) -> Result<impl FnOnce() -> i32 + Send + 'static, StartError> {
     let rerun = rerun()?;
     let io = |op| move |source| StartError::Spawn { op, source };
-    let bytes = codec::encode(payload).map_err(StartError::Args)?;
+    // The argument descriptors keep their numbers across fork and exec; the child learns them
+    // from the request. Copies, so that the child's closure owns what it makes inheritable.
+    let arg_fds: Vec<OwnedFd> = arg_fds
+        .iter()
+        .map(|fd| fd.try_clone())
+        .collect::<Result<_, _>>()
+        .map_err(io("dup"))?;
+    let mut payload = payload.clone();
+    payload.fds = arg_fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let bytes = codec::encode(&payload).map_err(StartError::Args)?;
     let request = sys::memfd_with("forkway-spawn", &bytes).map_err(io("memfd"))?;
 
     let exe = cstring("/proc/self/exe")?;
@@ -219,6 +244,9 @@ pub(crate) fn child(payload: &Payload) -> Result<impl FnOnce() -> i32 + Send + '
     // Runs in the forked child: only fcntl, dup2 and execve, on values made above.
     Ok(move || -> i32 {
         let mut ok = sys::inherit_across_exec(request.as_fd()).is_ok();
+        for fd in &arg_fds {
+            ok &= sys::inherit_across_exec(fd.as_fd()).is_ok();
+        }
         if let Some((saved, null)) = &parked {
             ok &= sys::inherit_across_exec(saved.as_fd()).is_ok();
             // SAFETY: both descriptors are open; dup2 atomically replaces fd 1.

@@ -46,7 +46,8 @@ pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -
 
 /// Receives one datagram into `buf`, and the descriptors attached to it. `Ok((0, []))` is EOF.
 pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
-    let mut cmsg_space = nix::cmsg_space!([RawFd; 4]);
+    // The request, the status pipe and up to MAX_ARG_FDS descriptors of arguments.
+    let mut cmsg_space = nix::cmsg_space!([RawFd; 2 + crate::target::MAX_ARG_FDS]);
     loop {
         let mut iov = [io::IoSliceMut::new(&mut *buf)];
         let msg = match recvmsg::<()>(

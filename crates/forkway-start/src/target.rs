@@ -12,7 +12,9 @@
 //! captures nothing, a zero-sized type. The size check below makes a capturing closure a
 //! compile-time error (the same rule as the process pool's tasks).
 
-use forkway_ipc::codec;
+use std::cell::RefCell;
+use std::os::fd::OwnedFd;
+
 use forkway_process::IntoExitCode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -104,7 +106,8 @@ where
     F: Target<Args>,
     Args: DeserializeOwned,
 {
-    match codec::decode::<Args>(args) {
+    let fds = PENDING_FDS.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    match forkway_ipc::fds::decode_with_fds::<Args>(args, fds) {
         Ok(args) => conjure::<F>().call_with(args),
         Err(e) => {
             eprintln!("forkway: the target's arguments did not decode: {e}");
@@ -121,6 +124,15 @@ fn conjure<F: Copy>() -> F {
     unsafe { std::mem::zeroed() }
 }
 
+thread_local! {
+    /// The descriptors that came with the arguments (a sendable Queue's or Lock's memfd), for
+    /// the entry function to decode them with.
+    static PENDING_FDS: RefCell<Vec<OwnedFd>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most descriptors one target's arguments may carry (`SCM_RIGHTS` takes at most 253).
+pub(crate) const MAX_ARG_FDS: usize = 64;
+
 /// What the caller hands a forkserver or spawned child: which function, and its arguments.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Payload {
@@ -131,11 +143,14 @@ pub(crate) struct Payload {
     /// The argument tuple, encoded.
     #[serde(with = "serde_bytes")]
     pub args: Vec<u8>,
+    /// Spawn only: the numbers of the inherited descriptors that go with the arguments.
+    pub fds: Vec<i32>,
 }
 
 impl Payload {
-    /// Runs the payload in this process and returns the exit code.
-    pub(crate) fn run(&self) -> i32 {
+    /// Runs the payload in this process, with the descriptors that came with its arguments,
+    /// and returns the exit code.
+    pub(crate) fn run(&self, fds: Vec<OwnedFd>) -> i32 {
         match crate::sys::exe_identity() {
             Ok(exe) if exe == self.exe => {}
             _ => {
@@ -148,6 +163,7 @@ impl Payload {
         // SAFETY: the offset was made by `entry_offset` in our parent, and we just checked that
         // we run the same executable file.
         let entry = unsafe { entry_at(self.entry) };
+        PENDING_FDS.with(|p| *p.borrow_mut() = fds);
         entry(&self.args)
     }
 }

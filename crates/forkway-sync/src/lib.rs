@@ -32,6 +32,7 @@ mod event;
 mod lock;
 mod raw_lock;
 mod semaphore;
+mod sendable;
 mod value;
 
 pub use barrier::{Barrier, BarrierError};
