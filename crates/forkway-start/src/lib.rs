@@ -42,6 +42,12 @@
 //! let p = forkway_start::get_context(None).process(move |x: u64| i32::from(x == offset), (3u64,));
 //! ```
 //!
+//! ## Queues and locks
+//! An ordinary `Queue` or `Lock` reaches a child only by inheritance, so only under fork; one
+//! made with `Queue::new_sendable()` or `Lock::new_sendable()` lives in a memfd and can be
+//! passed in the args tuple under every method (its descriptor travels with `SCM_RIGHTS` to
+//! the forkserver, or is inherited across `execve` by a spawned child).
+//!
 //! ## Spawn needs an entry hook
 //! A spawned child runs the program from `main`, so `main` must call [`bootstrap`] first (in a
 //! test: the test's first line). Forgetting it is [`StartError::MissingEntryHook`].
@@ -55,6 +61,7 @@
 //! | `p.start()`, `p.join()`, `p.exitcode`, `p.terminate()` | the same on [`Process`] |
 //! | `multiprocessing.forkserver.ensure_running()` | [`forkserver::ensure_running()`](forkserver::ensure_running) |
 //! | `if __name__ == '__main__':` | [`bootstrap()`] first thing in `main` |
+//! | `ctx.Queue()`, `ctx.Lock()` as arguments | `Queue::new_sendable()`, `Lock::new_sendable()` in the args tuple |
 //!
 //! Linux only: memfds, pidfds, `SCM_RIGHTS`, `/proc/self/exe`.
 
