@@ -13,7 +13,7 @@ pub enum StartError {
     #[error("context has already been set")]
     ContextAlreadySet,
     /// A method name that is none of `fork`, `forkserver`, `spawn` (Python: `ValueError`).
-    #[error("cannot find context for {0:?}")]
+    #[error("cannot find context for '{0}'")]
     UnknownMethod(String),
     /// A spawn start in a program that never called [`bootstrap`](crate::bootstrap): the
     /// spawned child would run `main` from the top instead of the target.

@@ -231,11 +231,13 @@ impl Client {
     fn ask(&self, bytes: &[u8], arg_fds: &[OwnedFd]) -> Result<Started, StartError> {
         let io_err = |op| move |source| StartError::Forkserver { op, source };
         let memfd = sys::memfd_with("forkway-request", bytes).map_err(io_err("memfd"))?;
-        let (status, status_w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StartError::Forkserver {
-                op: "pipe",
-                source: e.into(),
-            })?;
+        let (status, status_w) = nix::unistd::pipe2(
+            nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK,
+        )
+        .map_err(|e| StartError::Forkserver {
+            op: "pipe",
+            source: e.into(),
+        })?;
         // A child forked by another thread meanwhile must not keep the write end open, or a
         // dead server's EOF would never arrive.
         close_on_fork(status_w.as_raw_fd());

@@ -314,8 +314,10 @@ impl Process {
 
 impl Served {
     fn wait(&self, timeout: Option<Duration>) -> Result<bool, StartError> {
-        let mut code = self.code.lock().unwrap_or_else(|p| p.into_inner());
-        if code.is_none() {
+        let known = self.code.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        if !known {
+            // Waited for without the lock, so that `exitcode()` on another thread never blocks
+            // behind a `join()`.
             let ready =
                 sys::wait_readable(self.status.as_fd(), timeout).map_err(|e| StartError::Forkserver {
                     op: "wait",
@@ -324,9 +326,15 @@ impl Served {
             if !ready {
                 return Ok(false);
             }
+        }
+        let mut code = self.code.lock().unwrap_or_else(|p| p.into_inner());
+        if code.is_none() {
+            // The pipe is non-blocking and readable: the code (or EOF) is there, and only the
+            // holder of the lock reads it.
             let mut bytes = [0u8; 4];
             *code = match nix::unistd::read(&self.status, &mut bytes) {
                 Ok(4) => Some(Ok(i32::from_le_bytes(bytes))),
+                Err(nix::errno::Errno::EAGAIN) => return Ok(false),
                 _ => Some(Err(())),
             };
         }

@@ -139,7 +139,7 @@ fn misuse_is_reported_with_pythons_messages() {
         p.join().expect("join");
     }
     let e = "thread".parse::<StartMethod>().expect_err("unknown method");
-    assert_eq!(e.to_string(), "cannot find context for \"thread\"");
+    assert_eq!(e.to_string(), "cannot find context for 'thread'");
     assert_eq!(
         "forkserver".parse::<StartMethod>().ok(),
         Some(StartMethod::Forkserver)
@@ -400,4 +400,27 @@ fn a_dead_forkserver_loses_exit_codes_loudly() {
     p.start().expect("start");
     p.join_timeout(BOUND).expect("join");
     assert_eq!(p.exitcode(), Some(0));
+}
+
+/// `exitcode()` and `is_alive()` answer at once while another thread waits in `join`.
+#[test]
+fn exitcode_does_not_wait_behind_a_join() {
+    bootstrap();
+    for method in METHODS {
+        let mut p = Context::new(method).process(sleep_long, ());
+        p.start().expect("start");
+        let p = &p;
+        std::thread::scope(|s| {
+            let joiner = s.spawn(move || p.join_timeout(BOUND));
+            // The joiner may or may not be waiting yet; either way these must not block.
+            for _ in 0..100 {
+                assert_eq!(p.exitcode(), None, "{method}");
+                assert!(p.is_alive(), "{method}");
+            }
+            p.kill().expect("kill");
+            let ended = joiner.join().expect("the joiner does not panic");
+            assert!(matches!(ended, Ok(true)), "{method}: {ended:?}");
+        });
+        assert_eq!(p.exitcode(), Some(-9), "{method}");
+    }
 }
