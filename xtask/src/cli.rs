@@ -136,9 +136,5 @@ pub enum Cmd {
         /// Skip trying the plausible wrong answers (lessons/*/wrong/).
         #[arg(long)]
         skip_wrong: bool,
-        /// Verify only this lesson (and the book); the starter repository of the whole course
-        /// is checked only without it.
-        #[arg(long)]
-        lesson: Option<u32>,
     },
 }

@@ -109,8 +109,7 @@ fn main() -> ExitCode {
             repeat,
             skip_starter,
             skip_wrong,
-            lesson,
-        } => verify::verify(&root, repeat, skip_starter, skip_wrong, lesson),
+        } => verify::verify(&root, repeat, skip_starter, skip_wrong),
         Cmd::Bench {
             quick,
             book,
