@@ -28,11 +28,7 @@ thread_local! {
 /// # Errors
 /// As [`codec::encode`].
 pub fn encode_with_fds<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>), EncodeError> {
-    let previous = SINK.with(|s| s.borrow_mut().replace(Vec::new()));
-    let bytes = codec::encode(value);
-    let fds = SINK
-        .with(|s| std::mem::replace(&mut *s.borrow_mut(), previous))
-        .unwrap_or_default();
+    let (bytes, fds) = collect_fds(|| codec::encode(value));
     bytes.map(|b| (b, fds))
 }
 
@@ -41,10 +37,29 @@ pub fn encode_with_fds<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec
 /// # Errors
 /// As [`codec::decode`].
 pub fn decode_with_fds<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, RecvError> {
+    provide_fds(fds, || codec::decode(bytes))
+}
+
+// The rest needs nothing but std: the thread-local lists that `Serialize`/`Deserialize` impls
+// of shared objects (here, and in forkway-sync) reach without a codec.
+
+/// Runs `f` (an encoding) and returns what it returned with the descriptors that values
+/// handed to [`send_fd`] meanwhile.
+pub fn collect_fds<R>(f: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
+    let previous = SINK.with(|s| s.borrow_mut().replace(Vec::new()));
+    let result = f();
+    let fds = SINK
+        .with(|s| std::mem::replace(&mut *s.borrow_mut(), previous))
+        .unwrap_or_default();
+    (result, fds)
+}
+
+/// Runs `f` (a decoding) with `fds` available to [`receive_fd`].
+pub fn provide_fds<R>(fds: Vec<OwnedFd>, f: impl FnOnce() -> R) -> R {
     let previous = SOURCE.with(|s| s.borrow_mut().replace(fds.into_iter().map(Some).collect()));
-    let value = codec::decode(bytes);
+    let result = f();
     SOURCE.with(|s| *s.borrow_mut() = previous);
-    value
+    result
 }
 
 /// Called by a `Serialize` impl: adds a copy of `fd` to the descriptors that travel with the
