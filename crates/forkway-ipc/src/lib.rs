@@ -29,6 +29,7 @@
 pub mod codec;
 mod connection;
 mod error;
+pub mod fds;
 mod queue;
 mod simple_queue;
 

@@ -109,6 +109,9 @@ const _: () = assert!(std::mem::size_of::<Header>() <= RING_OFFSET);
 struct Inner {
     shm: Shm,
     closed: AtomicBool,
+    /// The memfd behind `shm` for a queue made by `new_sendable`: what lets it travel to a
+    /// forkserver or spawn child (see [`crate::fds`]).
+    memfd: Option<std::os::fd::OwnedFd>,
 }
 
 /// A multi-producer, multi-consumer FIFO queue between processes. Python's
@@ -243,7 +246,17 @@ impl<T> Queue<T> {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn new() -> std::io::Result<Queue<T>> {
-        Queue::create(0)
+        Queue::create(0, false)
+    }
+
+    /// An unbounded queue that can also be handed to a forkserver or spawn child (lesson 7) as
+    /// a target's argument: its memory is a memfd, which travels as a descriptor. It costs one
+    /// descriptor per process that holds it.
+    ///
+    /// # Errors
+    /// The OS error when the memfd cannot be made or mapped.
+    pub fn new_sendable() -> std::io::Result<Queue<T>> {
+        Queue::create(0, true)
     }
 
     /// A queue holding at most `maxsize` messages: `put` waits while it is full. Python's
@@ -259,11 +272,17 @@ impl<T> Queue<T> {
                 "maxsize must be at least 1 (Queue::new() makes an unbounded queue)",
             ));
         }
-        Queue::create(maxsize as u64)
+        Queue::create(maxsize as u64, false)
     }
 
-    fn create(maxsize: u64) -> std::io::Result<Queue<T>> {
-        let shm = Shm::reserve(RESERVE, RESERVE_MIN)?;
+    fn create(maxsize: u64, sendable: bool) -> std::io::Result<Queue<T>> {
+        let (shm, memfd) = if sendable {
+            // A sparse file: the size is a reservation, as for the anonymous mapping.
+            let (shm, fd) = Shm::new_memfd(RESERVE)?;
+            (shm, Some(fd))
+        } else {
+            (Shm::reserve(RESERVE, RESERVE_MIN)?, None)
+        };
         let header = shm.ptr().cast::<Header>();
         // SAFETY: the mapping is fresh, zeroed, page-aligned and large enough for the header;
         // no other process has it yet (children inherit it only after this returns).
@@ -282,6 +301,7 @@ impl<T> Queue<T> {
             inner: Arc::new(Inner {
                 shm,
                 closed: AtomicBool::new(false),
+                memfd,
             }),
             _items: PhantomData,
         })
@@ -737,15 +757,40 @@ impl<T> std::fmt::Debug for Queue<T> {
 }
 
 /// A queue cannot travel inside a message: its memory reaches a process only by `fork`.
-/// Serializing one fails with Python's own explanation ([`INHERITANCE_ONLY`]).
+/// Serializing one fails with Python's own explanation ([`INHERITANCE_ONLY`]) — except a
+/// [`Queue::new_sendable`] queue inside [`fds::encode_with_fds`](crate::fds::encode_with_fds),
+/// which is how a forkserver or spawn target gets its arguments: it travels as its memfd.
 impl<T> Serialize for Queue<T> {
-    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom(INHERITANCE_ONLY))
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use std::os::fd::AsFd;
+        match self
+            .inner
+            .memfd
+            .as_ref()
+            .and_then(|fd| crate::fds::send_fd(fd.as_fd()))
+        {
+            Some(index) => serializer.serialize_u32(index),
+            None => Err(serde::ser::Error::custom(INHERITANCE_ONLY)),
+        }
     }
 }
 
 impl<'de, T> Deserialize<'de> for Queue<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-        Err(serde::de::Error::custom(INHERITANCE_ONLY))
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use std::os::fd::AsFd;
+        let index = u32::deserialize(deserializer)?;
+        let fd = crate::fds::receive_fd(index).ok_or_else(|| serde::de::Error::custom(INHERITANCE_ONLY))?;
+        let shm = Shm::map_fd(fd.as_fd()).map_err(serde::de::Error::custom)?;
+        if shm.size() <= RING_OFFSET {
+            return Err(serde::de::Error::custom("the queue's memfd is too small"));
+        }
+        Ok(Queue {
+            inner: Arc::new(Inner {
+                shm,
+                closed: AtomicBool::new(false),
+                memfd: Some(fd),
+            }),
+            _items: PhantomData,
+        })
     }
 }

@@ -665,6 +665,15 @@ impl Process {
         Ok(())
     }
 
+    /// Leaves this started child out of the exit cleanup and out of
+    /// [`active_children`](crate::active_children): the program's exit neither waits for it nor terminates it.
+    /// For a service process that ends by itself when its owner's end of a socket closes — a
+    /// forkserver, which Python does not list among the active children either. `join`,
+    /// `kill` and the other methods work as before.
+    pub fn detach_from_exit(&self) {
+        state::lock().forget_child(&self.inner);
+    }
+
     fn target_slot(&mut self) -> &mut Option<Target> {
         self.target.get_mut().unwrap_or_else(|p| p.into_inner())
     }

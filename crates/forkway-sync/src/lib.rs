@@ -32,6 +32,7 @@ mod event;
 mod lock;
 mod raw_lock;
 mod semaphore;
+mod sendable;
 mod value;
 
 /// The address of a shared object: the same in every process forked after it was made, so it

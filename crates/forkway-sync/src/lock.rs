@@ -128,16 +128,50 @@ pub(crate) struct LockCell {
 #[derive(Clone)]
 pub(crate) struct Region {
     shm: Arc<Shm>,
+    /// The memfd behind `shm` when the region can travel to a forkserver or spawn child.
+    pub(crate) memfd: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
 impl Region {
     /// Maps `extra` bytes after the lock cell and initializes the cell.
     pub(crate) fn new(extra: usize) -> io::Result<Region> {
+        Region::create(extra, false)
+    }
+
+    /// Like [`Region::new`], in a memfd that can travel (see `sendable.rs`).
+    pub(crate) fn new_sendable(extra: usize) -> io::Result<Region> {
+        Region::create(extra, true)
+    }
+
+    fn create(extra: usize, sendable: bool) -> io::Result<Region> {
         let len = (Region::DATA + extra).max(1).next_multiple_of(4096);
-        let shm = Shm::new(len)?;
+        let (shm, memfd) = if sendable {
+            let (shm, fd) = Shm::new_memfd(len)?;
+            (shm, Some(Arc::new(fd)))
+        } else {
+            (Shm::new(len)?, None)
+        };
         // SAFETY: a fresh, zeroed, page-aligned mapping, big enough, shared with nobody yet.
         unsafe { RobustMutex::init(std::ptr::addr_of_mut!((*shm.ptr().cast::<LockCell>()).mutex))? };
-        Ok(Region { shm: Arc::new(shm) })
+        Ok(Region {
+            shm: Arc::new(shm),
+            memfd,
+        })
+    }
+
+    /// Maps a region that another process made with [`Region::new_sendable`].
+    pub(crate) fn from_memfd(fd: std::os::fd::OwnedFd) -> io::Result<Region> {
+        let shm = Shm::map_fd(std::os::fd::AsFd::as_fd(&fd))?;
+        if shm.size() < Region::DATA {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the lock's memfd is too small",
+            ));
+        }
+        Ok(Region {
+            shm: Arc::new(shm),
+            memfd: Some(Arc::new(fd)),
+        })
     }
 
     /// Where data starts: after the cell, aligned for anything.
@@ -277,6 +311,10 @@ impl Lock {
 
     pub(crate) fn from_region(region: Region) -> Lock {
         Lock { region }
+    }
+
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
     }
 
     fn acquire_until(

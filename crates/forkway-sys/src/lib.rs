@@ -9,6 +9,7 @@
 //! | [`RobustMutex`] | a process-shared pthread mutex that reports a dead holder instead of hanging | `Queue`, `SimpleQueue`, `Lock`, `Barrier` |
 //! | [`futex_wait`], [`futex_wake`], [`futex_wake_all`], [`Waiting`] | sleeping on a word of shared memory | every blocking wait |
 //! | [`Deadline`], [`LOCK_GRACE`] | "wait until", saturating, for every timed call | every `_timeout` and `_nowait` |
+//! | [`fds`] | the side lists of descriptors that travel beside encoded values | sendable `Queue` and `Lock` (lesson 7) |
 //!
 //! ## Why a crate of its own
 //! This is the `parking_lot_core` model: `parking_lot`'s locks are built on a small crate that
@@ -27,6 +28,7 @@
 //! Linux only, like the rest of forkway.
 
 mod deadline;
+pub mod fds;
 mod futex;
 mod mapping;
 mod robust_mutex;

@@ -55,6 +55,55 @@ impl Shm {
         }
     }
 
+    /// Maps `len` bytes of zeroed shared memory backed by a fresh memfd, and returns the memfd
+    /// too. The memfd lets a process that was *not* forked from this one — a forkserver or
+    /// spawn child — map the same memory ([`Shm::map_fd`]); it is close-on-exec, and sparse:
+    /// pages cost memory only once touched, as with [`Shm::new`].
+    pub fn new_memfd(len: usize) -> io::Result<(Shm, std::os::fd::OwnedFd)> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: memfd_create takes a NUL-terminated name and flags; it returns a new fd or -1.
+        let raw = unsafe { libc::memfd_create(c"forkway-shm".as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just gave us this descriptor; nobody else owns it.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        let size = libc::off_t::try_from(len).map_err(io::Error::other)?;
+        // SAFETY: ftruncate on our own descriptor; no memory is passed.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let shm = Shm::map_fd(std::os::fd::AsFd::as_fd(&fd))?;
+        Ok((shm, fd))
+    }
+
+    /// Maps the whole of `fd`, a memfd made by [`Shm::new_memfd`] (in this process or another).
+    pub fn map_fd(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<Shm> {
+        use std::os::fd::AsRawFd;
+        let len = usize::try_from(std::fs::File::from(fd.try_clone_to_owned()?).metadata()?.len())
+            .map_err(io::Error::other)?;
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "an empty memfd"));
+        }
+        // SAFETY: a fresh shared mapping of the file at an address the kernel picks; no
+        // existing memory is affected.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Shm { ptr, len })
+    }
+
     /// The start of the mapping.
     pub fn ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()

@@ -35,6 +35,7 @@
 //! | `Pool()`, `apply_async`, `map`, `imap` | [`Pool`] (a killed worker fails its task instead of hanging `get`) | 5 |
 //! | `Manager()`, `m.Queue()`, `m.dict()`, `m.list()`, `m.Value()`, `m.Lock()`, `m.Event()` | [`Manager`] and its proxies ([`QueueProxy`], [`DictProxy`], …): a client killed mid-call takes nothing | 6 |
 //! | `multiprocessing.connection.Listener`/`Client`, `authkey` | [`Listener`](manager::Listener), [`client`](manager::client), [`authkey`] (CPython interoperates) | 6 |
+//! | `get_context('forkserver')`, `set_start_method('spawn')`, `ctx.Process(target=f, args=(x,))` | [`get_context`], [`set_start_method`], [`start::Process`]; [`bootstrap`] first in `main` for spawn | 7 |
 //!
 //! Where Python has a known trap, forkway does better and says so: daemon children die with
 //! their parent even when it is SIGKILLed, joins never race a recycled pid (Linux pidfds), and
@@ -69,6 +70,14 @@ pub use forkway_pool::{AsyncResult, IMap, MapResult, Pool, PoolError, TaskError}
 pub use forkway_manager::{
     DictProxy, EventProxy, ListProxy, LockProxy, Manager, ManagerError, QueueProxy, ValueProxy,
 };
+
+#[doc(inline)]
+pub use forkway_start::{
+    bootstrap, get_context, get_start_method, set_start_method, Context, StartError, StartMethod,
+};
+
+/// Lesson 7's crate, whole: start methods (fork, forkserver, spawn).
+pub use forkway_start as start;
 
 /// Lesson 6's crate, whole: managers, proxies, authenticated connections.
 pub use forkway_manager as manager;

@@ -1,0 +1,407 @@
+//! The forkserver: a small single-threaded process, forked early, that forks children on request.
+//!
+//! # When it starts
+//! On the first forkserver start, or when [`ensure_running`] is called. A program that will
+//! start threads calls `ensure_running()` first thing in `main`, so the server is a copy of a
+//! process that has one thread and holds no locks; every child is then a copy of that clean
+//! server, however many threads the program has by the time it asks. (Started later, from a
+//! threaded process, the server is forked like any `fork` child — the same risk, once instead
+//! of once per child.)
+//!
+//! # How it is asked
+//! A `SOCK_SEQPACKET` socket pair made at its start (no path on disk, nothing to clean up):
+//! one datagram per request carries, with `SCM_RIGHTS`, a memfd holding the request (target
+//! offset, arguments, name, daemon flag) and the write end of a fresh *status pipe*. The server
+//! forks the child, and replies with its pid and a pidfd for it.
+//!
+//! # How its children are joined
+//! A forkserver child is the server's child, not the caller's, so the caller cannot `waitid`
+//! for it: `waitid(P_PIDFD)` only works on one's own children. The kernel offers tricks
+//! (`CLONE_PARENT` makes the child a sibling of the server, i.e. the caller's child — but it
+//! is not available through `fork`, and `PR_SET_CHILD_SUBREAPER` only adopts orphans); forkway
+//! does what Python's forkserver does instead: the server reaps the child itself and *relays*
+//! its exit code, four bytes written into the child's status pipe. The caller keeps:
+//! - the status pipe's read end: `join` waits for it to become readable and reads the code;
+//! - the pidfd, received over the socket: `is_alive`, `terminate` and `kill` act on the exact
+//!   process (`pidfd_send_signal`), with no pid-reuse race, and a pidfd becomes readable when
+//!   the process ends even for a non-parent — so liveness survives a dead server.
+//!
+//! If the server dies first, the pipe reports EOF with no code: `join` says
+//! [`ExitStatusLost`](crate::StartError::ExitStatusLost) once the child has ended.
+//!
+//! # How it ends
+//! With its owner: EOF on the socket when the owner dies, however it dies (the kernel closes a
+//! dead process's descriptors, and no other process holds the owner's end: it is close-on-fork
+//! and close-on-exec), or when it exits normally (an `atexit` handler shuts the socket down).
+//! A server started from the main thread also sets `PR_SET_PDEATHSIG(SIGKILL)`; not from
+//! another thread, because the kernel sends that signal when the *thread* that forked the
+//! server ends, which for a test thread is long before its process does. At
+//! its exit it waits for its non-daemon children and terminates daemon ones, as any forkway
+//! process does. The owner's normal exit then reaps the server — so it waits for those
+//! children, as Python's exit joins the non-daemon children it started through its
+//! forkserver. The server is left out of forkway-process's own exit cleanup and of
+//! `active_children()` (Python does not list its forkserver either): that cleanup would wait
+//! for the server before the socket closes. An owner that is itself a forked child ends with
+//! `_exit`, which runs no `atexit` handler: its server sees EOF, ends, and is reaped by the
+//! system like any orphan.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::Mutex;
+
+use forkway_ipc::codec;
+use forkway_process::clofork::{close_on_fork, keep_on_fork};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{shutdown, socketpair, AddressFamily, Shutdown, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+use crate::sys;
+use crate::target::Payload;
+use crate::StartError;
+
+/// What the caller asks the server for: one child.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Request {
+    pub payload: Payload,
+    pub name: String,
+    pub daemon: bool,
+}
+
+/// A started forkserver child, seen from the caller.
+pub(crate) struct Started {
+    pub pid: u32,
+    pub pidfd: OwnedFd,
+    pub status: OwnedFd,
+}
+
+/// This process's connection to its forkserver.
+struct Client {
+    /// The process this connection belongs to; a forked child that finds another pid here
+    /// inherited the pointer and must start its own server.
+    owner: u32,
+    sock: OwnedFd,
+    /// One request and its reply at a time.
+    exchange: Mutex<()>,
+    /// Set when the server stopped answering: the next start makes a new one.
+    dead: AtomicBool,
+    /// The server, a forkway child of this process (reaped by forkway at exit).
+    server: forkway_process::Process,
+}
+
+/// The current connection, leaked so that `&'static` borrows stay valid. A pointer rather than
+/// a `Mutex<Option<…>>`: a child forked while another thread held such a mutex would find it
+/// locked for ever; a pointer with a stale `owner` is simply replaced.
+static CLIENT: AtomicPtr<Client> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Starts this process's forkserver now, if it is not running. Python's
+/// `multiprocessing.forkserver.ensure_running()`.
+///
+/// Call it first thing in `main`, before the program starts threads, so that the server — and
+/// so every forkserver child — is a copy of a single-threaded process.
+///
+/// # Errors
+/// [`Forkserver`](StartError::Forkserver) when the socket or the server cannot be made.
+pub fn ensure_running() -> Result<(), StartError> {
+    client().map(|_| ())
+}
+
+/// The pid of this process's forkserver, when it runs.
+pub fn server_pid() -> Option<u32> {
+    let ptr = CLIENT.load(Ordering::SeqCst);
+    // SAFETY: a non-null CLIENT points to a leaked, never freed `Client`.
+    let client = unsafe { ptr.as_ref() }?;
+    (client.owner == std::process::id() && !client.dead.load(Ordering::SeqCst))
+        .then(|| client.server.pid())
+        .flatten()
+}
+
+fn client() -> Result<&'static Client, StartError> {
+    let me = std::process::id();
+    let current = CLIENT.load(Ordering::SeqCst);
+    // SAFETY: a non-null CLIENT points to a leaked, never freed `Client`.
+    if let Some(c) = unsafe { current.as_ref() } {
+        if c.owner == me && !c.dead.load(Ordering::SeqCst) {
+            return Ok(c);
+        }
+        if c.owner == me {
+            // A server that stopped answering: make sure it ends, and reap it.
+            let _ = shutdown(c.sock.as_raw_fd(), Shutdown::Both);
+            let _ = c.server.kill();
+            let _ = c.server.join();
+        }
+    }
+    let fresh = Box::into_raw(Box::new(start_server()?));
+    match CLIENT.compare_exchange(current, fresh, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => {
+            install_exit_handler();
+            // SAFETY: just leaked; never freed.
+            Ok(unsafe { &*fresh })
+        }
+        Err(winner) => {
+            // Another thread started one at the same time: ours goes (EOF ends it).
+            // SAFETY: `fresh` came from Box::into_raw above and was never shared.
+            let ours = unsafe { Box::from_raw(fresh) };
+            let _ = shutdown(ours.sock.as_raw_fd(), Shutdown::Both);
+            keep_on_fork(ours.sock.as_raw_fd());
+            let _ = ours.server.join();
+            // SAFETY: CLIENT only ever holds leaked `Client`s.
+            unsafe { winner.as_ref() }.ok_or_else(|| StartError::Forkserver {
+                op: "start",
+                source: io::Error::other("lost a race to a null server"),
+            })
+        }
+    }
+}
+
+fn start_server() -> Result<Client, StartError> {
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| StartError::Forkserver {
+        op: "socketpair",
+        source: e.into(),
+    })?;
+    // Children forked from here on (by any method) must not hold our end: the server sees EOF
+    // only when every copy is closed.
+    close_on_fork(ours.as_raw_fd());
+    let owner = std::process::id();
+    // PR_SET_PDEATHSIG fires when the *thread* that forked us ends, not the process: only a
+    // server started from the main thread may use it (a test thread ends long before its
+    // process). EOF on the socket covers every case, PDEATHSIG only adds speed.
+    let main_thread = nix::unistd::gettid().as_raw() as u32 == owner;
+    let mut server =
+        forkway_process::Process::fallible(move || serve(theirs, owner, main_thread)).with_name("ForkServer");
+    if let Err(e) = server.start() {
+        keep_on_fork(ours.as_raw_fd());
+        return Err(e.into());
+    }
+    // The owner's exit must not wait for the server: the server waits for the owner's EOF.
+    server.detach_from_exit();
+    Ok(Client {
+        owner,
+        sock: ours,
+        exchange: Mutex::new(()),
+        dead: AtomicBool::new(false),
+        server,
+    })
+}
+
+/// At a normal exit of the owner the socket is shut down, so that the server sees EOF and
+/// ends, and the server is reaped.
+fn install_exit_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `at_exit` is an `extern "C" fn()` that cannot unwind (it catches panics).
+        unsafe {
+            libc::atexit(at_exit);
+        }
+    });
+}
+
+extern "C" fn at_exit() {
+    let ptr = CLIENT.load(Ordering::SeqCst);
+    // SAFETY: a non-null CLIENT points to a leaked, never freed `Client`.
+    if let Some(c) = unsafe { ptr.as_ref() } {
+        if c.owner == std::process::id() {
+            let _ = shutdown(c.sock.as_raw_fd(), Shutdown::Both);
+            // The server now waits for its non-daemon children and ends: Python's exit, too,
+            // joins the non-daemon children its forkserver started. Reaping it here leaves no
+            // zombie behind.
+            let _ = std::panic::catch_unwind(|| c.server.join());
+        }
+    }
+}
+
+/// Asks the server for a child running `request`.
+pub(crate) fn start(request: &Request, fds: &[OwnedFd]) -> Result<Started, StartError> {
+    let bytes = codec::encode(request).map_err(StartError::Args)?;
+    let client = client()?;
+    let result = client.ask(&bytes, fds);
+    if let Err(StartError::Forkserver { .. }) = &result {
+        client.dead.store(true, Ordering::SeqCst);
+    }
+    result
+}
+
+impl Client {
+    fn ask(&self, bytes: &[u8], arg_fds: &[OwnedFd]) -> Result<Started, StartError> {
+        let io_err = |op| move |source| StartError::Forkserver { op, source };
+        let memfd = sys::memfd_with("forkway-request", bytes).map_err(io_err("memfd"))?;
+        let (status, status_w) = nix::unistd::pipe2(
+            nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK,
+        )
+        .map_err(|e| StartError::Forkserver {
+            op: "pipe",
+            source: e.into(),
+        })?;
+        // A child forked by another thread meanwhile must not keep the write end open, or a
+        // dead server's EOF would never arrive.
+        close_on_fork(status_w.as_raw_fd());
+        let reply = {
+            let _turn = self.exchange.lock().unwrap_or_else(|p| p.into_inner());
+            let mut carried = vec![memfd.as_raw_fd(), status_w.as_raw_fd()];
+            carried.extend(arg_fds.iter().map(AsRawFd::as_raw_fd));
+            let sent = sys::send_with_fds(self.sock.as_fd(), b"start", &carried);
+            keep_on_fork(status_w.as_raw_fd());
+            drop(status_w);
+            sent.map_err(io_err("send"))?;
+            let mut buf = [0u8; 512];
+            let (n, fds) = sys::recv_with_fds(self.sock.as_fd(), &mut buf).map_err(io_err("receive"))?;
+            (buf[..n].to_vec(), fds)
+        };
+        match reply {
+            (bytes, mut fds) if bytes.len() == 6 && bytes.starts_with(b"ok") && fds.len() == 1 => {
+                let pid = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
+                let pidfd = fds.remove(0);
+                Ok(Started { pid, pidfd, status })
+            }
+            (bytes, _) if bytes.is_empty() => Err(StartError::Forkserver {
+                op: "receive",
+                source: io::Error::new(io::ErrorKind::UnexpectedEof, "the forkserver exited"),
+            }),
+            (bytes, _) => Err(StartError::Forkserver {
+                op: "start",
+                source: io::Error::other(
+                    String::from_utf8_lossy(bytes.strip_prefix(b"err").unwrap_or(&bytes)).into_owned(),
+                ),
+            }),
+        }
+    }
+}
+
+/// One child the server forked, and where its exit code goes.
+struct Child {
+    process: forkway_process::Process,
+    status: OwnedFd,
+}
+
+/// The server's loop. Single-threaded: it waits on its socket and its children's pidfds.
+fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
+    // Die with the owner even if it is SIGKILLed; if it died before this line, no signal will
+    // come, so check. (Its death also closes the socket: EOF ends us in the loop below.)
+    if main_thread {
+        let _ = sys::die_with_parent();
+    }
+    if nix::unistd::getppid().as_raw() as u32 != owner {
+        return 0;
+    }
+    close_on_fork(sock.as_raw_fd());
+    let mut children: Vec<Child> = Vec::new();
+    loop {
+        let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+        // Which child each pidfd after the socket belongs to.
+        let mut owners = Vec::with_capacity(children.len());
+        for (i, child) in children.iter().enumerate() {
+            if let Ok(fd) = child.process.sentinel() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                owners.push(i);
+            }
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 1,
+            Ok(_) => {}
+        }
+        let request_ready = fds[0].any().unwrap_or(true);
+        let ended: Vec<usize> = fds[1..]
+            .iter()
+            .zip(&owners)
+            .filter(|(fd, _)| fd.any().unwrap_or(false))
+            .map(|(_, &i)| i)
+            .collect();
+        drop(fds);
+        for i in ended.into_iter().rev() {
+            let child = children.swap_remove(i);
+            relay_exit(child);
+        }
+        if request_ready && !serve_one(&sock, &mut children) {
+            break;
+        }
+    }
+    // EOF: the owner is gone or exiting. The children still running are waited for (or, for
+    // daemons, terminated) by forkway's exit cleanup; their codes have nobody to go to.
+    for child in children {
+        keep_on_fork(child.status.as_raw_fd());
+    }
+    keep_on_fork(sock.as_raw_fd());
+    0
+}
+
+// ANCHOR: relay_exit
+/// Reaps an ended child and writes its exit code into its status pipe.
+fn relay_exit(child: Child) {
+    // ANCHOR: exercise_7_1
+    let _ = child.process.join();
+    if let Some(code) = child.process.exitcode() {
+        let _ = nix::unistd::write(&child.status, &code.to_le_bytes());
+    }
+    keep_on_fork(child.status.as_raw_fd());
+    // ANCHOR_END: exercise_7_1
+}
+// ANCHOR_END: relay_exit
+
+/// Handles one request. False at EOF (or a broken socket): the server should end.
+fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
+    let mut buf = [0u8; 64];
+    let (n, mut fds) = match sys::recv_with_fds(sock.as_fd(), &mut buf) {
+        Ok(r) => r,
+        Err(_) => return false,
+    };
+    if n == 0 {
+        return false;
+    }
+    if fds.len() < 2 {
+        return reply_err(sock, "a request must carry at least two descriptors");
+    }
+    // The request, the status pipe, then the descriptors of the target's arguments.
+    let arg_fds = fds.split_off(2);
+    let status = fds.remove(1);
+    let memfd = fds.remove(0);
+    let request = match sys::read_all(memfd)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| codec::decode::<Request>(&bytes).map_err(|e| e.to_string()))
+    {
+        Ok(r) => r,
+        Err(e) => return reply_err(sock, &format!("bad request: {e}")),
+    };
+    close_on_fork(status.as_raw_fd());
+    let Request {
+        payload,
+        name,
+        daemon,
+    } = request;
+    let mut process = forkway_process::Process::fallible(move || payload.run(arg_fds))
+        .with_name(name)
+        .with_daemon(daemon);
+    if let Err(e) = process.start() {
+        keep_on_fork(status.as_raw_fd());
+        return reply_err(sock, &e.to_string());
+    }
+    let pid = process.pid().unwrap_or(0);
+    let pidfd = process
+        .sentinel()
+        .ok()
+        .and_then(|fd| fd.try_clone_to_owned().ok());
+    let Some(pidfd) = pidfd else {
+        // No pidfd (an old kernel): the caller could not signal the child safely.
+        let _ = process.kill();
+        children.push(Child { process, status });
+        return reply_err(sock, "pidfd_open is not available");
+    };
+    let mut reply = b"ok".to_vec();
+    reply.extend_from_slice(&pid.to_le_bytes());
+    let sent = sys::send_with_fds(sock.as_fd(), &reply, &[pidfd.as_raw_fd()]);
+    children.push(Child { process, status });
+    sent.is_ok()
+}
+
+fn reply_err(sock: &OwnedFd, message: &str) -> bool {
+    let mut reply = b"err".to_vec();
+    reply.extend_from_slice(message.as_bytes());
+    reply.truncate(500);
+    sys::send_with_fds(sock.as_fd(), &reply, &[]).is_ok()
+}

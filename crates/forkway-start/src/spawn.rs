@@ -1,0 +1,263 @@
+//! The spawn start method: run this program again and have it call the target.
+//!
+//! The child is forked (by forkway-process, so it is the caller's child for `join`, `exitcode`
+//! and signals) and at once `execve`s `/proc/self/exe` — the very file the caller runs, even if
+//! it was replaced on disk since. Between fork and exec it only clears two close-on-exec flags
+//! and redirects one descriptor: nothing that could wait on a lock a caller's thread held.
+//!
+//! The new image starts from `main` like any run of the program, so the program must hand
+//! control over first thing: [`bootstrap`] finds the marker `FORKWAY_SPAWN_FD` in its
+//! environment, reads the request (target offset and arguments) from that inherited memfd,
+//! runs the target and exits with its code. In the caller, `bootstrap` only records that it was
+//! called; starting a spawn process in a program that never called it is
+//! [`MissingEntryHook`](crate::StartError::MissingEntryHook).
+//!
+//! # Under `cargo test`
+//! A test binary's `main` belongs to libtest, so the hook goes at the top of the test instead,
+//! and the child re-runs the test binary with `--exact <this test's name> --test-threads=1`:
+//! libtest runs that one test, whose first line — `bootstrap()` — takes over. `bootstrap`
+//! learns the test's name from its thread (libtest names each test's thread after the test).
+//! The harness's own `running 1 test` banner goes to `/dev/null`: stdout is parked there
+//! until `bootstrap` puts the real one back (`FORKWAY_SPAWN_STDOUT`).
+
+use std::cell::RefCell;
+use std::ffi::{CString, OsString};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use forkway_ipc::codec;
+
+use crate::target::Payload;
+use crate::{sys, StartError};
+
+/// The environment variable naming the inherited memfd that holds a spawned child's request.
+pub const SPAWN_FD_VAR: &str = "FORKWAY_SPAWN_FD";
+/// The environment variable naming the descriptor that holds the real stdout in test mode.
+const STDOUT_VAR: &str = "FORKWAY_SPAWN_STDOUT";
+
+/// Set in a spawned child once it took over its request: a spawned child that starts spawn
+/// processes *without* having taken it over never reached the hook, and would start copies of
+/// itself for ever.
+static REQUEST_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Set by [`bootstrap`] on a program's main thread.
+static PROGRAM_HOOK: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Set by [`bootstrap`] on a test's thread: the test to re-run.
+    static TEST_HOOK: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+// ANCHOR: bootstrap
+/// The entry hook for the spawn start method. Call it first thing in `main` — and, under
+/// `cargo test`, first thing in each test that starts spawn processes:
+///
+/// ```no_run
+/// fn main() {
+///     forkway_start::bootstrap();
+///     // … the program, which may now start spawn processes
+/// }
+/// ```
+///
+/// In a spawned child it never returns: it runs the target the parent asked for and exits with
+/// its exit code (0, 1 after a panic, `n` for `exit(n)` or a returned `n`). Anywhere else it
+/// returns at once. Python needs no such call because its child imports the main module
+/// instead of running it; a Rust program cannot be imported, only run, so `main` must step
+/// aside.
+#[allow(clippy::needless_doctest_main)] // `main` is the point of the example
+pub fn bootstrap() {
+    // ANCHOR: exercise_7_3
+    // Recorded first: a spawned child's target may spawn too, and re-runs the same way.
+    match std::thread::current().name() {
+        Some("main") | None => PROGRAM_HOOK.store(true, Ordering::SeqCst),
+        Some(test) => {
+            let test = test.to_owned();
+            TEST_HOOK.with(|t| *t.borrow_mut() = Some(test));
+        }
+    }
+    if let Some(fd) = std::env::var_os(SPAWN_FD_VAR) {
+        run_spawned(&fd);
+    }
+    // ANCHOR_END: exercise_7_3
+}
+// ANCHOR_END: bootstrap
+
+/// The child side: read the request, run it, exit.
+fn run_spawned(fd: &std::ffi::OsStr) -> ! {
+    REQUEST_TAKEN.store(true, Ordering::SeqCst);
+    restore_stdout();
+    let code = match read_request(fd) {
+        Ok((payload, fds)) => {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| payload.run(fds))) {
+                Ok(code) => code,
+                // The panic hook has already printed the message, as for any main thread.
+                Err(payload) => forkway_process::requested_exit_code(payload.as_ref()).unwrap_or(1),
+            }
+        }
+        Err(message) => {
+            eprintln!("forkway: spawned child: {message}");
+            1
+        }
+    };
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // A normal exit: atexit handlers run, so children the target started are waited for.
+    std::process::exit(code)
+}
+
+fn read_request(fd: &std::ffi::OsStr) -> Result<(Payload, Vec<OwnedFd>), String> {
+    let fd: RawFd = fd
+        .to_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{SPAWN_FD_VAR} is not a descriptor number"))?;
+    // The descriptor must be a memfd we were given, not something else the number reused.
+    let link =
+        std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|e| format!("{SPAWN_FD_VAR}={fd}: {e}"))?;
+    if !link.as_os_str().as_bytes().starts_with(b"/memfd:forkway-spawn") {
+        return Err(format!("{SPAWN_FD_VAR}={fd} is not a forkway request"));
+    }
+    // SAFETY: the parent handed us this descriptor for us alone, and we checked it is the
+    // memfd it made; we take it over and close it after reading.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let bytes = sys::read_all(owned).map_err(|e| format!("reading the request: {e}"))?;
+    let payload = codec::decode::<Payload>(&bytes).map_err(|e| format!("decoding the request: {e}"))?;
+    let mut fds = Vec::with_capacity(payload.fds.len());
+    for &n in &payload.fds {
+        // Only a memfd we inherited for this: anything else under that number is refused.
+        let link = std::fs::read_link(format!("/proc/self/fd/{n}"))
+            .map_err(|e| format!("argument descriptor {n}: {e}"))?;
+        if !link.as_os_str().as_bytes().starts_with(b"/memfd:") {
+            return Err(format!("argument descriptor {n} is not a memfd"));
+        }
+        // SAFETY: the parent passed descriptor `n` for this request alone, and it is open and a
+        // memfd (checked above); we own it from here.
+        fds.push(unsafe { OwnedFd::from_raw_fd(n) });
+    }
+    Ok((payload, fds))
+}
+
+/// Puts back the stdout the parent parked in [`STDOUT_VAR`] (test mode).
+fn restore_stdout() {
+    let Some(fd) =
+        std::env::var_os(STDOUT_VAR).and_then(|v| v.to_str().and_then(|s| s.parse::<RawFd>().ok()))
+    else {
+        return;
+    };
+    let _ = std::io::stdout().flush();
+    // SAFETY: the parent passed this descriptor (a copy of its stdout) for exactly this; we
+    // own it from here and close it once it is in place as fd 1.
+    let saved = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: fd 1 is std's stdout, which stays open; dup2 replaces it atomically.
+    unsafe {
+        libc::dup2(saved.as_raw_fd(), 1);
+    }
+}
+
+/// What the child is run as: a program (argv0 only) or one test of a test binary.
+enum Rerun {
+    Program,
+    Test(String),
+}
+
+fn rerun() -> Result<Rerun, StartError> {
+    if std::env::var_os(SPAWN_FD_VAR).is_some() && !REQUEST_TAKEN.load(Ordering::SeqCst) {
+        // We are a spawned child that never ran `bootstrap`'s takeover: refuse, or every
+        // generation would spawn the next.
+        return Err(StartError::MissingEntryHook);
+    }
+    if let Some(test) = TEST_HOOK.with(|t| t.borrow().clone()) {
+        return Ok(Rerun::Test(test));
+    }
+    if PROGRAM_HOOK.load(Ordering::SeqCst) {
+        return Ok(Rerun::Program);
+    }
+    Err(StartError::MissingEntryHook)
+}
+
+fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, StartError> {
+    CString::new(s).map_err(|e| StartError::Spawn {
+        op: "argv",
+        source: std::io::Error::other(e),
+    })
+}
+
+/// Makes the forkway-process child that execs the program with `payload`.
+pub(crate) fn child(
+    payload: &Payload,
+    arg_fds: &[OwnedFd],
+) -> Result<impl FnOnce() -> i32 + Send + 'static, StartError> {
+    let rerun = rerun()?;
+    let io = |op| move |source| StartError::Spawn { op, source };
+    // The argument descriptors keep their numbers across fork and exec; the child learns them
+    // from the request. Copies, so that the child's closure owns what it makes inheritable.
+    let arg_fds: Vec<OwnedFd> = arg_fds
+        .iter()
+        .map(|fd| fd.try_clone())
+        .collect::<Result<_, _>>()
+        .map_err(io("dup"))?;
+    let mut payload = payload.clone();
+    payload.fds = arg_fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let bytes = codec::encode(&payload).map_err(StartError::Args)?;
+    let request = sys::memfd_with("forkway-spawn", &bytes).map_err(io("memfd"))?;
+
+    let exe = cstring("/proc/self/exe")?;
+    let argv0: OsString = std::env::args_os()
+        .next()
+        .unwrap_or_else(|| "forkway-spawn".into());
+    let mut argv = vec![cstring(argv0.as_bytes())?];
+    // In test mode: stdout is parked on /dev/null until `bootstrap`, the real one kept here.
+    let mut parked: Option<(OwnedFd, OwnedFd)> = None;
+    if let Rerun::Test(name) = &rerun {
+        for arg in ["--exact", name.as_str(), "--test-threads=1", "--nocapture", "-q"] {
+            argv.push(cstring(arg)?);
+        }
+        let saved = nix::fcntl::fcntl(
+            std::io::stdout().as_fd(),
+            nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
+        )
+        .map_err(|e| io("dup stdout")(e.into()))?;
+        // SAFETY: fcntl just returned this new descriptor; we own it.
+        let saved = unsafe { OwnedFd::from_raw_fd(saved) };
+        let null = std::fs::File::options()
+            .write(true)
+            .open("/dev/null")
+            .map_err(io("open /dev/null"))?;
+        parked = Some((saved, OwnedFd::from(null)));
+    }
+    let mut env: Vec<CString> = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        if key == SPAWN_FD_VAR || key == STDOUT_VAR {
+            continue;
+        }
+        let mut kv = key.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(value.as_bytes());
+        env.push(cstring(kv)?);
+    }
+    env.push(cstring(format!("{SPAWN_FD_VAR}={}", request.as_raw_fd()))?);
+    if let Some((saved, _)) = &parked {
+        env.push(cstring(format!("{STDOUT_VAR}={}", saved.as_raw_fd()))?);
+    }
+
+    // Runs in the forked child: only fcntl, dup2 and execve, on values made above.
+    Ok(move || -> i32 {
+        let mut ok = sys::inherit_across_exec(request.as_fd()).is_ok();
+        for fd in &arg_fds {
+            ok &= sys::inherit_across_exec(fd.as_fd()).is_ok();
+        }
+        if let Some((saved, null)) = &parked {
+            ok &= sys::inherit_across_exec(saved.as_fd()).is_ok();
+            // SAFETY: both descriptors are open; dup2 atomically replaces fd 1.
+            ok &= unsafe { libc::dup2(null.as_raw_fd(), 1) } == 1;
+        }
+        if ok {
+            let err = nix::unistd::execve(&exe, &argv, &env).err();
+            eprintln!("forkway: spawn: execve(/proc/self/exe) failed: {err:?}");
+        } else {
+            eprintln!("forkway: spawn: could not pass the request to the new program");
+        }
+        127
+    })
+}
