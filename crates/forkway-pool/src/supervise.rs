@@ -112,6 +112,17 @@ impl Pool {
             // up on a reply it could not send, leaving its task in flight.
             let unanswered = claim.is_some_and(|seq| inner.inflight.contains_key(&seq));
             if exitcode != 0 || unanswered {
+                // On the dead worker's own lane: it cannot say so itself once killed.
+                forkway_trace::instant_on(
+                    pid,
+                    "pool",
+                    "worker died",
+                    0,
+                    &[
+                        ("exitcode", forkway_trace::Arg::Int(exitcode.into())),
+                        ("task", forkway_trace::Arg::Int(claim.map_or(-1, |s| s as i64))),
+                    ],
+                );
                 let death = TaskError::WorkerDied { pid, exitcode };
                 if !self.write_off(inner, claim, taken, &held, death) {
                     inner.idle_deaths += 1;
