@@ -440,15 +440,13 @@ impl Manager {
             }
         }
         let stop = |e: forkway_process::ProcessError| ManagerError::Server(e.to_string());
-        server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)?;
-        if server.is_alive() {
+        if !server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)? {
             let _ = server.terminate();
-            server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)?;
+            if !server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)? {
+                let _ = server.kill();
+                server.join().map_err(stop)?;
+            }
         }
-        if server.is_alive() {
-            let _ = server.kill();
-        }
-        server.join().map_err(stop)?;
         // A killed server leaves its socket behind.
         if let Address::Unix(socket) = &self.address {
             let _ = std::fs::remove_file(socket);

@@ -152,19 +152,19 @@ impl Inner {
         // ANCHOR_END: send_signal
     }
 
-    /// Waits up to `timeout` (forever for `None`) for the child to exit and reaps it.
-    /// Returns without error when the time runs out; the caller looks at the status.
-    pub(crate) fn wait(self: &Arc<Self>, timeout: Option<Duration>) -> Result<(), ProcessError> {
+    /// Waits up to `timeout` (forever for `None`) for the child to exit and reaps it; whether
+    /// it did (false: the time ran out, which is no error).
+    pub(crate) fn wait(self: &Arc<Self>, timeout: Option<Duration>) -> Result<bool, ProcessError> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         // Without a pidfd we poll waitpid, backing off from 1 ms to 50 ms.
         let mut backoff = Duration::from_millis(1);
         loop {
             if self.try_reap()?.is_some() {
-                return Ok(());
+                return Ok(true);
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left == Some(Duration::ZERO) {
-                return Ok(());
+                return Ok(false);
             }
             match self.pidfd() {
                 Some(fd) => {
@@ -517,16 +517,16 @@ impl Process {
     /// reaped the child.
     pub fn join(&self) -> Result<(), ProcessError> {
         self.check_child("join")?;
-        self.inner.wait(None)
+        self.inner.wait(None).map(drop)
     }
 
-    /// Waits at most `timeout` for the child to exit. Like Python's `join(timeout)`, running out
-    /// of time is not an error: check [`exitcode`](Process::exitcode) or
-    /// [`is_alive`](Process::is_alive) afterwards. A zero timeout polls once.
+    /// Waits at most `timeout` for the child to exit; whether it exited (and was reaped). Like
+    /// Python's `join(timeout)`, running out of time is not an error: it is `Ok(false)`, and
+    /// the child runs on. A zero timeout polls once; `Duration::MAX` waits for ever.
     ///
     /// # Errors
     /// As [`join`](Process::join).
-    pub fn join_timeout(&self, timeout: Duration) -> Result<(), ProcessError> {
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool, ProcessError> {
         self.check_child("join")?;
         self.inner.wait(Some(timeout))
     }
