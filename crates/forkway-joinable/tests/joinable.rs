@@ -80,10 +80,7 @@ fn join_waits_for_the_last_task_done() {
     });
     q.task_done().expect("1");
     q.task_done().expect("2");
-    assert_eq!(
-        q.join_timeout(Duration::from_millis(100)),
-        Ok(false)
-    );
+    assert_eq!(q.join_timeout(Duration::from_millis(100)), Ok(false));
     assert_eq!(q.unfinished(), 1);
     let other = q.clone();
     let mut child = Process::new(move || other.task_done().expect("3"));

@@ -177,7 +177,7 @@ thread_local! {
 /// Decodes a value from the server, telling any proxies inside how they arrived.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], arrival: Arrival) -> Result<T, ManagerError> {
     let before = ARRIVAL.with(|a| a.replace(arrival));
-    let out = forkway_ipc::codec::decode::<T>(bytes).map_err(|e| ManagerError::Decode(e.to_string()));
+    let out = forkway_ipc::codec::decode::<T>(bytes).map_err(ManagerError::from);
     ARRIVAL.with(|a| a.set(before));
     out
 }
@@ -185,7 +185,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], arrival: Arrival) -> Res
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<ByteBuf, ManagerError> {
     forkway_ipc::codec::encode(value)
         .map(ByteBuf::from)
-        .map_err(|e| ManagerError::Encode(e.to_string()))
+        .map_err(ManagerError::from)
 }
 
 /// A proxy's bytes: where its object lives, what type it is, and the token of the reference
@@ -407,36 +407,36 @@ proxy_type! {
 }
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
-    /// Puts an item, waiting for room in a bounded queue.
+    /// Puts an item, waiting for room in a bounded queue. It takes the item, as
+    /// [`Queue::put`](forkway_ipc::Queue::put) does; the item is encoded here, so a value that
+    /// does not serialize fails now.
     ///
     /// # Errors
     /// [`ManagerError::Encode`] when `item` does not serialize; the connection errors.
-    pub fn put(&self, item: &T) -> Result<(), ManagerError> {
-        done(self.handle.call(Call::Put {
-            item: encode(item)?,
-            wait: Wait::Forever,
-        })?)
+    pub fn put(&self, item: T) -> Result<(), ManagerError> {
+        self.put_waiting(&item, Wait::Forever)
     }
 
     /// Puts an item, waiting at most `timeout` for room.
     ///
     /// # Errors
     /// [`ManagerError::Full`] when no room came in time.
-    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<(), ManagerError> {
-        done(self.handle.call(Call::Put {
-            item: encode(item)?,
-            wait: wait_for(timeout),
-        })?)
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), ManagerError> {
+        self.put_waiting(&item, wait_for(timeout))
     }
 
     /// Puts an item only if there is room now.
     ///
     /// # Errors
     /// [`ManagerError::Full`].
-    pub fn put_nowait(&self, item: &T) -> Result<(), ManagerError> {
+    pub fn put_nowait(&self, item: T) -> Result<(), ManagerError> {
+        self.put_waiting(&item, Wait::Never)
+    }
+
+    fn put_waiting(&self, item: &T, wait: Wait) -> Result<(), ManagerError> {
         done(self.handle.call(Call::Put {
             item: encode(item)?,
-            wait: Wait::Never,
+            wait,
         })?)
     }
 

@@ -246,10 +246,7 @@ impl Lock {
         Lock { region }
     }
 
-    fn acquire_until(
-        &self,
-        deadline: Deadline,
-    ) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
+    fn acquire_until(&self, deadline: Deadline) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
         lock_region(&self.region, deadline)
     }
 
@@ -463,10 +460,7 @@ impl RLock {
         })
     }
 
-    fn acquire_until(
-        &self,
-        deadline: Deadline,
-    ) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+    fn acquire_until(&self, deadline: Deadline) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         let cell = self.region.cell();
         let guard = |inconsistent| RLockGuard {
             rlock: self,
