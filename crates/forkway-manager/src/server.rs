@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use forkway_ipc::{codec, Connection};
 use indexmap::IndexMap;
@@ -234,28 +234,17 @@ fn wait_until<'a, T>(
     peer: BorrowedFd<'_>,
     ready: impl Fn(&T) -> bool,
 ) -> Result<MutexGuard<'a, T>, Stop> {
-    let deadline = match wait {
-        Wait::Never => None,
-        Wait::Forever => None,
-        // A timeout too large to add to the clock (`Duration::MAX`) means "wait forever": a
-        // client can send any duration, and none may panic this thread.
-        Wait::For(d) => Instant::now().checked_add(d),
-    };
+    let deadline = wait.deadline();
     loop {
         if ready(&guard) {
             return Ok(guard);
         }
-        let slice = match (wait, deadline) {
-            (Wait::Never, _) => return Err(Stop::TimedOut),
-            (_, Some(d)) => {
-                let now = Instant::now();
-                if d <= now {
-                    return Err(Stop::TimedOut);
-                }
-                (d - now).min(LIVENESS_SLICE)
-            }
-            (_, None) => LIVENESS_SLICE,
-        };
+        if deadline.passed() {
+            return Err(Stop::TimedOut);
+        }
+        let slice = deadline
+            .left()
+            .map_or(LIVENESS_SLICE, |left| left.min(LIVENESS_SLICE));
         let (g, outcome) = cv
             .wait_timeout(guard, slice)
             .unwrap_or_else(PoisonError::into_inner);
