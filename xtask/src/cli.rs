@@ -136,5 +136,9 @@ pub enum Cmd {
         /// Skip trying the plausible wrong answers (lessons/*/wrong/).
         #[arg(long)]
         skip_wrong: bool,
+        /// Build, run and grade only these lessons (repeatable; default: all). Every lesson's
+        /// metadata and the book are checked either way.
+        #[arg(long)]
+        lesson: Vec<u32>,
     },
 }

@@ -109,7 +109,8 @@ fn main() -> ExitCode {
             repeat,
             skip_starter,
             skip_wrong,
-        } => verify::verify(&root, repeat, skip_starter, skip_wrong),
+            lesson,
+        } => verify::verify(&root, repeat, skip_starter, skip_wrong, &lesson),
         Cmd::Bench {
             quick,
             book,
