@@ -15,7 +15,7 @@ pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum StartError {
     /// The server process could not be started.
-    #[error(transparent)]
+    #[error("{0}")]
     Process(#[from] ProcessError),
     /// The pipe the server reports its address on could not be made.
     #[error("cannot make the pipe the server reports on: {0}")]

@@ -452,6 +452,10 @@ fn a_killed_server_is_reported_and_cleaned_up() {
         matches!(err, ManagerError::Lost { .. } | ManagerError::Unreachable { .. }),
         "{err:?}"
     );
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the socket's error is kept as the source: {err:?}"
+    );
     m.shutdown().expect("shutdown reaps it");
     assert_eq!(m.exitcode(), Some(-9));
     let Address::Unix(socket) = m.address().clone() else {
@@ -563,6 +567,14 @@ fn test_manager_initializer_runs_once_in_the_server() {
         .unwrap_err();
     assert!(matches!(failing, ManagerError::Start(_)), "{failing:?}");
     assert!(failing.to_string().contains("exit code 1"), "{failing}");
+    // The cause is kept, not flattened: what reading the server's report gave instead.
+    let not_ready = std::error::Error::source(&failing).expect("the StartError");
+    assert!(
+        not_ready
+            .source()
+            .is_some_and(|e| e.downcast_ref::<forkway_ipc::RecvError>().is_some()),
+        "{failing:?}"
+    );
 }
 
 #[test]
