@@ -56,7 +56,7 @@
 //! | [`Queue`], [`JoinableQueue`]: `put_timeout`, `put_nowait` | `Err(`[`PutError::Full`]`(item))` | raises `queue.Full` |
 //! | [`Connection::recv_timeout`] | `Err(`[`RecvError::Timeout`]`)` | (no such method) |
 //! | [`Connection::poll`] | `Ok(false)` | `False` |
-//! | [`Lock`], [`RLock`], [`Condition`](sync::Condition): `acquire_timeout` / `try_acquire` (a guard) | `Err(`[`AcquireError::Timeout`]`)` / `Err(`[`AcquireError::WouldBlock`]`)` | `False` |
+//! | [`Lock`], [`RLock`] (a guard): `acquire_timeout` / `try_acquire`; [`Condition`](sync::Condition)`::acquire_timeout` | `Err(`[`AcquireError::Timeout`]`)` / `Err(`[`AcquireError::WouldBlock`]`)` | `False` |
 //! | [`Semaphore`]: `acquire_timeout`, `try_acquire` | `false` | `False` |
 //! | [`Event::wait_timeout`] | `false` | `False` |
 //! | [`ConditionGuard::wait_timeout`](sync::ConditionGuard::wait_timeout), `wait_for` | `Ok(false)` | `False` |
