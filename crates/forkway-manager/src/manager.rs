@@ -433,20 +433,28 @@ impl Manager {
         // next is not this manager.
         client::drop_anchor(&self.address);
         client::distrust(&self.address);
-        if let Ok(mut conn) = client::connect_unanchored(&self.address, self.authkey.as_deref()) {
-            if let Ok(frame) = forkway_ipc::codec::encode(&Request::Shutdown) {
-                // The reply, or the end of file of a server that exited first: either will do.
-                if conn.send_bytes(&frame).is_ok() {
-                    let _ = conn.recv_bytes();
+        if std::thread::panicking() {
+            // A panic is unwinding (a failing test, an unfinished exercise): asking the server
+            // over a new connection would run the handshake, and joining it the reaping code —
+            // code that may panic again, and a second panic in a destructor aborts the whole
+            // program. The server's `Process`, dropped with this manager, stops and reaps the
+            // daemon without either.
+        } else {
+            if let Ok(mut conn) = client::connect_unanchored(&self.address, self.authkey.as_deref()) {
+                if let Ok(frame) = forkway_ipc::codec::encode(&Request::Shutdown) {
+                    // The reply, or the end of file of a server that exited first: either will do.
+                    if conn.send_bytes(&frame).is_ok() {
+                        let _ = conn.recv_bytes();
+                    }
                 }
             }
-        }
-        let stop = ManagerError::Server;
-        if !server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)? {
-            let _ = server.terminate();
+            let stop = ManagerError::Server;
             if !server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)? {
-                let _ = server.kill();
-                server.join().map_err(stop)?;
+                let _ = server.terminate();
+                if !server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)? {
+                    let _ = server.kill();
+                    server.join().map_err(stop)?;
+                }
             }
         }
         // A killed server leaves its socket behind.

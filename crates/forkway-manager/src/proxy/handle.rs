@@ -95,6 +95,12 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A release may have to connect, and so run the handshake: code that may panic
+            // again, which in a destructor during unwinding aborts the program. The server
+            // releases the reference with this process's session instead.
+            return;
+        }
         // After a shutdown there is nothing left to release; no error to report from a drop.
         let _ = if forkway_process::target_moved_to_child() {
             // The child owns this reference now: it is no longer this process's, so that
