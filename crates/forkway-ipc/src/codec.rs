@@ -14,7 +14,8 @@ use nix::errno::Errno;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{EncodeError, RecvError};
+use crate::error::RecvError;
+pub use crate::error::{DecodeError, EncodeError};
 
 /// The default largest message a connection accepts: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
@@ -72,7 +73,7 @@ fn decode_limited<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), binco
 /// [`EncodeError`] when serde refuses the value (a map with non-string keys is fine; a custom
 /// `Serialize` that fails is not).
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|e| EncodeError(e.to_string()))
+    bincode::serde::encode_to_vec(value, config()).map_err(EncodeError::new)
 }
 
 /// Serializes `value` at the end of `out` (a buffer the caller reuses: no allocation once it
@@ -83,7 +84,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> 
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     bincode::serde::encode_into_std_write(value, out, config())
         .map(drop)
-        .map_err(|e| EncodeError(e.to_string()))
+        .map_err(EncodeError::new)
 }
 
 /// Deserializes a whole payload as a `T`. Bytes left over mean the payload was not a `T`.
@@ -93,19 +94,12 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
 /// So a connection's or queue's message limit bounds the memory a message can cost.
 ///
 /// # Errors
-/// [`RecvError::Decode`] for a payload that is not exactly one `T`, or that claims more memory
-/// than a payload of its length can hold.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecvError> {
-    let fail = |reason: String| RecvError::Decode {
-        type_name: std::any::type_name::<T>(),
-        reason,
-    };
-    let (value, used) = decode_limited::<T>(bytes).map_err(|e| fail(e.to_string()))?;
+/// [`DecodeError`] for a payload that is not exactly one `T`, or that claims more memory than a
+/// payload of its length can hold.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (value, used) = decode_limited::<T>(bytes).map_err(DecodeError::invalid::<T>)?;
     if used != bytes.len() {
-        return Err(fail(format!(
-            "{} bytes left over after the value",
-            bytes.len() - used
-        )));
+        return Err(DecodeError::left_over::<T>(bytes.len() - used));
     }
     Ok(value)
 }
@@ -208,10 +202,13 @@ mod tests {
             decode::<(u32, String)>(&bytes).expect("decode"),
             (7, "seven".to_owned())
         );
-        assert!(matches!(decode::<u8>(&bytes), Err(RecvError::Decode { .. })));
-        assert!(matches!(
-            decode::<Vec<u64>>(&[0xff; 12]),
-            Err(RecvError::Decode { .. })
-        ));
+        let leftover = decode::<u8>(&bytes).expect_err("bytes left over");
+        assert!(leftover.type_name().ends_with("u8"), "{leftover}");
+        assert!(std::error::Error::source(&leftover).is_none());
+        let garbage = decode::<Vec<u64>>(&[0xff; 12]).expect_err("garbage");
+        assert!(
+            std::error::Error::source(&garbage).is_some(),
+            "the decoder's error is kept: {garbage}"
+        );
     }
 }

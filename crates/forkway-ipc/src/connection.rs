@@ -265,7 +265,7 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// As [`recv_bytes`](Connection::recv_bytes), plus [`RecvError::Decode`] when the message is
     /// not a `T`.
     pub fn recv(&mut self) -> Result<T, RecvError> {
-        codec::decode(&self.recv_bytes()?)
+        Ok(codec::decode(&self.recv_bytes()?)?)
     }
 
     /// Receives one value, waiting at most `timeout` — for the whole message: a message that

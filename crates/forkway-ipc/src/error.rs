@@ -2,10 +2,82 @@
 
 use thiserror::Error;
 
+/// The boxed cause an error keeps: the serializer's own error, kept behind the codec module
+/// (bincode is an implementation detail, so its type is not part of the API).
+pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A value could not be serialized (at `send` time, in the caller: nothing is half-sent).
+/// Its [`source`](std::error::Error::source) is the serializer's error.
 #[derive(Debug, Error)]
-#[error("cannot encode the message: {0}")]
-pub struct EncodeError(pub(crate) String);
+#[error("cannot encode the message: {source}")]
+pub struct EncodeError {
+    source: Cause,
+}
+
+impl EncodeError {
+    pub(crate) fn new(source: impl Into<Cause>) -> EncodeError {
+        EncodeError {
+            source: source.into(),
+        }
+    }
+}
+
+/// A payload is not a valid encoding of the type asked for: wrong type, garbage, bytes left
+/// over after the value, or a claim on more memory than a payload of its length can hold.
+/// Its [`source`](std::error::Error::source) is the deserializer's error, when it had one.
+#[derive(Debug)]
+pub struct DecodeError {
+    type_name: &'static str,
+    why: DecodeFailure,
+}
+
+#[derive(Debug)]
+enum DecodeFailure {
+    /// The deserializer refused the bytes.
+    Invalid(Cause),
+    /// A whole value decoded, and this many bytes were left after it.
+    LeftOver(usize),
+}
+
+impl DecodeError {
+    pub(crate) fn invalid<T: ?Sized>(source: impl Into<Cause>) -> DecodeError {
+        DecodeError {
+            type_name: std::any::type_name::<T>(),
+            why: DecodeFailure::Invalid(source.into()),
+        }
+    }
+
+    pub(crate) fn left_over<T: ?Sized>(bytes: usize) -> DecodeError {
+        DecodeError {
+            type_name: std::any::type_name::<T>(),
+            why: DecodeFailure::LeftOver(bytes),
+        }
+    }
+
+    /// The Rust type that was expected.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot decode the message as {}: ", self.type_name)?;
+        match &self.why {
+            DecodeFailure::Invalid(e) => write!(f, "{e}"),
+            DecodeFailure::LeftOver(n) => write!(f, "{n} bytes left over after the value"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.why {
+            DecodeFailure::Invalid(e) => Some(&**e),
+            DecodeFailure::LeftOver(_) => None,
+        }
+    }
+}
 
 /// What can go wrong when receiving.
 #[derive(Debug, Error)]
@@ -40,13 +112,8 @@ pub enum RecvError {
     #[error("corrupt frame header: {0}")]
     CorruptHeader(String),
     /// The payload is not a valid encoding of the expected type (wrong type, or garbage).
-    #[error("cannot decode the message as {type_name}: {reason}")]
-    Decode {
-        /// The Rust type that was expected.
-        type_name: &'static str,
-        /// What the decoder said.
-        reason: String,
-    },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
     /// No message arrived within the timeout.
     #[error("timed out")]
     Timeout,
@@ -193,13 +260,8 @@ pub enum GetError {
     Closed,
     /// The message was taken off the queue but is not a valid `T`. The queue goes on: the
     /// next `get` returns the next message.
-    #[error("cannot decode the message as {type_name}: {reason}")]
-    Decode {
-        /// The Rust type that was expected.
-        type_name: &'static str,
-        /// What the decoder said.
-        reason: String,
-    },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
     /// A pipe-based queue lost its framing: a writer or reader died in the middle of a
     /// message, or bytes that are not a frame were written into the pipe. Every later call
     /// fails the same way rather than return a torn message. [`Queue`](crate::Queue) commits
@@ -219,7 +281,7 @@ pub enum GetError {
 impl From<RecvError> for GetError {
     fn from(e: RecvError) -> GetError {
         match e {
-            RecvError::Decode { type_name, reason } => GetError::Decode { type_name, reason },
+            RecvError::Decode(e) => GetError::Decode(e),
             RecvError::Timeout => GetError::Empty,
             RecvError::Closed => GetError::Closed,
             RecvError::Eof => GetError::Disconnected,

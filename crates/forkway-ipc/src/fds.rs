@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec;
-use crate::{EncodeError, RecvError};
+use crate::{DecodeError, EncodeError};
 
 // The side lists themselves live in forkway-sys (forkway-sync uses them too).
 pub use forkway_sys::fds::{collect_fds, provide_fds, receive_fd, send_fd};
@@ -31,6 +31,6 @@ pub fn encode_with_fds<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec
 ///
 /// # Errors
 /// As [`codec::decode`].
-pub fn decode_with_fds<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, RecvError> {
+pub fn decode_with_fds<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, DecodeError> {
     provide_fds(fds, || codec::decode(bytes))
 }

@@ -34,6 +34,6 @@ mod queue;
 mod simple_queue;
 
 pub use connection::{pipe, simplex, Connection};
-pub use error::{EncodeError, GetError, PutError, RecvError, SendError};
+pub use error::{DecodeError, EncodeError, GetError, PutError, RecvError, SendError};
 pub use queue::{Queue, INHERITANCE_ONLY};
 pub use simple_queue::SimpleQueue;

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 const BOUND: Duration = Duration::from_secs(20);
 
 fn join_bounded(p: &Process) -> i32 {
-    p.join_timeout(BOUND).expect("join");
+    assert!(p.join_timeout(BOUND).expect("join"), "the child is still running");
     p.exitcode()
         .unwrap_or_else(|| panic!("{p:?} still running after {BOUND:?}"))
 }

@@ -136,7 +136,7 @@ fn get_waits_for_a_put_from_another_process() {
     let got = within_bound("get_nowait() on an empty queue", move || rx.get_nowait());
     assert!(matches!(got, Err(GetError::Empty)), "{got:?}");
     release.release();
-    assert_eq!(q.get().expect("get waits for the put"), "late");
+    assert_eq!(q.get_timeout(BOUND).expect("get waits for the put"), "late");
     assert_eq!(join_bounded(&child), 0);
 }
 

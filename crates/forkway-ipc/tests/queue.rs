@@ -270,10 +270,10 @@ fn an_undecodable_message_is_an_error_and_the_next_one_arrives() {
     q.put(Even(3)).expect("put: encoding does not validate");
     q.put(Even(4)).expect("put");
     match q.get() {
-        Err(GetError::Decode { type_name, reason }) => {
+        Err(GetError::Decode(e)) => {
             assert!(
-                type_name.ends_with("Even") && reason.contains("3 is odd"),
-                "{reason}"
+                e.type_name().ends_with("Even") && e.to_string().contains("3 is odd"),
+                "{e}"
             );
         }
         other => panic!("expected a decode error, got {other:?}"),

@@ -44,16 +44,11 @@ const CHECK_EVERY: Duration = Duration::from_millis(50);
 #[error("task_done() called too many times")]
 pub struct TaskDoneError;
 
-/// Why `join` returned without every task done.
+/// Why `join` cannot succeed. (Running out of time is no error: `join_timeout` answers
+/// `Ok(false)`.)
 #[derive(Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JoinError {
-    /// The timeout passed with tasks still unfinished.
-    #[error("timed out with {unfinished} unfinished task(s)")]
-    Timeout {
-        /// Tasks not yet acknowledged.
-        unfinished: u32,
-    },
     /// A process that took items died before acknowledging them: they will never be done.
     /// [`JoinableQueue::abandon_dead`] writes them off.
     #[error("consumer process {pid} died with {unacknowledged} task(s) taken but not done")]
@@ -235,19 +230,20 @@ impl<T> JoinableQueue<T> {
     // ANCHOR_END: task_done
 
     // ANCHOR: join_until
-    fn join_until(&self, deadline: Deadline) -> Result<(), JoinError> {
+    /// Whether every task was done by `deadline`.
+    fn join_until(&self, deadline: Deadline) -> Result<bool, JoinError> {
         // ANCHOR: exercise_4_2
         let tasks = self.tasks();
         loop {
             let unfinished = tasks.unfinished.load(Ordering::SeqCst);
             if unfinished == 0 {
-                return Ok(());
+                return Ok(true);
             }
             if let Some((pid, unacknowledged)) = self.dead_consumer() {
                 return Err(JoinError::ConsumerDied { pid, unacknowledged });
             }
             if deadline.passed() {
-                return Err(JoinError::Timeout { unfinished });
+                return Ok(false);
             }
             // Sleep while the count is unchanged, waking now and then to look for dead
             // consumers (a death changes no word we could sleep on).
@@ -264,17 +260,17 @@ impl<T> JoinableQueue<T> {
     /// # Errors
     /// [`JoinError::ConsumerDied`].
     pub fn join(&self) -> Result<(), JoinError> {
-        self.traced_join_until(Deadline::never())
+        self.traced_join_until(Deadline::never()).map(drop)
     }
 
     /// `join_until`, recorded as a `queue join` span on the trace.
-    fn traced_join_until(&self, deadline: Deadline) -> Result<(), JoinError> {
+    fn traced_join_until(&self, deadline: Deadline) -> Result<bool, JoinError> {
         let start = forkway_trace::begin();
         let result = self.join_until(deadline);
         if let Some(start) = start {
             let outcome = forkway_trace::Arg::Str(match result {
-                Ok(()) => "all done",
-                Err(JoinError::Timeout { .. }) => "timeout",
+                Ok(true) => "all done",
+                Ok(false) => "timeout",
                 Err(_) => "consumer died",
             });
             forkway_trace::complete(
@@ -293,11 +289,13 @@ impl<T> JoinableQueue<T> {
         self.tasks() as *const Tasks as u64
     }
 
-    /// As [`join`](JoinableQueue::join), at most `timeout`.
+    /// As [`join`](JoinableQueue::join), at most `timeout`: whether every task was done.
+    /// Running out of time is `Ok(false)`, not an error ([`unfinished`](JoinableQueue::unfinished)
+    /// says how many are left).
     ///
     /// # Errors
-    /// [`JoinError::Timeout`] with the number of unfinished tasks; [`JoinError::ConsumerDied`].
-    pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinError> {
+    /// [`JoinError::ConsumerDied`].
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool, JoinError> {
         self.traced_join_until(Deadline::after(timeout))
     }
 

@@ -35,7 +35,7 @@ fn test_task_done() {
     for i in 0..10 {
         q.put(Some(i)).expect("put");
     }
-    q.join_timeout(BOUND).expect("join");
+    assert_eq!(q.join_timeout(BOUND), Ok(true), "join");
     assert_eq!(done.get(), 10, "join returned before every item was processed");
     for _ in &workers {
         q.put(None).expect("stop");
@@ -43,7 +43,7 @@ fn test_task_done() {
     for w in &workers {
         assert_eq!(join_bounded(w), 0);
     }
-    q.join_timeout(BOUND).expect("the stops were acknowledged too");
+    assert_eq!(q.join_timeout(BOUND), Ok(true), "the stops were acknowledged too");
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn task_done_too_many_times_is_an_error() {
 #[test]
 fn join_on_a_fresh_queue_returns_at_once() {
     let q: JoinableQueue<u8> = JoinableQueue::new().expect("queue");
-    q.join_timeout(Duration::ZERO).expect("nothing to wait for");
+    assert_eq!(q.join_timeout(Duration::ZERO), Ok(true), "nothing to wait for");
     q.join().expect("join");
 }
 
@@ -79,15 +79,16 @@ fn join_waits_for_the_last_task_done() {
     });
     q.task_done().expect("1");
     q.task_done().expect("2");
-    assert_eq!(
-        q.join_timeout(Duration::from_millis(100)),
-        Err(JoinError::Timeout { unfinished: 1 })
-    );
+    assert_eq!(q.join_timeout(Duration::from_millis(100)), Ok(false));
+    assert_eq!(q.unfinished(), 1);
     let other = q.clone();
     let mut child = Process::new(move || other.task_done().expect("3"));
     child.start().expect("start");
-    q.join_timeout(BOUND)
-        .expect("the child's task_done releases join");
+    assert_eq!(
+        q.join_timeout(BOUND),
+        Ok(true),
+        "the child's task_done releases join"
+    );
     assert_eq!(join_bounded(&child), 0);
 }
 
@@ -135,7 +136,7 @@ fn a_consumer_killed_before_task_done_is_reported_not_waited_for() {
             unacknowledged: 1
         }]
     );
-    q.join_timeout(BOUND).expect("written off: join returns");
+    assert_eq!(q.join_timeout(BOUND), Ok(true), "written off: join returns");
 }
 
 proptest! {
@@ -176,7 +177,7 @@ proptest! {
         for p in &prods {
             prop_assert_eq!(join_bounded(p), 0);
         }
-        q.join_timeout(BOUND).expect("join never hangs after the last task_done");
+        prop_assert!(q.join_timeout(BOUND).expect("join"), "join never hangs after the last task_done");
         prop_assert_eq!(acked.get(), total, "join returned before every acknowledgement");
         prop_assert_eq!(q.unfinished(), 0);
         for _ in 0..consumers {
@@ -185,7 +186,7 @@ proptest! {
         for c in &cons {
             prop_assert_eq!(join_bounded(c), 0);
         }
-        q.join_timeout(BOUND).expect("join");
+        assert_eq!(q.join_timeout(BOUND), Ok(true), "join");
     }
 }
 
@@ -196,5 +197,5 @@ fn duration_max_timeouts_complete_normally() {
     q.put_timeout(5, Duration::MAX).expect("room");
     assert_eq!(q.get_timeout(Duration::MAX).expect("an item is there"), 5);
     q.task_done().expect("task_done");
-    assert_eq!(q.join_timeout(Duration::MAX), Ok(()));
+    assert_eq!(q.join_timeout(Duration::MAX), Ok(true));
 }

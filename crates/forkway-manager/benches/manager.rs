@@ -34,7 +34,7 @@ fn proxy_gets(v: &ValueProxy<u64>, n: u64) -> Duration {
 fn queue_cycles(q: &QueueProxy<u64>, n: u64) -> Duration {
     let start = Instant::now();
     for i in 0..n {
-        q.put(&i).expect("put");
+        q.put(i).expect("put");
         assert_eq!(q.get().expect("get"), i);
     }
     start.elapsed()

@@ -40,7 +40,7 @@ fn writer(q: QueueProxy<char>) -> usize {
     );
     let word = "itcast";
     for c in word.chars() {
-        q.put(&c).expect("the manager takes the letter");
+        q.put(c).expect("the manager takes the letter");
     }
     word.len()
 }

@@ -27,6 +27,7 @@ pub const PRE_AUTH_MAX: usize = 256;
 
 /// Why a handshake failed. The messages are CPython's (`AuthenticationError`).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuthError {
     /// The verifier side: the peer's response was not the HMAC under our key.
     #[error("digest received was wrong")]
@@ -40,9 +41,14 @@ pub enum AuthError {
     /// The peer did not answer within the handshake timeout.
     #[error("the peer did not complete the handshake in time")]
     Timeout,
-    /// The connection failed or ended during the handshake.
+    /// The connection failed or ended during the handshake; the source is what the
+    /// connection reported (a [`RecvError`], a [`SendError`](forkway_ipc::SendError), an OS
+    /// error).
     #[error("connection failed during the handshake: {0}")]
-    Connection(String),
+    Connection(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The OS gave no random bytes for a challenge.
+    #[error("no random bytes: {0}")]
+    Random(#[source] std::io::Error),
 }
 
 impl From<RecvError> for AuthError {
@@ -58,14 +64,14 @@ impl From<RecvError> for AuthError {
             {
                 AuthError::Timeout
             }
-            other => AuthError::Connection(other.to_string()),
+            other => AuthError::Connection(Box::new(other)),
         }
     }
 }
 
 impl From<forkway_ipc::SendError> for AuthError {
     fn from(e: forkway_ipc::SendError) -> AuthError {
-        AuthError::Connection(e.to_string())
+        AuthError::Connection(Box::new(e))
     }
 }
 
@@ -134,7 +140,7 @@ fn random_bytes(n: usize) -> Result<Vec<u8>, AuthError> {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            return Err(AuthError::Connection(format!("no random bytes: {e}")));
+            return Err(AuthError::Random(e));
         }
         filled += got as usize;
     }

@@ -16,7 +16,7 @@ use crate::forksafe::ForkSafeMutex;
 use forkway_ipc::{codec, Connection};
 
 use crate::connection::{client, peer_gone, Address, ConnectError};
-use crate::error::ManagerError;
+use crate::error::{Cause, ManagerError};
 use crate::protocol::{Reply, Request};
 
 struct Cached {
@@ -221,23 +221,22 @@ fn open(address: &Address, key: &[u8]) -> Result<Connection<()>, ManagerError> {
             source,
         },
         ConnectError::Auth(a) => ManagerError::Auth(a),
-        ConnectError::Closed => ManagerError::Lost {
+        other => ManagerError::Lost {
             address: address.clone(),
-            reason: "closed".into(),
+            source: Box::new(other),
         },
     })?;
     // A child forked while we hold this connection must not keep the socket open: the
     // server would then never see this side hang up.
     conn.set_close_on_fork(true);
-    let lost = |reason: String| ManagerError::Lost {
+    let lost = |source: Cause| ManagerError::Lost {
         address: address.clone(),
-        reason,
+        source,
     };
-    let hello = codec::encode(&Request::Hello { session: session() })
-        .map_err(|e| ManagerError::Encode(e.to_string()))?;
-    conn.send_bytes(&hello).map_err(|e| lost(e.to_string()))?;
-    let answer = conn.recv_bytes().map_err(|e| lost(e.to_string()))?;
-    match codec::decode::<Reply>(&answer).map_err(|e| ManagerError::Decode(e.to_string()))? {
+    let hello = codec::encode(&Request::Hello { session: session() })?;
+    conn.send_bytes(&hello).map_err(|e| lost(e.into()))?;
+    let answer = conn.recv_bytes().map_err(|e| lost(e.into()))?;
+    match codec::decode::<Reply>(&answer)? {
         Reply::Done => Ok(conn),
         Reply::Failed(f) => Err(f.into()),
         other => Err(ManagerError::Remote(format!("unexpected reply {other:?}"))),
@@ -253,7 +252,7 @@ pub(crate) fn call(
     authkey: Option<&[u8]>,
     request: &Request,
 ) -> Result<Reply, ManagerError> {
-    let frame = codec::encode(request).map_err(|e| ManagerError::Encode(e.to_string()))?;
+    let frame = codec::encode(request)?;
     let key = key_or_process_key(authkey);
     let mut conn = match take_cached(address, Some(&key)) {
         Some(conn) => conn,
@@ -262,14 +261,14 @@ pub(crate) fn call(
             connect(address, Some(&key))?
         }
     };
-    let lost = |reason: String| ManagerError::Lost {
+    let lost = |source: Cause| ManagerError::Lost {
         address: address.clone(),
-        reason,
+        source,
     };
-    conn.send_bytes(&frame).map_err(|e| lost(e.to_string()))?;
-    let answer = conn.recv_bytes().map_err(|e| lost(e.to_string()))?;
+    conn.send_bytes(&frame).map_err(|e| lost(e.into()))?;
+    let answer = conn.recv_bytes().map_err(|e| lost(e.into()))?;
     put_back(address, key, conn);
-    match codec::decode::<Reply>(&answer).map_err(|e| ManagerError::Decode(e.to_string()))? {
+    match codec::decode::<Reply>(&answer)? {
         Reply::Failed(f) => Err(f.into()),
         reply => Ok(reply),
     }

@@ -42,6 +42,7 @@ impl std::fmt::Display for Address {
 
 /// Why a listener or client failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The socket call failed (address in use, connection refused, …).
     #[error("{0}")]
@@ -52,6 +53,9 @@ pub enum ConnectError {
     /// `accept` on a closed listener. Python: `OSError('listener is closed')`.
     #[error("listener is closed")]
     Closed,
+    /// [`Listener::accept_timeout`]: no peer finished connecting in time.
+    #[error("no client finished connecting within {0:?}")]
+    Timeout(Duration),
 }
 
 enum Socket {
@@ -166,20 +170,13 @@ impl Listener {
     /// supervisor that must not wait forever for a peer that may have died needs one.
     ///
     /// # Errors
-    /// An [`std::io::ErrorKind::TimedOut`] error when no peer finished in time; as `accept`.
+    /// [`ConnectError::Timeout`] when no peer finished in time; as `accept`.
     pub fn accept_timeout<T>(&self, timeout: Duration) -> Result<Connection<T>, ConnectError> {
-        match Instant::now().checked_add(timeout) {
-            Some(deadline) => self.accept_until(Some(deadline)).map_err(|e| match e {
-                ConnectError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-                    ConnectError::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("no client connected within {timeout:?}"),
-                    ))
-                }
+        self.accept_until(Instant::now().checked_add(timeout))
+            .map_err(|e| match e {
+                ConnectError::Timeout(_) => ConnectError::Timeout(timeout),
                 other => other,
-            }),
-            None => self.accept_until(None),
-        }
+            })
     }
 
     /// The accept loop: take every peer that is waiting, move every handshake on, return the
@@ -198,10 +195,7 @@ impl Listener {
                 return Err(ConnectError::Auth(AuthError::Timeout));
             }
             if deadline.is_some_and(|d| d <= now) {
-                return Err(ConnectError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "no client finished connecting in time",
-                )));
+                return Err(ConnectError::Timeout(Duration::ZERO));
             }
             let listening = now >= listen_again;
             let mut fds: Vec<libc::pollfd> = Vec::with_capacity(pending.len() + 1);

@@ -1,7 +1,38 @@
 //! What can go wrong with a manager and its proxies.
 
+use forkway_ipc::{DecodeError, EncodeError, RecvError};
+use forkway_process::ProcessError;
+
 use crate::auth::AuthError;
 use crate::connection::Address;
+
+/// A cause kept whole for [`std::error::Error::source`] where several error types can be it
+/// (a connection breaks on a send or on a receive).
+pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a manager's server did not start ([`ManagerError::Start`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The server process could not be started.
+    #[error("{0}")]
+    Process(#[from] ProcessError),
+    /// The pipe the server reports its address on could not be made.
+    #[error("cannot make the pipe the server reports on: {0}")]
+    Pipe(#[source] std::io::Error),
+    /// The server could not listen, in its own words (the error happened in the server's
+    /// process: only its text crosses over).
+    #[error("{0}")]
+    Refused(String),
+    /// The server exited (or stayed silent) before it said it was ready.
+    #[error("the server exited before it was ready ({status}): {source}")]
+    NotReady {
+        /// Its exit code, or "still running".
+        status: String,
+        /// What reading its report gave instead.
+        source: RecvError,
+    },
+}
 
 /// Why a manager or a proxy call failed. The variants for the referent's own failures
 /// ([`Empty`](ManagerError::Empty), [`Full`](ManagerError::Full),
@@ -14,10 +45,10 @@ use crate::connection::Address;
 pub enum ManagerError {
     /// The server process could not be started, or exited before it was ready.
     #[error("the manager's server did not start: {0}")]
-    Start(String),
+    Start(#[source] StartError),
     /// Waiting for, or stopping, the server process failed (it was reaped by someone else).
     #[error("the manager's server process: {0}")]
-    Server(String),
+    Server(#[source] ProcessError),
     /// This manager was shut down. Python: `ProcessError('Manager has shut down')`.
     #[error("Manager has shut down")]
     ShutDown,
@@ -30,22 +61,23 @@ pub enum ManagerError {
         source: std::io::Error,
     },
     /// The connection broke during a call: the manager shut down or was killed meanwhile.
-    #[error("lost the connection to the manager at {address} during a call: {reason}")]
+    #[error("lost the connection to the manager at {address} during a call: {source}")]
     Lost {
         /// The manager's address.
         address: Address,
-        /// What the connection reported.
-        reason: String,
+        /// What the connection reported (a [`SendError`](forkway_ipc::SendError) or a
+        /// [`RecvError`]).
+        source: Cause,
     },
     /// The authkey handshake failed (a different key on the two sides).
     #[error("authentication with the manager failed: {0}")]
     Auth(#[from] AuthError),
     /// A value could not be serialized for the server.
     #[error("cannot serialize the value for the manager: {0}")]
-    Encode(String),
+    Encode(#[from] EncodeError),
     /// A value from the server is not the type this proxy expects.
     #[error("cannot decode the manager's answer: {0}")]
-    Decode(String),
+    Decode(#[from] DecodeError),
     /// The object is gone from the server: its last proxy was dropped.
     #[error("the manager has no object {id} (its last proxy was dropped)")]
     NoSuchObject {
@@ -104,7 +136,9 @@ pub enum ManagerError {
     /// A bounded queue of size 0 (it could never hold anything).
     #[error("a bounded queue needs a maxsize of at least 1 (use `queue()` for an unbounded one)")]
     ZeroMaxsize,
-    /// The server refused the request as malformed. Python: `RemoteError`.
+    /// The server refused the request as malformed, or answered with a reply that does not
+    /// fit the request. Python: `RemoteError`. The text is the server's (its error happened in
+    /// another process: only the text crosses over).
     #[error("the manager refused the request: {0}")]
     Remote(String),
 }

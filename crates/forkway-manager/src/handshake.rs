@@ -54,7 +54,7 @@ pub(crate) enum Progress {
 impl Peer {
     /// Takes a freshly accepted socket and sends it our challenge.
     pub(crate) fn start(fd: OwnedFd, deadline: Option<Instant>) -> Result<Peer, AuthError> {
-        set_nonblocking(fd.as_fd(), true).map_err(|e| AuthError::Connection(e.to_string()))?;
+        set_nonblocking(fd.as_fd(), true).map_err(|e| AuthError::Connection(Box::new(e)))?;
         let message = auth::new_challenge()?;
         let mut peer = Peer {
             fd,
@@ -112,7 +112,7 @@ impl Peer {
                     }
                     // Its verdict came after our answer, so everything we sent was written.
                     set_nonblocking(self.fd.as_fd(), false)
-                        .map_err(|e| AuthError::Connection(e.to_string()))?;
+                        .map_err(|e| AuthError::Connection(Box::new(e)))?;
                     return Ok(Progress::Done);
                 }
             }
@@ -144,7 +144,7 @@ impl Peer {
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(nix::errno::Errno::EAGAIN) => return Ok(()),
-                Err(e) => return Err(AuthError::Connection(e.to_string())),
+                Err(e) => return Err(AuthError::Connection(Box::new(e))),
             }
         }
         Ok(())
@@ -177,11 +177,11 @@ impl Peer {
             let mut chunk = [0u8; PRE_AUTH_MAX + 4];
             let room = want - self.frame.len();
             match nix::unistd::read(&self.fd, &mut chunk[..room]) {
-                Ok(0) => return Err(AuthError::Connection("the peer closed the connection".into())),
+                Ok(0) => return Err(AuthError::Connection(Box::new(forkway_ipc::RecvError::Eof))),
                 Ok(n) => self.frame.extend_from_slice(&chunk[..n]),
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(nix::errno::Errno::EAGAIN) => return Ok(None),
-                Err(e) => return Err(AuthError::Connection(e.to_string())),
+                Err(e) => return Err(AuthError::Connection(Box::new(e))),
             }
         }
     }

@@ -18,7 +18,7 @@
 //!
 //! fn writer(q: QueueProxy<char>) {
 //!     for c in "itcast".chars() {
-//!         q.put(&c).expect("put");
+//!         q.put(c).expect("put");
 //!     }
 //! }
 //!
@@ -76,6 +76,6 @@ mod server;
 
 pub use auth::AuthError;
 pub use connection::{client, Address, ConnectError, Listener};
-pub use error::ManagerError;
+pub use error::{ManagerError, StartError};
 pub use manager::{Manager, ManagerBuilder, SHUTDOWN_TIMEOUT};
 pub use proxy::{DictProxy, EventProxy, ListProxy, LockProxy, Proxy, QueueProxy, ValueProxy};

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client;
 use crate::connection::{Address, Listener};
-use crate::error::ManagerError;
+use crate::error::{ManagerError, StartError};
 use crate::protocol::{Init, Kind, Reply, Request, Token};
 use crate::proxy::handle::Handle;
 use crate::proxy::{encode, DictProxy, EventProxy, ListProxy, LockProxy, Proxy, QueueProxy, ValueProxy};
@@ -100,7 +100,7 @@ impl ManagerBuilder {
     pub fn start(self) -> Result<Manager, ManagerError> {
         let key = self.authkey.clone().unwrap_or_else(forkway_process::authkey);
         let (mut ready_rx, mut ready_tx) =
-            forkway_ipc::simplex::<Ready>().map_err(|e| ManagerError::Start(e.to_string()))?;
+            forkway_ipc::simplex::<Ready>().map_err(|e| ManagerError::Start(StartError::Pipe(e)))?;
         ready_rx.set_close_on_fork(true);
         let address = self.address.clone();
         let initializer = self.initializer;
@@ -108,9 +108,11 @@ impl ManagerBuilder {
         let mut server = Process::new(move || run_server(address, &key, initializer, &mut ready_tx))
             .with_name(format!("SyncManager-{n}"))
             .with_daemon(true);
-        server.start().map_err(|e| ManagerError::Start(e.to_string()))?;
+        server
+            .start()
+            .map_err(|e| ManagerError::Start(StartError::Process(e)))?;
         let ready = ready_rx.recv_timeout(START_TIMEOUT);
-        let failed = |why: String| {
+        let failed = |why: StartError| {
             let _ = server.kill();
             let _ = server.join();
             Err(ManagerError::Start(why))
@@ -118,13 +120,13 @@ impl ManagerBuilder {
         let (address, private_dir) = match ready {
             Ok(Ready::Unix { socket, private_dir }) => (Address::Unix(socket), private_dir),
             Ok(Ready::Tcp(addr)) => (Address::Tcp(addr), None),
-            Ok(Ready::Failed(why)) => return failed(why),
-            Err(e) => {
+            Ok(Ready::Failed(why)) => return failed(StartError::Refused(why)),
+            Err(source) => {
                 let _ = server.join_timeout(SHUTDOWN_TIMEOUT);
-                let code = server
+                let status = server
                     .exitcode()
                     .map_or("still running".into(), |c| format!("exit code {c}"));
-                return failed(format!("the server exited before it was ready ({code}): {e}"));
+                return failed(StartError::NotReady { status, source });
             }
         };
         let authkey: Option<Arc<[u8]>> = self.authkey.map(Arc::from);
@@ -431,24 +433,30 @@ impl Manager {
         // next is not this manager.
         client::drop_anchor(&self.address);
         client::distrust(&self.address);
-        if let Ok(mut conn) = client::connect_unanchored(&self.address, self.authkey.as_deref()) {
-            if let Ok(frame) = forkway_ipc::codec::encode(&Request::Shutdown) {
-                // The reply, or the end of file of a server that exited first: either will do.
-                if conn.send_bytes(&frame).is_ok() {
-                    let _ = conn.recv_bytes();
+        if std::thread::panicking() {
+            // A panic is unwinding (a failing test, an unfinished exercise): asking the server
+            // over a new connection would run the handshake, and joining it the reaping code —
+            // code that may panic again, and a second panic in a destructor aborts the whole
+            // program. The server's `Process`, dropped with this manager, stops and reaps the
+            // daemon without either.
+        } else {
+            if let Ok(mut conn) = client::connect_unanchored(&self.address, self.authkey.as_deref()) {
+                if let Ok(frame) = forkway_ipc::codec::encode(&Request::Shutdown) {
+                    // The reply, or the end of file of a server that exited first: either will do.
+                    if conn.send_bytes(&frame).is_ok() {
+                        let _ = conn.recv_bytes();
+                    }
+                }
+            }
+            let stop = ManagerError::Server;
+            if !server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)? {
+                let _ = server.terminate();
+                if !server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)? {
+                    let _ = server.kill();
+                    server.join().map_err(stop)?;
                 }
             }
         }
-        let stop = |e: forkway_process::ProcessError| ManagerError::Server(e.to_string());
-        server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)?;
-        if server.is_alive() {
-            let _ = server.terminate();
-            server.join_timeout(SHUTDOWN_TIMEOUT).map_err(stop)?;
-        }
-        if server.is_alive() {
-            let _ = server.kill();
-        }
-        server.join().map_err(stop)?;
         // A killed server leaves its socket behind.
         if let Address::Unix(socket) = &self.address {
             let _ = std::fs::remove_file(socket);

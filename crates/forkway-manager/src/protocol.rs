@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use forkway_sys::Deadline;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -86,6 +87,20 @@ pub(crate) enum Wait {
     Forever,
     /// At most this long.
     For(Duration),
+}
+
+impl Wait {
+    /// The deadline the server waits until: the wire's spelling of a timeout becomes the one
+    /// every other wait in forkway uses (`Never` is a deadline already passed, so a `_nowait`
+    /// call still takes what is there now).
+    pub(crate) fn deadline(self) -> Deadline {
+        match self {
+            Wait::Never => Deadline::now(),
+            Wait::Forever => Deadline::never(),
+            // A client can send any duration: one too large for the clock waits for ever.
+            Wait::For(d) => Deadline::after(d),
+        }
+    }
 }
 
 /// The methods, by object kind. Every key, item and value is an encoded value.

@@ -177,7 +177,7 @@ fn malformed_requests_do_not_stop_the_server() {
         let reply = raw.recv_bytes().expect("an error reply, on the same connection");
         assert!(!reply.is_empty());
     }
-    q.put(&5).expect("put");
+    q.put(5).expect("put");
     assert_eq!(q.get().expect("get"), 5, "other clients are served as before");
 }
 
@@ -203,7 +203,7 @@ fn an_undelivered_reply_gives_back_what_it_took() {
             forkway_process::Signal::SIGKILL,
         );
         assert_eq!(join_bounded(&getter), -9);
-        q.put(&round).expect("put");
+        q.put(round).expect("put");
         assert_eq!(
             q.get_timeout(BOUND)
                 .expect("the item is not lost to the dead client"),
@@ -218,7 +218,7 @@ fn shutdown_stops_the_server() {
     let q: QueueProxy<u8> = m.queue().expect("queue");
     m.shutdown().expect("shutdown");
     assert_eq!(m.exitcode(), Some(0), "the server exits by itself, with 0");
-    assert!(q.put(&1).is_err());
+    assert!(q.put(1).is_err());
 }
 
 #[test]

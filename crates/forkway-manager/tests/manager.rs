@@ -115,7 +115,7 @@ fn a_child_works_on_each_proxy_type() {
     let m = Manager::start().expect("manager");
     let q: QueueProxy<i32> = m.queue().expect("queue");
     for i in 0..5 {
-        q.put(&i).expect("put");
+        q.put(i).expect("put");
     }
     let l = m.list_from([1, 2, 3]).expect("list");
     let v = m.value(&0.5f64).expect("value");
@@ -167,12 +167,12 @@ fn bounded_queues_and_timeouts() {
     let m = Manager::start().expect("manager");
     assert!(matches!(m.bounded_queue::<u8>(0), Err(ManagerError::ZeroMaxsize)));
     let q = m.bounded_queue::<u8>(2).expect("queue");
-    q.put(&1).expect("put");
-    q.put_nowait(&2).expect("put");
-    assert!(matches!(q.put_nowait(&3), Err(ManagerError::Full)));
+    q.put(1).expect("put");
+    q.put_nowait(2).expect("put");
+    assert!(matches!(q.put_nowait(3), Err(ManagerError::Full)));
     let start = Instant::now();
     assert!(matches!(
-        q.put_timeout(&3, Duration::from_millis(100)),
+        q.put_timeout(3, Duration::from_millis(100)),
         Err(ManagerError::Full)
     ));
     assert!(start.elapsed() >= Duration::from_millis(100));
@@ -188,7 +188,7 @@ fn bounded_queues_and_timeouts() {
 
 fn writer(q: QueueProxy<char>) {
     for c in "itcast".chars() {
-        q.put(&c).expect("put");
+        q.put(c).expect("put");
     }
 }
 
@@ -273,7 +273,7 @@ fn references_come_and_go_without_growing_the_server() {
     // nothing, and the child's drop releases it.
     let q: QueueProxy<u32> = m.queue().expect("queue");
     let keep = q.clone();
-    let mut p = Process::new(move || q.put(&7).expect("put"));
+    let mut p = Process::new(move || q.put(7).expect("put"));
     p.start().expect("start");
     assert_eq!(join_bounded(&p), 0);
     assert_eq!(keep.get_timeout(BOUND).expect("get"), 7);
@@ -284,8 +284,8 @@ fn references_come_and_go_without_growing_the_server() {
     // sender's own proxy is gone.
     let carrier: QueueProxy<ListProxy<u8>> = m.queue().expect("queue");
     let inner = m.list_from([1u8, 2]).expect("list");
-    carrier.put(&inner).expect("put");
-    drop(inner);
+    // `put` takes the proxy and drops it once its bytes are sent.
+    carrier.put(inner).expect("put");
     assert_eq!(m.number_of_objects().expect("count"), 2);
     let back = carrier.get().expect("get");
     assert_eq!(back.to_vec().expect("copy"), [1, 2]);
@@ -375,7 +375,7 @@ fn a_client_killed_while_it_waits_takes_nothing() {
     }
     assert_eq!(join_bounded(&getter), -9);
     assert_eq!(join_bounded(&acquirer), -9);
-    q.put(&42).expect("put");
+    q.put(42).expect("put");
     lock.release().expect("release");
     assert_eq!(q.get_timeout(BOUND).expect("the item is still there"), 42);
     // (A dead waiter woken by the release may take the lock for a moment, fail to answer and
@@ -417,7 +417,7 @@ fn many_clients_at_once() {
 fn after_shutdown_every_use_fails_clearly() {
     let mut m = Manager::start().expect("manager");
     let q: QueueProxy<u8> = m.queue().expect("queue");
-    q.put(&1).expect("put");
+    q.put(1).expect("put");
     let Address::Unix(socket) = m.address().clone() else {
         panic!("a Unix address by default")
     };
@@ -428,7 +428,7 @@ fn after_shutdown_every_use_fails_clearly() {
     assert_eq!(m.exitcode(), Some(0), "the server exits 0");
     assert!(is_reaped(pid));
     assert!(!dir.exists(), "the socket's directory is removed");
-    let err = q.put(&2).unwrap_err();
+    let err = q.put(2).unwrap_err();
     assert!(
         matches!(err, ManagerError::Lost { .. } | ManagerError::Unreachable { .. }),
         "{err:?}"
@@ -450,6 +450,10 @@ fn a_killed_server_is_reported_and_cleaned_up() {
     assert!(
         matches!(err, ManagerError::Lost { .. } | ManagerError::Unreachable { .. }),
         "{err:?}"
+    );
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the socket's error is kept as the source: {err:?}"
     );
     m.shutdown().expect("shutdown reaps it");
     assert_eq!(m.exitcode(), Some(-9));
@@ -517,7 +521,7 @@ fn test_remote_manager_over_tcp() {
     let mut putter = Process::new(move || {
         let client = Manager::connect(&address, key).expect("connect");
         let jobs: QueueProxy<String> = client.lookup("jobs").expect("lookup");
-        jobs.put(&"hello from afar".into()).expect("put");
+        jobs.put("hello from afar".into()).expect("put");
     });
     putter.start().expect("start");
     assert_eq!(join_bounded(&putter), 0);
@@ -562,6 +566,14 @@ fn test_manager_initializer_runs_once_in_the_server() {
         .unwrap_err();
     assert!(matches!(failing, ManagerError::Start(_)), "{failing:?}");
     assert!(failing.to_string().contains("exit code 1"), "{failing}");
+    // The cause is kept, not flattened: what reading the server's report gave instead.
+    let not_ready = std::error::Error::source(&failing).expect("the StartError");
+    assert!(
+        not_ready
+            .source()
+            .is_some_and(|e| e.downcast_ref::<forkway_ipc::RecvError>().is_some()),
+        "{failing:?}"
+    );
 }
 
 #[test]
@@ -601,7 +613,7 @@ fn test_nested_proxies_share_their_referents() {
         .insert(&"jobs".into(), &m.queue().expect("queue"))
         .expect("insert");
     let jobs = queues.get(&"jobs".into()).expect("get").expect("the queue");
-    jobs.put(&5).expect("put");
+    jobs.put(5).expect("put");
     let again = queues.get(&"jobs".into()).expect("get").expect("the queue");
     assert_eq!(again.get_timeout(BOUND).expect("get"), 5, "the same queue");
 }

@@ -10,7 +10,7 @@ use forkway_process::{Process, Signal};
 use support::*;
 
 fn put_one(q: QueueProxy<u32>) -> u32 {
-    q.put(&1).expect("put");
+    q.put(1).expect("put");
     std::process::id()
 }
 
@@ -45,7 +45,7 @@ fn managers_leave_nothing_behind() {
             1 => {
                 let pid = m.pid().expect("pid");
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
-                assert!(q.put(&2).is_err(), "a killed manager answers nothing");
+                assert!(q.put(2).is_err(), "a killed manager answers nothing");
                 m.shutdown().expect("shutdown reaps it");
             }
             _ => {}

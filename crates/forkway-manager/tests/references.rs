@@ -81,7 +81,7 @@ fn a_proxy_moved_into_a_child_outlives_the_parents_copy_and_the_child_releases_i
     let mut p = Process::new(move || {
         wait_for_release(&mut go_r);
         // The parent has dropped its copy of `q` by now: it is ours.
-        q.put(&1).expect("put");
+        q.put(1).expect("put");
         send_line(&mut w, "put");
         drop(q);
         send_line(&mut w, "dropped");

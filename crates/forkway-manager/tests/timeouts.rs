@@ -15,7 +15,7 @@ use support::*;
 fn queue_timeouts_take_duration_max() {
     let m = Manager::start().expect("manager");
     let q: QueueProxy<u32> = m.bounded_queue(1).expect("queue");
-    q.put_timeout(&1, Duration::MAX)
+    q.put_timeout(1, Duration::MAX)
         .expect("put_timeout(MAX) with room");
     assert_eq!(
         q.get_timeout(Duration::MAX)
@@ -24,7 +24,7 @@ fn queue_timeouts_take_duration_max() {
     );
     // A get that really waits: the item comes from another process.
     let q2 = q.clone();
-    let mut p = Process::new(move || q2.put(&2).expect("put"));
+    let mut p = Process::new(move || q2.put(2).expect("put"));
     p.start().expect("start");
     assert_eq!(
         q.get_timeout(Duration::MAX).expect("get_timeout(MAX) that waits"),

@@ -162,20 +162,20 @@ impl Inner {
         // ANCHOR_END: send_signal
     }
 
-    /// Waits up to `timeout` (forever for `None`) for the child to exit and reaps it.
-    /// Returns without error when the time runs out; the caller looks at the status.
-    pub(crate) fn wait(self: &Arc<Self>, timeout: Option<Duration>) -> Result<(), ProcessError> {
+    /// Waits up to `timeout` (forever for `None`) for the child to exit and reaps it; whether
+    /// it did (false: the time ran out, which is no error).
+    pub(crate) fn wait(self: &Arc<Self>, timeout: Option<Duration>) -> Result<bool, ProcessError> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         // Without a pidfd we poll waitpid, backing off from 1 ms to 50 ms.
         let mut backoff = Duration::from_millis(1);
         loop {
             if let Some(code) = self.try_reap()? {
                 self.trace_exit(code);
-                return Ok(());
+                return Ok(true);
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left == Some(Duration::ZERO) {
-                return Ok(());
+                return Ok(false);
             }
             match self.pidfd() {
                 Some(fd) => {
@@ -538,11 +538,11 @@ impl Process {
     /// reaped the child.
     pub fn join(&self) -> Result<(), ProcessError> {
         self.check_child("join")?;
-        self.traced_wait(None)
+        self.traced_wait(None).map(drop)
     }
 
     /// `wait`, recorded as a `join` span on the trace.
-    fn traced_wait(&self, timeout: Option<Duration>) -> Result<(), ProcessError> {
+    fn traced_wait(&self, timeout: Option<Duration>) -> Result<bool, ProcessError> {
         let start = forkway_trace::begin();
         let result = self.inner.wait(timeout);
         if let Some(start) = start {
@@ -552,13 +552,13 @@ impl Process {
         result
     }
 
-    /// Waits at most `timeout` for the child to exit. Like Python's `join(timeout)`, running out
-    /// of time is not an error: check [`exitcode`](Process::exitcode) or
-    /// [`is_alive`](Process::is_alive) afterwards. A zero timeout polls once.
+    /// Waits at most `timeout` for the child to exit; whether it exited (and was reaped). Like
+    /// Python's `join(timeout)`, running out of time is not an error: it is `Ok(false)`, and
+    /// the child runs on. A zero timeout polls once; `Duration::MAX` waits for ever.
     ///
     /// # Errors
     /// As [`join`](Process::join).
-    pub fn join_timeout(&self, timeout: Duration) -> Result<(), ProcessError> {
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool, ProcessError> {
         self.check_child("join")?;
         self.traced_wait(Some(timeout))
     }

@@ -94,7 +94,10 @@ fn join_timeout_returns_while_the_child_runs() {
     let (Some(result), Some(release)) = (returned, release) else {
         panic!("join_timeout(50 ms) was still waiting after {BOUND:?}: does try_reap block?");
     };
-    result.expect("join with timeout");
+    assert!(
+        !result.expect("join with timeout"),
+        "join_timeout must answer false (not exited) while the child runs"
+    );
     assert_eq!(
         p.exitcode(),
         None,

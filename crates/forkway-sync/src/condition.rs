@@ -116,7 +116,7 @@ impl Condition {
     /// # Errors
     /// As [`Lock::acquire`].
     pub fn acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        self.wrap(crate::lock::lock_region(&self.region, Some(Deadline::never())))
+        self.wrap(crate::lock::lock_region(&self.region, Deadline::never()))
     }
 
     /// Takes the lock, waiting at most `timeout`.
@@ -127,10 +127,7 @@ impl Condition {
         &self,
         timeout: Duration,
     ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        self.wrap(crate::lock::lock_region(
-            &self.region,
-            Some(Deadline::after(timeout)),
-        ))
+        self.wrap(crate::lock::lock_region(&self.region, Deadline::after(timeout)))
     }
 }
 
@@ -148,7 +145,7 @@ impl ConditionGuard<'_> {
             futex_wait(&cell.seq, seen, deadline.left());
             // Whatever woke us (a notify, maybe for others; a signal; the deadline), the answer
             // is decided under the lock, where notifies make their grants.
-            let reacquired = self.cond.region.acquire(Some(Deadline::never()))?;
+            let reacquired = self.cond.region.acquire(Deadline::never())?;
             self.guard = Some(crate::lock::guard_from(&self.cond.region, reacquired));
             let granted_after_us = (cell.last_grant.load(Ordering::SeqCst).wrapping_sub(ticket) as i32) > 0;
             let outcome = if granted_after_us && cell.pending.load(Ordering::SeqCst) > 0 {

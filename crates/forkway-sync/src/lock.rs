@@ -192,16 +192,15 @@ impl Region {
         Owner::unpack(self.cell().owner.load(Ordering::Acquire))
     }
 
-    /// Takes the mutex for the calling thread, waiting until `deadline` (`None`: not at all).
-    pub(crate) fn acquire(&self, deadline: Option<Deadline>) -> Result<Locked, AcquireError<()>> {
+    /// Takes the mutex for the calling thread, waiting until `deadline` ([`Deadline::now`]:
+    /// not at all). A miss is [`AcquireError::Timeout`]; the `try_` forms rename it.
+    pub(crate) fn acquire(&self, deadline: Deadline) -> Result<Locked, AcquireError<()>> {
         let cell = self.cell();
         if self.owner() == Some(Owner::me()) {
             return Err(AcquireError::Deadlock);
         }
-        let until = deadline.unwrap_or_else(Deadline::now);
         let start = forkway_trace::begin();
-        let how = cell.mutex.lock_until(until).map_err(|e| match e {
-            LockError::Timeout if deadline.is_none() => AcquireError::WouldBlock,
+        let how = cell.mutex.lock_until(deadline).map_err(|e| match e {
             LockError::Timeout => AcquireError::Timeout,
             LockError::NotRecoverable => AcquireError::NotRecoverable,
         });
@@ -317,10 +316,7 @@ impl Lock {
         &self.region
     }
 
-    fn acquire_until(
-        &self,
-        deadline: Option<Deadline>,
-    ) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
+    fn acquire_until(&self, deadline: Deadline) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
         lock_region(&self.region, deadline)
     }
 
@@ -330,7 +326,7 @@ impl Lock {
     /// [`AcquireError::OwnerDied`] (you hold the lock: see there), [`AcquireError::Deadlock`]
     /// when this thread holds it already, [`AcquireError::NotRecoverable`].
     pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        self.acquire_until(Some(Deadline::never()))
+        self.acquire_until(Deadline::never())
     }
 
     /// Acquires, waiting at most `timeout`. Python's `acquire(timeout=t)`.
@@ -338,7 +334,7 @@ impl Lock {
     /// # Errors
     /// [`AcquireError::Timeout`]; otherwise as [`Lock::acquire`].
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        self.acquire_until(Some(Deadline::after(timeout)))
+        self.acquire_until(Deadline::after(timeout))
     }
 
     /// Acquires only if the lock is free now. Python's `acquire(False)`.
@@ -346,7 +342,7 @@ impl Lock {
     /// # Errors
     /// [`AcquireError::WouldBlock`]; otherwise as [`Lock::acquire`].
     pub fn try_acquire(&self) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        self.acquire_until(None)
+        self.acquire_until(Deadline::now()).map_err(would_block)
     }
 
     /// Releases a lock this thread holds without a guard (after [`LockGuard::leak`]): Python's
@@ -373,7 +369,7 @@ impl Lock {
 /// Acquires `region`'s lock and wraps the outcome in a guard.
 pub(crate) fn lock_region(
     region: &Region,
-    deadline: Option<Deadline>,
+    deadline: Deadline,
 ) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
     let how = region.acquire(deadline).map_err(forget_guard)?;
     let guard = guard_from(region, how);
@@ -389,6 +385,14 @@ pub(crate) fn guard_from(region: &Region, how: Locked) -> LockGuard<'_> {
         region,
         inconsistent: how == Locked::OwnerDied,
         _not_send: PhantomData,
+    }
+}
+
+/// A `try_acquire`'s miss: the lock was held when we looked, no timeout was involved.
+fn would_block<G>(e: AcquireError<G>) -> AcquireError<G> {
+    match e {
+        AcquireError::Timeout => AcquireError::WouldBlock,
+        other => other,
     }
 }
 
@@ -526,10 +530,7 @@ impl RLock {
         })
     }
 
-    fn acquire_until(
-        &self,
-        deadline: Option<Deadline>,
-    ) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+    fn acquire_until(&self, deadline: Deadline) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         let cell = self.region.cell();
         let guard = |inconsistent| RLockGuard {
             rlock: self,
@@ -553,7 +554,7 @@ impl RLock {
     /// # Errors
     /// [`AcquireError::OwnerDied`] (you hold it: see there), [`AcquireError::NotRecoverable`].
     pub fn acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.acquire_until(Some(Deadline::never()))
+        self.acquire_until(Deadline::never())
     }
 
     /// Acquires, waiting at most `timeout`.
@@ -561,7 +562,7 @@ impl RLock {
     /// # Errors
     /// [`AcquireError::Timeout`]; otherwise as [`RLock::acquire`].
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.acquire_until(Some(Deadline::after(timeout)))
+        self.acquire_until(Deadline::after(timeout))
     }
 
     /// Acquires only if that needs no waiting.
@@ -569,7 +570,7 @@ impl RLock {
     /// # Errors
     /// [`AcquireError::WouldBlock`]; otherwise as [`RLock::acquire`].
     pub fn try_acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.acquire_until(None)
+        self.acquire_until(Deadline::now()).map_err(would_block)
     }
 
     /// Releases one level held by this thread without a guard (after [`RLockGuard::leak`]).

@@ -47,7 +47,7 @@ fn lock_data<D: ?Sized>(
     region: &Region,
     ptr: *mut D,
 ) -> Result<ValueGuard<'_, D>, AcquireError<ValueGuard<'_, D>>> {
-    match lock_region(region, Some(Deadline::never())) {
+    match lock_region(region, Deadline::never()) {
         Ok(guard) => Ok(ValueGuard { guard, ptr }),
         Err(e) => Err(match e {
             AcquireError::OwnerDied(guard) => AcquireError::OwnerDied(ValueGuard { guard, ptr }),

@@ -25,7 +25,8 @@ pub const BOUND: Duration = Duration::from_secs(20);
 
 /// Joins `p` within [`BOUND`] and returns its exit code, or fails the test.
 pub fn join_bounded(p: &Process) -> i32 {
-    p.join_timeout(BOUND).expect("join");
+    let exited = p.join_timeout(BOUND).expect("join");
+    assert!(exited, "{p:?} still running after {BOUND:?}");
     p.exitcode()
         .unwrap_or_else(|| panic!("{p:?} still running after {BOUND:?}"))
 }

@@ -3,10 +3,10 @@
         loop {
             let unfinished = tasks.unfinished.load(Ordering::SeqCst);
             if deadline.passed() {
-                return Err(JoinError::Timeout { unfinished });
+                return Ok(false);
             }
             if unfinished == 0 {
-                return Ok(());
+                return Ok(true);
             }
             if let Some((pid, unacknowledged)) = self.dead_consumer() {
                 return Err(JoinError::ConsumerDied { pid, unacknowledged });

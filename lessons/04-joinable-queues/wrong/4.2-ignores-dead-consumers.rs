@@ -3,10 +3,10 @@
         loop {
             let unfinished = tasks.unfinished.load(Ordering::SeqCst);
             if unfinished == 0 {
-                return Ok(());
+                return Ok(true);
             }
             if deadline.passed() {
-                return Err(JoinError::Timeout { unfinished });
+                return Ok(false);
             }
             // Sleep while the count is unchanged, waking now and then to look for dead
             // consumers (a death changes no word we could sleep on).

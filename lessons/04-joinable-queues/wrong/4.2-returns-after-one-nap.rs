@@ -3,18 +3,18 @@
         loop {
             let unfinished = tasks.unfinished.load(Ordering::SeqCst);
             if unfinished == 0 {
-                return Ok(());
+                return Ok(true);
             }
             if let Some((pid, unacknowledged)) = self.dead_consumer() {
                 return Err(JoinError::ConsumerDied { pid, unacknowledged });
             }
             if deadline.passed() {
-                return Err(JoinError::Timeout { unfinished });
+                return Ok(false);
             }
             // Sleep while the count is unchanged, waking now and then to look for dead
             // consumers (a death changes no word we could sleep on).
             let nap = deadline.left().map_or(CHECK_EVERY, |left| left.min(CHECK_EVERY));
             futex_wait(&tasks.unfinished, unfinished, Some(nap));
-            return Ok(());
+            return Ok(true);
         }
 
