@@ -130,7 +130,7 @@ pub enum Cmd {
         repeat: u32,
     },
     /// Run an example with tracing: writes target/forkway-trace/NAME.json (open it in
-    /// https://ui.perfetto.dev or chrome://tracing) and NAME.svg (one lane per process).
+    /// <https://ui.perfetto.dev> or chrome://tracing) and NAME.svg (one lane per process).
     Trace {
         /// The example to run (a file under crates/*/examples), e.g. `tickets`.
         #[arg(required_unless_present = "book")]
