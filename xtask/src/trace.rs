@@ -23,7 +23,7 @@ pub(crate) const BOOK_FIGURES: &[(&str, &[&str], &str, &str)] = &[
         "tickets: with the lock, one buyer at a time between read and write",
     ),
     (
-        "producer_consumer",
+        "forkway-ipc/producer_consumer",
         &["1"],
         "trace-producer-consumer",
         "producer_consumer: ten buns and a Done sentinel through a Queue",
@@ -42,8 +42,21 @@ pub(crate) const BOOK_FIGURES: &[(&str, &[&str], &str, &str)] = &[
     ),
 ];
 
-/// The crate (package name) whose `examples/` holds `example.rs`.
-fn find_example(root: &Path, example: &str) -> Result<String, String> {
+/// The crate (package name) whose `examples/` holds `example.rs`, and the example's name.
+/// `crate/example` picks one where several crates have an example of that name.
+fn find_example(root: &Path, example: &str) -> Result<(String, String), String> {
+    if let Some((package, name)) = example.split_once('/') {
+        let file = root
+            .join("crates")
+            .join(package)
+            .join("examples")
+            .join(format!("{name}.rs"));
+        return if file.is_file() {
+            Ok((package.to_owned(), name.to_owned()))
+        } else {
+            Err(format!("no example `{name}` in crates/{package}/examples"))
+        };
+    }
     let crates = root.join("crates");
     let entries = std::fs::read_dir(&crates).map_err(|e| format!("{}: {e}", crates.display()))?;
     let mut found: Vec<String> = entries
@@ -53,11 +66,12 @@ fn find_example(root: &Path, example: &str) -> Result<String, String> {
         .collect();
     found.sort();
     match found.as_slice() {
-        [one] => Ok(one.clone()),
+        [one] => Ok((one.clone(), example.to_owned())),
         [] => Err(format!("no example `{example}` in crates/*/examples")),
         many => Err(format!(
-            "example `{example}` is in several crates: {}",
-            many.join(", ")
+            "example `{example}` is in several crates: {}; name one, e.g. `{}/{example}`",
+            many.join(", "),
+            many[0]
         )),
     }
 }
@@ -77,7 +91,8 @@ fn trace_example(
     title: &str,
     quiet: bool,
 ) -> Result<(), String> {
-    let package = find_example(root, example)?;
+    let (package, example) = find_example(root, example)?;
+    let example = example.as_str();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(&cargo)
         .args(["build", "--quiet", "-p", &package, "--example", example])
@@ -113,7 +128,9 @@ fn trace_example(
 pub(crate) fn command(root: &Path, example: &str, args: &[String], name: Option<&str>) -> Result<u8, String> {
     let name = name.map_or_else(
         || {
-            std::iter::once(example.to_owned())
+            // `crate/example` names a file `example…`: the crate is only there to choose.
+            let short = example.rsplit('/').next().unwrap_or(example);
+            std::iter::once(short.to_owned())
                 .chain(args.iter().map(|a| a.trim_start_matches('-').to_owned()))
                 .collect::<Vec<_>>()
                 .join("-")
@@ -122,7 +139,7 @@ pub(crate) fn command(root: &Path, example: &str, args: &[String], name: Option<
     );
     let out = target_dir(root).join("forkway-trace");
     let (json, svg) = (out.join(format!("{name}.json")), out.join(format!("{name}.svg")));
-    let title = std::iter::once(example)
+    let title = std::iter::once(example.rsplit('/').next().unwrap_or(example))
         .chain(args.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(" ");
@@ -147,4 +164,29 @@ pub(crate) fn book_figures(root: &Path) -> Result<u8, String> {
         println!("{}", svg.display());
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_example;
+
+    #[test]
+    fn an_example_in_several_crates_is_named_with_its_crate() {
+        let root = std::env::temp_dir().join(format!("forkway-find-example-{}", std::process::id()));
+        for krate in ["forkway-ipc", "forkway-mpi"] {
+            let dir = root.join("crates").join(krate).join("examples");
+            std::fs::create_dir_all(&dir).expect("dir");
+            std::fs::write(dir.join("producer_consumer.rs"), "fn main() {}\n").expect("write");
+        }
+        let ambiguous = find_example(&root, "producer_consumer").expect_err("ambiguous");
+        let chosen = find_example(&root, "forkway-ipc/producer_consumer");
+        let missing = find_example(&root, "forkway-ipc/tickets");
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(
+            ambiguous.contains("`forkway-ipc/producer_consumer`"),
+            "{ambiguous}"
+        );
+        assert_eq!(chosen, Ok(("forkway-ipc".into(), "producer_consumer".into())));
+        assert!(missing.is_err());
+    }
 }
