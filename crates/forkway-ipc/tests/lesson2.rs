@@ -119,6 +119,84 @@ fn bad_headers_are_errors_not_allocations() {
     assert!(matches!(r.recv_bytes(), Err(RecvError::CorruptHeader(_))));
 }
 
+#[test]
+fn long_header_is_minus_one_then_eight_bytes() {
+    // A long header may announce a small length: the reader must follow the -1 marker, not
+    // the size of the message.
+    let (mut r, w) = simplex::<u32>().expect("simplex");
+    raw_write(&w, &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 5]);
+    raw_write(&w, b"hello");
+    raw_write(&w, &[0, 0, 0, 0]); // then an empty message in a short header
+    drop(w); // a reader that waits for more bytes gets EOF, not a hang
+    match r.recv_bytes() {
+        Ok(bytes) => assert_eq!(
+            bytes, b"hello",
+            "ff ff ff ff, then 8 bytes of length 5, then `hello`: the payload is `hello`"
+        ),
+        Err(e) => panic!("ff ff ff ff (-1) announces an 8-byte length, here 5, then `hello`; got {e:?}"),
+    }
+    match r.recv_bytes() {
+        Ok(bytes) => assert!(
+            bytes.is_empty(),
+            "a header of 0 is an empty message, got {bytes:?}"
+        ),
+        Err(e) => panic!("a header of 0 is an empty message, got {e:?}"),
+    }
+    // The 8-byte length is compared with `max` whole: 4 GiB + 5 is not 5.
+    let (mut r, w) = simplex::<u32>().expect("simplex");
+    r.set_max_message(1024);
+    raw_write(&w, &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 0, 0, 5]);
+    drop(w);
+    match r.recv_bytes() {
+        Err(RecvError::TooLarge { len, max }) => assert_eq!(
+            (len, max),
+            (0x1_0000_0005, 1024),
+            "TooLarge must carry the announced 8-byte length and the maximum"
+        ),
+        other => panic!("an 8-byte length of 4 GiB + 5 with a maximum of 1024 is TooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn long_header_cut_short_is_truncated() {
+    let (mut r, w) = simplex::<u32>().expect("simplex");
+    raw_write(&w, &[0xff, 0xff, 0xff, 0xff, 0, 0, 0]); // -1, then 3 of the 8 length bytes
+    drop(w);
+    assert!(
+        r.poll(Some(BOUND)).expect("poll"),
+        "neither data nor EOF within {BOUND:?}"
+    );
+    match r.recv_bytes() {
+        Err(RecvError::Truncated { got, expected }) => assert_eq!(
+            (got, expected),
+            (3, 8),
+            "3 of the 8 length bytes arrived before EOF"
+        ),
+        other => panic!(
+            "-1 then only 3 of the 8 length bytes before EOF is Truncated {{ got: 3, expected: 8 }}, got {other:?}"
+        ),
+    }
+}
+
+#[test]
+fn a_message_of_exactly_max_bytes_is_accepted() {
+    let (mut r, w) = simplex::<u32>().expect("simplex");
+    r.set_max_message(16);
+    raw_write(&w, &[0, 0, 0, 16]);
+    raw_write(&w, &[1u8; 16]);
+    raw_write(&w, &[0, 0, 0, 17]);
+    raw_write(&w, &[2u8; 17]);
+    drop(w);
+    match r.recv_bytes() {
+        Ok(bytes) => assert_eq!(bytes, [1u8; 16], "the 16-byte payload"),
+        Err(e) => panic!("max is 16: a message of exactly 16 bytes is allowed, got {e:?}"),
+    }
+    match r.recv_bytes() {
+        Err(RecvError::TooLarge { len, max }) => assert_eq!((len, max), (17, 16)),
+        other => panic!("max is 16: a message of 17 bytes is TooLarge, got {other:?}"),
+    }
+}
+
 // ---- exercise 2.3: a blocking get with a timeout ---------------------------------------------
 
 #[test]
