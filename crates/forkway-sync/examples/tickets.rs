@@ -85,6 +85,9 @@ fn buy_without_lock(i: u32, file: &Path) -> bool {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let no_lock = std::env::args().any(|a| a == "--no-lock");
     let file: PathBuf = std::env::temp_dir().join(format!("forkway-tickets-{}.json", std::process::id()));
+    // Removes the file however main ends, a failed join included. (Buyers never run it: a forked
+    // child leaves with `_exit`, which runs no destructor of the parent's.)
+    let _cleanup = RemoveOnDrop(file.clone());
     write_tickets(&file, 1);
     let lock = Lock::new()?;
     let barrier = Barrier::new(BUYERS)?;
@@ -114,6 +117,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sold += u32::from(b.exitcode() == Some(0));
     }
     println!("sold: {sold}, left: {}", read_tickets(&file));
-    std::fs::remove_file(&file)?;
     Ok(())
+}
+
+/// Deletes its file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
