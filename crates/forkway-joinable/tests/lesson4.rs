@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use forkway_joinable::{JoinError, JoinableQueue, TaskDoneError};
 use forkway_process::{Process, Signal};
+use forkway_sys::futex_calls;
 use support::*;
 
 // ---- exercise 4.1: task_done --------------------------------------------------------------------
@@ -25,6 +26,34 @@ fn task_done_counts_down_and_refuses_below_zero() {
     assert_eq!(q.unfinished(), 0);
     assert_eq!(q.task_done(), Err(TaskDoneError), "called too many times");
     assert_eq!(q.unfinished(), 0, "never below zero");
+}
+
+#[test]
+fn only_the_last_task_done_makes_a_wake_up_call() {
+    // Joiners sleep on the count; only the task_done that takes it to 0 has news for them.
+    // The futex calls of this thread are counted (`forkway_sys::futex_calls`), so the wake-up
+    // is checked exactly: a joiner that is never woken would still return at its next
+    // CHECK_EVERY look, later, and no timing check could tell on every run.
+    let q: JoinableQueue<u8> = JoinableQueue::new().expect("queue");
+    for i in 0..3 {
+        q.put(i).expect("put");
+    }
+    for i in 0..3 {
+        q.get().expect("get");
+        let before = futex_calls().wakes;
+        q.task_done().expect("task_done");
+        let wakes = futex_calls().wakes - before;
+        let expected = u64::from(i == 2);
+        assert_eq!(
+            wakes,
+            expected,
+            "task_done number {} (count {} → {}) made {wakes} futex_wake calls; expected \
+             {expected}: wake the joiners when, and only when, the count goes from 1 to 0",
+            i + 1,
+            3 - i,
+            2 - i
+        );
+    }
 }
 
 #[test]

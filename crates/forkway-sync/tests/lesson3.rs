@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use forkway_process::Process;
 use forkway_sync::{Event, RawLock, RawValue, ReleaseError, Semaphore};
+use forkway_sys::futex_calls;
 use support::*;
 
 // ---- exercise 3.1: the three-state futex mutex, lock ------------------------------------------
@@ -19,6 +20,11 @@ fn raw_lock_takes_a_free_lock_and_sees_a_held_one() {
     assert!(!lock.locked());
     lock.lock();
     assert!(lock.locked());
+    assert!(
+        !lock.contended(),
+        "a free lock taken with nobody waiting must hold the word at 1 (held), not 2: \
+         at 2, every unlock would make a needless futex_wake system call"
+    );
     assert!(!lock.try_lock(), "held: try_lock must fail");
 }
 
@@ -103,6 +109,32 @@ fn raw_unlock_frees_and_refuses_a_second_time() {
         "released too many times"
     );
     assert!(lock.try_lock(), "free again");
+}
+
+#[test]
+fn raw_lock_and_unlock_without_contention_make_no_system_call() {
+    // The whole point of a futex lock: the kernel is asked only when somebody must sleep. The
+    // futex calls of this thread are counted (`forkway_sys::futex_calls`), so "no system call"
+    // is checked exactly, not guessed from timing.
+    let lock = RawLock::new().expect("lock");
+    let before = futex_calls();
+    for _ in 0..100 {
+        lock.lock();
+        lock.unlock().expect("unlock");
+    }
+    let after = futex_calls();
+    assert_eq!(
+        after.waits - before.waits,
+        0,
+        "lock() on a free lock must not sleep (futex_wait)"
+    );
+    assert_eq!(
+        after.wakes - before.wakes,
+        0,
+        "100 lock+unlock pairs with nobody waiting made {} futex_wake calls: when the word \
+         was 1 (held, nobody waiting), unlock must return Ok(()) without waking anyone",
+        after.wakes - before.wakes
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`Shm`] | an anonymous `MAP_SHARED` mapping, inherited across `fork`, unmapped on drop | every shared-memory object |
 //! | [`RobustMutex`] | a process-shared pthread mutex that reports a dead holder instead of hanging | `Queue`, `SimpleQueue`, `Lock`, `Barrier` |
-//! | [`futex_wait`], [`futex_wake`], [`futex_wake_all`], [`Waiting`] | sleeping on a word of shared memory | every blocking wait |
+//! | [`futex_wait`], [`futex_wake`], [`futex_wake_all`], [`Waiting`], [`futex_calls`] | sleeping on a word of shared memory, and counting the system calls that took | every blocking wait |
 //! | [`Deadline`], [`LOCK_GRACE`] | "wait until", saturating, for every timed call | every `_timeout` and `_nowait` |
 //! | [`fds`] | the side lists of descriptors that travel beside encoded values | sendable `Queue` and `Lock` (lesson 7) |
 //!
@@ -34,6 +34,6 @@ mod mapping;
 mod robust_mutex;
 
 pub use deadline::{Deadline, LOCK_GRACE};
-pub use futex::{futex_wait, futex_wake, futex_wake_all, Waiting};
+pub use futex::{futex_calls, futex_wait, futex_wake, futex_wake_all, FutexCalls, Waiting};
 pub use mapping::Shm;
 pub use robust_mutex::{LockError, Locked, RobustMutex};
