@@ -29,6 +29,8 @@
 pub mod codec;
 mod connection;
 mod error;
+#[doc(hidden)]
+pub mod fault;
 pub mod fds;
 mod queue;
 mod simple_queue;

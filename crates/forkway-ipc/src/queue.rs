@@ -723,6 +723,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.take(Deadline::never(), |bytes| {
             let item = codec::decode::<T>(bytes)?;
             claim(&item);
+            crate::fault::after_claim();
             Ok::<T, crate::RecvError>(item)
         })?
         .map_err(GetError::from)

@@ -49,6 +49,7 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     init: Option<Arc<Initializer>>,
     maxtasks: Option<usize>,
+    fault_first_claim: bool,
 }
 
 impl PoolBuilder {
@@ -70,6 +71,17 @@ impl PoolBuilder {
     /// leaked. Python's `maxtasksperchild`.
     pub fn maxtasksperchild(mut self, n: usize) -> PoolBuilder {
         self.maxtasks = Some(n);
+        self
+    }
+
+    /// Fault injection, for the tests of the pool's own supervision: the first worker to start
+    /// is SIGKILLed inside its first claim, after its slot names the task and before the task
+    /// leaves the queue. The one moment a kill cannot be aimed at from outside, and
+    /// the one where writing the task off would be wrong (it is still queued, and a
+    /// replacement runs it). Not for programs.
+    #[doc(hidden)]
+    pub fn fault_first_claim(mut self) -> PoolBuilder {
+        self.fault_first_claim = true;
         self
     }
 
@@ -99,6 +111,12 @@ impl PoolBuilder {
             init: self.init,
             creator: std::process::id(),
         };
+        if self.fault_first_claim {
+            pool.shared
+                .page()
+                .fault_first_claim
+                .store(1, std::sync::atomic::Ordering::SeqCst);
+        }
         for index in 0..processes {
             // On error the pool is dropped here, which terminates the workers already started.
             pool.start_worker(&mut pool.inner.borrow_mut(), index)?;

@@ -34,6 +34,9 @@ pub(crate) struct Shared {
 pub(crate) struct Page {
     /// The pid of a worker whose initializer panicked, or 0.
     pub(crate) init_failed: AtomicU64,
+    /// 1: the next worker to start dies inside its first claim
+    /// ([`PoolBuilder::fault_first_claim`](crate::PoolBuilder::fault_first_claim)).
+    pub(crate) fault_first_claim: AtomicU64,
     /// Per worker: `seq + 1` of the task it holds, 0 when it holds none.
     pub(crate) slots: [AtomicU64; MAX_PROCESSES],
 }

@@ -23,6 +23,9 @@ pub(crate) fn run(shared: &Shared, index: usize, maxtasks: Option<u64>, init: Op
             forkway_process::exit(INIT_FAILED_EXIT);
         }
     }
+    if shared.page().fault_first_claim.swap(0, Ordering::SeqCst) != 0 {
+        forkway_ipc::fault::die_after_next_claim();
+    }
     worker_loop(shared, index, maxtasks);
 }
 

@@ -247,6 +247,28 @@ fn a_killed_workers_task_fails_instead_of_hanging() {
 }
 
 #[test]
+fn a_worker_that_dies_inside_its_claim_costs_its_task_nothing() {
+    // The worker dies (SIGSEGV, injected) while its slot already names the task but before the
+    // task leaves the queue. The task is still queued: the replacement must run it. Writing it
+    // off as WorkerDied would fail a task nobody ever started.
+    let pool = Pool::builder()
+        .processes(1)
+        .fault_first_claim()
+        .build()
+        .expect("pool");
+    let task = pool.apply_async(sqr, 7).expect("submit");
+    match task.get_timeout(BOUND) {
+        Ok(v) => assert_eq!(v, 49),
+        Err(e) => panic!(
+            "the only worker died inside its claim, before the task left the queue (slot says \
+             seq 0, `taken` is 0): write_off must answer `false` for `seq >= taken` and leave \
+             the task to the replacement; got {e:?} instead of Ok(49)"
+        ),
+    }
+    assert_eq!(pool.worker_pids().len(), 1, "a replacement started");
+}
+
+#[test]
 fn a_worker_killed_after_close_still_lets_join_finish() {
     let holder = Value::new(0u32).expect("value");
     let pool = pool_reporting_into(&holder, 1);
