@@ -85,8 +85,8 @@ impl RobustMutex {
     /// # Errors
     /// [`LockError::Timeout`] when the deadline passed; [`LockError::NotRecoverable`].
     pub fn lock_until(&self, deadline: Deadline) -> Result<Locked, LockError> {
-        if let Some(locked) = self.spin() {
-            return locked;
+        if !deadline.passed() {
+            self.spin_while_held();
         }
         loop {
             let rc = match deadline.left() {
@@ -130,33 +130,36 @@ impl RobustMutex {
         }
     }
 
-    /// Tries the lock a few times, pausing between tries, before anyone goes to sleep: `None`
-    /// when it stayed held.
+    /// Waits a few microseconds at most, in user space, for the mutex to look free, so that
+    /// the locking call after it usually takes it without sleeping.
     ///
     /// The queues hold their mutex to copy one message, well under a microsecond. glibc's
     /// robust mutexes never spin, so without this a collision between a producer and a consumer
     /// puts the loser to sleep in the kernel (a futex wait) and makes the holder's unlock a
-    /// system call to wake it — microseconds for a sub-microsecond wait. The spin is bounded
-    /// (a few microseconds), so a holder that is stopped or descheduled costs no more than that
-    /// before the usual sleeping lock.
-    fn spin(&self) -> Option<Result<Locked, LockError>> {
-        const TRIES: u32 = 16;
-        const PAUSES: u32 = 16;
-        for _ in 0..TRIES {
-            // SAFETY: as in `lock`.
-            match unsafe { libc::pthread_mutex_trylock(self.raw.get()) } {
-                0 => return Some(Ok(Locked::Clean)),
-                libc::EOWNERDEAD => return Some(Ok(Locked::OwnerDied)),
-                libc::ENOTRECOVERABLE => return Some(Err(LockError::NotRecoverable)),
-                libc::EBUSY => {}
-                // Anything else: the blocking path reports it as it always has.
-                _ => return None,
-            }
-            for _ in 0..PAUSES {
+    /// system call to wake it — microseconds for a sub-microsecond wait.
+    ///
+    /// It only watches glibc's lock word (the first `int` of `pthread_mutex_t`: the holder's
+    /// thread id, 0 when free, plus flag bits) and never tries the lock itself: glibc's
+    /// `pthread_mutex_trylock` on a not-recoverable robust mutex returns `ENOTRECOVERABLE`
+    /// but leaves the mutex locked by the caller (a FIXME in glibc's source), which would block
+    /// every later locker. Elsewhere than glibc the layout is unknown, and it does not spin.
+    fn spin_while_held(&self) {
+        #[cfg(target_env = "gnu")]
+        {
+            /// The owner's thread id in glibc's lock word (the kernel's `FUTEX_TID_MASK`).
+            const TID_MASK: u32 = 0x3fff_ffff;
+            const ROUNDS: u32 = 256;
+            // SAFETY: the mutex is initialized and mapped as long as `self`; glibc's
+            // pthread_mutex_t starts with its 4-byte-aligned lock word, which glibc and the
+            // kernel only change with atomic operations, so an atomic load of it is sound.
+            let word = unsafe { &*self.raw.get().cast::<std::sync::atomic::AtomicU32>() };
+            for _ in 0..ROUNDS {
+                if word.load(std::sync::atomic::Ordering::Relaxed) & TID_MASK == 0 {
+                    return;
+                }
                 std::hint::spin_loop();
             }
         }
-        None
     }
 
     /// After [`Locked::OwnerDied`]: declares the protected state consistent again, so the
