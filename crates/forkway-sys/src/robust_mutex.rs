@@ -93,8 +93,12 @@ impl RobustMutex {
                 // SAFETY: as in `lock`.
                 None => unsafe { libc::pthread_mutex_lock(self.raw.get()) },
                 Some(left) if left.is_zero() => {
-                    // SAFETY: as in `lock`.
-                    unsafe { libc::pthread_mutex_trylock(self.raw.get()) }
+                    // "Do not wait" is a timed lock at an instant long past, not trylock:
+                    // glibc's trylock answers ENOTRECOVERABLE with the mutex left locked by
+                    // the caller, and every process that then waits for it waits for ever.
+                    let long_ago = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                    // SAFETY: as in `lock`; `long_ago` outlives the call.
+                    unsafe { libc::pthread_mutex_timedlock(self.raw.get(), &long_ago) }
                 }
                 Some(left) => {
                     // timedlock takes a CLOCK_REALTIME instant: wait in slices of at most 100 ms
