@@ -224,7 +224,7 @@ impl<T> Queue<T> {
     /// holder is stopped (SIGSTOP, a debugger) or stuck, and a timed call must not wait for it.
     fn lock_until(&self, deadline: Deadline) -> Option<Guard<'_>> {
         let mutex = &self.header().mutex;
-        match mutex.lock_until(deadline.at_least(LOCK_GRACE)) {
+        match mutex.lock_spinning_until(deadline.at_least(LOCK_GRACE)) {
             Ok(Locked::Clean) => Some(self.guard()),
             Ok(Locked::OwnerDied) => {
                 // The dead process's uncommitted work is invisible by construction, so the

@@ -85,9 +85,6 @@ impl RobustMutex {
     /// # Errors
     /// [`LockError::Timeout`] when the deadline passed; [`LockError::NotRecoverable`].
     pub fn lock_until(&self, deadline: Deadline) -> Result<Locked, LockError> {
-        if !deadline.passed() {
-            self.spin_while_held();
-        }
         loop {
             let rc = match deadline.left() {
                 // SAFETY: as in `lock`.
@@ -96,7 +93,10 @@ impl RobustMutex {
                     // "Do not wait" is a timed lock at an instant long past, not trylock:
                     // glibc's trylock answers ENOTRECOVERABLE with the mutex left locked by
                     // the caller, and every process that then waits for it waits for ever.
-                    let long_ago = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                    let long_ago = libc::timespec {
+                        tv_sec: 0,
+                        tv_nsec: 0,
+                    };
                     // SAFETY: as in `lock`; `long_ago` outlives the call.
                     unsafe { libc::pthread_mutex_timedlock(self.raw.get(), &long_ago) }
                 }
@@ -134,36 +134,41 @@ impl RobustMutex {
         }
     }
 
-    /// Waits a few microseconds at most, in user space, for the mutex to look free, so that
-    /// the locking call after it usually takes it without sleeping.
+    /// [`lock_until`](RobustMutex::lock_until), after trying the lock a few times in user space
+    /// (a few microseconds at most): for a mutex held only briefly, such as a queue's, which
+    /// holds it to copy one message.
     ///
-    /// The queues hold their mutex to copy one message, well under a microsecond. glibc's
-    /// robust mutexes never spin, so without this a collision between a producer and a consumer
-    /// puts the loser to sleep in the kernel (a futex wait) and makes the holder's unlock a
-    /// system call to wake it — microseconds for a sub-microsecond wait.
+    /// glibc's robust mutexes never spin, so without this a collision between a producer and a
+    /// consumer puts the loser to sleep in the kernel (a futex wait) and makes the holder's
+    /// unlock a system call to wake it — microseconds for a sub-microsecond wait.
     ///
-    /// It only watches glibc's lock word (the first `int` of `pthread_mutex_t`: the holder's
-    /// thread id, 0 when free, plus flag bits) and never tries the lock itself: glibc's
-    /// `pthread_mutex_trylock` on a not-recoverable robust mutex returns `ENOTRECOVERABLE`
-    /// but leaves the mutex locked by the caller (a FIXME in glibc's source), which would block
-    /// every later locker. Elsewhere than glibc the layout is unknown, and it does not spin.
-    fn spin_while_held(&self) {
-        #[cfg(target_env = "gnu")]
-        {
-            /// The owner's thread id in glibc's lock word (the kernel's `FUTEX_TID_MASK`).
-            const TID_MASK: u32 = 0x3fff_ffff;
-            const ROUNDS: u32 = 256;
-            // SAFETY: the mutex is initialized and mapped as long as `self`; glibc's
-            // pthread_mutex_t starts with its 4-byte-aligned lock word, which glibc and the
-            // kernel only change with atomic operations, so an atomic load of it is sound.
-            let word = unsafe { &*self.raw.get().cast::<std::sync::atomic::AtomicU32>() };
-            for _ in 0..ROUNDS {
-                if word.load(std::sync::atomic::Ordering::Relaxed) & TID_MASK == 0 {
-                    return;
+    /// Only for a mutex whose every [`Locked::OwnerDied`] is made consistent before it is
+    /// unlocked, so that it is never not-recoverable: the spin uses `pthread_mutex_trylock`,
+    /// which on a not-recoverable robust mutex answers `ENOTRECOVERABLE` but leaves the mutex
+    /// locked by the caller (a FIXME in glibc's source), and every later locker would wait
+    /// for ever.
+    ///
+    /// # Errors
+    /// As [`lock_until`](RobustMutex::lock_until).
+    pub fn lock_spinning_until(&self, deadline: Deadline) -> Result<Locked, LockError> {
+        const TRIES: u32 = 16;
+        const PAUSES: u32 = 16;
+        if !deadline.passed() {
+            for _ in 0..TRIES {
+                // SAFETY: as in `lock`.
+                match unsafe { libc::pthread_mutex_trylock(self.raw.get()) } {
+                    0 => return Ok(Locked::Clean),
+                    libc::EOWNERDEAD => return Ok(Locked::OwnerDied),
+                    libc::EBUSY => {}
+                    // Anything else: the usual path answers it as it always has.
+                    _ => break,
                 }
-                std::hint::spin_loop();
+                for _ in 0..PAUSES {
+                    std::hint::spin_loop();
+                }
             }
         }
+        self.lock_until(deadline)
     }
 
     /// After [`Locked::OwnerDied`]: declares the protected state consistent again, so the
