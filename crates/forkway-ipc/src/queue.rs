@@ -391,7 +391,8 @@ impl<T> Queue<T> {
     /// sleep on the futex at once, and every following `put` would pay a wake-up system call and
     /// the consumer a trip through the scheduler: microseconds per message, where a `put` takes
     /// a fraction of one. Watching the `not_empty` word for up to [`SPIN_FOR`] first keeps a
-    /// steady stream in user space.
+    /// steady stream in user space. Between rounds of watching it yields the core, so that on a
+    /// busy machine the spin does not keep the producer it waits for from running.
     ///
     /// It takes no lock: "empty" is read from the two futex words, which count every put and
     /// every get (`not_empty − not_full`). That is only a hint — it may be stale, or off by one
@@ -415,6 +416,9 @@ impl<T> Queue<T> {
                 }
                 std::hint::spin_loop();
             }
+            // On a machine with more runnable processes than cores, the producer we wait for
+            // may need this very core: offer it (a no-op when nobody else is runnable here).
+            std::thread::yield_now();
         }
     }
 
