@@ -29,19 +29,19 @@
 //! `put` has stored the message before it returns, so a child can always exit, and encoding
 //! errors come back from `put`.
 
+mod ring;
+mod typed;
+
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-
-use crate::codec::{self, DEFAULT_MAX_MESSAGE};
-use crate::error::{GetError, PutError};
+use crate::codec::DEFAULT_MAX_MESSAGE;
+use crate::error::GetError;
 use forkway_sys::{
     futex_wait, futex_wake_all, Deadline, LockError, Locked, RobustMutex, Shm, Waiting, LOCK_GRACE,
 };
+use ring::{grow, Guard, Header, PutFailure, State, LEN_BYTES};
 
 /// Python's message, word for word, for trying to send a queue to another process.
 pub const INHERITANCE_ONLY: &str =
@@ -57,52 +57,9 @@ const SHRINK_ABOVE: u64 = 64 << 20;
 /// we accept when the kernel refuses that much.
 const RESERVE: usize = 16 << 30;
 const RESERVE_MIN: usize = 256 << 20;
-/// The largest encoding buffer a thread keeps between puts.
-const SCRATCH_KEEP: usize = 16 << 20;
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Each frame in the ring: an 8-byte little-endian length, then the payload.
-const LEN_BYTES: u64 = 8;
-
-/// The queue's committed state. Two copies live in the header; `live` says which is current.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-struct State {
-    /// Offset in the ring of the oldest frame.
-    head: u64,
-    /// Bytes of frames in the ring.
-    used: u64,
-    /// Number of messages.
-    count: u64,
-    /// Current ring size (a power of two times `INITIAL_CAP`).
-    cap: u64,
-}
-
-#[repr(C)]
-struct Header {
-    mutex: RobustMutex,
-    /// Bumped on every put: consumers sleep on it.
-    not_empty: AtomicU32,
-    /// Bumped on every get: producers of a full bounded queue sleep on it.
-    not_full: AtomicU32,
-    /// How many processes sleep on each word; a put or get skips the wake-up syscall when 0.
-    /// (A waiter SIGKILLed while asleep leaves its count behind: that only costs extra wakes.)
-    empty_waiters: AtomicU32,
-    full_waiters: AtomicU32,
-    /// Index (0 or 1) of the current `State`.
-    live: AtomicU32,
-    /// 0 for unbounded. Fixed at creation.
-    maxsize: u64,
-    max_message: AtomicU64,
-    /// Ring bytes the mapping can hold.
-    ring_max: u64,
-    states: [std::cell::UnsafeCell<State>; 2],
-}
-
-const _: () = assert!(std::mem::size_of::<Header>() <= RING_OFFSET);
+/// How long a consumer that finds the queue empty watches for a `put` before it sleeps
+/// (see `Queue::spin_while_empty`): about what a futex sleep and wake-up cost together.
+const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// What every handle of one queue in one process shares: the mapping and this process's
 /// `closed` flag (closing is per process, as in Python).
@@ -149,89 +106,6 @@ impl<T> Clone for Queue<T> {
             inner: Arc::clone(&self.inner),
             _items: PhantomData,
         }
-    }
-}
-
-/// The queue's lock, held; unlocked on drop.
-struct Guard<'a> {
-    header: &'a Header,
-    ring: *mut u8,
-    /// The ring's size in this process's mapping: known locally, so a corrupt header cannot
-    /// make us read or write beyond it.
-    ring_len: u64,
-}
-
-impl Guard<'_> {
-    fn state(&self) -> State {
-        let live = self.header.live.load(Ordering::Acquire) as usize & 1;
-        // SAFETY: we hold the mutex, so no process writes the states; the slot is plain data.
-        unsafe { *self.header.states[live].get() }
-    }
-
-    /// The committed state after checking the invariants every access to the ring relies on.
-    ///
-    /// Only a process writing into the shared mapping behind the queue's back (a stray pointer,
-    /// a bug) can break them; then the queue says it is poisoned instead of dividing by zero,
-    /// reading outside the mapping or allocating what a corrupt count claims.
-    fn checked_state(&self) -> Result<State, String> {
-        let state = self.state();
-        let State {
-            head,
-            used,
-            count,
-            cap,
-        } = state;
-        let valid = (INITIAL_CAP..=self.ring_len).contains(&cap)
-            && head < cap
-            && used <= cap
-            && count <= used / LEN_BYTES
-            && (count == 0) == (used == 0);
-        if valid {
-            Ok(state)
-        } else {
-            Err(format!(
-                "the queue's shared memory was overwritten: {state:?} breaks the ring's invariants \
-                 (ring of {} bytes)",
-                self.ring_len
-            ))
-        }
-    }
-
-    /// Makes `next` the queue's state with one atomic store (crash-atomic, see the module docs).
-    fn commit(&self, next: State) {
-        let spare = (self.header.live.load(Ordering::Acquire) as usize & 1) ^ 1;
-        // SAFETY: we hold the mutex, and the spare slot is read by nobody until `live` flips.
-        unsafe { *self.header.states[spare].get() = next };
-        self.header.live.store(spare as u32, Ordering::Release);
-    }
-
-    /// Copies `bytes` into the ring at logical offset `pos`, wrapping at `cap`.
-    fn write_at(&self, cap: u64, pos: u64, bytes: &[u8]) {
-        let pos = pos % cap;
-        let first = bytes.len().min((cap - pos) as usize);
-        // SAFETY: both ranges are inside the ring (pos < cap ≤ ring_max) and we hold the lock;
-        // the bytes written are free space in the committed state, which no process reads.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ring.add(pos as usize), first);
-            std::ptr::copy_nonoverlapping(bytes[first..].as_ptr(), self.ring, bytes.len() - first);
-        }
-    }
-
-    /// Copies from the ring at logical offset `pos` into `out`, wrapping at `cap`.
-    fn read_at(&self, cap: u64, pos: u64, out: &mut [u8]) {
-        let pos = pos % cap;
-        let first = out.len().min((cap - pos) as usize);
-        // SAFETY: as in `write_at`; these bytes are a committed frame, written by nobody now.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ring.add(pos as usize), out.as_mut_ptr(), first);
-            std::ptr::copy_nonoverlapping(self.ring, out[first..].as_mut_ptr(), out.len() - first);
-        }
-    }
-}
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        self.header.mutex.unlock();
     }
 }
 
@@ -350,7 +224,7 @@ impl<T> Queue<T> {
     /// holder is stopped (SIGSTOP, a debugger) or stuck, and a timed call must not wait for it.
     fn lock_until(&self, deadline: Deadline) -> Option<Guard<'_>> {
         let mutex = &self.header().mutex;
-        match mutex.lock_until(deadline.at_least(LOCK_GRACE)) {
+        match mutex.lock_spinning_until(deadline.at_least(LOCK_GRACE)) {
             Ok(Locked::Clean) => Some(self.guard()),
             Ok(Locked::OwnerDied) => {
                 // The dead process's uncommitted work is invisible by construction, so the
@@ -510,11 +384,50 @@ impl<T> Queue<T> {
     }
     // ANCHOR_END: put_bytes
 
+    /// Spins briefly while the queue looks empty, so that [`Queue::wait_for_item`] then finds
+    /// a message instead of sleeping.
+    ///
+    /// A consumer that finds the queue empty while a producer is busy putting would otherwise
+    /// sleep on the futex at once, and every following `put` would pay a wake-up system call and
+    /// the consumer a trip through the scheduler: microseconds per message, where a `put` takes
+    /// a fraction of one. Watching the `not_empty` word for up to [`SPIN_FOR`] first keeps a
+    /// steady stream in user space. Between rounds of watching it yields the core, so that on a
+    /// busy machine the spin does not keep the producer it waits for from running.
+    ///
+    /// It takes no lock: "empty" is read from the two futex words, which count every put and
+    /// every get (`not_empty − not_full`). That is only a hint — it may be stale, or off by one
+    /// forever after a process died between a commit and its bump — and a wrong hint costs at
+    /// most one spin or one skipped spin: `wait_for_item`, under the lock, decides.
+    fn spin_while_empty(&self, deadline: Deadline) {
+        if deadline.passed() {
+            // `get_nowait`: answer at once.
+            return;
+        }
+        let header = self.header();
+        let puts = header.not_empty.load(Ordering::Acquire);
+        if puts != header.not_full.load(Ordering::Acquire) {
+            return;
+        }
+        let until = Deadline::after(SPIN_FOR);
+        while !until.passed() && !deadline.passed() {
+            for _ in 0..64 {
+                if header.not_empty.load(Ordering::Relaxed) != puts {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            // On a machine with more runnable processes than cores, the producer we wait for
+            // may need this very core: offer it (a no-op when nobody else is runnable here).
+            std::thread::yield_now();
+        }
+    }
+
     /// Takes one message, waiting at most until `deadline`, and hands its payload to `read`
     /// while the lock is held: straight from the ring when the frame is contiguous (no copy
     /// before decoding), from a copy when it wraps around the ring's end.
     fn take<R>(&self, deadline: Deadline, read: impl FnOnce(&[u8]) -> R) -> Result<R, GetError> {
         let began = forkway_trace::begin();
+        self.spin_while_empty(deadline);
         let Some(guard) = self.wait_for_item(deadline) else {
             self.trace(began, "get (empty)", 0, None);
             return Err(GetError::Empty);
@@ -572,226 +485,5 @@ impl<T> Queue<T> {
         }
         self.trace(began, "get", len, waited);
         Ok(result)
-    }
-}
-
-/// Doubles the ring until `frame` more bytes fit, keeping the frames contiguous from `head`.
-fn grow(guard: &Guard<'_>, state: State, frame: u64) -> Result<State, PutFailure> {
-    let needed = state.used + frame;
-    let mut cap = state.cap;
-    // `ring_max` lives in the shared header: never trust it beyond our own mapping.
-    let ring_max = guard.header.ring_max.min(guard.ring_len);
-    if needed > ring_max {
-        return Err(PutFailure::NoSpace {
-            needed: needed as usize,
-            reserved: ring_max as usize,
-        });
-    }
-    while cap < needed {
-        cap *= 2;
-    }
-    let cap = cap.min(ring_max);
-    let end = state.head + state.used;
-    if end > state.cap {
-        // The frames wrap: move the part at the start of the ring to just after the old end,
-        // where the bigger ring expects it. That space is free in both the old and the new
-        // state, so a crash during the copy changes nothing visible.
-        let wrapped = end - state.cap;
-        // SAFETY: [0, wrapped) and [old cap, old cap + wrapped) are inside the new ring
-        // (wrapped ≤ old cap, new cap ≥ 2 × old cap) and do not overlap; we hold the lock.
-        unsafe {
-            std::ptr::copy_nonoverlapping(guard.ring, guard.ring.add(state.cap as usize), wrapped as usize);
-        }
-    }
-    let grown = State { cap, ..state };
-    guard.commit(grown);
-    Ok(grown)
-}
-
-enum PutFailure {
-    Full,
-    Poisoned(String),
-    TooLarge { len: usize, max: usize },
-    NoSpace { needed: usize, reserved: usize },
-}
-
-impl PutFailure {
-    fn with<T>(self, item: T) -> PutError<T> {
-        match self {
-            PutFailure::Full => PutError::Full(item),
-            PutFailure::Poisoned(reason) => PutError::Poisoned { item, reason },
-            PutFailure::TooLarge { len, max } => PutError::TooLarge { item, len, max },
-            PutFailure::NoSpace { needed, reserved } => PutError::NoSpace {
-                item,
-                needed,
-                reserved,
-            },
-        }
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> Queue<T> {
-    fn put_until(&self, item: T, deadline: Deadline) -> Result<(), PutError<T>> {
-        if self.is_closed() {
-            return Err(PutError::Closed(item));
-        }
-        // Encode into this thread's reusable buffer: a large message then costs no fresh
-        // allocation (and no page faults) per put. A `Serialize` impl that itself puts on a
-        // queue finds the buffer busy and gets a fresh one.
-        SCRATCH.with(|scratch| {
-            let mut fresh = Vec::new();
-            let mut borrowed = scratch.try_borrow_mut();
-            let buf = match borrowed.as_deref_mut() {
-                Ok(buf) => buf,
-                Err(_) => &mut fresh,
-            };
-            buf.clear();
-            let start = forkway_trace::begin();
-            let result = match codec::encode_into(&item, buf) {
-                Ok(()) => self
-                    .put_bytes(buf, deadline)
-                    .map_err(|failure| failure.with(item)),
-                Err(error) => Err(PutError::Encode { item, error }),
-            };
-            let name = if result.is_ok() { "put" } else { "put (failed)" };
-            self.trace(start, name, buf.len() as u64, None);
-            if buf.capacity() > SCRATCH_KEEP {
-                *buf = Vec::new();
-            }
-            result
-        })
-    }
-
-    /// Puts `item`, waiting while a bounded queue is full. On an unbounded queue it never
-    /// waits: the message is in shared memory when `put` returns.
-    ///
-    /// # Errors
-    /// Every error hands the item back: [`PutError::Closed`], [`PutError::Encode`] (checked
-    /// here, in the caller), [`PutError::TooLarge`], [`PutError::NoSpace`].
-    pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::never())
-    }
-
-    /// Puts `item`, waiting at most `timeout` for room. Python's `put(item, timeout=t)`.
-    ///
-    /// # Errors
-    /// [`PutError::Full`] when the queue stayed full for `timeout`; otherwise as [`Queue::put`].
-    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::after(timeout))
-    }
-
-    /// Puts `item` only if there is room now. Python's `put_nowait(item)`. (It waits for the
-    /// queue's internal lock, which other processes hold only to copy one message, at most
-    /// [`LOCK_GRACE`].)
-    ///
-    /// # Errors
-    /// [`PutError::Full`] at once when full; otherwise as [`Queue::put`].
-    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::now())
-    }
-
-    fn get_until(&self, deadline: Deadline) -> Result<T, GetError> {
-        if self.is_closed() {
-            return Err(GetError::Closed);
-        }
-        self.take(deadline, codec::decode::<T>)?.map_err(GetError::from)
-    }
-
-    /// Takes the oldest message, waiting as long as it takes.
-    ///
-    /// # Errors
-    /// [`GetError::Closed`] after `close`; [`GetError::Decode`] when the message is not a
-    /// valid `T` (it is consumed; the next `get` returns the next one).
-    pub fn get(&self) -> Result<T, GetError> {
-        self.get_until(Deadline::never())
-    }
-
-    /// Takes the oldest message like [`Queue::get`], and calls `claim(&item)` while the queue is
-    /// still locked, before the item leaves it.
-    ///
-    /// A process killed before `claim` returns leaves the item in the queue; once the item is
-    /// gone from the queue, its `claim` has run. A consumer that records what it holds in shared
-    /// memory (a pool worker publishing its task's number) thereby never holds an item nobody
-    /// knows about. Keep `claim` short: every other producer and consumer waits for it.
-    ///
-    /// # Errors
-    /// As [`Queue::get`]; `claim` is not called for a message that does not decode.
-    pub fn get_claimed(&self, claim: impl FnOnce(&T)) -> Result<T, GetError> {
-        if self.is_closed() {
-            return Err(GetError::Closed);
-        }
-        self.take(Deadline::never(), |bytes| {
-            let item = codec::decode::<T>(bytes)?;
-            claim(&item);
-            crate::fault::after_claim();
-            Ok::<T, crate::RecvError>(item)
-        })?
-        .map_err(GetError::from)
-    }
-
-    /// Takes the oldest message, waiting at most `timeout`. Python's `get(timeout=t)`.
-    ///
-    /// # Errors
-    /// [`GetError::Empty`] when nothing came in time; otherwise as [`Queue::get`].
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_until(Deadline::after(timeout))
-    }
-
-    /// Takes the oldest message if there is one now. Python's `get_nowait()`. (It waits for
-    /// the queue's internal lock at most [`LOCK_GRACE`], as [`Queue::put_nowait`].)
-    ///
-    /// # Errors
-    /// [`GetError::Empty`] at once when empty; otherwise as [`Queue::get`].
-    pub fn get_nowait(&self) -> Result<T, GetError> {
-        self.get_until(Deadline::now())
-    }
-}
-
-impl<T> std::fmt::Debug for Queue<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue")
-            .field("maxsize", &self.maxsize())
-            .field("qsize", &self.qsize())
-            .field("closed", &self.is_closed())
-            .finish()
-    }
-}
-
-/// A queue cannot travel inside a message: its memory reaches a process only by `fork`.
-/// Serializing one fails with Python's own explanation ([`INHERITANCE_ONLY`]) — except a
-/// [`Queue::new_sendable`] queue inside [`fds::encode_with_fds`](crate::fds::encode_with_fds),
-/// which is how a forkserver or spawn target gets its arguments: it travels as its memfd.
-impl<T> Serialize for Queue<T> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use std::os::fd::AsFd;
-        match self
-            .inner
-            .memfd
-            .as_ref()
-            .and_then(|fd| crate::fds::send_fd(fd.as_fd()))
-        {
-            Some(index) => serializer.serialize_u32(index),
-            None => Err(serde::ser::Error::custom(INHERITANCE_ONLY)),
-        }
-    }
-}
-
-impl<'de, T> Deserialize<'de> for Queue<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use std::os::fd::AsFd;
-        let index = u32::deserialize(deserializer)?;
-        let fd = crate::fds::receive_fd(index).ok_or_else(|| serde::de::Error::custom(INHERITANCE_ONLY))?;
-        let shm = Shm::map_fd(fd.as_fd()).map_err(serde::de::Error::custom)?;
-        if shm.size() <= RING_OFFSET {
-            return Err(serde::de::Error::custom("the queue's memfd is too small"));
-        }
-        Ok(Queue {
-            inner: Arc::new(Inner {
-                shm,
-                closed: AtomicBool::new(false),
-                memfd: Some(fd),
-            }),
-            _items: PhantomData,
-        })
     }
 }

@@ -196,7 +196,8 @@ impl Region {
     /// not at all). A miss is [`AcquireError::Timeout`]; the `try_` forms rename it.
     pub(crate) fn acquire(&self, deadline: Deadline) -> Result<Locked, AcquireError<()>> {
         let cell = self.cell();
-        if self.owner() == Some(Owner::me()) {
+        let me = Owner::me();
+        if self.owner() == Some(me) {
             return Err(AcquireError::Deadlock);
         }
         let start = forkway_trace::begin();
@@ -208,7 +209,7 @@ impl Region {
             trace_acquire(cell, start, &how);
         }
         let how = how?;
-        cell.owner.store(Owner::me().pack(), Ordering::Release);
+        cell.owner.store(me.pack(), Ordering::Release);
         Ok(how)
     }
 

@@ -339,6 +339,28 @@ fn not_marking_consistent_makes_the_lock_unrecoverable() {
 }
 
 #[test]
+fn try_acquire_of_an_unrecoverable_lock_does_not_leave_it_held() {
+    // glibc's pthread_mutex_trylock answers ENOTRECOVERABLE with the mutex locked by the
+    // caller: a process that later waits for it would wait for ever.
+    let lock = Lock::new().expect("lock");
+    let (child, _) = holder(&lock);
+    child.signal(Signal::SIGKILL).expect("kill");
+    join_bounded(&child);
+    drop(
+        lock.acquire()
+            .expect_err("owner died")
+            .into_guard()
+            .expect("held"),
+    );
+    assert!(matches!(lock.try_acquire(), Err(AcquireError::NotRecoverable)));
+    let other = lock.clone();
+    assert_eq!(
+        in_child(move || assert!(matches!(other.acquire(), Err(AcquireError::NotRecoverable)))),
+        0
+    );
+}
+
+#[test]
 fn a_holder_that_exits_without_releasing_is_detected_too() {
     // The reference's exact scenario: acquire, then os._exit(0).
     let lock = Lock::new().expect("lock");

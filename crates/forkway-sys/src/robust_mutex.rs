@@ -90,8 +90,15 @@ impl RobustMutex {
                 // SAFETY: as in `lock`.
                 None => unsafe { libc::pthread_mutex_lock(self.raw.get()) },
                 Some(left) if left.is_zero() => {
-                    // SAFETY: as in `lock`.
-                    unsafe { libc::pthread_mutex_trylock(self.raw.get()) }
+                    // "Do not wait" is a timed lock at an instant long past, not trylock:
+                    // glibc's trylock answers ENOTRECOVERABLE with the mutex left locked by
+                    // the caller, and every process that then waits for it waits for ever.
+                    let long_ago = libc::timespec {
+                        tv_sec: 0,
+                        tv_nsec: 0,
+                    };
+                    // SAFETY: as in `lock`; `long_ago` outlives the call.
+                    unsafe { libc::pthread_mutex_timedlock(self.raw.get(), &long_ago) }
                 }
                 Some(left) => {
                     // timedlock takes a CLOCK_REALTIME instant: wait in slices of at most 100 ms
@@ -125,6 +132,43 @@ impl RobustMutex {
                 ),
             };
         }
+    }
+
+    /// [`lock_until`](RobustMutex::lock_until), after trying the lock a few times in user space
+    /// (a few microseconds at most): for a mutex held only briefly, such as a queue's, which
+    /// holds it to copy one message.
+    ///
+    /// glibc's robust mutexes never spin, so without this a collision between a producer and a
+    /// consumer puts the loser to sleep in the kernel (a futex wait) and makes the holder's
+    /// unlock a system call to wake it — microseconds for a sub-microsecond wait.
+    ///
+    /// Only for a mutex whose every [`Locked::OwnerDied`] is made consistent before it is
+    /// unlocked, so that it is never not-recoverable: the spin uses `pthread_mutex_trylock`,
+    /// which on a not-recoverable robust mutex answers `ENOTRECOVERABLE` but leaves the mutex
+    /// locked by the caller (a FIXME in glibc's source), and every later locker would wait
+    /// for ever.
+    ///
+    /// # Errors
+    /// As [`lock_until`](RobustMutex::lock_until).
+    pub fn lock_spinning_until(&self, deadline: Deadline) -> Result<Locked, LockError> {
+        const TRIES: u32 = 16;
+        const PAUSES: u32 = 16;
+        if !deadline.passed() {
+            for _ in 0..TRIES {
+                // SAFETY: as in `lock`.
+                match unsafe { libc::pthread_mutex_trylock(self.raw.get()) } {
+                    0 => return Ok(Locked::Clean),
+                    libc::EOWNERDEAD => return Ok(Locked::OwnerDied),
+                    libc::EBUSY => {}
+                    // Anything else: the usual path answers it as it always has.
+                    _ => break,
+                }
+                for _ in 0..PAUSES {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        self.lock_until(deadline)
     }
 
     /// After [`Locked::OwnerDied`]: declares the protected state consistent again, so the

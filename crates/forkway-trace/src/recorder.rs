@@ -493,10 +493,17 @@ pub fn hold_begin(obj: u64) {
 }
 
 /// Records the span during which this thread held `obj`, if [`hold_begin`] opened one.
+///
+/// Inlined so that a lock's release, when tracing is off, pays one relaxed load and no call.
+#[inline]
 pub fn hold_end(cat: &str, name: &str, obj: u64, args: &[(&str, Arg<'_>)]) {
-    if !enabled() {
-        return;
+    if enabled() {
+        hold_end_traced(cat, name, obj, args);
     }
+}
+
+#[cold]
+fn hold_end_traced(cat: &str, name: &str, obj: u64, args: &[(&str, Arg<'_>)]) {
     let since = HOLDS
         .try_with(|h| {
             let mut h = h.borrow_mut();

@@ -1,0 +1,189 @@
+//! The typed side of a queue: `put` encodes an item and `get` decodes one, in the calling
+//! process, around the byte-level ring operations of the parent module; and what a queue does
+//! when asked to travel inside a message.
+
+use std::marker::PhantomData;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use forkway_sys::{Deadline, Shm};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{Inner, Queue, INHERITANCE_ONLY, RING_OFFSET};
+use crate::codec;
+use crate::error::{GetError, PutError};
+
+/// The largest encoding buffer a thread keeps between puts.
+const SCRATCH_KEEP: usize = 16 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    fn put_until(&self, item: T, deadline: Deadline) -> Result<(), PutError<T>> {
+        if self.is_closed() {
+            return Err(PutError::Closed(item));
+        }
+        // Encode into this thread's reusable buffer: a large message then costs no fresh
+        // allocation (and no page faults) per put. A `Serialize` impl that itself puts on a
+        // queue finds the buffer busy and gets a fresh one.
+        SCRATCH.with(|scratch| {
+            let mut fresh = Vec::new();
+            let mut borrowed = scratch.try_borrow_mut();
+            let buf = match borrowed.as_deref_mut() {
+                Ok(buf) => buf,
+                Err(_) => &mut fresh,
+            };
+            buf.clear();
+            let start = forkway_trace::begin();
+            let result = match codec::encode_into(&item, buf) {
+                Ok(()) => self
+                    .put_bytes(buf, deadline)
+                    .map_err(|failure| failure.with(item)),
+                Err(error) => Err(PutError::Encode { item, error }),
+            };
+            let name = if result.is_ok() { "put" } else { "put (failed)" };
+            self.trace(start, name, buf.len() as u64, None);
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+            result
+        })
+    }
+
+    /// Puts `item`, waiting while a bounded queue is full. On an unbounded queue it never
+    /// waits: the message is in shared memory when `put` returns.
+    ///
+    /// # Errors
+    /// Every error hands the item back: [`PutError::Closed`], [`PutError::Encode`] (checked
+    /// here, in the caller), [`PutError::TooLarge`], [`PutError::NoSpace`].
+    pub fn put(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_until(item, Deadline::never())
+    }
+
+    /// Puts `item`, waiting at most `timeout` for room. Python's `put(item, timeout=t)`.
+    ///
+    /// # Errors
+    /// [`PutError::Full`] when the queue stayed full for `timeout`; otherwise as [`Queue::put`].
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
+        self.put_until(item, Deadline::after(timeout))
+    }
+
+    /// Puts `item` only if there is room now. Python's `put_nowait(item)`. (It waits for the
+    /// queue's internal lock, which other processes hold only to copy one message, at most
+    /// [`LOCK_GRACE`](forkway_sys::LOCK_GRACE).)
+    ///
+    /// # Errors
+    /// [`PutError::Full`] at once when full; otherwise as [`Queue::put`].
+    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_until(item, Deadline::now())
+    }
+
+    fn get_until(&self, deadline: Deadline) -> Result<T, GetError> {
+        if self.is_closed() {
+            return Err(GetError::Closed);
+        }
+        self.take(deadline, codec::decode::<T>)?.map_err(GetError::from)
+    }
+
+    /// Takes the oldest message, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// [`GetError::Closed`] after `close`; [`GetError::Decode`] when the message is not a
+    /// valid `T` (it is consumed; the next `get` returns the next one).
+    pub fn get(&self) -> Result<T, GetError> {
+        self.get_until(Deadline::never())
+    }
+
+    /// Takes the oldest message like [`Queue::get`], and calls `claim(&item)` while the queue is
+    /// still locked, before the item leaves it.
+    ///
+    /// A process killed before `claim` returns leaves the item in the queue; once the item is
+    /// gone from the queue, its `claim` has run. A consumer that records what it holds in shared
+    /// memory (a pool worker publishing its task's number) thereby never holds an item nobody
+    /// knows about. Keep `claim` short: every other producer and consumer waits for it.
+    ///
+    /// # Errors
+    /// As [`Queue::get`]; `claim` is not called for a message that does not decode.
+    pub fn get_claimed(&self, claim: impl FnOnce(&T)) -> Result<T, GetError> {
+        if self.is_closed() {
+            return Err(GetError::Closed);
+        }
+        self.take(Deadline::never(), |bytes| {
+            let item = codec::decode::<T>(bytes)?;
+            claim(&item);
+            crate::fault::after_claim();
+            Ok::<T, crate::RecvError>(item)
+        })?
+        .map_err(GetError::from)
+    }
+
+    /// Takes the oldest message, waiting at most `timeout`. Python's `get(timeout=t)`.
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] when nothing came in time; otherwise as [`Queue::get`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+        self.get_until(Deadline::after(timeout))
+    }
+
+    /// Takes the oldest message if there is one now. Python's `get_nowait()`. (It waits for
+    /// the queue's internal lock at most [`LOCK_GRACE`](forkway_sys::LOCK_GRACE), as [`Queue::put_nowait`].)
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] at once when empty; otherwise as [`Queue::get`].
+    pub fn get_nowait(&self) -> Result<T, GetError> {
+        self.get_until(Deadline::now())
+    }
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("maxsize", &self.maxsize())
+            .field("qsize", &self.qsize())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// A queue cannot travel inside a message: its memory reaches a process only by `fork`.
+/// Serializing one fails with Python's own explanation ([`INHERITANCE_ONLY`]) — except a
+/// [`Queue::new_sendable`] queue inside [`fds::encode_with_fds`](crate::fds::encode_with_fds),
+/// which is how a forkserver or spawn target gets its arguments: it travels as its memfd.
+impl<T> Serialize for Queue<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use std::os::fd::AsFd;
+        match self
+            .inner
+            .memfd
+            .as_ref()
+            .and_then(|fd| crate::fds::send_fd(fd.as_fd()))
+        {
+            Some(index) => serializer.serialize_u32(index),
+            None => Err(serde::ser::Error::custom(INHERITANCE_ONLY)),
+        }
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Queue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use std::os::fd::AsFd;
+        let index = u32::deserialize(deserializer)?;
+        let fd = crate::fds::receive_fd(index).ok_or_else(|| serde::de::Error::custom(INHERITANCE_ONLY))?;
+        let shm = Shm::map_fd(fd.as_fd()).map_err(serde::de::Error::custom)?;
+        if shm.size() <= RING_OFFSET {
+            return Err(serde::de::Error::custom("the queue's memfd is too small"));
+        }
+        Ok(Queue {
+            inner: Arc::new(Inner {
+                shm,
+                closed: AtomicBool::new(false),
+                memfd: Some(fd),
+            }),
+            _items: PhantomData,
+        })
+    }
+}
