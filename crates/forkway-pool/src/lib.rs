@@ -61,6 +61,7 @@ mod error;
 mod jobs;
 mod pool;
 mod result;
+mod start;
 mod supervise;
 mod task;
 mod wire;
