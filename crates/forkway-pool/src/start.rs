@@ -209,7 +209,7 @@ fn worker_main(boot: Boot) -> i32 {
         // SAFETY: the parent put the address of an `InitTrampoline` of this very executable
         // here (`init_trampoline`), and `relocate` moves it to where this process has it.
         let run = unsafe { std::mem::transmute::<usize, InitTrampoline>(relocate(address)) };
-        Arc::new(move || run()) as Arc<Initializer>
+        Arc::new(run) as Arc<Initializer>
     });
     worker::run(&boot.shared.0, boot.index, boot.maxtasks, init);
     0
@@ -221,7 +221,7 @@ type InitTrampoline = fn();
 /// The address of the trampoline that calls initializer `F` in a worker, when `F` captures
 /// nothing; `None` when it captures (it then reaches only forked workers).
 pub(crate) fn init_trampoline<F: Fn() + Send + Sync + 'static>(_init: &F) -> Option<usize> {
-    (std::mem::size_of::<F>() == 0).then(|| call_init::<F> as InitTrampoline as usize)
+    (std::mem::size_of::<F>() == 0).then_some(call_init::<F> as InitTrampoline as usize)
 }
 
 fn call_init<F: Fn()>() {
