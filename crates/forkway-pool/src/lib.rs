@@ -36,6 +36,7 @@
 //! |---|---|
 //! | `Pool(processes=3)`, `Pool()` | [`Pool::new(3)`](Pool::new), [`Pool::builder()`](Pool::builder)`.build()` |
 //! | `Pool(initializer=f, maxtasksperchild=n)` | [`Pool::builder()`](Pool::builder)`.initializer(f).maxtasksperchild(n)` |
+//! | `get_context('spawn').Pool()` (lesson 7) | [`Pool::builder()`](Pool::builder)`.context(ctx)` ([`PoolBuilder::context`]) |
 //! | `apply(f, (x,))` | [`pool.apply(f, x)`](Pool::apply) |
 //! | `apply_async(f, (x,), callback=cb, error_callback=eb)` | [`pool.apply_async(f, x)?`](Pool::apply_async)`.callback(cb).error_callback(eb)` |
 //! | `map(f, xs)`, `map(f, xs, chunksize=20)` | [`pool.map(f, xs)`](Pool::map), [`pool.chunksize(20)?`](Pool::chunksize)`.map(f, xs)` |

@@ -63,6 +63,7 @@
 //! | `multiprocessing.forkserver.ensure_running()` | [`forkserver::ensure_running()`](forkserver::ensure_running) |
 //! | `if __name__ == '__main__':` | [`bootstrap()`] first thing in `main` |
 //! | `ctx.Queue()`, `ctx.Lock()` as arguments | `Queue::new_sendable()`, `Lock::new_sendable()` in the args tuple |
+//! | `ctx.Pool(4)` | `forkway_pool::Pool::builder().processes(4).context(ctx).build()` |
 //!
 //! Linux only: memfds, pidfds, `SCM_RIGHTS`, `/proc/self/exe`.
 
