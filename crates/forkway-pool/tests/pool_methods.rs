@@ -274,17 +274,30 @@ fn spawn_workers_run_this_test_again() {
     bootstrap();
     let _watchdog = Watchdog::new("the spawn pool");
     let pool = pool(StartMethod::Spawn, 2);
-    for pid in pool.worker_pids() {
+    let args_of = |pid: u32| -> Vec<String> {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
-        let args: Vec<String> = cmdline
+        cmdline
             .split(|&b| b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        assert!(
-            args.windows(2)
-                .any(|w| w[0] == "--exact" && w[1] == "spawn_workers_run_this_test_again"),
-            "worker {pid}: {args:?}"
-        );
+            .collect()
+    };
+    for pid in pool.worker_pids() {
+        // Until its `execve`, a just-forked worker still shows this process's command line.
+        let start = Instant::now();
+        loop {
+            let args = args_of(pid);
+            if args
+                .windows(2)
+                .any(|w| w[0] == "--exact" && w[1] == "spawn_workers_run_this_test_again")
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < BOUND,
+                "worker {pid} never re-ran the test: {args:?}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
     assert_eq!(pool.map(sqr, 0..10).expect("map")[9], 81);
 }
