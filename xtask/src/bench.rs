@@ -23,6 +23,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("forkway-joinable", "joinable", "joinable.json"),
     ("forkway-pool", "pool", "pool.json"),
     ("forkway-manager", "manager", "manager.json"),
+    ("forkway-start", "start", "start.json"),
 ];
 
 /// Runs the benches (`quick`: criterion's `--quick` and short interleaved runs, to prove every

@@ -132,6 +132,21 @@ pub enum PoolError {
     /// A worker could not be started.
     #[error("cannot start a worker: {0}")]
     Spawn(#[from] forkway_process::ProcessError),
+    /// A forkserver or spawn worker could not be started (lesson 7): the missing
+    /// `forkway_start::bootstrap()` entry hook, an unreachable forkserver, …
+    #[error("cannot start a worker: {0}")]
+    Start(#[from] forkway_start::StartError),
+    /// An initializer that captures variables, for workers that are not forked: they do not
+    /// share the parent's memory, so the captures cannot reach them.
+    #[error(
+        "under the {method} start method the pool's initializer must be a fn item or a closure \
+         that captures nothing: its workers do not share the parent's memory, so captured \
+         variables cannot reach them"
+    )]
+    InitializerCaptures {
+        /// The pool's start method.
+        method: forkway_start::StartMethod,
+    },
     /// The shared memory for the queues could not be mapped.
     #[error("cannot map the pool's shared memory: {0}")]
     Io(#[from] std::io::Error),

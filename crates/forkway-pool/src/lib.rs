@@ -36,6 +36,7 @@
 //! |---|---|
 //! | `Pool(processes=3)`, `Pool()` | [`Pool::new(3)`](Pool::new), [`Pool::builder()`](Pool::builder)`.build()` |
 //! | `Pool(initializer=f, maxtasksperchild=n)` | [`Pool::builder()`](Pool::builder)`.initializer(f).maxtasksperchild(n)` |
+//! | `get_context('spawn').Pool()` (lesson 7) | [`Pool::builder()`](Pool::builder)`.context(ctx)` ([`PoolBuilder::context`]) |
 //! | `apply(f, (x,))` | [`pool.apply(f, x)`](Pool::apply) |
 //! | `apply_async(f, (x,), callback=cb, error_callback=eb)` | [`pool.apply_async(f, x)?`](Pool::apply_async)`.callback(cb).error_callback(eb)` |
 //! | `map(f, xs)`, `map(f, xs, chunksize=20)` | [`pool.map(f, xs)`](Pool::map), [`pool.chunksize(20)?`](Pool::chunksize)`.map(f, xs)` |
@@ -61,6 +62,7 @@ mod error;
 mod jobs;
 mod pool;
 mod result;
+mod start;
 mod supervise;
 mod task;
 mod wire;
@@ -76,8 +78,8 @@ pub use pool::{Pool, PoolBuilder};
 pub use result::{AsyncResult, IMap, MapResult};
 pub use task::StarFn;
 
-/// The most workers one pool can have (their slots share one page of memory).
-pub const MAX_PROCESSES: usize = 1023;
+/// The most workers one pool can have (their slots share two pages of memory with two flags).
+pub const MAX_PROCESSES: usize = 1022;
 
 /// What a task's result must be to come back from a worker: serializable there, deserializable
 /// here, and free to move to the thread that owns the pool. The bound of the map family's `R`,

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use forkway_start::{Context, StartMethod};
 use forkway_sys::Deadline;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -39,6 +40,10 @@ pub struct Pool {
     pub(crate) processes: usize,
     pub(crate) maxtasks: Option<u64>,
     pub(crate) init: Option<Arc<Initializer>>,
+    /// The initializer's trampoline, when it captures nothing (forkserver and spawn need it).
+    pub(crate) init_entry: Option<usize>,
+    /// How the workers start (lesson 7).
+    pub(crate) ctx: Context,
     creator: u32,
 }
 
@@ -48,7 +53,9 @@ pub struct Pool {
 pub struct PoolBuilder {
     processes: Option<usize>,
     init: Option<Arc<Initializer>>,
+    init_entry: Option<usize>,
     maxtasks: Option<usize>,
+    ctx: Option<Context>,
     fault_first_claim: bool,
 }
 
@@ -62,8 +69,38 @@ impl PoolBuilder {
     /// Runs `f` once in every worker when it starts, replacements included. Unlike a task, it
     /// may capture: it exists before the workers are forked, so they inherit it. If it panics,
     /// the pool is broken and says so (Python starts failing workers forever).
-    pub fn initializer(mut self, f: impl Fn() + Send + Sync + 'static) -> PoolBuilder {
+    ///
+    /// Under the forkserver and spawn start methods ([`context`](PoolBuilder::context)) the
+    /// workers inherit nothing, so there the initializer must capture nothing (a fn item, or a
+    /// closure that captures nothing), like a task.
+    pub fn initializer<F: Fn() + Send + Sync + 'static>(mut self, f: F) -> PoolBuilder {
+        self.init_entry = crate::start::init_trampoline(&f);
         self.init = Some(Arc::new(f));
+        self
+    }
+
+    /// How the workers start: by fork, forkserver or spawn. Python's `ctx.Pool()` (a pool
+    /// made from a context). Default: [`get_context(None)`](forkway_start::get_context), the
+    /// process-wide start method, which is `fork` unless
+    /// [`set_start_method`](forkway_start::set_start_method) chose another.
+    ///
+    /// Tasks are the same under every method (fn items or closures that capture nothing,
+    /// serde arguments), so a program changes methods by changing this line. Spawn also needs
+    /// [`forkway_start::bootstrap`] first thing in `main` (or at the top of the test).
+    ///
+    /// ```
+    /// use forkway_pool::Pool;
+    /// use forkway_start::{Context, StartMethod};
+    ///
+    /// let pool = Pool::builder()
+    ///     .processes(2)
+    ///     .context(Context::new(StartMethod::Forkserver))
+    ///     .build()?;
+    /// assert_eq!(pool.map(|x: u64| x * x, 0..5)?, [0, 1, 4, 9, 16]);
+    /// # Ok::<(), forkway_pool::PoolError>(())
+    /// ```
+    pub fn context(mut self, ctx: Context) -> PoolBuilder {
+        self.ctx = Some(ctx);
         self
     }
 
@@ -102,13 +139,25 @@ impl PoolBuilder {
         if self.maxtasks == Some(0) {
             return Err(PoolError::ZeroMaxTasks);
         }
+        let ctx = self.ctx.unwrap_or_else(|| forkway_start::get_context(None));
+        let method = ctx.start_method();
+        if method != StartMethod::Fork && self.init.is_some() && self.init_entry.is_none() {
+            return Err(PoolError::InitializerCaptures { method });
+        }
         task::install_panic_handler();
+        let shared = if method == StartMethod::Fork {
+            Shared::new()?
+        } else {
+            crate::start::sendable_shared()?
+        };
         let pool = Pool {
-            shared: Arc::new(Shared::new()?),
+            shared: Arc::new(shared),
             inner: RefCell::new(Inner::new(processes)),
             processes,
             maxtasks: self.maxtasks.map(|n| n as u64),
             init: self.init,
+            init_entry: self.init_entry,
+            ctx,
             creator: std::process::id(),
         };
         if self.fault_first_claim {
@@ -142,6 +191,11 @@ impl Pool {
     /// The number of workers the pool keeps running.
     pub fn processes(&self) -> usize {
         self.processes
+    }
+
+    /// How the workers start. Python's `pool._ctx.get_start_method()`.
+    pub fn start_method(&self) -> StartMethod {
+        self.ctx.start_method()
     }
 
     /// The pids of the workers running now (a snapshot: workers are replaced).

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use forkway_ipc::Queue;
 use forkway_process::Process;
+use forkway_start::StartMethod;
 use forkway_sys::Shm;
 
 use crate::jobs::{deliver, Inner};
 use crate::pool::State;
+use crate::start::{self, worker_name, WorkerProcess};
 use crate::wire::{FromWorker, ToWorker};
 use crate::{worker, Pool, PoolError, TaskError, MAX_PROCESSES};
 
@@ -22,11 +24,14 @@ pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(10);
 /// A worker's initializer.
 pub(crate) type Initializer = dyn Fn() + Send + Sync;
 
-/// What the parent and every worker share: inherited by fork, never sent anywhere.
+/// What the parent and every worker share: inherited by fork, or, for forkserver and spawn
+/// workers, made in memfds and sent (see `start.rs`).
 pub(crate) struct Shared {
     pub(crate) tasks: Queue<ToWorker>,
     pub(crate) results: Queue<FromWorker>,
-    page: Shm,
+    pub(crate) page: Shm,
+    /// The page's memfd, when workers that are not forked must map it too.
+    pub(crate) page_fd: Option<std::os::fd::OwnedFd>,
 }
 
 /// The shared page: what each worker holds right now.
@@ -49,6 +54,7 @@ impl Shared {
             tasks: Queue::new()?,
             results: Queue::new()?,
             page,
+            page_fd: None,
         })
     }
 
@@ -62,7 +68,7 @@ impl Shared {
 
 /// One place in the pool, by index (the worker's slot in the shared page).
 pub(crate) enum Worker {
-    Running(Process),
+    Running(WorkerProcess),
     /// Exited and should be replaced (died, or did its `maxtasksperchild`).
     Vacant,
     /// Took a stop message, or was terminated: stays empty.
@@ -73,14 +79,27 @@ impl Pool {
     pub(crate) fn start_worker(&self, inner: &mut Inner, index: usize) -> Result<(), PoolError> {
         self.shared.page().slots[index].store(0, Ordering::SeqCst);
         inner.started += 1;
+        let name = worker_name(self.ctx.start_method(), inner.started);
+        if self.ctx.start_method() != StartMethod::Fork {
+            let process = start::start_worker(
+                self.ctx,
+                &self.shared,
+                index,
+                self.maxtasks,
+                self.init_entry,
+                name,
+            )?;
+            inner.workers[index] = Worker::Running(process);
+            return Ok(());
+        }
         let shared = Arc::clone(&self.shared);
         let init = self.init.clone();
         let maxtasks = self.maxtasks;
         let mut process = Process::new(move || worker::run(&shared, index, maxtasks, init))
-            .with_name(format!("ForkPoolWorker-{}", inner.started))
+            .with_name(name)
             .with_daemon(true);
         process.start()?;
-        inner.workers[index] = Worker::Running(process);
+        inner.workers[index] = Worker::Running(WorkerProcess::Fork(process));
         Ok(())
     }
 

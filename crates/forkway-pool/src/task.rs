@@ -67,10 +67,13 @@ where
 ///
 /// # Safety
 /// `run` must be a value returned by [`trampoline`] or [`star_trampoline`] in this executable,
-/// in this process or in the parent it was forked from (fork keeps every address).
+/// in this process or in the parent it was forked from (fork keeps every address) — or, in a
+/// spawned worker (lesson 7), in the parent, whose address `start::relocate` moves to this
+/// process's copy of the executable (a no-op in a forked or forkserver worker).
 pub(crate) unsafe fn trampoline_at(run: usize) -> Trampoline {
-    // SAFETY: the caller promises `run` is the address of a `Trampoline` in this image.
-    unsafe { std::mem::transmute::<usize, Trampoline>(run) }
+    // SAFETY: the caller promises `run` is the address of a `Trampoline` in this image, as the
+    // parent has it; `relocate` turns it into this process's address of the same function.
+    unsafe { std::mem::transmute::<usize, Trampoline>(crate::start::relocate(run)) }
 }
 
 /// Calls a task of kind `Self` on one argument.
@@ -144,7 +147,7 @@ pub(crate) fn install_panic_handler() {
 
 /// A task's panic is recorded for the parent instead of printed: Python's worker, too, sends
 /// the traceback instead of printing it.
-fn record_panic(info: &std::panic::PanicHookInfo<'_>) -> bool {
+pub(crate) fn record_panic(info: &std::panic::PanicHookInfo<'_>) -> bool {
     if !IN_TASK.with(std::cell::Cell::get) {
         return false;
     }

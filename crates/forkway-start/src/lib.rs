@@ -59,15 +59,18 @@
 //! | `get_start_method()`, `get_all_start_methods()` | [`get_start_method()`], [`get_all_start_methods()`] |
 //! | `ctx.Process(target=f, args=(x, y))` | [`ctx.process(f, (x, y))`](Context::process) |
 //! | `p.start()`, `p.join()`, `p.exitcode`, `p.terminate()` | the same on [`Process`] |
+//! | `active_children()` (children of every method) | [`active_children()`] |
 //! | `multiprocessing.forkserver.ensure_running()` | [`forkserver::ensure_running()`](forkserver::ensure_running) |
 //! | `if __name__ == '__main__':` | [`bootstrap()`] first thing in `main` |
 //! | `ctx.Queue()`, `ctx.Lock()` as arguments | `Queue::new_sendable()`, `Lock::new_sendable()` in the args tuple |
+//! | `ctx.Pool(4)` | `forkway_pool::Pool::builder().processes(4).context(ctx).build()` |
 //!
 //! Linux only: memfds, pidfds, `SCM_RIGHTS`, `/proc/self/exe`.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("forkway-start needs Linux (memfd, pidfd, SCM_RIGHTS, /proc/self/exe)");
 
+mod children;
 mod context;
 mod error;
 pub mod forkserver;
@@ -76,6 +79,7 @@ mod spawn;
 mod sys;
 mod target;
 
+pub use children::{active_children, ActiveChild, ServedChildHandle};
 pub use context::{
     get_all_start_methods, get_context, get_start_method, set_start_method, Context, StartMethod,
     DEFAULT_START_METHOD,

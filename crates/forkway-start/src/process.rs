@@ -3,7 +3,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use forkway_process::{ProcessError, Signal};
@@ -49,13 +49,13 @@ enum State {
     /// `spawn`, started: a forkway-process child that exec'd the program.
     Spawned(forkway_process::Process),
     /// `forkserver`, started.
-    Served(Served),
+    Served(Arc<Served>),
 }
 
 /// A forkserver child seen from the caller (see the `forkserver` module for why it looks so).
-struct Served {
-    pid: u32,
-    pidfd: OwnedFd,
+pub(crate) struct Served {
+    pub(crate) pid: u32,
+    pub(crate) pidfd: OwnedFd,
     /// Becomes readable when the server writes the exit code (or ends).
     status: OwnedFd,
     /// The exit code once read; `Err` when the server ended without sending one.
@@ -177,12 +177,19 @@ impl Process {
                 &fds,
             )
             .map(|s| {
-                State::Served(Served {
+                let served = Arc::new(Served {
                     pid: s.pid,
                     pidfd: s.pidfd,
                     status: s.status,
                     code: Mutex::new(None),
-                })
+                });
+                // Listed by `active_children()` until it ends, as Python lists it.
+                crate::children::register(crate::children::ServedChild {
+                    name: self.name.clone(),
+                    daemon: self.daemon,
+                    served: Arc::clone(&served),
+                });
+                State::Served(served)
             }),
         };
         match started {

@@ -126,6 +126,52 @@ fn terminate_kill_and_bounded_join_under_every_method() {
 }
 
 #[test]
+fn active_children_lists_the_children_of_every_method() {
+    bootstrap();
+    let mut started = Vec::new();
+    for method in METHODS {
+        let mut p = Context::new(method)
+            .process(sleep_long, ())
+            .with_name(format!("listed-{method}"));
+        p.start().expect("start");
+        started.push(p);
+    }
+    let listed = forkway_start::active_children();
+    for p in &started {
+        let pid = p.pid().expect("pid");
+        let found = listed.iter().find(|c| c.pid() == pid);
+        let found = found.unwrap_or_else(|| panic!("{} ({pid}) not in {listed:?}", p.name()));
+        assert_eq!(found.name(), p.name());
+        assert!(found.is_alive(), "{}", p.name());
+    }
+    if let Some(server) = forkserver::server_pid() {
+        assert!(
+            listed.iter().all(|c| c.pid() != server),
+            "the forkserver itself is not listed, as in Python"
+        );
+    }
+    // Ended through the listed handle (the forkserver child's is not ours to waitpid).
+    for child in listed
+        .iter()
+        .filter(|c| started.iter().any(|p| p.pid() == Some(c.pid())))
+    {
+        child.kill().expect("kill");
+    }
+    for p in &started {
+        assert!(p.join_timeout(BOUND).expect("join"), "{}", p.name());
+        assert_eq!(p.exitcode(), Some(-9), "{}", p.name());
+    }
+    let after = forkway_start::active_children();
+    for p in &started {
+        assert!(
+            after.iter().all(|c| Some(c.pid()) != p.pid()),
+            "{} still listed after it ended",
+            p.name()
+        );
+    }
+}
+
+#[test]
 fn misuse_is_reported_with_pythons_messages() {
     bootstrap();
     for method in METHODS {

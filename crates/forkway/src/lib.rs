@@ -36,6 +36,8 @@
 //! | `Manager()`, `m.Queue()`, `m.dict()`, `m.list()`, `m.Value()`, `m.Lock()`, `m.Event()` | [`Manager`] and its proxies ([`QueueProxy`], [`DictProxy`], …): a client killed mid-call takes nothing | 6 |
 //! | `multiprocessing.connection.Listener`/`Client`, `authkey` | [`Listener`](manager::Listener), [`client`](manager::client), [`authkey`] (CPython interoperates) | 6 |
 //! | `get_context('forkserver')`, `set_start_method('spawn')`, `ctx.Process(target=f, args=(x,))` | [`get_context`], [`set_start_method`], [`start::Process`]; [`bootstrap`] first in `main` for spawn | 7 |
+//! | `ctx.Pool(4)` (workers started by forkserver or spawn) | [`Pool::builder()`](Pool::builder)`.processes(4).context(ctx).build()` | 7 |
+//! | `active_children()` with forkserver children | [`start::active_children`] | 7 |
 //!
 //! ## Waiting: one rule
 //!
