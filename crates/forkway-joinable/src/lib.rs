@@ -31,6 +31,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use thiserror::Error;
 
+mod sendable;
+
 /// Processes whose unacknowledged gets are tracked at once. A consumer beyond that many still
 /// works; only its death goes unnoticed (then `join_timeout` is the safety net).
 pub const TRACKED_CONSUMERS: usize = 128;
@@ -137,11 +139,18 @@ impl<T> Clone for JoinableQueue<T> {
 }
 
 impl<T> JoinableQueue<T> {
-    fn with_queue(queue: Queue<T>) -> io::Result<JoinableQueue<T>> {
+    /// `sendable`: the task count in a memfd that can travel (`sendable.rs`), for a queue made
+    /// by `Queue::new_sendable`.
+    fn with_queue(queue: Queue<T>, sendable: bool) -> io::Result<JoinableQueue<T>> {
         const { assert!(std::mem::size_of::<Tasks>() <= 4096) };
+        let tasks = if sendable {
+            Shm::new_sendable(4096)?
+        } else {
+            Shm::new(4096)?
+        };
         Ok(JoinableQueue {
             queue,
-            tasks: Arc::new(Shm::new(4096)?),
+            tasks: Arc::new(tasks),
         })
     }
 
@@ -150,7 +159,7 @@ impl<T> JoinableQueue<T> {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn new() -> io::Result<JoinableQueue<T>> {
-        JoinableQueue::with_queue(Queue::new()?)
+        JoinableQueue::with_queue(Queue::new()?, false)
     }
 
     /// A joinable queue holding at most `maxsize` items.
@@ -158,7 +167,7 @@ impl<T> JoinableQueue<T> {
     /// # Errors
     /// As [`Queue::bounded`].
     pub fn bounded(maxsize: usize) -> io::Result<JoinableQueue<T>> {
-        JoinableQueue::with_queue(Queue::bounded(maxsize)?)
+        JoinableQueue::with_queue(Queue::bounded(maxsize)?, false)
     }
 
     fn tasks(&self) -> &Tasks {
@@ -464,12 +473,5 @@ impl<T> std::fmt::Debug for JoinableQueue<T> {
             .field("qsize", &self.qsize())
             .field("unfinished", &self.unfinished())
             .finish()
-    }
-}
-
-/// Like a `Queue`, a joinable queue is shared by inheritance only.
-impl<T> Serialize for JoinableQueue<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.queue.serialize(s)
     }
 }
