@@ -11,6 +11,7 @@
 //! | `q.put(x)`, `q.get()` | [`JoinableQueue::put`], [`JoinableQueue::get`] (and every other `Queue` form) |
 //! | `q.task_done()` | [`JoinableQueue::task_done`] |
 //! | `q.join()` | [`JoinableQueue::join`], [`JoinableQueue::join_timeout`] |
+//! | `ctx.JoinableQueue()` passed to a forkserver or spawn child | [`JoinableQueue::new_sendable`] |
 //!
 //! Where Python hangs: a consumer killed after `get` and before `task_done` leaves a task that
 //! nobody will ever finish, and Python's `join()` waits forever. forkway remembers which process
