@@ -445,3 +445,58 @@ fn ordinary_primitives_are_refused_with_pythons_reason() {
         assert!(e.contains(forkway_sync::INHERITANCE_ONLY), "{method}: {e}");
     }
 }
+
+/// Touches every object it was given, so that each really was mapped in the child.
+fn touch_all(q: JoinableQueue<u8>, v: Value<u64>, e: Event, c: Condition) -> Result<(), String> {
+    *v.lock().map_err(|e| e.to_string())? += 1;
+    e.set();
+    drop(c.acquire().map_err(|e| e.to_string())?);
+    q.put(1).map_err(|e| e.to_string())
+}
+
+/// In a forked child of its own: passing sendable objects to children of every method leaves
+/// no descriptor behind in the parent.
+#[test]
+fn passing_sendable_primitives_leaks_no_descriptor() {
+    let mut p = forkway_process::Process::fallible(|| -> Result<(), String> {
+        bootstrap();
+        forkway_start::forkserver::ensure_running().map_err(|e| e.to_string())?;
+        let q: JoinableQueue<u8> = JoinableQueue::new_sendable().map_err(|e| e.to_string())?;
+        let v = Value::new_sendable(0u64).map_err(|e| e.to_string())?;
+        let e = Event::new_sendable().map_err(|e| e.to_string())?;
+        let c = Condition::new_sendable().map_err(|e| e.to_string())?;
+        let round = || -> Result<(), String> {
+            for method in [StartMethod::Fork, StartMethod::Forkserver, StartMethod::Spawn] {
+                let args = (q.clone(), v.clone(), e.clone(), c.clone());
+                let mut p = Context::new(method).process(touch_all, args);
+                p.start().map_err(|e| e.to_string())?;
+                if !p.join_timeout(BOUND).map_err(|e| e.to_string())? || p.exitcode() != Some(0) {
+                    return Err(format!("{method}: exit code {:?}", p.exitcode()));
+                }
+                q.get_timeout(BOUND).map_err(|e| e.to_string())?;
+                q.task_done().map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        };
+        round()?;
+        let before = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+        for _ in 0..5 {
+            round()?;
+        }
+        let after = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+        if before != after {
+            return Err(format!("{before} descriptors before, {after} after"));
+        }
+        if v.get() != 18 || !e.is_set() {
+            return Err(format!("the children's writes: {} increments", v.get()));
+        }
+        Ok(())
+    });
+    p.start().expect("start");
+    assert_eq!(
+        p.join_timeout(BOUND).ok(),
+        Some(true),
+        "the checking child did not end"
+    );
+    assert_eq!(p.exitcode(), Some(0));
+}
