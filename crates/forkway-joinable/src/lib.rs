@@ -11,6 +11,7 @@
 //! | `q.put(x)`, `q.get()` | [`JoinableQueue::put`], [`JoinableQueue::get`] (and every other `Queue` form) |
 //! | `q.task_done()` | [`JoinableQueue::task_done`] |
 //! | `q.join()` | [`JoinableQueue::join`], [`JoinableQueue::join_timeout`] |
+//! | `ctx.JoinableQueue()` passed to a forkserver or spawn child | [`JoinableQueue::new_sendable`] |
 //!
 //! Where Python hangs: a consumer killed after `get` and before `task_done` leaves a task that
 //! nobody will ever finish, and Python's `join()` waits forever. forkway remembers which process
@@ -30,6 +31,8 @@ use forkway_sys::{futex_wait, futex_wake_all, Deadline, Shm};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use thiserror::Error;
+
+mod sendable;
 
 /// Processes whose unacknowledged gets are tracked at once. A consumer beyond that many still
 /// works; only its death goes unnoticed (then `join_timeout` is the safety net).
@@ -137,11 +140,18 @@ impl<T> Clone for JoinableQueue<T> {
 }
 
 impl<T> JoinableQueue<T> {
-    fn with_queue(queue: Queue<T>) -> io::Result<JoinableQueue<T>> {
+    /// `sendable`: the task count in a memfd that can travel (`sendable.rs`), for a queue made
+    /// by `Queue::new_sendable`.
+    fn with_queue(queue: Queue<T>, sendable: bool) -> io::Result<JoinableQueue<T>> {
         const { assert!(std::mem::size_of::<Tasks>() <= 4096) };
+        let tasks = if sendable {
+            Shm::new_sendable(4096)?
+        } else {
+            Shm::new(4096)?
+        };
         Ok(JoinableQueue {
             queue,
-            tasks: Arc::new(Shm::new(4096)?),
+            tasks: Arc::new(tasks),
         })
     }
 
@@ -150,7 +160,7 @@ impl<T> JoinableQueue<T> {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn new() -> io::Result<JoinableQueue<T>> {
-        JoinableQueue::with_queue(Queue::new()?)
+        JoinableQueue::with_queue(Queue::new()?, false)
     }
 
     /// A joinable queue holding at most `maxsize` items.
@@ -158,7 +168,7 @@ impl<T> JoinableQueue<T> {
     /// # Errors
     /// As [`Queue::bounded`].
     pub fn bounded(maxsize: usize) -> io::Result<JoinableQueue<T>> {
-        JoinableQueue::with_queue(Queue::bounded(maxsize)?)
+        JoinableQueue::with_queue(Queue::bounded(maxsize)?, false)
     }
 
     fn tasks(&self) -> &Tasks {
@@ -464,12 +474,5 @@ impl<T> std::fmt::Debug for JoinableQueue<T> {
             .field("qsize", &self.qsize())
             .field("unfinished", &self.unfinished())
             .finish()
-    }
-}
-
-/// Like a `Queue`, a joinable queue is shared by inheritance only.
-impl<T> Serialize for JoinableQueue<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.queue.serialize(s)
     }
 }

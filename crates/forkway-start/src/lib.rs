@@ -46,7 +46,10 @@
 //! An ordinary `Queue` or `Lock` reaches a child only by inheritance, so only under fork; one
 //! made with `Queue::new_sendable()` or `Lock::new_sendable()` lives in a memfd and can be
 //! passed in the args tuple under every method (its descriptor travels with `SCM_RIGHTS` to
-//! the forkserver, or is inherited across `execve` by a spawned child).
+//! the forkserver, or is inherited across `execve` by a spawned child). So can every other shared
+//! primitive made with its `new_sendable` constructor: `JoinableQueue`, `RawLock`, `Semaphore`
+//! (and `Semaphore::bounded_sendable`), `Event`, `Condition`, `Barrier`, `Value`, `Array`,
+//! `RawValue` and `RawArray`; an ordinary one is refused at `start()` with Python's reason.
 //!
 //! ## Spawn needs an entry hook
 //! A spawned child runs the program from `main`, so `main` must call [`bootstrap`] first (in a
@@ -62,7 +65,7 @@
 //! | `active_children()` (children of every method) | [`active_children()`] |
 //! | `multiprocessing.forkserver.ensure_running()` | [`forkserver::ensure_running()`](forkserver::ensure_running) |
 //! | `if __name__ == '__main__':` | [`bootstrap()`] first thing in `main` |
-//! | `ctx.Queue()`, `ctx.Lock()` as arguments | `Queue::new_sendable()`, `Lock::new_sendable()` in the args tuple |
+//! | `ctx.Queue()`, `ctx.Lock()`, `ctx.Event()`, `ctx.Value('i', 0)`, … as arguments | `Queue::new_sendable()`, `Lock::new_sendable()`, `Event::new_sendable()`, `Value::new_sendable(0)`, … in the args tuple |
 //! | `ctx.Pool(4)` | `forkway_pool::Pool::builder().processes(4).context(ctx).build()` |
 //!
 //! Linux only: memfds, pidfds, `SCM_RIGHTS`, `/proc/self/exe`.

@@ -55,7 +55,7 @@ struct BarrierCell {
 /// when a party may die.
 #[derive(Clone)]
 pub struct Barrier {
-    shm: Arc<Shm>,
+    pub(crate) shm: Arc<Shm>,
 }
 
 /// Releases the barrier's internal lock on drop (it is held only for a few instructions).
@@ -74,13 +74,18 @@ impl Barrier {
     /// `InvalidInput` for 0 parties (Python accepts it and then can never pass); the OS error
     /// when the shared memory cannot be mapped.
     pub fn new(parties: u32) -> io::Result<Barrier> {
+        Barrier::create(parties, false)
+    }
+
+    /// `sendable`: on a memfd that can travel (`sendable.rs`).
+    pub(crate) fn create(parties: u32, sendable: bool) -> io::Result<Barrier> {
         if parties == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a barrier needs at least one party",
             ));
         }
-        let shm = Shm::new(4096)?;
+        let shm = crate::sendable::page(sendable)?;
         let cell = shm.ptr().cast::<BarrierCell>();
         // SAFETY: a fresh zeroed mapping, shared with nobody yet.
         unsafe {

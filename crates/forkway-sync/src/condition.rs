@@ -59,7 +59,7 @@ struct CondCell {
 /// ```
 #[derive(Clone)]
 pub struct Condition {
-    region: Region,
+    pub(crate) region: Region,
 }
 
 /// The condition's lock, held: wait and notify through it.
@@ -77,9 +77,12 @@ impl Condition {
     /// The OS error when the shared memory cannot be mapped.
     pub fn new() -> io::Result<Condition> {
         Ok(Condition {
-            region: Region::new(std::mem::size_of::<CondCell>())?,
+            region: Region::new(Condition::EXTRA)?,
         })
     }
+
+    /// The bytes after the lock cell that the condition's state takes.
+    pub(crate) const EXTRA: usize = std::mem::size_of::<CondCell>();
 
     fn cell(&self) -> &CondCell {
         // SAFETY: the data area of the region holds a zero-initialized CondCell (all atomics)

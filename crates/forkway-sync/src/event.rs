@@ -22,7 +22,7 @@ use forkway_sys::{futex_wait, futex_wake_all, Deadline, Shm};
 /// ```
 #[derive(Clone)]
 pub struct Event {
-    shm: Arc<Shm>,
+    pub(crate) shm: Arc<Shm>,
 }
 
 impl Event {
@@ -31,9 +31,14 @@ impl Event {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn new() -> io::Result<Event> {
-        Ok(Event {
-            shm: Arc::new(Shm::new(4096)?),
-        })
+        Event::create(false)
+    }
+
+    /// An unset event on an anonymous mapping, or (`sendable`) on a memfd that can travel
+    /// (`sendable.rs`).
+    pub(crate) fn create(sendable: bool) -> io::Result<Event> {
+        let shm = crate::sendable::page(sendable)?;
+        Ok(Event { shm: Arc::new(shm) })
     }
 
     fn flag(&self) -> &AtomicU32 {

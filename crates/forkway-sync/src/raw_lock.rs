@@ -39,7 +39,7 @@ const CONTENDED: u32 = 2;
 /// ```
 #[derive(Clone)]
 pub struct RawLock {
-    shm: Arc<Shm>,
+    pub(crate) shm: Arc<Shm>,
 }
 
 impl RawLock {
@@ -48,9 +48,14 @@ impl RawLock {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn new() -> io::Result<RawLock> {
-        Ok(RawLock {
-            shm: Arc::new(Shm::new(4096)?),
-        })
+        RawLock::create(false)
+    }
+
+    /// A free lock on an anonymous mapping, or (`sendable`) on a memfd that can travel
+    /// (`sendable.rs`).
+    pub(crate) fn create(sendable: bool) -> io::Result<RawLock> {
+        let shm = crate::sendable::page(sendable)?;
+        Ok(RawLock { shm: Arc::new(shm) })
     }
 
     fn word(&self) -> &AtomicU32 {

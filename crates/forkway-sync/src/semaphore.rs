@@ -39,7 +39,7 @@ struct SemCell {
 /// [`Lock`](crate::Lock).
 #[derive(Clone)]
 pub struct Semaphore {
-    shm: Arc<Shm>,
+    pub(crate) shm: Arc<Shm>,
 }
 
 /// A permit taken with [`Semaphore::access`], given back when dropped (Python's `with sem:`).
@@ -49,8 +49,9 @@ pub struct SemaphoreGuard<'a> {
 }
 
 impl Semaphore {
-    fn create(value: u32, max: u32) -> io::Result<Semaphore> {
-        let shm = Shm::new(4096)?;
+    /// `max` 0 for no bound; `sendable`: on a memfd that can travel (`sendable.rs`).
+    pub(crate) fn create(value: u32, max: u32, sendable: bool) -> io::Result<Semaphore> {
+        let shm = crate::sendable::page(sendable)?;
         // SAFETY: a fresh, zeroed mapping shared with nobody yet; `max` is written once here.
         unsafe {
             let cell = shm.ptr().cast::<SemCell>();
@@ -65,7 +66,7 @@ impl Semaphore {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn new(value: u32) -> io::Result<Semaphore> {
-        Semaphore::create(value, 0)
+        Semaphore::create(value, 0, false)
     }
 
     /// A bounded semaphore: releasing more permits than `value` is an error. Python's
@@ -75,13 +76,17 @@ impl Semaphore {
     /// `InvalidInput` for a bound of 0 (it could never be acquired); the OS error when the
     /// shared memory cannot be mapped.
     pub fn bounded(value: u32) -> io::Result<Semaphore> {
+        Semaphore::create_bounded(value, false)
+    }
+
+    pub(crate) fn create_bounded(value: u32, sendable: bool) -> io::Result<Semaphore> {
         if value == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a bounded semaphore needs a bound of at least 1",
             ));
         }
-        Semaphore::create(value, value)
+        Semaphore::create(value, value, sendable)
     }
 
     fn cell(&self) -> &SemCell {

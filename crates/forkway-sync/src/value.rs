@@ -111,8 +111,8 @@ impl<D: ?Sized> ValueGuard<'_, D> {
 /// ```
 #[derive(Clone)]
 pub struct Value<T: Shareable> {
-    region: Region,
-    _t: PhantomData<T>,
+    pub(crate) region: Region,
+    pub(crate) _t: PhantomData<T>,
 }
 
 impl<T: Shareable> Value<T> {
@@ -121,8 +121,18 @@ impl<T: Shareable> Value<T> {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn new(value: T) -> io::Result<Value<T>> {
+        Value::create(value, false)
+    }
+
+    /// `sendable`: in a memfd that can travel (`sendable.rs`).
+    pub(crate) fn create(value: T, sendable: bool) -> io::Result<Value<T>> {
         const { assert!(std::mem::align_of::<T>() <= 64) };
-        let region = Region::new(std::mem::size_of::<T>())?;
+        let size = std::mem::size_of::<T>();
+        let region = if sendable {
+            Region::new_sendable(size)?
+        } else {
+            Region::new(size)?
+        };
         // SAFETY: the data area is inside the fresh mapping, 64-aligned, shared with nobody yet.
         unsafe { region.data().cast::<T>().write(value) };
         Ok(Value {
@@ -183,9 +193,9 @@ impl<T: Shareable + std::fmt::Debug> std::fmt::Debug for Value<T> {
 /// ```
 #[derive(Clone)]
 pub struct Array<T: Shareable> {
-    region: Region,
-    len: usize,
-    _t: PhantomData<T>,
+    pub(crate) region: Region,
+    pub(crate) len: usize,
+    pub(crate) _t: PhantomData<T>,
 }
 
 impl<T: Shareable> Array<T> {
@@ -194,13 +204,22 @@ impl<T: Shareable> Array<T> {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn zeroed(len: usize) -> io::Result<Array<T>> {
+        Array::create(len, false)
+    }
+
+    /// `sendable`: in a memfd that can travel (`sendable.rs`).
+    pub(crate) fn create(len: usize, sendable: bool) -> io::Result<Array<T>> {
         const { assert!(std::mem::align_of::<T>() <= 64) };
         let bytes = std::mem::size_of::<T>()
             .checked_mul(len)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))?;
         // A fresh mapping is zero-filled by the kernel; zero bits are a valid `Shareable`.
         Ok(Array {
-            region: Region::new(bytes)?,
+            region: if sendable {
+                Region::new_sendable(bytes)?
+            } else {
+                Region::new(bytes)?
+            },
             len,
             _t: PhantomData,
         })
@@ -211,7 +230,12 @@ impl<T: Shareable> Array<T> {
     /// # Errors
     /// As [`Array::zeroed`].
     pub fn from_slice(items: &[T]) -> io::Result<Array<T>> {
-        let a = Array::zeroed(items.len())?;
+        Array::copied(items, false)
+    }
+
+    /// `sendable`: in a memfd that can travel (`sendable.rs`).
+    pub(crate) fn copied(items: &[T], sendable: bool) -> io::Result<Array<T>> {
+        let a = Array::create(items.len(), sendable)?;
         // SAFETY: the data area holds `len` elements, is aligned, and is shared with nobody.
         unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), a.ptr().cast::<T>(), items.len()) };
         Ok(a)
@@ -309,7 +333,7 @@ fn raw_write<T: Shareable>(region: &Region, i: usize, value: T) {
 /// undefined behaviour.
 #[derive(Clone)]
 pub struct RawValue<T: Shareable> {
-    items: RawArray<T>,
+    pub(crate) items: RawArray<T>,
 }
 
 impl<T: Shareable> RawValue<T> {
@@ -318,7 +342,12 @@ impl<T: Shareable> RawValue<T> {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn new(value: T) -> io::Result<RawValue<T>> {
-        let items = RawArray::zeroed(1)?;
+        RawValue::create(value, false)
+    }
+
+    /// `sendable`: in a memfd that can travel (`sendable.rs`).
+    pub(crate) fn create(value: T, sendable: bool) -> io::Result<RawValue<T>> {
+        let items = RawArray::create(1, sendable)?;
         items.set(0, value);
         Ok(RawValue { items })
     }
@@ -337,9 +366,9 @@ impl<T: Shareable> RawValue<T> {
 /// A fixed-length array with **no** lock. Python's `RawArray`. Same rules as [`RawValue`].
 #[derive(Clone)]
 pub struct RawArray<T: Shareable> {
-    region: Region,
-    len: usize,
-    _t: PhantomData<T>,
+    pub(crate) region: Region,
+    pub(crate) len: usize,
+    pub(crate) _t: PhantomData<T>,
 }
 
 impl<T: Shareable> RawArray<T> {
@@ -348,11 +377,20 @@ impl<T: Shareable> RawArray<T> {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn zeroed(len: usize) -> io::Result<RawArray<T>> {
+        RawArray::create(len, false)
+    }
+
+    /// `sendable`: in a memfd that can travel (`sendable.rs`).
+    pub(crate) fn create(len: usize, sendable: bool) -> io::Result<RawArray<T>> {
         let bytes = std::mem::size_of::<T>()
             .checked_mul(len)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))?;
         Ok(RawArray {
-            region: Region::new(bytes)?,
+            region: if sendable {
+                Region::new_sendable(bytes)?
+            } else {
+                Region::new(bytes)?
+            },
             len,
             _t: PhantomData,
         })

@@ -58,3 +58,77 @@ pub fn receive_fd(index: u32) -> Option<OwnedFd> {
             .take()
     })
 }
+
+/// The error for a shared object that cannot travel: Python's words (`assert_spawning`),
+/// `"<python> objects should only be shared between processes through inheritance"`, and
+/// forkway's way out, the `<rust>::new_sendable` constructor.
+pub fn not_sendable(python: &str, rust: &str) -> String {
+    format!(
+        "{python} objects should only be shared between processes through inheritance \
+(or made with {rust}::new_sendable and passed as a forkserver or spawn argument)"
+    )
+}
+
+/// Serializes a shared object's memfd as its index among the descriptors that travel with the
+/// value ([`send_fd`]). Fails with [`not_sendable`]`(python, rust)` when the object has no
+/// memfd (it was made for `fork`) or no `encode_with_fds` is running. The one `Serialize` body
+/// of every sendable primitive.
+pub fn serialize_memfd<S: serde::Serializer>(
+    memfd: Option<BorrowedFd<'_>>,
+    python: &str,
+    rust: &str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match memfd.and_then(send_fd) {
+        Some(index) => serializer.serialize_u32(index),
+        None => Err(serde::ser::Error::custom(not_sendable(python, rust))),
+    }
+}
+
+/// The other half of [`serialize_memfd`]: reads the index and takes its descriptor
+/// ([`receive_fd`]), or fails with [`not_sendable`]`(python, rust)`.
+pub fn deserialize_memfd<'de, D: serde::Deserializer<'de>>(
+    python: &str,
+    rust: &str,
+    deserializer: D,
+) -> Result<OwnedFd, D::Error> {
+    let index = <u32 as serde::Deserialize>::deserialize(deserializer)?;
+    take_memfd(index, python, rust)
+}
+
+/// [`receive_fd`] for an index read as part of a larger value (an array's memfd beside its
+/// length), failing as [`deserialize_memfd`] does.
+pub fn take_memfd<E: serde::de::Error>(index: u32, python: &str, rust: &str) -> Result<OwnedFd, E> {
+    receive_fd(index).ok_or_else(|| E::custom(not_sendable(python, rust)))
+}
+
+/// [`serialize_memfd`] as a value, to serialize a memfd as part of a larger value (in a
+/// tuple beside an array's length, or a joinable queue's queue). Read it back as a `u32` and
+/// [`take_memfd`].
+pub struct MemfdRef<'a> {
+    /// The object's memfd; `None` for an object that cannot travel.
+    pub memfd: Option<BorrowedFd<'a>>,
+    /// The object's Python type name, for the error.
+    pub python: &'a str,
+    /// The forkway type with the `new_sendable` constructor, for the error.
+    pub rust: &'a str,
+}
+
+impl serde::Serialize for MemfdRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_memfd(self.memfd, self.python, self.rust, serializer)
+    }
+}
+
+/// [`deserialize_memfd`], mapped: the shared memory of an object made on
+/// [`Shm::new_sendable`](crate::Shm::new_sendable) in another process, at least `min_len`
+/// bytes long.
+pub fn deserialize_shm<'de, D: serde::Deserializer<'de>>(
+    python: &str,
+    rust: &str,
+    min_len: usize,
+    deserializer: D,
+) -> Result<crate::Shm, D::Error> {
+    let fd = deserialize_memfd(python, rust, deserializer)?;
+    crate::Shm::from_memfd(fd, min_len).map_err(serde::de::Error::custom)
+}

@@ -12,6 +12,9 @@ use std::ptr::NonNull;
 pub struct Shm {
     ptr: NonNull<u8>,
     len: usize,
+    /// The memfd behind the mapping when it was made by [`Shm::new_sendable`] or
+    /// [`Shm::from_memfd`]: what lets it travel to a forkserver or spawn child.
+    memfd: Option<std::os::fd::OwnedFd>,
 }
 
 // SAFETY: the mapping is plain memory; every access to it goes through atomics or under the
@@ -41,7 +44,11 @@ impl Shm {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Shm { ptr, len })
+        Ok(Shm {
+            ptr,
+            len,
+            memfd: None,
+        })
     }
 
     /// Maps the largest of `want`, `want/2`, … down to `min` that the kernel grants.
@@ -101,7 +108,39 @@ impl Shm {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Shm { ptr, len })
+        Ok(Shm {
+            ptr,
+            len,
+            memfd: None,
+        })
+    }
+
+    /// Like [`Shm::new_memfd`], but the mapping keeps its memfd (closed with it): a shared
+    /// object made on it can travel to a forkserver or spawn child ([`Shm::memfd`]).
+    pub fn new_sendable(len: usize) -> io::Result<Shm> {
+        let (mut shm, fd) = Shm::new_memfd(len)?;
+        shm.memfd = Some(fd);
+        Ok(shm)
+    }
+
+    /// Maps a memfd made by [`Shm::new_sendable`] in another process, and keeps it, so the
+    /// object can travel on. `InvalidData` when it is smaller than `min_len`.
+    pub fn from_memfd(fd: std::os::fd::OwnedFd, min_len: usize) -> io::Result<Shm> {
+        let mut shm = Shm::map_fd(std::os::fd::AsFd::as_fd(&fd))?;
+        if shm.len < min_len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the shared object's memfd is too small",
+            ));
+        }
+        shm.memfd = Some(fd);
+        Ok(shm)
+    }
+
+    /// The memfd behind the mapping, for one made by [`Shm::new_sendable`] or
+    /// [`Shm::from_memfd`]; `None` for an anonymous mapping (shared only by `fork`).
+    pub fn memfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.memfd.as_ref().map(std::os::fd::AsFd::as_fd)
     }
 
     /// The start of the mapping.
