@@ -21,7 +21,7 @@ fn medians(rows: &[(&str, &str, f64)]) -> serde_json::Value {
         .collect()
 }
 
-/// What a bench writes (see crates/forkway-ipc/benches/support/python_server.rs).
+/// What a bench writes (see crates/forkway-testkit/src/bench.rs).
 fn write_results(dir: &Path) {
     let python = serde_json::json!({
         "path": "/usr/bin/python3",

@@ -24,14 +24,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use forkway_ipc::{pipe, simplex, Connection, Queue};
 use forkway_process::Process;
-use python_server::{
+use forkway_testkit::bench::{
     full_run, measure, report_with_curves, rounds, Contender, Curve, Curves, Medians, Python, Ratio,
 };
 use serde_bytes::ByteBuf;
-
-#[allow(dead_code)] // each bench uses part of the shared support
-#[path = "support/python_server.rs"]
-mod python_server;
 
 const MIB: usize = 1 << 20;
 

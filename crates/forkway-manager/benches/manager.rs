@@ -18,10 +18,7 @@ use criterion::Criterion;
 use forkway_manager::{Manager, QueueProxy, ValueProxy};
 use forkway_process::Process;
 
-#[allow(dead_code)] // each bench uses part of the shared support
-#[path = "../../forkway-ipc/benches/support/python_server.rs"]
-mod python_server;
-use python_server::{measure, report, rounds, Contender, Medians, Python, Ratio};
+use forkway_testkit::bench::{measure, report, rounds, Contender, Medians, Python, Ratio};
 
 fn proxy_gets(v: &ValueProxy<u64>, n: u64) -> Duration {
     let start = Instant::now();

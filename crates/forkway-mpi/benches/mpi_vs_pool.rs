@@ -10,8 +10,7 @@
 //! - `map` of 100 000 trivial tasks, and one `apply` round trip, on both pools;
 //! - the scaling model of chapter 8, evaluated with the measured costs.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use forkway_testkit::mpi_harness as support;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

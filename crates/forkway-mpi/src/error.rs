@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Why one task has no result. It travels from the worker rank to rank 0, so it is plain data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
 pub enum TaskError {
     /// The task panicked. The worker caught it and goes on with the next task; the parent gets
     /// the panic message and the source line, as Python re-raises a worker's exception.
@@ -36,6 +37,7 @@ pub enum TaskError {
 
 /// Why a call on the pool failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PoolError {
     /// The communicator has a single rank: rank 0 is the parent, so nobody would run the tasks.
     #[error("an MpiPool needs at least 2 ranks (rank 0 is the parent): run the program under `mpirun -n 3`")]

@@ -1,8 +1,8 @@
 //! Lesson 8's graded checks. Each runs on every rank of an MPI job: `cargo test -p forkway-mpi
-//! --test lesson8` starts one `mpirun -n 3` per test (see support/mod.rs), and the course runner
-//! runs `mpirun -n 3 <this binary> <test> --exact`.
+//! --test lesson8` starts one `mpirun -n 3` per test (see `forkway_testkit::mpi_harness`), and
+//! the course runner runs `mpirun -n 3 <this binary> <test> --exact`.
 
-mod support;
+use forkway_testkit::mpi_harness as support;
 
 #[path = "../examples/squares.rs"]
 #[allow(dead_code)]

@@ -1,7 +1,8 @@
 //! MpiPool beyond the graded checks: every call shape, errors, pools in a row, and the
-//! failure model (a dead rank ends the job). Runs under mpirun like lesson8 (support/mod.rs).
+//! failure model (a dead rank ends the job). Runs under mpirun like lesson8
+//! (`forkway_testkit::mpi_harness`).
 
-mod support;
+use forkway_testkit::mpi_harness as support;
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::error::ProcessError;
-use crate::process::{Inner, Process, Status};
+use crate::inner::{Inner, Status};
+use crate::process::Process;
 use crate::state::{self, PARENT_PIDFD};
 use crate::sys;
 

@@ -46,6 +46,7 @@ pub mod clofork;
 mod error;
 mod exitcode;
 mod functions;
+mod inner;
 mod process;
 mod state;
 mod sys;

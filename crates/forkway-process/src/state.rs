@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
-use crate::process::Inner;
+use crate::inner::Inner;
 
 /// The identity and relatives of the running process.
 pub(crate) struct ProcState {

@@ -23,10 +23,7 @@ use forkway_pool::Pool;
 use forkway_process::Process;
 use forkway_start::{forkserver, Context, StartMethod};
 
-#[allow(dead_code)] // each bench uses part of the shared support
-#[path = "../../forkway-ipc/benches/support/python_server.rs"]
-mod python_server;
-use python_server::{
+use forkway_testkit::bench::{
     full_run, measure, report_with_curves, rounds, Contender, Curve, Curves, Medians, Python, Ratio,
 };
 

@@ -16,10 +16,7 @@ use forkway_process::Process;
 use forkway_sync::{Event, Lock, Value};
 use forkway_sys::{RobustMutex, Shm};
 
-#[allow(dead_code)] // each bench uses part of the shared support
-#[path = "../../forkway-ipc/benches/support/python_server.rs"]
-mod python_server;
-use python_server::{measure, report, rounds, Contender, Medians, Python, Ratio};
+use forkway_testkit::bench::{measure, report, rounds, Contender, Medians, Python, Ratio};
 
 /// The floor: the uncontended path of a futex mutex (0 free, 1 held, 2 held with waiters).
 fn futex_floor(word: &AtomicU32, n: u64) -> Duration {

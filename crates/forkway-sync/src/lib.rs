@@ -34,6 +34,7 @@ mod error;
 mod event;
 mod lock;
 mod raw_lock;
+mod rlock;
 mod semaphore;
 mod sendable;
 mod value;
@@ -48,8 +49,9 @@ pub use barrier::{Barrier, BarrierError};
 pub use condition::{Condition, ConditionGuard};
 pub use error::{AcquireError, ReleaseError};
 pub use event::Event;
-pub use lock::{Lock, LockGuard, Owner, RLock, RLockGuard};
+pub use lock::{Lock, LockGuard, Owner};
 pub use raw_lock::RawLock;
+pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{Semaphore, SemaphoreGuard};
 pub use value::{Array, ArrayGuard, RawArray, RawValue, Shareable, Value, ValueGuard};
 

@@ -1,4 +1,5 @@
-//! `Lock` and `RLock`: robust, process-shared mutexes in shared memory.
+//! `Lock`, and the shared region it and `RLock` (rlock.rs) are built on: robust, process-shared
+//! mutexes in shared memory.
 //!
 //! The mutex is glibc's robust pthread mutex: the kernel keeps, for every thread, a list of the
 //! robust mutexes it holds, and when the thread dies it marks each one "owner died" and wakes a
@@ -121,7 +122,7 @@ pub(crate) struct LockCell {
     /// `Owner::pack()` of the holder, 0 when free. Written only by the holder.
     owner: AtomicU64,
     /// `RLock`'s recursion depth. Touched only by the holder.
-    depth: AtomicU32,
+    pub(crate) depth: AtomicU32,
 }
 
 /// A mapping with a [`LockCell`] at offset 0 (and, for `Value`/`Array`, data after it).
@@ -390,7 +391,7 @@ pub(crate) fn guard_from(region: &Region, how: Locked) -> LockGuard<'_> {
 }
 
 /// A `try_acquire`'s miss: the lock was held when we looked, no timeout was involved.
-fn would_block<G>(e: AcquireError<G>) -> AcquireError<G> {
+pub(crate) fn would_block<G>(e: AcquireError<G>) -> AcquireError<G> {
     match e {
         AcquireError::Timeout => AcquireError::WouldBlock,
         other => other,
@@ -398,7 +399,7 @@ fn would_block<G>(e: AcquireError<G>) -> AcquireError<G> {
 }
 
 /// Turns an error without a guard into the guard-typed error (it never carries one).
-fn forget_guard<G>(e: AcquireError<()>) -> AcquireError<G> {
+pub(crate) fn forget_guard<G>(e: AcquireError<()>) -> AcquireError<G> {
     match e {
         AcquireError::OwnerDied(()) => unreachable!("region.acquire reports owner death as Ok"),
         AcquireError::NotRecoverable => AcquireError::NotRecoverable,
@@ -441,7 +442,7 @@ impl std::fmt::Debug for Lock {
 /// Python's name for a lock's owner, seen from the calling thread: `None`, this process's name
 /// (with `|thread` when the caller is not the main thread), `SomeOtherThread` or
 /// `SomeOtherProcess`.
-fn owner_name(owner: Option<Owner>) -> String {
+pub(crate) fn owner_name(owner: Option<Owner>) -> String {
     let Some(owner) = owner else {
         return "None".to_owned();
     };
@@ -469,178 +470,10 @@ impl std::fmt::Display for Lock {
     }
 }
 
-/// Python's `repr`: `<RLock(None, 0)>`, `<RLock(MainProcess, 2)>`,
-/// `<RLock(SomeOtherProcess, nonzero)>` (another process's depth is its own business).
-impl std::fmt::Display for RLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let owner = self.owner();
-        let mine = owner == Some(Owner::me());
-        let depth = match owner {
-            None => "0".to_owned(),
-            Some(_) if mine => self.depth().to_string(),
-            Some(_) => "nonzero".to_owned(),
-        };
-        write!(f, "<RLock({}, {depth})>", owner_name(owner))
-    }
-}
-
 impl std::fmt::Debug for LockGuard<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LockGuard")
             .field("inconsistent", &self.inconsistent)
             .finish()
-    }
-}
-
-/// A re-entrant lock: the thread holding it may acquire it again; it is free when every
-/// acquire was matched by a release. Python's `multiprocessing.RLock`.
-///
-/// ```
-/// use forkway_sync::RLock;
-///
-/// let rlock = RLock::new()?;
-/// let outer = rlock.acquire().expect("acquire");
-/// let inner = rlock.acquire().expect("again"); // the same thread: fine
-/// assert_eq!(rlock.depth(), 2);
-/// drop(inner);
-/// drop(outer);
-/// assert_eq!(rlock.depth(), 0);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct RLock {
-    region: Region,
-}
-
-/// One level of an [`RLock`] held by this thread; releases that level when dropped.
-#[must_use = "the level is released as soon as the guard is dropped"]
-pub struct RLockGuard<'a> {
-    rlock: &'a RLock,
-    inconsistent: bool,
-    _not_send: PhantomData<*const ()>,
-}
-
-impl RLock {
-    /// A new, free re-entrant lock.
-    ///
-    /// # Errors
-    /// The OS error when the shared memory cannot be mapped.
-    pub fn new() -> io::Result<RLock> {
-        Ok(RLock {
-            region: Region::new(0)?,
-        })
-    }
-
-    fn acquire_until(&self, deadline: Deadline) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        let cell = self.region.cell();
-        let guard = |inconsistent| RLockGuard {
-            rlock: self,
-            inconsistent,
-            _not_send: PhantomData,
-        };
-        if self.region.owner() == Some(Owner::me()) {
-            cell.depth.fetch_add(1, Ordering::Relaxed);
-            return Ok(guard(false));
-        }
-        let how = self.region.acquire(deadline).map_err(forget_guard)?;
-        cell.depth.store(1, Ordering::Relaxed);
-        match how {
-            Locked::Clean => Ok(guard(false)),
-            Locked::OwnerDied => Err(AcquireError::OwnerDied(guard(true))),
-        }
-    }
-
-    /// Acquires (again, if this thread holds it), waiting as long as it takes.
-    ///
-    /// # Errors
-    /// [`AcquireError::OwnerDied`] (you hold it: see there), [`AcquireError::NotRecoverable`].
-    pub fn acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.acquire_until(Deadline::never())
-    }
-
-    /// Acquires, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`AcquireError::Timeout`]; otherwise as [`RLock::acquire`].
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.acquire_until(Deadline::after(timeout))
-    }
-
-    /// Acquires only if that needs no waiting.
-    ///
-    /// # Errors
-    /// [`AcquireError::WouldBlock`]; otherwise as [`RLock::acquire`].
-    pub fn try_acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.acquire_until(Deadline::now()).map_err(would_block)
-    }
-
-    /// Releases one level held by this thread without a guard (after [`RLockGuard::leak`]).
-    ///
-    /// # Errors
-    /// [`ReleaseError::NotHeld`] when nobody holds it; [`ReleaseError::NotOwner`] when another
-    /// thread or process does (Python: `AssertionError: attempt to release recursive lock not
-    /// owned by thread`).
-    pub fn release(&self) -> Result<(), ReleaseError> {
-        match self.region.owner() {
-            None => Err(ReleaseError::NotHeld),
-            Some(o) if o != Owner::me() => Err(ReleaseError::NotOwner),
-            Some(_) => {
-                let cell = self.region.cell();
-                if cell.depth.fetch_sub(1, Ordering::Relaxed) == 1 {
-                    self.region.release()?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// How many times the holder has acquired it (0 when free). Python's `repr` shows it.
-    pub fn depth(&self) -> u32 {
-        if self.region.owner().is_some() {
-            self.region.cell().depth.load(Ordering::Relaxed)
-        } else {
-            0
-        }
-    }
-
-    /// Who holds it now, if anyone (a snapshot).
-    pub fn owner(&self) -> Option<Owner> {
-        self.region.owner()
-    }
-}
-
-impl RLockGuard<'_> {
-    /// See [`LockGuard::mark_consistent`].
-    pub fn mark_consistent(&mut self) {
-        if self.inconsistent {
-            self.rlock.region.make_consistent();
-            self.inconsistent = false;
-        }
-    }
-
-    /// Keeps this level held past the guard's life; release it with [`RLock::release`].
-    pub fn leak(self) {
-        std::mem::forget(self);
-    }
-}
-
-impl Drop for RLockGuard<'_> {
-    fn drop(&mut self) {
-        let _ = self.rlock.release();
-    }
-}
-
-impl std::fmt::Debug for RLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RLock")
-            .field("owner", &self.owner())
-            .field("depth", &self.depth())
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for RLockGuard<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RLockGuard").finish_non_exhaustive()
     }
 }

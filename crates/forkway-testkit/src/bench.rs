@@ -1,13 +1,13 @@
 //! The CPython side of forkway's benches: a python3 script run as a long-lived server, so
-//! interpreter start-up is never timed. Shared by the benches of several crates (`#[path]`).
+//! interpreter start-up is never timed; and the interleaved runs, ratios and result files every
+//! crate's bench writes for `cargo xtask bench`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-#[path = "interpreter.rs"]
-pub mod interpreter;
+pub use crate::interpreter;
 
 /// The CPython every bench in this process runs: chosen once (see [`interpreter::choose`]).
 pub fn python() -> Option<&'static interpreter::Interpreter> {

@@ -16,8 +16,6 @@
 //! Arguments are libtest's: name filters, `--exact`, `--list [--format terse]`, `--nocapture`;
 //! `--test-threads` and other flags are accepted and ignored.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
@@ -31,10 +29,13 @@ pub const INSTALL: &str = "sudo apt-get install -y openmpi-bin libopenmpi-dev li
 
 /// One test.
 pub struct Test {
+    /// Its name, as libtest would print it.
     pub name: &'static str,
+    /// Where it runs.
     pub kind: Kind,
 }
 
+/// Where a test runs.
 pub enum Kind {
     /// Runs on every rank of an `mpirun` job.
     Mpi(fn(&SimpleCommunicator)),
@@ -42,6 +43,7 @@ pub enum Kind {
     Outer(fn()),
 }
 
+/// A test run on every rank of an `mpirun` job.
 pub fn mpi(name: &'static str, f: fn(&SimpleCommunicator)) -> Test {
     Test {
         name,
@@ -49,6 +51,7 @@ pub fn mpi(name: &'static str, f: fn(&SimpleCommunicator)) -> Test {
     }
 }
 
+/// A test run in the launching process, outside MPI.
 pub fn outer(name: &'static str, f: fn()) -> Test {
     Test {
         name,
@@ -276,13 +279,18 @@ pub fn find_mpirun() -> Option<std::path::PathBuf> {
 pub struct Job {
     /// `None` when it was killed at its time limit.
     pub status: Option<ExitStatus>,
+    /// What the ranks printed on stdout.
     pub stdout: String,
+    /// What the ranks (and mpirun) printed on stderr.
     pub stderr: String,
+    /// How long the job ran.
     pub elapsed: Duration,
+    /// The time limit it was launched with.
     pub limit: Duration,
 }
 
 impl Job {
+    /// True when mpirun finished and exited with 0.
     pub fn success(&self) -> bool {
         self.status.is_some_and(|s| s.success())
     }

@@ -1,6 +1,6 @@
 //! Which CPython the benches compare against: `FORKWAY_PYTHON` when set, else the fastest
-//! python3 on the machine. Shared by the benches (through `python_server.rs`) and by
-//! `cargo xtask bench` (`#[path]`), so both pick the same way; std and serde_json only.
+//! python3 on the machine. Shared by the benches (through [`crate::bench::python`]) and by
+//! `cargo xtask bench`, so both pick the same way; std and serde_json only.
 //!
 //! The fastest matters: an interpreter built from source without profile-guided optimisation
 //! can be half as fast as the distribution's, and a ratio against a slow CPython flatters
