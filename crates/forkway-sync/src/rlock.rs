@@ -129,7 +129,7 @@ impl RLock {
 }
 
 impl RLockGuard<'_> {
-    /// See [`LockGuard::mark_consistent`].
+    /// See [`LockGuard::mark_consistent`](crate::LockGuard::mark_consistent).
     pub fn mark_consistent(&mut self) {
         if self.inconsistent {
             self.rlock.region.make_consistent();

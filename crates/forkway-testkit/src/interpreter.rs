@@ -1,5 +1,5 @@
 //! Which CPython the benches compare against: `FORKWAY_PYTHON` when set, else the fastest
-//! python3 on the machine. Shared by the benches (through [`crate::bench::python`]) and by
+//! python3 on the machine. Shared by the benches (through `bench::python`) and by
 //! `cargo xtask bench`, so both pick the same way; std and serde_json only.
 //!
 //! The fastest matters: an interpreter built from source without profile-guided optimisation
