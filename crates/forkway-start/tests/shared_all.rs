@@ -1,7 +1,7 @@
 //! Every shared primitive made `new_sendable` reaches forkserver and spawn children as an
-//! argument and is really shared with the parent there (Event, RawLock, Semaphore and
+//! argument and is really shared with the parent there (Event, RawLock, RLock, Semaphore and
 //! BoundedSemaphore, Condition, Barrier, Value, Array, RawValue, RawArray, JoinableQueue);
-//! the kill-safety of Value, Condition and JoinableQueue holds there too; and an ordinary
+//! the kill-safety of Value, RLock, Condition and JoinableQueue holds there too; and an ordinary
 //! (fork-only) primitive is refused with Python's reason instead of hanging.
 
 use std::collections::BTreeSet;
@@ -11,8 +11,8 @@ use forkway_ipc::Queue;
 use forkway_joinable::{JoinError, JoinableQueue};
 use forkway_start::{bootstrap, Context, Process, StartMethod};
 use forkway_sync::{
-    AcquireError, Array, Barrier, Condition, Event, RawArray, RawLock, RawValue, ReleaseError, Semaphore,
-    Value,
+    AcquireError, Array, Barrier, Condition, Event, RLock, RawArray, RawLock, RawValue, ReleaseError,
+    Semaphore, Value,
 };
 
 const BOUND: Duration = Duration::from_secs(20);
@@ -321,6 +321,57 @@ fn a_sigkilled_child_holding_a_values_lock_is_reported_to_the_next_holder() {
     }
 }
 
+/// Takes the re-entrant lock twice, says so, and holds both levels until killed.
+fn hold_rlock(lock: RLock, held: Queue<u32>) {
+    let outer = lock.acquire().expect("acquire");
+    let inner = lock.acquire().expect("acquire again: re-entrant");
+    assert_eq!(lock.depth(), 2);
+    let _ = held.put(std::process::id());
+    std::thread::sleep(Duration::from_secs(600));
+    drop((inner, outer));
+}
+
+#[test]
+fn an_rlock_is_shared_and_a_sigkilled_holder_is_reported() {
+    bootstrap();
+    for method in METHODS {
+        let lock = RLock::new_sendable().expect("rlock");
+        let held: Queue<u32> = Queue::new_sendable().expect("queue");
+        let mut p = Context::new(method).process(hold_rlock, (lock.clone(), held.clone()));
+        p.start().unwrap_or_else(|e| panic!("{method}: {e}"));
+        assert_eq!(
+            held.get_timeout(BOUND).ok(),
+            p.pid(),
+            "{method}: the child holds the lock"
+        );
+        assert!(
+            matches!(lock.try_acquire(), Err(AcquireError::WouldBlock)),
+            "{method}: the child's hold is seen here (the same lock, not a copy)"
+        );
+        p.kill().expect("kill");
+        reap(&p, -9, &method.to_string());
+        let next = lock.clone();
+        let outcome = bounded(&format!("{method}: acquire after the death"), move || match next
+            .acquire_timeout(BOUND)
+        {
+            Err(AcquireError::OwnerDied(mut guard)) => {
+                guard.mark_consistent();
+                Ok(next.depth())
+            }
+            other => Err(format!("expected OwnerDied, got {:?}", other.map(|_| ()))),
+        });
+        assert_eq!(
+            outcome,
+            Ok(1),
+            "{method}: the next holder learns of the death and holds one level, not the dead one's two"
+        );
+        assert!(
+            lock.try_acquire().is_ok(),
+            "{method}: the lock works after the death"
+        );
+    }
+}
+
 /// Takes the condition's lock, says so, and holds it until killed.
 fn hold_condition(cond: Condition, held: Queue<u32>) {
     let _guard = cond.acquire().expect("acquire");
@@ -408,6 +459,7 @@ fn ordinary_primitives_are_refused_with_pythons_reason() {
     for method in METHODS {
         let refused = [
             ("Lock", refusal(method, RawLock::new().expect("raw lock"))),
+            ("RLock", refusal(method, RLock::new().expect("rlock"))),
             ("Event", refusal(method, Event::new().expect("event"))),
             (
                 "Semaphore",

@@ -23,7 +23,7 @@
 //! Everything is created before the fork and inherited. The memory is an anonymous shared
 //! mapping: nothing to name, nothing to leak, freed by the kernel with the last process using it.
 //! For the children of lesson 7's forkserver and spawn methods, which inherit nothing, every
-//! primitive (except [`RLock`]) also has a `new_sendable` constructor: it lives in a memfd and
+//! primitive also has a `new_sendable` constructor: it lives in a memfd and
 //! can be passed as a target's argument (see `sendable.rs`).
 //!
 //! Linux only, like the rest of forkway.

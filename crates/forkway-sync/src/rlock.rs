@@ -45,9 +45,16 @@ impl RLock {
     /// # Errors
     /// The OS error when the shared memory cannot be mapped.
     pub fn new() -> io::Result<RLock> {
-        Ok(RLock {
-            region: Region::new(0)?,
-        })
+        Ok(RLock::from_region(Region::new(0)?))
+    }
+
+    /// The re-entrant lock over `region` (an ordinary one, or one in a memfd that can travel).
+    pub(crate) fn from_region(region: Region) -> RLock {
+        RLock { region }
+    }
+
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
     }
 
     fn acquire_until(&self, deadline: Deadline) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {

@@ -20,7 +20,7 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::lock::Region;
 use crate::{
-    Array, Barrier, Condition, Event, Lock, RawArray, RawLock, RawValue, Semaphore, Shareable, Value,
+    Array, Barrier, Condition, Event, Lock, RLock, RawArray, RawLock, RawValue, Semaphore, Shareable, Value,
 };
 
 /// The page of a primitive made of one page: anonymous (for `fork`), or in a memfd that can
@@ -107,6 +107,31 @@ impl<'de> Deserialize<'de> for Lock {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let fd = deserialize_memfd("Lock", "Lock", deserializer)?;
         Ok(Lock::from_region(region_from(fd, 0)?))
+    }
+}
+
+impl RLock {
+    /// A new, free re-entrant lock that can also be passed to a forkserver or spawn child as a
+    /// target's argument (lesson 7), like [`Lock::new_sendable`]. Its depth lives beside the
+    /// mutex in the same memfd, so the child sees the same lock, not a copy.
+    ///
+    /// # Errors
+    /// The OS error when the memfd cannot be made or mapped.
+    pub fn new_sendable() -> io::Result<RLock> {
+        Ok(RLock::from_region(Region::new_sendable(0)?))
+    }
+}
+
+impl Serialize for RLock {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_memfd(region_fd(self.region()), "RLock", "RLock", serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RLock {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fd = deserialize_memfd("RLock", "RLock", deserializer)?;
+        Ok(RLock::from_region(region_from(fd, 0)?))
     }
 }
 
