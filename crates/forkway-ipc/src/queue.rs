@@ -38,9 +38,7 @@ use std::sync::Arc;
 
 use crate::codec::DEFAULT_MAX_MESSAGE;
 use crate::error::GetError;
-use forkway_sys::{
-    futex_wait, futex_wake_all, Deadline, LockError, Locked, RobustMutex, Shm, Waiting, LOCK_GRACE,
-};
+use forkway_sys::{futex_wait, futex_wake_all, Deadline, Locked, RobustMutex, Shm, Waiting, LOCK_GRACE};
 use ring::{grow, Guard, Header, PutFailure, State, LEN_BYTES};
 
 /// Python's message, word for word, for trying to send a queue to another process.
@@ -233,7 +231,7 @@ impl<T> Queue<T> {
                 Some(self.guard())
             }
             // Not recoverable cannot happen (every owner death is made consistent at once).
-            Err(LockError::Timeout | LockError::NotRecoverable) => None,
+            Err(_) => None,
         }
     }
 

@@ -303,7 +303,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
             let how = match header.rlock.lock_until(deadline.at_least(LOCK_GRACE)) {
                 Ok(how) => how,
                 Err(LockError::Timeout) => return Err(GetError::Empty),
-                Err(LockError::NotRecoverable) => return Err(self.poison("the read lock is not recoverable")),
+                Err(_) => return Err(self.poison("the read lock is not recoverable")),
             };
             if how == Locked::OwnerDied {
                 // The dead reader's framing state is judged just below; the lock itself goes on.

@@ -47,8 +47,8 @@
 //! made with `Queue::new_sendable()` or `Lock::new_sendable()` lives in a memfd and can be
 //! passed in the args tuple under every method (its descriptor travels with `SCM_RIGHTS` to
 //! the forkserver, or is inherited across `execve` by a spawned child). So can every other shared
-//! primitive made with its `new_sendable` constructor: `JoinableQueue`, `RawLock`, `Semaphore`
-//! (and `Semaphore::bounded_sendable`), `Event`, `Condition`, `Barrier`, `Value`, `Array`,
+//! primitive made with its `new_sendable` constructor: `JoinableQueue`, `RawLock`, `RLock`,
+//! `Semaphore` (and `Semaphore::bounded_sendable`), `Event`, `Condition`, `Barrier`, `Value`, `Array`,
 //! `RawValue` and `RawArray`; an ordinary one is refused at `start()` with Python's reason.
 //!
 //! ## Spawn needs an entry hook

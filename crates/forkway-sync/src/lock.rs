@@ -204,7 +204,9 @@ impl Region {
         let start = forkway_trace::begin();
         let how = cell.mutex.lock_until(deadline).map_err(|e| match e {
             LockError::Timeout => AcquireError::Timeout,
-            LockError::NotRecoverable => AcquireError::NotRecoverable,
+            // Not recoverable, or a reason this lock does not know yet: either way the lock
+            // cannot be taken, and saying so is the safe answer.
+            _ => AcquireError::NotRecoverable,
         });
         if let Some(start) = start {
             trace_acquire(cell, start, &how);

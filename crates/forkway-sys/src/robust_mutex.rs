@@ -19,6 +19,7 @@ pub struct RobustMutex {
 
 /// Why [`RobustMutex::lock_until`] did not lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LockError {
     /// The deadline passed first.
     Timeout,
