@@ -57,15 +57,14 @@ pub(crate) struct FromWorker {
     pub(crate) outcome: Vec<u8>,
 }
 
-/// What a chunk came to. Almost always `AllOk`, a plain sequence of results.
-#[derive(Serialize, Deserialize)]
-pub(crate) enum ChunkOutcome<R> {
-    /// Every task of the chunk returned.
-    AllOk(Vec<R>),
-    /// Some failed: one result per task.
-    Mixed(Vec<Result<R, TaskError>>),
-    /// The whole chunk failed (its arguments did not decode).
-    Failed(TaskError),
+/// What a chunk came to: the process pool's shape and encoder (one wire format, one piece of
+/// code), over this crate's [`TaskError`].
+pub(crate) type ChunkOutcome<R> = forkway_pool::wire::ChunkOutcome<R, TaskError>;
+
+impl forkway_pool::wire::OutcomeError for TaskError {
+    fn not_serializable(why: String) -> TaskError {
+        TaskError::ResultNotSerializable(why)
+    }
 }
 
 /// The fixed point every trampoline is measured from. Never called: only its address matters.
@@ -228,31 +227,7 @@ where
             }
         }
     };
-    out.clear();
-    if codec::encode_into(&outcome, out).is_ok() {
-        return;
-    }
-    // Some result does not serialize: send an error in its place, so that the other results of
-    // the chunk still arrive (Python's MaybeEncodingError, per task).
-    let items: Vec<Result<R, TaskError>> = match outcome {
-        ChunkOutcome::AllOk(values) => values.into_iter().map(Ok).collect(),
-        ChunkOutcome::Mixed(items) => items,
-        ChunkOutcome::Failed(error) => vec![Err(error)],
-    };
-    let items = items
-        .into_iter()
-        .map(|item| match item {
-            Ok(value) => match codec::encode(&value) {
-                Ok(_) => Ok(value),
-                Err(e) => Err(TaskError::ResultNotSerializable(e.to_string())),
-            },
-            Err(e) => Err(e),
-        })
-        .collect();
-    out.clear();
-    if let Err(e) = codec::encode_into(&ChunkOutcome::Mixed(items), out) {
-        *out = chunk_error(TaskError::ResultNotSerializable(e.to_string()));
-    }
+    forkway_pool::wire::encode_outcome(outcome, out);
 }
 
 /// The encoded outcome "the whole chunk failed with `error`", whatever the result type.

@@ -65,7 +65,8 @@ mod result;
 mod start;
 mod supervise;
 mod task;
-mod wire;
+#[doc(hidden)]
+pub mod wire;
 mod worker;
 
 use serde::de::DeserializeOwned;

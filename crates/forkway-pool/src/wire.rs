@@ -41,14 +41,32 @@ pub(crate) fn decode_args<A: DeserializeOwned>(args: &[u8]) -> Result<Vec<A>, Ta
 
 /// What a chunk came to. Almost always `AllOk`: a plain sequence of results, as cheap to
 /// encode and decode as the values themselves.
+///
+/// Generic in its error so that forkway-mpi's pool, whose tasks fail in other ways (no worker
+/// dies alone there; a panic names its rank), sends the same shape with the same code.
+#[doc(hidden)]
 #[derive(Serialize, Deserialize)]
-pub(crate) enum ChunkOutcome<R> {
+pub enum ChunkOutcome<R, E = TaskError> {
     /// Every task of the chunk returned.
     AllOk(Vec<R>),
     /// Some failed: one result per task.
-    Mixed(Vec<Result<R, TaskError>>),
+    Mixed(Vec<Result<R, E>>),
     /// The whole chunk failed (its arguments did not decode, its reply could not be sent).
-    Failed(TaskError),
+    Failed(E),
+}
+
+/// A task error that can say "this result did not serialize", which is what
+/// [`encode_outcome`] puts in the place of such a result.
+#[doc(hidden)]
+pub trait OutcomeError: Serialize + Sized {
+    /// The error for a result that `codec::encode` refused, with the encoder's reason.
+    fn not_serializable(why: String) -> Self;
+}
+
+impl OutcomeError for TaskError {
+    fn not_serializable(why: String) -> TaskError {
+        TaskError::ResultNotSerializable(why)
+    }
 }
 
 /// The encoded outcome "the whole chunk failed with `error`", whatever the result type
@@ -59,14 +77,15 @@ pub(crate) fn chunk_error(error: TaskError) -> Vec<u8> {
 
 /// Encodes a chunk's outcome into `out`, in the worker. A result that does not serialize
 /// becomes an error in its own place, so the other results of the chunk still arrive.
-pub(crate) fn encode_outcome<R: Serialize>(outcome: ChunkOutcome<R>, out: &mut Vec<u8>) {
+#[doc(hidden)]
+pub fn encode_outcome<R: Serialize, E: OutcomeError>(outcome: ChunkOutcome<R, E>, out: &mut Vec<u8>) {
     out.clear();
     if codec::encode_into(&outcome, out).is_ok() {
         return;
     }
     // Some result does not serialize: find which, and send an error in its place, so that
     // the other results of the chunk still arrive (Python's MaybeEncodingError, per task).
-    let items: Vec<Result<R, TaskError>> = match outcome {
+    let items: Vec<Result<R, E>> = match outcome {
         ChunkOutcome::AllOk(values) => values.into_iter().map(Ok).collect(),
         ChunkOutcome::Mixed(items) => items,
         ChunkOutcome::Failed(error) => vec![Err(error)],
@@ -76,7 +95,7 @@ pub(crate) fn encode_outcome<R: Serialize>(outcome: ChunkOutcome<R>, out: &mut V
         .map(|item| match item {
             Ok(value) => match codec::encode(&value) {
                 Ok(_) => Ok(value),
-                Err(e) => Err(TaskError::ResultNotSerializable(e.to_string())),
+                Err(e) => Err(E::not_serializable(e.to_string())),
             },
             Err(e) => Err(e),
         })
@@ -84,7 +103,8 @@ pub(crate) fn encode_outcome<R: Serialize>(outcome: ChunkOutcome<R>, out: &mut V
     out.clear();
     if let Err(e) = codec::encode_into(&ChunkOutcome::Mixed(items), out) {
         // Only an error that cannot serialize its own text gets here; be loud but not lost.
-        *out = chunk_error(TaskError::ResultNotSerializable(e.to_string()));
+        *out = codec::encode(&ChunkOutcome::<(), E>::Failed(E::not_serializable(e.to_string())))
+            .unwrap_or_default();
     }
 }
 
