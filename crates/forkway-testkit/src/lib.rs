@@ -17,6 +17,8 @@ pub mod bench;
 pub mod interpreter;
 #[cfg(feature = "mpi")]
 pub mod mpi_harness;
+#[cfg(feature = "mpi-shm")]
+pub mod mpi_shm;
 #[cfg(feature = "process")]
 mod support;
 #[cfg(feature = "process")]

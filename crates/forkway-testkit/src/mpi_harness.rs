@@ -327,9 +327,9 @@ pub fn launch(args: &[&str], ranks: u32, limit: Duration) -> Job {
         Ok(exe) => exe,
         Err(e) => return fail(format!("cannot find this test binary: {e}")),
     };
-    let shm = MpiShmDir::new();
+    let shm = crate::mpi_shm::MpiShmDir::new();
     let mut cmd = Command::new("mpirun");
-    cmd.env("OMPI_MCA_btl_vader_backing_directory", &shm.0)
+    cmd.env("OMPI_MCA_btl_vader_backing_directory", shm.path())
         .args(["--allow-run-as-root", "--oversubscribe", "-n"])
         .arg(ranks.to_string())
         .arg(&exe)
@@ -409,33 +409,5 @@ fn reap_orphans() {
         if status == WaitStatus::StillAlive {
             break;
         }
-    }
-}
-
-/// A folder of its own for Open MPI's shared-memory segments (`vader_segment.*`): Open MPI
-/// leaves them in /dev/shm when a job ends (4 MiB a rank, measured: about 30 files a test run),
-/// so each job gets this folder through `OMPI_MCA_btl_vader_backing_directory`, removed on drop.
-struct MpiShmDir(std::path::PathBuf);
-
-impl MpiShmDir {
-    fn new() -> MpiShmDir {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let base = std::path::Path::new("/dev/shm");
-        let base = if base.is_dir() {
-            base.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("forkway-mpi-{}-{n}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        MpiShmDir(dir)
-    }
-}
-
-impl Drop for MpiShmDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

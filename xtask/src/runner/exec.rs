@@ -78,7 +78,7 @@ pub(super) fn run_exe(
     use std::os::unix::process::CommandExt;
     let started = Instant::now();
     // Removed when this function returns, however it returns.
-    let shm = (!launcher.is_empty()).then(MpiShmDir::new);
+    let shm = (!launcher.is_empty()).then(forkway_testkit::mpi_shm::MpiShmDir::new);
     let mut cmd = match launcher.split_first() {
         Some((program, rest)) => {
             let mut c = Command::new(program);
@@ -88,7 +88,7 @@ pub(super) fn run_exe(
         None => Command::new(exe),
     };
     if let Some(shm) = &shm {
-        cmd.env("OMPI_MCA_btl_vader_backing_directory", &shm.0);
+        cmd.env("OMPI_MCA_btl_vader_backing_directory", shm.path());
     }
     if let Some(trace) = trace {
         cmd.env("FORKWAY_TRACE", trace);
@@ -237,34 +237,6 @@ pub fn failure_message(stdout: &str, stderr: &str) -> String {
     }
     lines.truncate(20);
     lines.join("\n")
-}
-
-/// A folder of its own for Open MPI's shared-memory segments (`vader_segment.*`): Open MPI
-/// leaves them in /dev/shm when a job ends (4 MiB a rank, measured: about 30 files a test run),
-/// so each job gets this folder through `OMPI_MCA_btl_vader_backing_directory`, removed on drop.
-struct MpiShmDir(std::path::PathBuf);
-
-impl MpiShmDir {
-    fn new() -> MpiShmDir {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let base = std::path::Path::new("/dev/shm");
-        let base = if base.is_dir() {
-            base.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("forkway-mpi-{}-{n}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        MpiShmDir(dir)
-    }
-}
-
-impl Drop for MpiShmDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[cfg(test)]
