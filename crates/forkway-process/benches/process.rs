@@ -8,7 +8,6 @@
 //!
 //! `cargo bench -p forkway-process --bench process` (add `-- --quick` for a smoke run).
 
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,8 @@ use criterion::{Criterion, Throughput};
 use forkway_process::Process;
 
 use forkway_testkit::bench::{
-    full_run, measure, report_with_curves, rounds, Contender, Curve, Curves, Medians, Python, Ratio,
+    full_run, measure, report_with_curves, rounds, BigParent, Contender, Curve, Curves, Medians, Python,
+    Ratio,
 };
 
 fn forkway(n: u64) -> Duration {
@@ -47,97 +47,6 @@ fn floor(n: u64) -> Duration {
     start.elapsed()
 }
 
-fn rss_bytes() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmRSS:")?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(f64::NAN, |kib| kib * 1024.0)
-}
-
-/// A parent of a chosen size: a child that holds `ballast` bytes (written, so resident) and
-/// times start + join of its own children on command — forkway's and the floor's.
-struct BigParent {
-    // Dropped first: the child reads EOF and ends.
-    cmd: std::io::PipeWriter,
-    answers: std::io::PipeReader,
-    _child: Process,
-    rss: f64,
-}
-
-fn send_word(to: &mut impl std::io::Write, word: u64) -> std::io::Result<()> {
-    to.write_all(&word.to_le_bytes())
-}
-
-fn recv_word(from: &mut impl std::io::Read) -> std::io::Result<u64> {
-    let mut word = [0u8; 8];
-    from.read_exact(&mut word)?;
-    Ok(u64::from_le_bytes(word))
-}
-
-impl Drop for BigParent {
-    fn drop(&mut self) {
-        // Before the fields close the descriptors (the numbers can be reused).
-        forkway_process::clofork::keep_on_fork(self.cmd.as_raw_fd());
-        forkway_process::clofork::keep_on_fork(self.answers.as_raw_fd());
-    }
-}
-
-impl BigParent {
-    fn start(ballast: usize) -> BigParent {
-        let (mut child_cmd, cmd) = std::io::pipe().expect("pipe");
-        let (answers, mut child_answers) = std::io::pipe().expect("pipe");
-        // The parent's ends must not live on in the child: with its own copy of `cmd` open it
-        // would never read EOF, and dropping the BigParent would wait for it forever.
-        let ours = [cmd.as_raw_fd(), answers.as_raw_fd()];
-        for fd in ours {
-            forkway_process::clofork::close_on_fork(fd);
-        }
-        let mut child = Process::new(move || {
-            // Closed here already; the numbers may be reused, so this child's own children
-            // must not close them again.
-            for fd in ours {
-                forkway_process::clofork::keep_on_fork(fd);
-            }
-            let ballast = vec![1u8; ballast];
-            std::hint::black_box(&ballast);
-            if send_word(&mut child_answers, rss_bytes().to_bits()).is_err() {
-                return;
-            }
-            // A command is 2n + (0 forkway, 1 floor); the answer, the time in seconds (f64 bits).
-            while let Ok(c) = recv_word(&mut child_cmd) {
-                let t = if c & 1 == 0 { forkway(c / 2) } else { floor(c / 2) };
-                if send_word(&mut child_answers, t.as_secs_f64().to_bits()).is_err() {
-                    return;
-                }
-            }
-        });
-        // Not a daemon: a daemonic process may not have children (Python's rule, kept). It
-        // ends when `cmd` closes, and dropping the Process reaps it.
-        child.start().expect("start");
-        let mut answers = answers;
-        let rss = f64::from_bits(recv_word(&mut answers).expect("the big parent's RSS"));
-        BigParent {
-            cmd,
-            answers,
-            _child: child,
-            rss,
-        }
-    }
-
-    fn run(&mut self, floor: bool, n: u64) -> Duration {
-        send_word(&mut self.cmd, 2 * n + u64::from(floor)).expect("command");
-        Duration::from_secs_f64(f64::from_bits(recv_word(&mut self.answers).expect("answer")))
-    }
-}
-
 /// Start + join against the parent's resident size: fork copies the page tables, so a
 /// bigger parent forks more slowly — forkway, the floor and CPython alike.
 fn curve_rss(python: Option<&std::cell::RefCell<Python>>) -> Curve {
@@ -153,7 +62,12 @@ fn curve_rss(python: Option<&std::cell::RefCell<Python>>) -> Curve {
     };
     let mut medians = Medians::new();
     for &size in sizes {
-        let mut big = BigParent::start(size);
+        // A command is 2n + (0 forkway, 1 floor).
+        let mut big = BigParent::start(
+            size,
+            || (),
+            |(), c| if c & 1 == 0 { forkway(c / 2) } else { floor(c / 2) },
+        );
         let rss = big.rss;
         let iters = if size > 1 << 30 {
             4
@@ -165,8 +79,8 @@ fn curve_rss(python: Option<&std::cell::RefCell<Python>>) -> Curve {
         let (rounds_n, iters) = if full_run() { (5, iters) } else { (2, 2) };
         let py_rss = python.map(|py| py.borrow_mut().value("ballast", size as u64));
         let big = std::cell::RefCell::new(&mut big);
-        let mut f = |n| big.borrow_mut().run(false, n);
-        let mut l = |n| big.borrow_mut().run(true, n);
+        let mut f = |n| big.borrow_mut().run(2 * n);
+        let mut l = |n| big.borrow_mut().run(2 * n + 1);
         let mut p;
         let mut contenders: Vec<Contender<'_>> = vec![("forkway", &mut f), ("fork floor", &mut l)];
         if let Some(py) = python {

@@ -12,19 +12,17 @@
 //! parents, few rounds).
 
 use std::ffi::CString;
-use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use forkway_pool::Pool;
-use forkway_process::Process;
 use forkway_start::{forkserver, Context, StartMethod};
 
 use forkway_testkit::bench::{
-    full_run, measure, report_with_curves, rounds, Contender, Curve, Curves, Medians, Python, Ratio,
+    full_run, measure, report_with_curves, rounds, BigParent, Contender, Curve, Curves, Medians, Python,
+    Ratio,
 };
 
 /// Set in the environment of the floor's children: `main` returns at once.
@@ -115,21 +113,6 @@ fn contender(i: u64, floor: &Floor, n: u64) -> Duration {
     }
 }
 
-fn rss_bytes() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmRSS:")?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(f64::NAN, |kib| kib * 1024.0)
-}
-
 fn mem_available() -> u64 {
     let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     info.lines()
@@ -142,78 +125,6 @@ fn mem_available() -> u64 {
                 .ok()
         })
         .map_or(0, |kib| kib * 1024)
-}
-
-fn send_word(to: &mut impl Write, word: u64) -> std::io::Result<()> {
-    to.write_all(&word.to_le_bytes())
-}
-
-fn recv_word(from: &mut impl Read) -> std::io::Result<u64> {
-    let mut word = [0u8; 8];
-    from.read_exact(&mut word)?;
-    Ok(u64::from_le_bytes(word))
-}
-
-/// A parent of a chosen size: a forked child that starts its forkserver while small, then
-/// holds `ballast` bytes (written, so resident) and times start + join on command.
-struct BigParent {
-    // Dropped first: the child reads EOF and ends.
-    cmd: std::io::PipeWriter,
-    answers: std::io::PipeReader,
-    _child: Process,
-    rss: f64,
-}
-
-impl Drop for BigParent {
-    fn drop(&mut self) {
-        forkway_process::clofork::keep_on_fork(self.cmd.as_raw_fd());
-        forkway_process::clofork::keep_on_fork(self.answers.as_raw_fd());
-    }
-}
-
-impl BigParent {
-    fn start(ballast: usize) -> BigParent {
-        let (mut child_cmd, cmd) = std::io::pipe().expect("pipe");
-        let (answers, mut child_answers) = std::io::pipe().expect("pipe");
-        let ours = [cmd.as_raw_fd(), answers.as_raw_fd()];
-        for fd in ours {
-            forkway_process::clofork::close_on_fork(fd);
-        }
-        let mut child = Process::new(move || {
-            for fd in ours {
-                forkway_process::clofork::keep_on_fork(fd);
-            }
-            // While this process is small: its children are copies of this small server.
-            forkserver::ensure_running().expect("forkserver");
-            let floor = Floor::new();
-            let ballast = vec![1u8; ballast];
-            std::hint::black_box(&ballast);
-            if send_word(&mut child_answers, rss_bytes().to_bits()).is_err() {
-                return;
-            }
-            // A command is 4n + contender; the answer, the time in seconds (f64 bits).
-            while let Ok(c) = recv_word(&mut child_cmd) {
-                let t = contender(c % 4, &floor, c / 4);
-                if send_word(&mut child_answers, t.as_secs_f64().to_bits()).is_err() {
-                    return;
-                }
-            }
-        });
-        child.start().expect("start");
-        let mut answers = answers;
-        let rss = f64::from_bits(recv_word(&mut answers).expect("the big parent's RSS"));
-        BigParent {
-            cmd,
-            answers,
-            _child: child,
-            rss,
-        }
-    }
-
-    fn run(&mut self, contender: u64, n: u64) -> Duration {
-        send_word(&mut self.cmd, 4 * n + contender).expect("command");
-        Duration::from_secs_f64(f64::from_bits(recv_word(&mut self.answers).expect("answer")))
-    }
 }
 
 const NAMES: [&str; 4] = ["fork", "forkserver", "spawn", "posix_spawn floor"];
@@ -240,7 +151,16 @@ fn curve_rss(python: Option<&std::cell::RefCell<Python>>, medians: &mut Medians)
         }
     }
     for (size, workload) in sizes {
-        let mut big = BigParent::start(size);
+        // While the child is small it starts its forkserver, whose children are copies of a small
+        // process; a command is 4n + contender.
+        let mut big = BigParent::start(
+            size,
+            || {
+                forkserver::ensure_running().expect("forkserver");
+                Floor::new()
+            },
+            |floor, c| contender(c % 4, floor, c / 4),
+        );
         let rss = big.rss;
         let (rounds_n, iters) = if full_run() {
             (5, if size > 1 << 30 { 4 } else { 10 })
@@ -251,7 +171,10 @@ fn curve_rss(python: Option<&std::cell::RefCell<Python>>, medians: &mut Medians)
         let big = std::cell::RefCell::new(&mut big);
         let big = &big;
         let mut runs: Vec<Box<dyn FnMut(u64) -> Duration + '_>> = (0..4u64)
-            .map(|i| Box::new(move |n| big.borrow_mut().run(i, n)) as Box<dyn FnMut(u64) -> Duration + '_>)
+            .map(|i| {
+                Box::new(move |n: u64| big.borrow_mut().run(4 * n + i))
+                    as Box<dyn FnMut(u64) -> Duration + '_>
+            })
             .collect();
         if let Some(py) = python {
             for name in ["start_join_fork", "start_join_forkserver", "start_join_spawn"] {

@@ -296,3 +296,108 @@ pub fn report_with_curves(name: &str, medians: &Medians, ratios: &[Ratio], curve
         serde_json::to_string_pretty(&json).unwrap_or_default(),
     );
 }
+
+/// This process's resident memory in bytes (`VmRSS`), NaN when /proc does not say.
+pub fn rss_bytes() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(f64::NAN, |kib| kib * 1024.0)
+}
+
+fn send_word(to: &mut impl Write, word: u64) -> std::io::Result<()> {
+    to.write_all(&word.to_le_bytes())
+}
+
+fn recv_word(from: &mut impl std::io::Read) -> std::io::Result<u64> {
+    let mut word = [0u8; 8];
+    from.read_exact(&mut word)?;
+    Ok(u64::from_le_bytes(word))
+}
+
+/// A parent of a chosen size, for "start + join against the parent's resident memory": a
+/// child that holds `ballast` bytes (written, so resident) and times, on command, whatever the
+/// bench asks of it. Fork copies page tables, so what it starts costs more the bigger it is.
+pub struct BigParent {
+    // Dropped first: the child reads EOF and ends.
+    cmd: std::io::PipeWriter,
+    answers: std::io::PipeReader,
+    _child: forkway_process::Process,
+    /// The child's resident memory once it holds its ballast, in bytes.
+    pub rss: f64,
+}
+
+impl Drop for BigParent {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // Before the fields close the descriptors (the numbers can be reused).
+        forkway_process::clofork::keep_on_fork(self.cmd.as_raw_fd());
+        forkway_process::clofork::keep_on_fork(self.answers.as_raw_fd());
+    }
+}
+
+impl BigParent {
+    /// Starts the child. It runs `setup` while still small (a forkserver started there stays a
+    /// copy of a small process), then takes its ballast, then answers each command `c` sent by
+    /// [`run`](BigParent::run) with `time(&setup's value, c)`.
+    pub fn start<S>(
+        ballast: usize,
+        setup: impl FnOnce() -> S + Send + 'static,
+        time: impl Fn(&S, u64) -> Duration + Send + 'static,
+    ) -> BigParent {
+        use std::os::fd::AsRawFd;
+        let (mut child_cmd, cmd) = std::io::pipe().expect("pipe");
+        let (answers, mut child_answers) = std::io::pipe().expect("pipe");
+        // The parent's ends must not live on in the child: with its own copy of `cmd` open it
+        // would never read EOF, and dropping the BigParent would wait for it forever.
+        let ours = [cmd.as_raw_fd(), answers.as_raw_fd()];
+        for fd in ours {
+            forkway_process::clofork::close_on_fork(fd);
+        }
+        let mut child = forkway_process::Process::new(move || {
+            // Closed here already; the numbers may be reused, so this child's own children
+            // must not close them again.
+            for fd in ours {
+                forkway_process::clofork::keep_on_fork(fd);
+            }
+            let state = setup();
+            let ballast = vec![1u8; ballast];
+            std::hint::black_box(&ballast);
+            if send_word(&mut child_answers, rss_bytes().to_bits()).is_err() {
+                return;
+            }
+            // The answer: the time in seconds, as f64 bits.
+            while let Ok(c) = recv_word(&mut child_cmd) {
+                let t = time(&state, c);
+                if send_word(&mut child_answers, t.as_secs_f64().to_bits()).is_err() {
+                    return;
+                }
+            }
+        });
+        // Not a daemon: a daemonic process may not have children (Python's rule, kept). It
+        // ends when `cmd` closes, and dropping the Process reaps it.
+        child.start().expect("start");
+        let mut answers = answers;
+        let rss = f64::from_bits(recv_word(&mut answers).expect("the big parent's RSS"));
+        BigParent {
+            cmd,
+            answers,
+            _child: child,
+            rss,
+        }
+    }
+
+    /// Sends `command` and waits for the time it took in the child.
+    pub fn run(&mut self, command: u64) -> Duration {
+        send_word(&mut self.cmd, command).expect("command");
+        Duration::from_secs_f64(f64::from_bits(recv_word(&mut self.answers).expect("answer")))
+    }
+}
