@@ -6,7 +6,9 @@
 //! - `pipe_round_trip`: send a small integer, get it echoed back (the Rust peer ipc-channel too;
 //!   two simplex pipes each way;
 //!   also forkway's duplex socket pair). Floor: 8-byte `write`/`read` on two kernel pipes.
-//! - `queue_small`: one producer process puts small integers, the parent gets them.
+//! - `queue_small`: one producer process puts small integers, the parent gets them. Floor: a
+//!   single-producer single-consumer ring of `u64` in shared memory, both sides spinning
+//!   (`ring.rs`: what moving 8 bytes between processes costs with no lock, encoding or kill safety).
 //! - `queue_1mib`: the same with 1 MiB byte payloads. Floor: the same bytes through a bare
 //!   pipe (`write` 1 MiB, `read` 1 MiB).
 //!
@@ -28,6 +30,9 @@ use forkway_testkit::bench::{
     full_run, measure, report_with_curves, rounds, Contender, Curve, Curves, Medians, Python, Ratio,
 };
 use serde_bytes::ByteBuf;
+
+mod ice;
+mod ring;
 
 const MIB: usize = 1 << 20;
 
@@ -335,129 +340,6 @@ impl<T> Drop for ThreadProducer<T> {
     }
 }
 
-/// The shared-memory peer: iceoryx2 publish-subscribe between two processes. The publisher
-/// (a child) loans a sample in shared memory, writes `len` bytes into it and publishes it; the
-/// parent's subscriber reads it in place — zero-copy, no encoding, and it polls (iceoryx2's
-/// subscriber has no blocking receive; a blocking wait needs its separate event service), where
-/// forkway's `get` encodes, copies out and sleeps on a futex. The publisher blocks when the
-/// subscriber's buffer is full (`UnableToDeliverStrategy::Block`), as a producer on a queue
-/// that the consumer drains.
-mod ice {
-    use super::*;
-    use iceoryx2::port::subscriber::Subscriber;
-    use iceoryx2::prelude::*;
-
-    pub struct IceProducer {
-        // Dropped first: the child sees EOF, drops its iceoryx2 ports and exits; then joined.
-        cmd: Connection<u64>,
-        child: Process,
-        subscriber: Subscriber<ipc::Service, [u8], ()>,
-        _node: Node<ipc::Service>,
-        len: usize,
-    }
-
-    impl IceProducer {
-        /// `None` (with the reason) when iceoryx2 cannot set up here.
-        pub fn start(len: usize, buffer: usize) -> Option<IceProducer> {
-            match Self::try_start(len, buffer) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    eprintln!("iceoryx2 peer skipped: {e}");
-                    None
-                }
-            }
-        }
-
-        fn try_start(len: usize, buffer: usize) -> Result<IceProducer, Box<dyn std::error::Error>> {
-            set_log_level(LogLevel::Error);
-            let name = format!("forkway-bench/{}/{len}", std::process::id());
-            let node = NodeBuilder::new().create::<ipc::Service>()?;
-            let service = node
-                .service_builder(&name.as_str().try_into()?)
-                .publish_subscribe::<[u8]>()
-                .subscriber_max_buffer_size(buffer)
-                .history_size(0)
-                .enable_safe_overflow(false)
-                .max_publishers(1)
-                .max_subscribers(1)
-                .create()?;
-            let subscriber = service.subscriber_builder().buffer_size(buffer).create()?;
-            let (mut child_cmd, mut cmd) = simplex::<u64>()?;
-            let (mut ready, mut child_ready) = simplex::<u64>()?;
-            cmd.set_close_on_fork(true);
-            ready.set_close_on_fork(true);
-            let mut child = Process::new(move || {
-                // iceoryx2 objects are made after the fork, in the process that uses them.
-                let mut run = || -> Result<(), Box<dyn std::error::Error>> {
-                    let node = NodeBuilder::new().create::<ipc::Service>()?;
-                    let service = node
-                        .service_builder(&name.as_str().try_into()?)
-                        .publish_subscribe::<[u8]>()
-                        .open()?;
-                    let publisher = service
-                        .publisher_builder()
-                        .initial_max_slice_len(len)
-                        .unable_to_deliver_strategy(UnableToDeliverStrategy::Block)
-                        .create()?;
-                    let block = vec![7u8; len];
-                    child_ready.send(&0)?;
-                    while let Ok(n) = child_cmd.recv() {
-                        for i in 0..n {
-                            let sample = publisher.loan_slice_uninit(len)?;
-                            let mut sample = sample.write_from_slice(&block);
-                            sample.payload_mut()[0] = i as u8;
-                            sample.send()?;
-                        }
-                    }
-                    Ok(())
-                };
-                if let Err(e) = run() {
-                    eprintln!("iceoryx2 publisher: {e}");
-                    let _ = child_ready.send(&1);
-                }
-            });
-            child.start()?;
-            if ready.recv()? != 0 {
-                return Err("the publisher could not start".into());
-            }
-            Ok(IceProducer {
-                cmd,
-                child,
-                subscriber,
-                _node: node,
-                len,
-            })
-        }
-
-        pub fn transfer(&mut self, n: u64) -> Duration {
-            let start = Instant::now();
-            self.cmd.send(&n).expect("command");
-            let mut got = 0;
-            while got < n {
-                match self.subscriber.receive().expect("receive") {
-                    Some(sample) => {
-                        let payload = sample.payload();
-                        debug_assert_eq!(payload.len(), self.len);
-                        std::hint::black_box(payload[payload.len() - 1]);
-                        got += 1;
-                    }
-                    None => std::thread::yield_now(),
-                }
-            }
-            start.elapsed()
-        }
-    }
-
-    impl Drop for IceProducer {
-        fn drop(&mut self) {
-            // Closing the command connection ends the child's loop; then it is reaped.
-            let (_, dead) = simplex::<u64>().expect("simplex");
-            drop(std::mem::replace(&mut self.cmd, dead));
-            let _ = self.child.join_timeout(Duration::from_secs(10));
-        }
-    }
-}
-
 /// k producer and k consumer processes on one queue (throughput curve): each producer puts
 /// n/k items, each consumer gets n/k and reports.
 struct Mesh {
@@ -645,12 +527,17 @@ fn benches(c: &mut Criterion, python: &mut Option<Python>, medians: &mut Medians
         let py = python.as_mut().map(std::cell::RefCell::new);
         let mut threads = ThreadProducer::start(small);
         let mut ice = ice::IceProducer::start(8, 1024);
+        let mut shm = ring::ShmRing::start();
         let mut f = |n| producer.transfer(n);
         let mut t = |n| threads.transfer(n);
+        let mut r = |n| shm.transfer(n);
         let mut p;
         let mut i;
-        let mut contenders: Vec<Contender<'_>> =
-            vec![("forkway", &mut f), ("threads_crossbeam-channel", &mut t)];
+        let mut contenders: Vec<Contender<'_>> = vec![
+            ("forkway", &mut f),
+            ("threads_crossbeam-channel", &mut t),
+            ("floor", &mut r),
+        ];
         if let Some(ice) = ice.as_mut() {
             i = |n| ice.transfer(n);
             contenders.push(("peer_iceoryx2", &mut i));
@@ -811,6 +698,18 @@ fn main() {
                 num: ("queue_small", "cpython"),
                 den: ("queue_small", "forkway"),
                 target: Some((">= 20", |r| r >= 20.0)),
+            },
+            Ratio {
+                label: "queue small: forkway / shared-memory ring floor (time)",
+                num: ("queue_small", "forkway"),
+                den: ("queue_small", "floor"),
+                target: None,
+            },
+            Ratio {
+                label: "queue small: shared-memory ring floor / crossbeam threads (time)",
+                num: ("queue_small", "floor"),
+                den: ("queue_small", "threads_crossbeam-channel"),
+                target: None,
             },
             Ratio {
                 label: "queue small: forkway / crossbeam threads (time)",
