@@ -139,7 +139,7 @@ impl<T> Connection<T> {
         };
         if on {
             forkway_process::clofork::close_on_fork(fd);
-            self.close_on_fork_in = std::process::id();
+            self.close_on_fork_in = forkway_sys::current_pid();
         } else if self.close_on_fork_in != 0 {
             forkway_process::clofork::keep_on_fork(fd);
             self.close_on_fork_in = 0;
@@ -153,7 +153,7 @@ impl<T> Connection<T> {
 
     /// True in a forked child for a copy of an end marked close-on-fork in an ancestor.
     fn closed_at_fork(&self) -> bool {
-        self.close_on_fork_in != 0 && self.close_on_fork_in != std::process::id()
+        self.close_on_fork_in != 0 && self.close_on_fork_in != forkway_sys::current_pid()
     }
 
     /// Closes this end now (dropping it does the same). Later calls fail with "handle is closed".

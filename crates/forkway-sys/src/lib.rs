@@ -9,6 +9,7 @@
 //! | [`RobustMutex`] | a process-shared pthread mutex that reports a dead holder instead of hanging | `Queue`, `SimpleQueue`, `Lock`, `Barrier` |
 //! | [`futex_wait`], [`futex_wake`], [`futex_wake_all`], [`Waiting`], [`futex_calls`] | sleeping on a word of shared memory, and counting the system calls that took | every blocking wait |
 //! | [`Deadline`], [`LOCK_GRACE`] | "wait until", saturating, for every timed call | every `_timeout` and `_nowait` |
+//! | [`current_pid`] | the process's pid without a system call, right in forked children too | connections closed at fork, lock owners |
 //! | [`fds`] | the side lists of descriptors that travel beside encoded values | sendable `Queue` and `Lock` (lesson 7) |
 //!
 //! ## Why a crate of its own
@@ -31,9 +32,11 @@ mod deadline;
 pub mod fds;
 mod futex;
 mod mapping;
+mod pid;
 mod robust_mutex;
 
 pub use deadline::{Deadline, LOCK_GRACE};
 pub use futex::{futex_calls, futex_wait, futex_wake, futex_wake_all, FutexCalls, Waiting};
 pub use mapping::Shm;
+pub use pid::current_pid;
 pub use robust_mutex::{LockError, Locked, RobustMutex};
