@@ -266,13 +266,21 @@ pub(crate) fn start(
 
     // What the child does between its birth and the exec: descriptors only.
     let mut actions = FileActions::new().map_err(io("posix_spawn_file_actions_init"))?;
-    actions.inherit(request.as_raw_fd()).map_err(io("posix_spawn_file_actions"))?;
+    actions
+        .inherit(request.as_raw_fd())
+        .map_err(io("posix_spawn_file_actions"))?;
     for fd in arg_fds {
-        actions.inherit(fd.as_raw_fd()).map_err(io("posix_spawn_file_actions"))?;
+        actions
+            .inherit(fd.as_raw_fd())
+            .map_err(io("posix_spawn_file_actions"))?;
     }
     if let Some((saved, null)) = &parked {
-        actions.inherit(saved.as_raw_fd()).map_err(io("posix_spawn_file_actions"))?;
-        actions.dup2(null.as_raw_fd(), 1).map_err(io("posix_spawn_file_actions"))?;
+        actions
+            .inherit(saved.as_raw_fd())
+            .map_err(io("posix_spawn_file_actions"))?;
+        actions
+            .dup2(null.as_raw_fd(), 1)
+            .map_err(io("posix_spawn_file_actions"))?;
     }
 
     let mut p = forkway_process::Process::for_exec()

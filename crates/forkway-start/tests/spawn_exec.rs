@@ -55,7 +55,10 @@ fn pidfd_open(pid: u32) -> OwnedFd {
 
 /// Whether the process behind `pidfd` ends within [`BOUND`].
 fn ends(pidfd: &OwnedFd) -> bool {
-    let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let mut fds = [nix::poll::PollFd::new(
+        pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
     let ms = u16::try_from(BOUND.as_millis()).unwrap_or(u16::MAX);
     matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)), Ok(1))
 }
@@ -99,10 +102,19 @@ fn a_spawned_child_is_our_child_for_every_call() {
         "the sentinel is readable while the child runs"
     );
     p.terminate().expect("terminate");
-    assert!(p.join_timeout(BOUND).expect("join"), "terminated child still running");
+    assert!(
+        p.join_timeout(BOUND).expect("join"),
+        "terminated child still running"
+    );
     assert_eq!(p.exitcode(), Some(-15));
-    let mut fds = [nix::poll::PollFd::new(p.sentinel().expect("sentinel"), nix::poll::PollFlags::POLLIN)];
-    assert_eq!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).expect("poll"), 1);
+    let mut fds = [nix::poll::PollFd::new(
+        p.sentinel().expect("sentinel"),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    assert_eq!(
+        nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).expect("poll"),
+        1
+    );
     assert!(!p.is_alive());
     assert!(forkway_start::active_children().iter().all(|c| c.pid() != pid));
     // Starting twice is refused, as for any process.
@@ -174,8 +186,10 @@ fn a_failed_exec_is_an_error_and_leaves_nothing() {
         let result = p.start();
         std::env::remove_var("FORKWAY_TEST_TOO_LONG");
         match result {
-            Err(StartError::Spawn { op: "posix_spawn", source })
-                if source.raw_os_error() == Some(libc::E2BIG) => {}
+            Err(StartError::Spawn {
+                op: "posix_spawn",
+                source,
+            }) if source.raw_os_error() == Some(libc::E2BIG) => {}
             other => return Err(format!("start with an oversized environment: {other:?}")),
         }
         if p.pid().is_some() || p.is_alive() {
@@ -213,12 +227,18 @@ fn running_out_of_descriptors_is_an_error_and_leaks_nothing() {
             let probe = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
             std::os::fd::AsRawFd::as_raw_fd(&probe) as u64
         };
-        let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         // SAFETY: getrlimit fills in the struct we own.
         if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) } != 0 {
             return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
         }
-        let tight = libc::rlimit { rlim_cur: lowest_free, rlim_max: old.rlim_max };
+        let tight = libc::rlimit {
+            rlim_cur: lowest_free,
+            rlim_max: old.rlim_max,
+        };
         // SAFETY: setrlimit reads the struct we own.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &tight) } != 0 {
             return Err(format!("setrlimit: {}", std::io::Error::last_os_error()));
@@ -266,7 +286,10 @@ fn a_spawned_daemon_dies_with_its_killed_parent() {
     let pidfd = pidfd_open(daemon);
     parent.kill().expect("kill");
     assert!(parent.join_timeout(BOUND).expect("join"));
-    assert!(ends(&pidfd), "the spawned daemon {daemon} outlived its SIGKILLed parent");
+    assert!(
+        ends(&pidfd),
+        "the spawned daemon {daemon} outlived its SIGKILLed parent"
+    );
 }
 
 /// At a normal exit a process terminates its spawned daemons and waits for its other spawned
@@ -295,7 +318,10 @@ fn the_exit_cleanup_covers_spawned_children() {
     let worker = pids.get_timeout(BOUND).expect("the worker's pid");
     let (daemon_fd, worker_fd) = (pidfd_open(daemon), pidfd_open(worker));
     go.put(0).expect("go");
-    assert!(ends(&daemon_fd), "the spawned daemon {daemon} was not terminated at exit");
+    assert!(
+        ends(&daemon_fd),
+        "the spawned daemon {daemon} was not terminated at exit"
+    );
     // The parent waits for its non-daemon child: still there until the worker is released.
     assert!(
         !parent.join_timeout(Duration::from_millis(200)).expect("join"),
