@@ -44,6 +44,7 @@ compile_error!("forkway-process needs Linux (pidfd, prctl(PR_SET_PDEATHSIG), /pr
 mod child;
 pub mod clofork;
 mod error;
+mod exec;
 mod exitcode;
 mod functions;
 mod inner;

@@ -127,7 +127,7 @@ impl Process {
         Process::from_target(Box::new(move || target().into_exit_code()))
     }
 
-    fn from_target(target: Target) -> Process {
+    pub(crate) fn from_target(target: Target) -> Process {
         let (name, identity) = {
             let mut st = state::lock();
             st.counter += 1;
@@ -438,7 +438,7 @@ impl Process {
         state::lock().forget_child(&self.inner);
     }
 
-    fn target_slot(&mut self) -> &mut Option<Target> {
+    pub(crate) fn target_slot(&mut self) -> &mut Option<Target> {
         self.target.get_mut().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -517,7 +517,7 @@ fn child_setup(daemon: bool, parent_pid: u32) {
 
 /// Python's `util._exit_function`, registered with `atexit` on the first start: when the
 /// program exits normally, terminate daemon children, then wait for the others.
-fn install_exit_handler() {
+pub(crate) fn install_exit_handler() {
     // Reads FORKWAY_TRACE in the root, before the first fork, so that the root (whose `atexit`
     // merges the trace after this one has waited for the children) is the one that set it up.
     let _ = forkway_trace::enabled();

@@ -46,7 +46,8 @@ enum State {
     Fork(forkway_process::Process),
     /// `forkserver` or `spawn`, not started: the request, or why it cannot be made.
     Ready(Option<Result<(Payload, Vec<OwnedFd>), forkway_ipc::EncodeError>>),
-    /// `spawn`, started: a forkway-process child that exec'd the program.
+    /// `spawn`, started: the program run again with `posix_spawn`, adopted as a
+    /// forkway-process child.
     Spawned(forkway_process::Process),
     /// `forkserver`, started.
     Served(Arc<Served>),
@@ -161,13 +162,9 @@ impl Process {
             });
         }
         let started = match self.method {
-            StartMethod::Spawn => spawn::child(&payload, &fds).and_then(|run| {
-                let mut p = forkway_process::Process::fallible(run)
-                    .with_name(self.name.clone())
-                    .with_daemon(self.daemon);
-                p.start()?;
-                Ok(State::Spawned(p))
-            }),
+            StartMethod::Spawn => {
+                spawn::start(&payload, &fds, self.name.clone(), self.daemon).map(State::Spawned)
+            }
             _ => forkserver::start(
                 &Request {
                     payload: payload.clone(),

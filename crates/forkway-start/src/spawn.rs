@@ -1,9 +1,11 @@
 //! The spawn start method: run this program again and have it call the target.
 //!
-//! The child is forked (by forkway-process, so it is the caller's child for `join`, `exitcode`
-//! and signals) and at once `execve`s `/proc/self/exe` — the very file the caller runs, even if
-//! it was replaced on disk since. Between fork and exec it only clears two close-on-exec flags
-//! and redirects one descriptor: nothing that could wait on a lock a caller's thread held.
+//! The child is started with `posix_spawn` of `/proc/self/exe` — the very file the caller runs,
+//! even if it was replaced on disk since — and adopted as a forkway-process child
+//! ([`Process::start_exec`](forkway_process::Process::start_exec)), so it is the caller's child
+//! for `join`, `exitcode`, signals, `active_children` and the exit cleanup. Nothing of the caller
+//! is copied, not even its page tables, so the start costs the same from a small parent as from
+//! one holding gigabytes (the note above `FileActions` says why `posix_spawn`).
 //!
 //! The new image starts from `main` like any run of the program, so the program must hand
 //! control over first thing: [`bootstrap`] finds the marker `FORKWAY_SPAWN_FD` in its
@@ -36,6 +38,8 @@ use crate::{sys, StartError};
 pub const SPAWN_FD_VAR: &str = "FORKWAY_SPAWN_FD";
 /// The environment variable naming the descriptor that holds the real stdout in test mode.
 const STDOUT_VAR: &str = "FORKWAY_SPAWN_STDOUT";
+/// Set for a daemon: the pid of the parent it must die with (`PR_SET_PDEATHSIG`).
+const DAEMON_OF_VAR: &str = "FORKWAY_SPAWN_DAEMON_OF";
 
 /// Set in a spawned child once it took over its request: a spawned child that starts spawn
 /// processes *without* having taken it over never reached the hook, and would start copies of
@@ -87,6 +91,7 @@ pub fn bootstrap() {
 /// The child side: read the request, run it, exit.
 fn run_spawned(fd: &std::ffi::OsStr) -> ! {
     REQUEST_TAKEN.store(true, Ordering::SeqCst);
+    die_with_parent_if_daemon();
     restore_stdout();
     let code = match read_request(fd) {
         Ok((payload, fds)) => {
@@ -138,6 +143,23 @@ fn read_request(fd: &std::ffi::OsStr) -> Result<(Payload, Vec<OwnedFd>), String>
     Ok((payload, fds))
 }
 
+/// A daemon dies with its parent even when the parent is SIGKILLed and runs no cleanup: the
+/// forked child used to ask for that before its exec, the program asks now, the first thing it
+/// does (`PR_SET_PDEATHSIG`). Should the parent have died before the request was made, no
+/// signal will come: a parent other than the one the environment names (we were reparented)
+/// means end now, as the signal would have ended us.
+fn die_with_parent_if_daemon() {
+    let Some(parent) =
+        std::env::var_os(DAEMON_OF_VAR).and_then(|v| v.to_str().and_then(|s| s.parse::<u32>().ok()))
+    else {
+        return;
+    };
+    let _ = sys::die_with_parent();
+    if nix::unistd::getppid().as_raw() as u32 != parent {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 /// Puts back the stdout the parent parked in [`STDOUT_VAR`] (test mode).
 fn restore_stdout() {
     let Some(fd) =
@@ -183,20 +205,18 @@ fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, StartError> {
     })
 }
 
-/// Makes the forkway-process child that execs the program with `payload`.
-pub(crate) fn child(
+/// Starts the program again as a forkway-process child that runs `payload`, and returns that
+/// child.
+pub(crate) fn start(
     payload: &Payload,
     arg_fds: &[OwnedFd],
-) -> Result<impl FnOnce() -> i32 + Send + 'static, StartError> {
+    name: String,
+    daemon: bool,
+) -> Result<forkway_process::Process, StartError> {
     let rerun = rerun()?;
     let io = |op| move |source| StartError::Spawn { op, source };
-    // The argument descriptors keep their numbers across fork and exec; the child learns them
-    // from the request. Copies, so that the child's closure owns what it makes inheritable.
-    let arg_fds: Vec<OwnedFd> = arg_fds
-        .iter()
-        .map(|fd| fd.try_clone())
-        .collect::<Result<_, _>>()
-        .map_err(io("dup"))?;
+    // The argument descriptors keep their numbers across the exec (a file action below clears
+    // their close-on-exec flag in the child only); the child learns the numbers from the request.
     let mut payload = payload.clone();
     payload.fds = arg_fds.iter().map(AsRawFd::as_raw_fd).collect();
     let bytes = codec::encode(&payload).map_err(StartError::Args)?;
@@ -228,7 +248,7 @@ pub(crate) fn child(
     }
     let mut env: Vec<CString> = Vec::new();
     for (key, value) in std::env::vars_os() {
-        if key == SPAWN_FD_VAR || key == STDOUT_VAR {
+        if key == SPAWN_FD_VAR || key == STDOUT_VAR || key == DAEMON_OF_VAR {
             continue;
         }
         let mut kv = key.as_bytes().to_vec();
@@ -240,24 +260,129 @@ pub(crate) fn child(
     if let Some((saved, _)) = &parked {
         env.push(cstring(format!("{STDOUT_VAR}={}", saved.as_raw_fd()))?);
     }
+    if daemon {
+        env.push(cstring(format!("{DAEMON_OF_VAR}={}", std::process::id()))?);
+    }
 
-    // Runs in the forked child: only fcntl, dup2 and execve, on values made above.
-    Ok(move || -> i32 {
-        let mut ok = sys::inherit_across_exec(request.as_fd()).is_ok();
-        for fd in &arg_fds {
-            ok &= sys::inherit_across_exec(fd.as_fd()).is_ok();
-        }
-        if let Some((saved, null)) = &parked {
-            ok &= sys::inherit_across_exec(saved.as_fd()).is_ok();
-            // SAFETY: both descriptors are open; dup2 atomically replaces fd 1.
-            ok &= unsafe { libc::dup2(null.as_raw_fd(), 1) } == 1;
-        }
-        if ok {
-            let err = nix::unistd::execve(&exe, &argv, &env).err();
-            eprintln!("forkway: spawn: execve(/proc/self/exe) failed: {err:?}");
+    // What the child does between its birth and the exec: descriptors only.
+    let mut actions = FileActions::new().map_err(io("posix_spawn_file_actions_init"))?;
+    actions
+        .inherit(request.as_raw_fd())
+        .map_err(io("posix_spawn_file_actions"))?;
+    for fd in arg_fds {
+        actions
+            .inherit(fd.as_raw_fd())
+            .map_err(io("posix_spawn_file_actions"))?;
+    }
+    if let Some((saved, null)) = &parked {
+        actions
+            .inherit(saved.as_raw_fd())
+            .map_err(io("posix_spawn_file_actions"))?;
+        actions
+            .dup2(null.as_raw_fd(), 1)
+            .map_err(io("posix_spawn_file_actions"))?;
+    }
+
+    let mut p = forkway_process::Process::for_exec()
+        .with_name(name)
+        .with_daemon(daemon);
+    p.start_exec(|| posix_spawn(&exe, &argv, &env, &actions).map_err(io("posix_spawn")))?;
+    // `request`, `parked` and `actions` are dropped here: the child has its own copies of the
+    // descriptors it needs.
+    Ok(p)
+}
+
+// Why `posix_spawn` and not `fork` + `execve`, nor a hand-made `clone`: `fork` copies the
+// parent's page tables, which costs in proportion to the parent's resident memory (a 4 GiB
+// parent paid a hundred times a bare exec) for a copy that the exec throws away at once. glibc's
+// `posix_spawn` (2.24+) starts the child with `clone(CLONE_VM | CLONE_VFORK)` on a stack of its
+// own: no copy, and the parent thread waits only until the exec. Everything the child must do
+// before the exec is a file action: keep the request and argument descriptors open (`adddup2`
+// of a descriptor onto itself clears FD_CLOEXEC in the child, glibc 2.29+), park stdout. glibc
+// also reports the exec's own failure as the call's error and reaps the failed child, so an
+// exec failure is an error here, not a child that exits 127. A raw `clone` would give nothing
+// more and would have to get async-signal-safety, the signal mask and the stack right by hand.
+//
+// No spawn attributes: like the forked child before its exec, the new program inherits the
+// calling thread's signal mask and the ignored signals, and the exec resets caught signals to
+// their defaults. What the forked child used to do for a daemon before the exec (dying with its
+// parent) the program now does itself, first thing in `bootstrap` (see `run_spawned`).
+
+/// `posix_spawn_file_actions_t`, boxed so that it never moves after `init`, destroyed on drop.
+struct FileActions(Box<libc::posix_spawn_file_actions_t>);
+
+impl FileActions {
+    fn new() -> std::io::Result<FileActions> {
+        // SAFETY: an all-zero value is a valid bit pattern for this plain C struct, and `init`
+        // below overwrites it before any other use.
+        let mut actions = FileActions(Box::new(unsafe { std::mem::zeroed() }));
+        // SAFETY: the pointer is to a live, exclusively owned object; init fills it in.
+        let rc = unsafe { libc::posix_spawn_file_actions_init(&mut *actions.0) };
+        if rc == 0 {
+            Ok(actions)
         } else {
-            eprintln!("forkway: spawn: could not pass the request to the new program");
+            // Not initialized: must not be destroyed.
+            std::mem::forget(actions);
+            Err(std::io::Error::from_raw_os_error(rc))
         }
-        127
-    })
+    }
+
+    /// In the child: `dup2(from, to)`.
+    fn dup2(&mut self, from: RawFd, to: RawFd) -> std::io::Result<()> {
+        // SAFETY: `self.0` was initialized by `posix_spawn_file_actions_init`; the call only
+        // records the two numbers.
+        let rc = unsafe { libc::posix_spawn_file_actions_adddup2(&mut *self.0, from, to) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(rc))
+        }
+    }
+
+    /// In the child: clear `fd`'s close-on-exec flag (a dup2 onto itself does that since glibc
+    /// 2.29), so that the program receives it under the same number.
+    fn inherit(&mut self, fd: RawFd) -> std::io::Result<()> {
+        self.dup2(fd, fd)
+    }
+}
+
+impl Drop for FileActions {
+    fn drop(&mut self) {
+        // SAFETY: initialized in `new` (an uninitialized one is forgotten there), destroyed once.
+        unsafe {
+            libc::posix_spawn_file_actions_destroy(&mut *self.0);
+        }
+    }
+}
+
+/// `posix_spawn(exe, argv, env)` with `actions`, and the child's pid.
+fn posix_spawn(
+    exe: &CString,
+    argv: &[CString],
+    env: &[CString],
+    actions: &FileActions,
+) -> std::io::Result<u32> {
+    let mut argv: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    argv.push(std::ptr::null_mut());
+    let mut env: Vec<*mut libc::c_char> = env.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    env.push(std::ptr::null_mut());
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the path, argv and envp are NUL-terminated strings in null-terminated arrays,
+    // and the file actions an initialized object, all alive for the whole call (the child
+    // shares our memory only until its exec, during which this thread is suspended); a null
+    // attribute pointer means the defaults.
+    let rc = unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            exe.as_ptr(),
+            &*actions.0,
+            std::ptr::null(),
+            argv.as_ptr(),
+            env.as_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    u32::try_from(pid).map_err(|_| std::io::Error::other(format!("posix_spawn returned pid {pid}")))
 }

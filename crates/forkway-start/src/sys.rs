@@ -124,12 +124,6 @@ pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: nix::sys::signal:
     }
 }
 
-/// Lets `fd` survive `execve` (clears `FD_CLOEXEC`).
-pub(crate) fn inherit_across_exec(fd: BorrowedFd<'_>) -> io::Result<()> {
-    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
-    Ok(())
-}
-
 /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`: the kernel kills this process when its parent dies.
 pub(crate) fn die_with_parent() -> io::Result<()> {
     // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number; no memory is involved.

@@ -38,6 +38,14 @@ pub(super) fn table_rows(json: &Value) -> Vec<Value> {
         ) else {
             continue;
         };
+        // The start bench times every method in one workload: a row per method, beside
+        // CPython's same method, and spawn's beside its floor (a bare posix_spawn+exec of the
+        // same binary), so that fw/floor is spawn's goal ratio.
+        let (w, c) = match start_row(w, c) {
+            Some((row, column)) => (row, column),
+            None => (w.to_owned(), c),
+        };
+        let w = w.as_str();
         let row = by_workload
             .entry(w.to_owned())
             .or_insert_with(|| serde_json::json!({ "workload": w }));
@@ -69,6 +77,22 @@ pub(super) fn table_rows(json: &Value) -> Vec<Value> {
         row[column] = Value::from(ns);
     }
     by_workload.into_values().collect()
+}
+
+/// The start bench's `start_join*` workloads: the row (`start_join_4GiB spawn`) and column a
+/// contender belongs to.
+fn start_row(workload: &str, contender: &str) -> Option<(String, &'static str)> {
+    if !workload.starts_with("start_join") {
+        return None;
+    }
+    let (method, column) = match contender {
+        "posix_spawn floor" => ("spawn", "floor"),
+        c => match c.strip_prefix("cpython_") {
+            Some(m) => (m, "cpython"),
+            None => (c, "forkway"),
+        },
+    };
+    matches!(method, "fork" | "forkserver" | "spawn").then(|| (format!("{workload} {method}"), column))
 }
 
 /// What the table's columns are, for readers of summary.json: the fixed ones, and the names
@@ -108,8 +132,16 @@ pub(super) fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
     if quick {
         println!("\n(quick run: every workload ran; the figures are not for quoting)");
     }
+    // As wide as the longest workload (the start bench's rows name a method too).
+    let w = rows
+        .iter()
+        .filter_map(|r| r["workload"].as_str())
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(20);
     println!(
-        "\n{:<20} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>11}   Rust peers (peer/forkway)",
+        "\n{:<w$} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>11}   Rust peers (peer/forkway)",
         "workload", "forkway", "CPython", "floor", "threads", "CPy/fw", "fw/floor", "fw/threads"
     );
     for r in rows {
@@ -136,7 +168,7 @@ pub(super) fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
             None => "—".to_owned(),
         };
         println!(
-            "{:<20} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>11}   {peers}",
+            "{:<w$} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>11}   {peers}",
             r["workload"].as_str().unwrap_or("?"),
             fmt_ns(f),
             fmt_ns(p),
@@ -147,7 +179,7 @@ pub(super) fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
             ratio(f, th),
         );
         if th.is_some() {
-            println!("{:<20} (threads: {threads})", "");
+            println!("{:<w$} (threads: {threads})", "");
         }
     }
     println!("\ntargets:");
