@@ -483,10 +483,13 @@ impl<'de, T> serde::Deserialize<'de> for Connection<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let (index, readable, writable) = <(u32, bool, bool)>::deserialize(deserializer)?;
-        let fd = crate::fds::receive_fd(index).ok_or_else(|| D::Error::custom(CONNECTION_TRAVELS_AS_ARGUMENT))?;
+        let fd =
+            crate::fds::receive_fd(index).ok_or_else(|| D::Error::custom(CONNECTION_TRAVELS_AS_ARGUMENT))?;
         let kind = nix::sys::stat::fstat(&fd).map_err(D::Error::custom)?.st_mode & libc::S_IFMT;
         if kind != libc::S_IFSOCK && kind != libc::S_IFIFO {
-            return Err(D::Error::custom("a Connection's descriptor must be a socket or a pipe"));
+            return Err(D::Error::custom(
+                "a Connection's descriptor must be a socket or a pipe",
+            ));
         }
         Ok(Connection::new(fd, readable, writable))
     }

@@ -426,7 +426,9 @@ impl<'de, T> Deserialize<'de> for SimpleQueue<T> {
         for end in [&reader, &writer] {
             let kind = nix::sys::stat::fstat(end).map_err(D::Error::custom)?.st_mode & libc::S_IFMT;
             if kind != libc::S_IFIFO {
-                return Err(D::Error::custom("a SimpleQueue's descriptors must be a pipe's ends"));
+                return Err(D::Error::custom(
+                    "a SimpleQueue's descriptors must be a pipe's ends",
+                ));
             }
         }
         // The creator initialized the locks; the size check keeps a wrong memfd from being
