@@ -141,7 +141,12 @@ fn read_request(fd: &std::ffi::OsStr) -> Result<(Payload, Vec<OwnedFd>), String>
         }
         // SAFETY: the parent passed descriptor `n` for this request alone, and it is open and of
         // a kind an argument has (checked above); we own it from here.
-        fds.push(unsafe { OwnedFd::from_raw_fd(n) });
+        let fd = unsafe { OwnedFd::from_raw_fd(n) };
+        // Inheritable only to get here: a program this child runs later must not hold it (a
+        // Connection's copy there would keep its peer from ever seeing EOF).
+        nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+            .map_err(|e| format!("argument descriptor {n}: {e}"))?;
+        fds.push(fd);
     }
     Ok((payload, fds))
 }

@@ -97,8 +97,14 @@ fn echo(mut conn: Connection<ByteBuf>) -> Result<(), String> {
     }
 }
 
-/// Writes `n` messages into a simplex pipe's write end and ends (closing it).
+/// Writes `n` messages into a simplex pipe's write end and ends (closing it). Checks first
+/// that the end it got is close-on-exec: a program it ran would otherwise hold the pipe open.
 fn write_n(mut w: Connection<u32>, n: u32) -> Result<(), String> {
+    use std::os::fd::AsFd;
+    let flags = nix::fcntl::fcntl(w.as_fd(), nix::fcntl::FcntlArg::F_GETFD).map_err(|e| e.to_string())?;
+    if flags & libc::FD_CLOEXEC == 0 {
+        return Err("the end that came with the arguments is inheritable across exec".into());
+    }
     for i in 0..n {
         w.send(&i).map_err(|e| e.to_string())?;
     }
