@@ -19,6 +19,11 @@ use forkway_sys::Deadline;
 /// Create the pair before starting a process, move one end into the child's closure, and keep
 /// the other: `start` closes the parent's copy of whatever the closure owns. Methods take
 /// `&mut self`: two threads writing one connection at once would interleave their frames.
+///
+/// For a forkserver or spawn child (lesson 7), put the end in the target's arguments instead:
+/// every connection can travel there, no special constructor needed — an end *is* a descriptor,
+/// with no shared memory behind it (Python's `reduction.DupFd` sends it the same way). See the
+/// `Serialize` impl below for what is refused.
 pub struct Connection<T> {
     fd: Option<OwnedFd>,
     readable: bool,
@@ -436,6 +441,57 @@ impl<T> Drop for Connection<T> {
 impl<T> AsFd for Connection<T> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_ref().expect("as_fd on a closed Connection").as_fd()
+    }
+}
+
+/// Why a connection cannot travel outside a target's arguments.
+pub const CONNECTION_TRAVELS_AS_ARGUMENT: &str = "a Connection can only be passed to another \
+process in a forkserver or spawn target's arguments (or inherited through fork), not inside a message";
+
+/// As a forkserver or spawn target's argument (inside
+/// [`fds::encode_with_fds`](crate::fds::encode_with_fds)), a connection travels as a copy of its
+/// descriptor, with its direction; the child's end is a new `Connection` on the same socket or
+/// pipe, with the default message limit. The caller's end stays open: close it (or let the
+/// [`Process`](forkway_process::Process) that took it by value drop it) so that the other side
+/// sees EOF when the child ends.
+///
+/// Refused, with an error at `start()` rather than a hang later:
+/// - outside a target's arguments (a connection sent through a queue or another connection),
+///   [`CONNECTION_TRAVELS_AS_ARGUMENT`]; Python would lend it through a resource-sharer thread;
+/// - a closed end (or a close-on-fork end's stale copy in a forked child): "handle is closed";
+/// - an end that has read ahead bytes it has not returned yet (after a `recv_timeout` that ran
+///   out mid-message): those bytes would be lost on the way.
+impl<T> Serialize for Connection<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let fd = match &self.fd {
+            Some(fd) if !self.closed_at_fork() => fd,
+            _ => return Err(S::Error::custom(RecvError::Closed)),
+        };
+        if !self.rbuf.is_empty() {
+            return Err(S::Error::custom(
+                "this Connection has read ahead part of a message: it cannot be passed on without losing it",
+            ));
+        }
+        let index = crate::fds::send_fd(fd.as_fd())
+            .ok_or_else(|| S::Error::custom(CONNECTION_TRAVELS_AS_ARGUMENT))?;
+        (index, self.readable, self.writable).serialize(serializer)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for Connection<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (index, readable, writable) = <(u32, bool, bool)>::deserialize(deserializer)?;
+        let fd =
+            crate::fds::receive_fd(index).ok_or_else(|| D::Error::custom(CONNECTION_TRAVELS_AS_ARGUMENT))?;
+        let kind = nix::sys::stat::fstat(&fd).map_err(D::Error::custom)?.st_mode & libc::S_IFMT;
+        if kind != libc::S_IFSOCK && kind != libc::S_IFIFO {
+            return Err(D::Error::custom(
+                "a Connection's descriptor must be a socket or a pipe",
+            ));
+        }
+        Ok(Connection::new(fd, readable, writable))
     }
 }
 

@@ -35,7 +35,7 @@ pub mod fds;
 mod queue;
 mod simple_queue;
 
-pub use connection::{pipe, simplex, Connection};
+pub use connection::{pipe, simplex, Connection, CONNECTION_TRAVELS_AS_ARGUMENT};
 pub use error::{DecodeError, EncodeError, GetError, PutError, RecvError, SendError};
 pub use queue::{Queue, INHERITANCE_ONLY};
 pub use simple_queue::SimpleQueue;

@@ -23,10 +23,11 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE};
 use crate::error::{GetError, PutError, RecvError};
+use forkway_sys::fds::{take_memfd, MemfdRef};
 use forkway_sys::{Deadline, LockError, Locked, RobustMutex, Shm, LOCK_GRACE};
 
 /// How often a reader waiting for the rest of a frame checks that its writer is still alive.
@@ -47,7 +48,10 @@ struct Header {
 /// A multi-producer, multi-consumer queue on one kernel pipe. Python's `SimpleQueue`.
 ///
 /// Create it before the fork and share it by inheritance: clone the handle into the child's
-/// closure. Handles are `Send + Sync`, so threads may share them too.
+/// closure. Handles are `Send + Sync`, so threads may share them too. For a forkserver or spawn
+/// child, make it with [`SimpleQueue::new_sendable`] and pass it in the target's arguments; an
+/// ordinary one passed there is refused at `start()` with Python's reason ("SimpleQueue objects
+/// should only be shared between processes through inheritance").
 ///
 /// ```
 /// use forkway_ipc::SimpleQueue;
@@ -104,7 +108,26 @@ impl<T> SimpleQueue<T> {
     /// # Errors
     /// The OS error when the pipe or the shared memory for the locks cannot be made.
     pub fn new() -> io::Result<SimpleQueue<T>> {
-        let shm = Shm::new(4096)?;
+        SimpleQueue::create(false)
+    }
+
+    /// An empty queue that can also be handed to a forkserver or spawn child (lesson 7) as a
+    /// target's argument: its locks live in a memfd, which travels with the pipe's two ends as
+    /// three descriptors (see [`crate::fds`]). It costs three descriptors per process that holds
+    /// it, and is shared exactly as an inherited one, kill-safety included.
+    ///
+    /// # Errors
+    /// The OS error when the pipe or the memfd cannot be made or mapped.
+    pub fn new_sendable() -> io::Result<SimpleQueue<T>> {
+        SimpleQueue::create(true)
+    }
+
+    fn create(sendable: bool) -> io::Result<SimpleQueue<T>> {
+        let shm = if sendable {
+            Shm::new_sendable(4096)?
+        } else {
+            Shm::new(4096)?
+        };
         let header = shm.ptr().cast::<Header>();
         // SAFETY: a fresh zeroed mapping, large enough, not shared with anyone yet.
         unsafe {
@@ -354,6 +377,73 @@ fn readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool, GetEr
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(GetError::Io(e.into())),
         }
+    }
+}
+
+/// Python's type name and forkway's, for the error of a queue that cannot travel.
+const PYTHON: &str = "SimpleQueue";
+
+/// A queue cannot travel inside a message: its locks reach a process only by `fork`.
+/// Serializing one fails with Python's explanation ([`forkway_sys::fds::not_sendable`]) —
+/// except a [`SimpleQueue::new_sendable`] queue inside
+/// [`fds::encode_with_fds`](crate::fds::encode_with_fds), which is how a forkserver or spawn
+/// target gets its arguments: it travels as three descriptors, the memfd of its locks and the
+/// pipe's read and write ends. The receiver's handle is open (closing is per process) and has
+/// the default message limit (`set_max_message` is per process too).
+impl<T> Serialize for SimpleQueue<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The memfd first: an ordinary queue has none and fails before its pipe is copied.
+        let memfd = MemfdRef {
+            memfd: self.inner.shm.memfd(),
+            python: PYTHON,
+            rust: PYTHON,
+        };
+        fn end<'a>(sendable: bool, fd: &'a OwnedFd) -> MemfdRef<'a> {
+            MemfdRef {
+                // Only a queue that can travel lends its pipe.
+                memfd: sendable.then(|| fd.as_fd()),
+                python: PYTHON,
+                rust: PYTHON,
+            }
+        }
+        let sendable = memfd.memfd.is_some();
+        (
+            memfd,
+            end(sendable, &self.inner.reader),
+            end(sendable, &self.inner.writer),
+        )
+            .serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for SimpleQueue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (memfd, reader, writer) = <(u32, u32, u32)>::deserialize(deserializer)?;
+        let memfd = take_memfd::<D::Error>(memfd, PYTHON, PYTHON)?;
+        let reader = take_memfd::<D::Error>(reader, PYTHON, PYTHON)?;
+        let writer = take_memfd::<D::Error>(writer, PYTHON, PYTHON)?;
+        for end in [&reader, &writer] {
+            let kind = nix::sys::stat::fstat(end).map_err(D::Error::custom)?.st_mode & libc::S_IFMT;
+            if kind != libc::S_IFIFO {
+                return Err(D::Error::custom(
+                    "a SimpleQueue's descriptors must be a pipe's ends",
+                ));
+            }
+        }
+        // The creator initialized the locks; the size check keeps a wrong memfd from being
+        // read past its end.
+        let shm = Shm::from_memfd(memfd, std::mem::size_of::<Header>()).map_err(D::Error::custom)?;
+        Ok(SimpleQueue {
+            inner: Arc::new(Inner {
+                shm,
+                reader,
+                writer,
+                closed: AtomicBool::new(false),
+                max_message: AtomicUsize::new(DEFAULT_MAX_MESSAGE),
+            }),
+            _items: PhantomData,
+        })
     }
 }
 

@@ -49,7 +49,11 @@
 //! the forkserver, or is inherited across `execve` by a spawned child). So can every other shared
 //! primitive made with its `new_sendable` constructor: `JoinableQueue`, `RawLock`, `RLock`,
 //! `Semaphore` (and `Semaphore::bounded_sendable`), `Event`, `Condition`, `Barrier`, `Value`, `Array`,
-//! `RawValue` and `RawArray`; an ordinary one is refused at `start()` with Python's reason.
+//! `RawValue` and `RawArray`, and `SimpleQueue::new_sendable()` (its locks' memfd and its pipe's
+//! two ends travel); an ordinary one is refused at `start()` with Python's reason. Either end
+//! of a `Pipe` (`forkway_ipc::pipe`, `simplex`) travels as it is, with no special constructor:
+//! it is a descriptor already. A connection or queue put *inside a message* (through a queue or
+//! another connection) is refused instead: only a target's arguments carry descriptors.
 //!
 //! ## Spawn needs an entry hook
 //! A spawned child runs the program from `main`, so `main` must call [`bootstrap`] first (in a
@@ -66,6 +70,7 @@
 //! | `multiprocessing.forkserver.ensure_running()` | [`forkserver::ensure_running()`](forkserver::ensure_running) |
 //! | `if __name__ == '__main__':` | [`bootstrap()`] first thing in `main` |
 //! | `ctx.Queue()`, `ctx.Lock()`, `ctx.Event()`, `ctx.Value('i', 0)`, … as arguments | `Queue::new_sendable()`, `Lock::new_sendable()`, `Event::new_sendable()`, `Value::new_sendable(0)`, … in the args tuple |
+//! | `ctx.SimpleQueue()`, `a, b = ctx.Pipe()` as arguments | `SimpleQueue::new_sendable()`, `forkway_ipc::pipe()` (either end) in the args tuple |
 //! | `ctx.Pool(4)` | `forkway_pool::Pool::builder().processes(4).context(ctx).build()` |
 //!
 //! Linux only: memfds, pidfds, `SCM_RIGHTS`, `/proc/self/exe`.

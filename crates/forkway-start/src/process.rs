@@ -157,7 +157,7 @@ impl Process {
             return Err(StartError::Spawn {
                 op: "pass the arguments",
                 source: std::io::Error::other(format!(
-                    "more than {MAX_ARG_FDS} queues and locks in one target's arguments"
+                    "more than {MAX_ARG_FDS} descriptors (queues, locks, connections) in one target's arguments"
                 )),
             });
         }

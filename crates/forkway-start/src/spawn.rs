@@ -130,15 +130,28 @@ fn read_request(fd: &std::ffi::OsStr) -> Result<(Payload, Vec<OwnedFd>), String>
     let payload = codec::decode::<Payload>(&bytes).map_err(|e| format!("decoding the request: {e}"))?;
     let mut fds = Vec::with_capacity(payload.fds.len());
     for &n in &payload.fds {
-        // Only a memfd we inherited for this: anything else under that number is refused.
+        // Only what an argument can be — a shared object's memfd, a Connection's socket or
+        // pipe, a SimpleQueue's pipe — inherited for this: a file or a terminal under that
+        // number (the parent's list is wrong) is refused.
         let link = std::fs::read_link(format!("/proc/self/fd/{n}"))
             .map_err(|e| format!("argument descriptor {n}: {e}"))?;
-        if !link.as_os_str().as_bytes().starts_with(b"/memfd:") {
-            return Err(format!("argument descriptor {n} is not a memfd"));
+        let link = link.as_os_str().as_bytes();
+        if ![&b"/memfd:"[..], b"socket:[", b"pipe:["]
+            .iter()
+            .any(|kind| link.starts_with(kind))
+        {
+            return Err(format!(
+                "argument descriptor {n} is not a memfd, a socket or a pipe"
+            ));
         }
-        // SAFETY: the parent passed descriptor `n` for this request alone, and it is open and a
-        // memfd (checked above); we own it from here.
-        fds.push(unsafe { OwnedFd::from_raw_fd(n) });
+        // SAFETY: the parent passed descriptor `n` for this request alone, and it is open and of
+        // a kind an argument has (checked above); we own it from here.
+        let fd = unsafe { OwnedFd::from_raw_fd(n) };
+        // Inheritable only to get here: a program this child runs later must not hold it (a
+        // Connection's copy there would keep its peer from ever seeing EOF).
+        nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+            .map_err(|e| format!("argument descriptor {n}: {e}"))?;
+        fds.push(fd);
     }
     Ok((payload, fds))
 }

@@ -125,7 +125,8 @@ fn conjure<F: Copy>() -> F {
 }
 
 thread_local! {
-    /// The descriptors that came with the arguments (a sendable Queue's or Lock's memfd), for
+    /// The descriptors that came with the arguments (a sendable Queue's or Lock's memfd, a
+    /// Connection's socket), for
     /// the entry function to decode them with.
     static PENDING_FDS: RefCell<Vec<OwnedFd>> = const { RefCell::new(Vec::new()) };
 }

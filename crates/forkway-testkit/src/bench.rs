@@ -24,58 +24,228 @@ pub fn python() -> Option<&'static interpreter::Interpreter> {
         .as_ref()
 }
 
+/// How many of a script's last stderr lines a [`ScriptError`] quotes.
+const STDERR_TAIL: usize = 20;
+
+/// A `cpython_*.py` bench script that failed: it exited (or never said "ready"), raised, or
+/// answered something that is not a number. Its CPython figures would be missing, so the bench
+/// must fail, saying which script and why, instead of leaving the CPython column empty.
+#[derive(Debug)]
+pub struct ScriptError {
+    /// The script.
+    pub script: PathBuf,
+    /// What went wrong, e.g. "exited before saying ready (exit status: 1)".
+    pub what: String,
+    /// The script's last stderr lines (its traceback, when it raised).
+    pub stderr: Vec<String>,
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CPython bench script {} failed: {}",
+            self.script.display(),
+            self.what
+        )?;
+        if self.stderr.is_empty() {
+            write!(f, " (nothing on its stderr)")
+        } else {
+            write!(f, "; its last stderr lines:")?;
+            for line in &self.stderr {
+                write!(f, "\n    {line}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+/// The last [`STDERR_TAIL`] lines a script wrote to stderr, and whether it closed stderr.
+type Tail = std::sync::Arc<(
+    std::sync::Mutex<(std::collections::VecDeque<String>, bool)>,
+    std::sync::Condvar,
+)>;
+
 /// CPython's side: a `cpython_*.py` server answering "<workload> <n>" with seconds.
 pub struct Python {
     child: Child,
+    script: PathBuf,
     /// `None` once closed: the script's signal to clean up and exit.
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
+    stderr: Tail,
 }
 
 impl Python {
-    /// Starts `<the chosen python> <script>` and waits for its "ready"; `None` (with a
-    /// message) when python3 is missing or the script fails, so the CPython rows are skipped.
+    /// Starts `<the chosen python> <script>` and waits for its "ready". `None` (with a message)
+    /// only when there is no python3 to compare against: the CPython rows are then skipped.
+    ///
+    /// # Panics
+    /// When the script fails to start (it raised, exited, or never said "ready"): the message
+    /// names the script and quotes its last stderr lines, so the bench fails instead of
+    /// reporting an empty CPython column.
     pub fn start(script: &Path) -> Option<Python> {
-        let mut child = match Command::new(&python()?.path)
+        let python = python()?;
+        match Python::launch(&python.path, script) {
+            Ok(p) => Some(p),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Starts `<python> <script>` and waits for its "ready".
+    ///
+    /// # Errors
+    /// A [`ScriptError`] when python cannot be run, or the script ends or says anything else
+    /// before "ready".
+    pub fn launch(python: &Path, script: &Path) -> Result<Python, ScriptError> {
+        let mut child = Command::new(python)
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("python3 not available ({e}): CPython rows skipped");
-                return None;
-            }
+            .map_err(|e| ScriptError {
+                script: script.to_owned(),
+                what: format!("cannot run {} ({e})", python.display()),
+                stderr: Vec::new(),
+            })?;
+        // Neither `take` can fail: all three were asked for as pipes just above.
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            unreachable!("stdin, stdout and stderr were set to pipes")
         };
-        let stdin = child.stdin.take()?;
         // Processes the bench forks later (workers, servers, echo peers) must not inherit the
         // write end of python3's stdin: closing ours would then not end the script, and its own
         // children (CPython's manager server, a daemonic consumer) would be orphaned.
         forkway_process::clofork::close_on_fork(std::os::fd::AsRawFd::as_raw_fd(&stdin));
-        let mut stdout = BufReader::new(child.stdout.take()?);
-        let mut ready = String::new();
-        stdout.read_line(&mut ready).ok()?;
-        (ready.trim() == "ready").then_some(Python {
+        let tail = Tail::default();
+        {
+            // Passes the script's stderr on, as when it was inherited, keeping the last lines
+            // for the error. A thread, since the script may write any amount at any time.
+            let tail = std::sync::Arc::clone(&tail);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    eprintln!("{line}");
+                    let mut kept = tail.0.lock().unwrap_or_else(|p| p.into_inner());
+                    if kept.0.len() == STDERR_TAIL {
+                        kept.0.pop_front();
+                    }
+                    kept.0.push_back(line);
+                }
+                tail.0.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+                tail.1.notify_all();
+            });
+        }
+        let mut python = Python {
             child,
+            script: script.to_owned(),
             stdin: Some(stdin),
-            stdout,
-        })
+            stdout: BufReader::new(stdout),
+            stderr: tail,
+        };
+        let ready = python.answer()?;
+        if ready.trim() != "ready" {
+            let what = format!("said {:?} instead of \"ready\"", ready.trim());
+            return Err(python.failure_after(what, Duration::ZERO));
+        }
+        Ok(python)
+    }
+
+    /// Reads one line of the script's stdout; the error when it ended instead.
+    fn answer(&mut self) -> Result<String, ScriptError> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) => Err(self.failure("ended without answering".to_owned())),
+            Ok(_) => Ok(line),
+            Err(e) => Err(self.failure(format!("could not be read ({e})"))),
+        }
+    }
+
+    /// The error for a script that failed: what went wrong, its exit status once it has ended
+    /// (waited for a little, since a traceback comes just before the exit), and its stderr's
+    /// last lines.
+    fn failure(&mut self, what: String) -> ScriptError {
+        self.failure_after(what, Duration::from_secs(2))
+    }
+
+    /// [`failure`](Python::failure), waiting at most `wait` for the script to end.
+    fn failure_after(&mut self, what: String, wait: Duration) -> ScriptError {
+        let deadline = std::time::Instant::now() + wait;
+        let mut status = None;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Its stderr closes with it, unless a child of the script still holds it: then the
+        // lines so far.
+        let (lock, closed) = &*self.stderr;
+        let kept = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = closed
+            .wait_timeout_while(kept, wait.min(Duration::from_secs(1)), |k| !k.1)
+            .map_or_else(|p| p.into_inner().0, |(k, _)| k);
+        let what = match status {
+            Some(s) => format!("{what} ({s})"),
+            None => what,
+        };
+        ScriptError {
+            script: self.script.clone(),
+            what,
+            stderr: kept.0.iter().cloned().collect(),
+        }
     }
 
     /// Runs `n` operations of `workload` in CPython; the time it measured itself.
+    ///
+    /// # Panics
+    /// As [`value`](Python::value).
     pub fn run(&mut self, workload: &str, n: u64) -> Duration {
         Duration::from_secs_f64(self.value(workload, n))
     }
 
     /// Runs `workload` with argument `n`; the number the script answered (seconds, or bytes
     /// for the memory workloads).
+    ///
+    /// # Panics
+    /// When the script fails ([`try_value`](Python::try_value)'s error): the bench must not go
+    /// on without its CPython figures.
     pub fn value(&mut self, workload: &str, n: u64) -> f64 {
-        let stdin = self.stdin.as_mut().expect("python3's stdin is open until drop");
-        writeln!(stdin, "{workload} {n}").expect("write to python3");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read from python3");
-        line.trim().parse().expect("python3 answered a number")
+        match self.try_value(workload, n) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Runs `workload` with argument `n` and returns the script's answer.
+    ///
+    /// # Errors
+    /// A [`ScriptError`] when the script ended (a workload raised: its traceback is in the
+    /// error) or answered something that is not a number.
+    pub fn try_value(&mut self, workload: &str, n: u64) -> Result<f64, ScriptError> {
+        let asked = match self.stdin.as_mut() {
+            Some(stdin) => writeln!(stdin, "{workload} {n}").and_then(|()| stdin.flush()),
+            None => Err(std::io::Error::other("its stdin is closed")),
+        };
+        if let Err(e) = asked {
+            return Err(self.failure(format!("could not be asked for {workload} {n} ({e})")));
+        }
+        let line = self.answer().map_err(|e| ScriptError {
+            what: format!("{workload} {n}: {}", e.what),
+            ..e
+        })?;
+        line.trim().parse().map_err(|_| {
+            // Still running: nothing more to wait for.
+            self.failure_after(
+                format!("{workload} {n}: answered {:?}, not a number", line.trim()),
+                Duration::ZERO,
+            )
+        })
     }
 }
 
@@ -278,7 +448,12 @@ pub fn report_with_curves(name: &str, medians: &Medians, ratios: &[Ratio], curve
         };
         let shown = value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
         println!("  {:<52} {shown:>8}   target {goal:<7} {verdict}", r.label);
-        rows.push(serde_json::json!({"ratio": r.label, "value": value, "target": goal, "met": met}));
+        // The contenders too: `cargo xtask bench` checks that a CPython figure a ratio names
+        // is there for every workload that was measured.
+        rows.push(serde_json::json!({
+            "ratio": r.label, "value": value, "target": goal, "met": met,
+            "num": [r.num.0, r.num.1], "den": [r.den.0, r.den.1],
+        }));
     }
     let workloads: Vec<_> = medians
         .iter()
@@ -399,5 +574,124 @@ impl BigParent {
     pub fn run(&mut self, command: u64) -> Duration {
         send_word(&mut self.cmd, command).expect("command");
         Duration::from_secs_f64(f64::from_bits(recv_word(&mut self.answers).expect("answer")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server loop's folder, which every `cpython_*.py` puts on its path.
+    const SERVER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python");
+
+    /// A folder for the test's scripts, removed when dropped.
+    struct Scripts(PathBuf);
+
+    impl Scripts {
+        fn new(name: &str) -> Scripts {
+            let dir = std::env::temp_dir().join(format!("forkway-testkit-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            Scripts(dir)
+        }
+
+        /// A bench script whose server has the methods `body` defines (indented by 4).
+        fn write(&self, name: &str, imports: &str, body: &str) -> PathBuf {
+            let path = self.0.join(name);
+            let text = format!(
+                "import sys\nsys.path.insert(0, {SERVER_DIR:?})\n{imports}\n\nclass Server:\n{body}\n\nserve(Server())\n"
+            );
+            std::fs::write(&path, text).expect("write script");
+            path
+        }
+    }
+
+    impl Drop for Scripts {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The python3 to run the scripts with; `None` (the test says so) on a machine without one.
+    fn python3() -> Option<PathBuf> {
+        let found = ["/usr/bin/python3", "/usr/local/bin/python3"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists());
+        if found.is_none() {
+            eprintln!("no python3: the launcher's failure detection cannot be checked here");
+        }
+        found
+    }
+
+    const GOOD_METHODS: &str = "    def ok(self, n):\n        return n / 4\n";
+
+    #[test]
+    fn a_script_that_fails_to_import_is_an_error_naming_it_with_its_traceback() {
+        let Some(python) = python3() else { return };
+        let scripts = Scripts::new("import");
+        // The failure that once emptied the start bench's CPython column silently.
+        let script = scripts.write(
+            "cpython_moved.py",
+            "from bench_server_moved import serve",
+            GOOD_METHODS,
+        );
+        let e = Python::launch(&python, &script)
+            .err()
+            .expect("a script that cannot import its server must not start");
+        let text = e.to_string();
+        assert!(text.contains(&script.display().to_string()), "{text}");
+        assert!(text.contains("exit status: 1"), "{text}");
+        assert!(
+            e.stderr
+                .last()
+                .is_some_and(|l| l.contains("ModuleNotFoundError") && l.contains("bench_server_moved")),
+            "the traceback's last line: {text}"
+        );
+    }
+
+    #[test]
+    fn a_workload_that_raises_or_answers_no_number_is_an_error() {
+        let Some(python) = python3() else { return };
+        let scripts = Scripts::new("workload");
+        let body = format!(
+            "{GOOD_METHODS}    def boom(self, n):\n        raise ValueError(f'boom {{n}}')\n    def chatty(self, n):\n        print('not a number')\n        return 0\n"
+        );
+        let script = scripts.write("cpython_raises.py", "from bench_server import serve", &body);
+
+        let mut py = Python::launch(&python, &script).expect("the script starts");
+        assert_eq!(py.try_value("ok", 2).expect("a good workload"), 0.5);
+        let e = py.try_value("boom", 7).expect_err("a raising workload");
+        let text = e.to_string();
+        assert!(
+            text.contains("cpython_raises.py") && text.contains("boom 7"),
+            "{text}"
+        );
+        assert!(
+            e.stderr.iter().any(|l| l.contains("Traceback")),
+            "the traceback is quoted: {text}"
+        );
+        assert_eq!(
+            e.stderr.last().map(String::as_str),
+            Some("ValueError: boom 7"),
+            "{text}"
+        );
+        drop(py);
+
+        let mut py = Python::launch(&python, &script).expect("the script starts");
+        let e = py
+            .try_value("chatty", 1)
+            .expect_err("an answer that is not a number");
+        assert!(e.to_string().contains("\"not a number\""), "{e}");
+        drop(py);
+
+        // `value`, what the benches call, turns the error into the bench's failure.
+        let mut py = Python::launch(&python, &script).expect("the script starts");
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| py.value("boom", 3)));
+        let message = caught.expect_err("value must panic on a failed script");
+        let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            message.contains("cpython_raises.py") && message.contains("ValueError: boom 3"),
+            "{message}"
+        );
     }
 }

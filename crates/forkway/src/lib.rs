@@ -39,6 +39,7 @@
 //! | `ctx.Pool(4)` (workers started by forkserver or spawn) | [`Pool::builder()`](Pool::builder)`.processes(4).context(ctx).build()` | 7 |
 //! | `active_children()` with forkserver children | [`start::active_children`] | 7 |
 //! | `ctx.Queue()`, `ctx.Lock()`, `ctx.Event()`, `ctx.Value('i', 0)`, `ctx.JoinableQueue()`, … in a forkserver or spawn child's `args` | the `new_sendable` constructors: [`Queue::new_sendable`], [`Lock::new_sendable`], [`Event::new_sendable`], [`Value::new_sendable`], [`JoinableQueue::new_sendable`], … (a memfd that travels as an argument) | 7 |
+//! | `ctx.SimpleQueue()`, `a, b = ctx.Pipe()` in a forkserver or spawn child's `args` | [`SimpleQueue::new_sendable`]; either [`Connection`] of a [`pipe`] as it is (its descriptor travels) | 7 |
 //!
 //! ## Waiting: one rule
 //!

@@ -17,7 +17,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use charts::{chart, curve_chart, pool_vs_spawn_chart};
-use table::{columns, print_python, print_table, table_rows};
+use table::{columns, missing_cpython, print_python, print_table, table_rows};
 
 // The same choice of CPython as the benches make: one module, two users.
 use forkway_testkit::interpreter;
@@ -102,6 +102,7 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
     let mut ratios = Vec::new();
     let mut pythons: Vec<Value> = Vec::new();
     let mut curves = serde_json::Map::new();
+    let mut missing = Vec::new();
     for (_, bench, file) in BENCHES {
         let path = out.join(file);
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -109,6 +110,7 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
             continue;
         };
         let json: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        missing.extend(missing_cpython(bench, &json));
         rows.extend(table_rows(&json));
         ratios.extend(json["ratios"].as_array().cloned().unwrap_or_default());
         // Each bench probes the interpreter it was handed again (its calibration time differs
@@ -120,6 +122,14 @@ pub fn run(root: &Path, quick: bool, book: bool, only: &[String], report: bool) 
         if let Some(c) = json["curves"].as_object() {
             curves.extend(c.clone());
         }
+    }
+    if !missing.is_empty() {
+        // An empty CPython cell would read as "not compared"; it means a script failed.
+        return Err(format!(
+            "refusing the summary: CPython figures are missing where the benches expect them\n  {}\n\
+(a cpython_*.py script failed; run the bench again to see its error)",
+            missing.join("\n  ")
+        ));
     }
     // The race's record when it matches what the benches ran (it names every candidate and
     // why this one).

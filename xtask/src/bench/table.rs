@@ -95,6 +95,44 @@ fn start_row(workload: &str, contender: &str) -> Option<(String, &'static str)> 
     matches!(method, "fork" | "forkserver" | "spawn").then(|| (format!("{workload} {method}"), column))
 }
 
+/// The rows of one bench's results whose CPython figure is missing where one is expected: a
+/// ratio names a `cpython…` contender of a workload that was measured (it has medians), and
+/// the bench ran with a python3 (`"python"` is set), yet that contender has no median. Such a
+/// row would show an empty CPython column as if nothing were wrong — the symptom of a script
+/// that failed, which the bench itself now refuses too. Results written before the benches
+/// recorded each ratio's contenders (`"num"`, `"den"`) cannot be checked and pass.
+pub(super) fn missing_cpython(bench: &str, json: &Value) -> Vec<String> {
+    if json["python"].is_null() {
+        return Vec::new();
+    }
+    let medians: Vec<(&str, &str)> = json["medians"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["median_ns"].as_f64().is_some())
+        .filter_map(|m| Some((m["workload"].as_str()?, m["contender"].as_str()?)))
+        .collect();
+    let mut missing = Vec::new();
+    for ratio in json["ratios"].as_array().into_iter().flatten() {
+        for side in ["num", "den"] {
+            let (Some(workload), Some(contender)) = (ratio[side][0].as_str(), ratio[side][1].as_str()) else {
+                continue;
+            };
+            let measured = medians.iter().any(|(w, _)| *w == workload);
+            if contender.starts_with("cpython") && measured && !medians.contains(&(workload, contender)) {
+                let row = format!(
+                    "the {bench} bench's {workload} row has no {contender} figure (for \"{}\")",
+                    ratio["ratio"].as_str().unwrap_or("?")
+                );
+                if !missing.contains(&row) {
+                    missing.push(row);
+                }
+            }
+        }
+    }
+    missing
+}
+
 /// What the table's columns are, for readers of summary.json: the fixed ones, and the names
 /// found in the threads and peers columns (crossbeam-channel, rayon; ipc-channel, procspawn,
 /// iceoryx2).
@@ -198,5 +236,40 @@ pub(super) fn print_table(rows: &[Value], ratios: &[Value], quick: bool) {
             r["ratio"].as_str().unwrap_or("?"),
             r["target"].as_str().unwrap_or("")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_cpython;
+    use serde_json::json;
+
+    fn results(python: serde_json::Value, medians: serde_json::Value) -> serde_json::Value {
+        json!({
+            "python": python,
+            "medians": medians,
+            "ratios": [
+                {"ratio": "Queue: CPython / forkway", "num": ["queue", "cpython"], "den": ["queue", "forkway"]},
+                {"ratio": "big: CPython / forkway", "num": ["big", "cpython"], "den": ["big", "forkway"]},
+                {"ratio": "written before contenders were recorded"},
+            ],
+        })
+    }
+
+    #[test]
+    fn a_measured_row_without_its_cpython_figure_is_refused() {
+        let py = json!({"path": "/usr/bin/python3"});
+        let both = json!([
+            {"workload": "queue", "contender": "forkway", "median_ns": 10.0},
+            {"workload": "queue", "contender": "cpython", "median_ns": 90.0},
+        ]);
+        // `big` was not measured at all (a quick run skips it): nothing expected there.
+        assert!(missing_cpython("ipc", &results(py.clone(), both)).is_empty());
+        let forkway_only = json!([{"workload": "queue", "contender": "forkway", "median_ns": 10.0}]);
+        let missing = missing_cpython("ipc", &results(py, forkway_only.clone()));
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(missing[0].contains("ipc") && missing[0].contains("queue") && missing[0].contains("cpython"));
+        // Without a python3 the CPython column is empty by design.
+        assert!(missing_cpython("ipc", &results(serde_json::Value::Null, forkway_only)).is_empty());
     }
 }
