@@ -1,11 +1,13 @@
 //! The wire between the parent and its workers: the two messages, the arguments of a chunk, and
 //! what a chunk came to ([`ChunkOutcome`]) — encoded by the worker and decoded by the parent,
-//! both here, so that the two ends cannot drift apart.
+//! both here, so that the two ends cannot drift apart. Arguments and outcomes are in the pool's
+//! own compact format ([`crate::format`]); the two messages around them go through the queue's
+//! codec.
 
-use forkway_ipc::codec;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::format::{self, Decoder, FormatError};
 use crate::{PoolError, TaskError};
 
 /// What the parent puts on the task queue.
@@ -31,12 +33,17 @@ pub(crate) struct FromWorker {
 
 /// Encodes a chunk's arguments, in the parent.
 pub(crate) fn encode_args<A: Serialize>(args: &[A]) -> Result<Vec<u8>, PoolError> {
-    codec::encode(args).map_err(PoolError::ArgsNotSerializable)
+    // Room for small values at once: growing by doubling would copy the buffer several times.
+    let guess = args.len().saturating_mul(std::mem::size_of::<A>().clamp(1, 8) + 1);
+    let mut out = Vec::with_capacity(guess.min(1 << 24));
+    format::encode_into(args, &mut out)
+        .map_err(|e| PoolError::ArgsNotSerializable(forkway_ipc::EncodeError::from_encoder(e)))?;
+    Ok(out)
 }
 
 /// Decodes a chunk's arguments, in the worker.
 pub(crate) fn decode_args<A: DeserializeOwned>(args: &[u8]) -> Result<Vec<A>, TaskError> {
-    codec::decode::<Vec<A>>(args).map_err(|e| TaskError::ArgsNotDecodable(e.to_string()))
+    format::decode::<Vec<A>>(args).map_err(|e| TaskError::ArgsNotDecodable(e.to_string()))
 }
 
 /// What a chunk came to. Almost always `AllOk`: a plain sequence of results, as cheap to
@@ -59,7 +66,7 @@ pub enum ChunkOutcome<R, E = TaskError> {
 /// [`encode_outcome`] puts in the place of such a result.
 #[doc(hidden)]
 pub trait OutcomeError: Serialize + Sized {
-    /// The error for a result that `codec::encode` refused, with the encoder's reason.
+    /// The error for a result that the encoder refused, with the encoder's reason.
     fn not_serializable(why: String) -> Self;
 }
 
@@ -72,7 +79,9 @@ impl OutcomeError for TaskError {
 /// The encoded outcome "the whole chunk failed with `error`", whatever the result type
 /// (a `Failed` encodes the same for every `R`).
 pub(crate) fn chunk_error(error: TaskError) -> Vec<u8> {
-    codec::encode(&ChunkOutcome::<()>::Failed(error)).expect("a TaskError always serializes")
+    let mut out = Vec::new();
+    format::encode_into(&ChunkOutcome::<()>::Failed(error), &mut out).expect("a TaskError always serializes");
+    out
 }
 
 /// Encodes a chunk's outcome into `out`, in the worker. A result that does not serialize
@@ -80,7 +89,7 @@ pub(crate) fn chunk_error(error: TaskError) -> Vec<u8> {
 #[doc(hidden)]
 pub fn encode_outcome<R: Serialize, E: OutcomeError>(outcome: ChunkOutcome<R, E>, out: &mut Vec<u8>) {
     out.clear();
-    if codec::encode_into(&outcome, out).is_ok() {
+    if format::encode_into(&outcome, out).is_ok() {
         return;
     }
     // Some result does not serialize: find which, and send an error in its place, so that
@@ -93,18 +102,76 @@ pub fn encode_outcome<R: Serialize, E: OutcomeError>(outcome: ChunkOutcome<R, E>
     let items = items
         .into_iter()
         .map(|item| match item {
-            Ok(value) => match codec::encode(&value) {
-                Ok(_) => Ok(value),
+            Ok(value) => match format::encode_into(&value, &mut Vec::new()) {
+                Ok(()) => Ok(value),
                 Err(e) => Err(E::not_serializable(e.to_string())),
             },
             Err(e) => Err(e),
         })
         .collect();
     out.clear();
-    if let Err(e) = codec::encode_into(&ChunkOutcome::Mixed(items), out) {
+    if let Err(e) = format::encode_into(&ChunkOutcome::Mixed(items), out) {
         // Only an error that cannot serialize its own text gets here; be loud but not lost.
-        *out = codec::encode(&ChunkOutcome::<(), E>::Failed(E::not_serializable(e.to_string())))
-            .unwrap_or_default();
+        out.clear();
+        let failed = ChunkOutcome::<(), E>::Failed(E::not_serializable(e.to_string()));
+        if format::encode_into(&failed, out).is_err() {
+            out.clear();
+        }
+    }
+}
+
+/// Decodes an outcome that [`encode_outcome`] made, into one result per task of a chunk of
+/// `len` tasks; a reply that does not decode fails each task with `not_decodable`.
+#[doc(hidden)]
+pub fn decode_outcome<R, E>(bytes: &[u8], len: usize, not_decodable: impl Fn(String) -> E) -> Vec<Result<R, E>>
+where
+    R: DeserializeOwned,
+    E: DeserializeOwned + Clone,
+{
+    let error = match format::decode::<ChunkOutcome<R, E>>(bytes) {
+        Ok(ChunkOutcome::AllOk(values)) if values.len() == len => return values.into_iter().map(Ok).collect(),
+        Ok(ChunkOutcome::Mixed(items)) if items.len() == len => return items,
+        Ok(ChunkOutcome::Failed(error)) => error,
+        Ok(_) => not_decodable(format!("a reply of the wrong length for a chunk of {len}")),
+        Err(e) => not_decodable(e.to_string()),
+    };
+    (0..len).map(|_| Err(error.clone())).collect()
+}
+
+/// The variant index of `ChunkOutcome::AllOk` in the format (serde numbers variants in order).
+const ALL_OK: u64 = 0;
+
+/// Decodes a chunk's outcome straight onto the end of `values` when it is an `AllOk` of
+/// exactly `len` values: the common case, with no vector of its own and no copy. Otherwise
+/// (some task failed, or the reply is corrupt), leaves `values` as it was and hands back what
+/// [`unpack`] makes of it.
+pub(crate) fn unpack_onto<R: DeserializeOwned>(
+    len: usize,
+    outcome: Result<&[u8], TaskError>,
+    values: &mut Vec<R>,
+) -> Result<(), Unpacked<R>> {
+    let Ok(bytes) = outcome else {
+        return Err(unpack(len, outcome));
+    };
+    let before = values.len();
+    let decoded = (|| -> Result<bool, FormatError> {
+        let mut decoder = Decoder::new(bytes);
+        if decoder.unsigned()? != ALL_OK || decoder.seq_len()? != len as u64 {
+            return Ok(false);
+        }
+        values.reserve(len);
+        for _ in 0..len {
+            values.push(R::deserialize(&mut decoder)?);
+        }
+        decoder.finish()?;
+        Ok(true)
+    })();
+    match decoded {
+        Ok(true) => Ok(()),
+        Ok(false) | Err(_) => {
+            values.truncate(before);
+            Err(unpack(len, outcome))
+        }
     }
 }
 
@@ -117,7 +184,7 @@ pub(crate) enum Unpacked<R> {
 /// Decodes a chunk's outcome in the parent, whatever went wrong, into exactly `len` results.
 pub(crate) fn unpack<R: DeserializeOwned>(len: usize, outcome: Result<&[u8], TaskError>) -> Unpacked<R> {
     let decoded = outcome.and_then(|bytes| {
-        codec::decode::<ChunkOutcome<R>>(bytes).map_err(|e| TaskError::ResultNotDecodable(e.to_string()))
+        format::decode::<ChunkOutcome<R>>(bytes).map_err(|e| TaskError::ResultNotDecodable(e.to_string()))
     });
     let error = match decoded {
         Ok(ChunkOutcome::AllOk(values)) if values.len() == len => return Unpacked::AllOk(values),
