@@ -79,8 +79,17 @@ impl OutcomeError for TaskError {
 /// The encoded outcome "the whole chunk failed with `error`", whatever the result type
 /// (a `Failed` encodes the same for every `R`).
 pub(crate) fn chunk_error(error: TaskError) -> Vec<u8> {
+    encode_failed(error)
+}
+
+/// The encoded outcome "the whole chunk failed with `error`", for any task error type: empty
+/// (which the decoder reports as a corrupt reply) only if the error cannot serialize itself.
+#[doc(hidden)]
+pub fn encode_failed<E: OutcomeError>(error: E) -> Vec<u8> {
     let mut out = Vec::new();
-    format::encode_into(&ChunkOutcome::<()>::Failed(error), &mut out).expect("a TaskError always serializes");
+    if format::encode_into(&ChunkOutcome::<(), E>::Failed(error), &mut out).is_err() {
+        out.clear();
+    }
     out
 }
 
