@@ -4,6 +4,9 @@
 //! own compact format ([`crate::format`]); the two messages around them go through the queue's
 //! codec.
 
+use std::time::Duration;
+
+use forkway_ipc::{GetError, PutError, Queue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -11,24 +14,98 @@ use crate::format::{self, Decoder, FormatError};
 use crate::{PoolError, TaskError};
 
 /// What the parent puts on the task queue.
-#[derive(Serialize, Deserialize)]
 pub(crate) struct ToWorker {
     /// Unique, in the order of the queue: the worker publishes it while it holds the task.
     pub seq: u64,
     /// The trampoline's address; 0 asks the worker to exit (`close`).
     pub run: usize,
     /// The chunk's arguments, encoded as a sequence.
-    #[serde(with = "serde_bytes")]
     pub args: Vec<u8>,
 }
 
 /// What a worker puts on the result queue: the task's `seq` and its chunk's results
 /// (a [`ChunkOutcome`] of the task's result type, encoded).
-#[derive(Serialize, Deserialize)]
 pub(crate) struct FromWorker {
     pub seq: u64,
-    #[serde(with = "serde_bytes")]
     pub outcome: Vec<u8>,
+}
+
+/// The bytes after the payload of a task message: its `seq` and `run`.
+const TASK_TRAILER: usize = 16;
+/// The bytes after the payload of a result message: its `seq`.
+const RESULT_TRAILER: usize = 8;
+
+/// Splits a message into its payload and its trailer of `N` bytes (the numbers go last, so
+/// that a sender appends them to the payload it already has instead of copying it).
+fn split_trailer<const N: usize>(frame: &[u8]) -> Option<(&[u8], [u8; N])> {
+    let (payload, trailer) = frame.split_last_chunk::<N>()?;
+    Some((payload, *trailer))
+}
+
+/// The task queue: a chunk's arguments travel as they were encoded (no second encoding), the
+/// numbers after them.
+pub(crate) struct TaskQueue(pub(crate) Queue<ToWorker>);
+
+impl TaskQueue {
+    /// Puts a task on the queue.
+    pub(crate) fn put(&self, task: ToWorker) -> Result<(), PutError<()>> {
+        let mut frame = task.args;
+        frame.extend_from_slice(&task.seq.to_le_bytes());
+        frame.extend_from_slice(&(task.run as u64).to_le_bytes());
+        self.0.put_encoded(&frame)
+    }
+
+    /// Takes the next task, calling `claim` with it before it leaves the queue
+    /// ([`Queue::get_claimed`]). A message too short to be a task is an error.
+    pub(crate) fn get_claimed(&self, claim: impl FnOnce(&ToWorker)) -> Result<ToWorker, GetError> {
+        self.0
+            .get_encoded_claimed(|frame| {
+                let (args, trailer) = split_trailer::<TASK_TRAILER>(frame)?;
+                let (seq, run) = trailer.split_at(8);
+                let task = ToWorker {
+                    seq: u64::from_le_bytes(seq.try_into().ok()?),
+                    run: usize::try_from(u64::from_le_bytes(run.try_into().ok()?)).ok()?,
+                    args: args.to_vec(),
+                };
+                claim(&task);
+                Some(task)
+            })?
+            .ok_or_else(|| GetError::Poisoned("a task message too short to be one".into()))
+    }
+
+    /// Messages in the queue.
+    pub(crate) fn qsize(&self) -> usize {
+        self.0.qsize()
+    }
+}
+
+/// The result queue: a chunk's outcome travels as the worker encoded it, its `seq` after it.
+pub(crate) struct ResultQueue(pub(crate) Queue<FromWorker>);
+
+impl ResultQueue {
+    /// Puts a reply on the queue.
+    pub(crate) fn put(&self, reply: FromWorker) -> Result<(), PutError<()>> {
+        let mut frame = reply.outcome;
+        frame.extend_from_slice(&reply.seq.to_le_bytes());
+        self.0.put_encoded(&frame)
+    }
+
+    /// Takes the next reply, waiting at most `timeout` (zero: not at all): its outcome is
+    /// copied into `outcome` (a buffer the parent reuses; the queue stays locked only for the
+    /// copy), its `seq` returned.
+    pub(crate) fn get_into(&self, timeout: Option<Duration>, outcome: &mut Vec<u8>) -> Result<u64, GetError> {
+        let read = |frame: &[u8]| {
+            let (payload, seq) = split_trailer::<RESULT_TRAILER>(frame)?;
+            outcome.clear();
+            outcome.extend_from_slice(payload);
+            Some(u64::from_le_bytes(seq))
+        };
+        let seq = match timeout {
+            Some(timeout) => self.0.get_encoded_timeout(timeout, read)?,
+            None => self.0.get_encoded_nowait(read)?,
+        };
+        seq.ok_or_else(|| GetError::Poisoned("a result message too short to be one".into()))
+    }
 }
 
 /// Encodes a chunk's arguments, in the parent.
