@@ -8,7 +8,10 @@ fn trivial(x: u64) -> u64 {
 }
 
 fn main() {
-    let rounds: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(200);
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     if std::env::args().nth(2).as_deref() == Some("rayon") {
         return rayon_main(rounds);
     }
@@ -37,16 +40,28 @@ fn main() {
 
 fn rayon_main(rounds: usize) {
     use rayon::prelude::*;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("rayon");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("rayon");
     let mut times: Vec<f64> = (0..rounds)
         .map(|_| {
             let t = Instant::now();
-            let out: Vec<u64> = pool.install(|| (0..100_000usize).into_par_iter().map(|i| trivial(i as u64)).collect());
+            let out: Vec<u64> = pool.install(|| {
+                (0..100_000usize)
+                    .into_par_iter()
+                    .map(|i| trivial(i as u64))
+                    .collect()
+            });
             let e = t.elapsed().as_secs_f64() * 1e3;
             assert_eq!(out.len(), 100_000);
             e
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    println!("rayon map100k ms: median {:.4} min {:.4}", times[rounds / 2], times[0]);
+    println!(
+        "rayon map100k ms: median {:.4} min {:.4}",
+        times[rounds / 2],
+        times[0]
+    );
 }

@@ -370,7 +370,11 @@ impl<'de> Decoder<'de> {
             Ok(())
         } else {
             Err(FormatError(
-                format!("{} bytes left over after the value (corrupt message)", self.input.len()).into(),
+                format!(
+                    "{} bytes left over after the value (corrupt message)",
+                    self.input.len()
+                )
+                .into(),
             ))
         }
     }
@@ -396,7 +400,9 @@ impl<'de> Decoder<'de> {
             TAG_U16 => Ok(u16::from_le_bytes(self.array()?).into()),
             TAG_U32 => Ok(u32::from_le_bytes(self.array()?).into()),
             TAG_U64 => Ok(u64::from_le_bytes(self.array()?)),
-            _ => Err(FormatError::new("an integer too large for its type (corrupt message)")),
+            _ => Err(FormatError::new(
+                "an integer too large for its type (corrupt message)",
+            )),
         }
     }
 
@@ -410,7 +416,8 @@ impl<'de> Decoder<'de> {
 
     #[inline]
     fn narrow<T: TryFrom<u64>>(&mut self) -> Result<T> {
-        T::try_from(self.unsigned()?).map_err(|_| FormatError::new("an integer too large for its type (corrupt message)"))
+        T::try_from(self.unsigned()?)
+            .map_err(|_| FormatError::new("an integer too large for its type (corrupt message)"))
     }
 
     #[inline]
@@ -421,7 +428,8 @@ impl<'de> Decoder<'de> {
 
     #[inline]
     fn narrow_signed<T: TryFrom<i64>>(&mut self) -> Result<T> {
-        T::try_from(self.signed()?).map_err(|_| FormatError::new("an integer too large for its type (corrupt message)"))
+        T::try_from(self.signed()?)
+            .map_err(|_| FormatError::new("an integer too large for its type (corrupt message)"))
     }
 
     /// A length of that many bytes, which must still be in the frame.
@@ -437,16 +445,16 @@ impl<'de> Decoder<'de> {
     }
 
     fn str(&mut self) -> Result<&'de str> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| FormatError::new("a string that is not UTF-8 (corrupt message)"))
+        std::str::from_utf8(self.bytes()?)
+            .map_err(|_| FormatError::new("a string that is not UTF-8 (corrupt message)"))
     }
 
     /// A sequence's or map's length, charged to the frame's element budget.
     pub(crate) fn seq_len(&mut self) -> Result<u64> {
         let len = self.unsigned()?;
-        self.budget = self
-            .budget
-            .checked_sub(len)
-            .ok_or_else(|| FormatError::new("a sequence longer than any message can hold (corrupt message)"))?;
+        self.budget = self.budget.checked_sub(len).ok_or_else(|| {
+            FormatError::new("a sequence longer than any message can hold (corrupt message)")
+        })?;
         Ok(len)
     }
 
@@ -473,7 +481,9 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         match self.byte()? {
             0 => visitor.visit_bool(false),
             1 => visitor.visit_bool(true),
-            _ => Err(FormatError::new("a bool that is neither 0 nor 1 (corrupt message)")),
+            _ => Err(FormatError::new(
+                "a bool that is neither 0 nor 1 (corrupt message)",
+            )),
         }
     }
     fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -519,7 +529,8 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         visitor.visit_f64(f64::from_le_bytes(self.array()?))
     }
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        let c = char::from_u32(self.narrow()?).ok_or_else(|| FormatError::new("an invalid char (corrupt message)"))?;
+        let c = char::from_u32(self.narrow()?)
+            .ok_or_else(|| FormatError::new("an invalid char (corrupt message)"))?;
         visitor.visit_char(c)
     }
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -538,7 +549,9 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         match self.byte()? {
             0 => visitor.visit_none(),
             1 => self.nest(|d| visitor.visit_some(d)),
-            _ => Err(FormatError::new("an Option tag that is neither 0 nor 1 (corrupt message)")),
+            _ => Err(FormatError::new(
+                "an Option tag that is neither 0 nor 1 (corrupt message)",
+            )),
         }
     }
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -547,7 +560,11 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
     fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value> {
         visitor.visit_unit()
     }
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
         self.nest(|d| visitor.visit_newtype_struct(d))
     }
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -562,7 +579,12 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
             })
         })
     }
-    fn deserialize_tuple_struct<V: Visitor<'de>>(self, _name: &'static str, len: usize, visitor: V) -> Result<V::Value> {
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value> {
         self.deserialize_tuple(len, visitor)
     }
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -666,7 +688,11 @@ impl<'de> de::VariantAccess<'de> for &mut Decoder<'de> {
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
         de::Deserializer::deserialize_tuple(self, len, visitor)
     }
-    fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], visitor: V) -> Result<V::Value> {
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
         de::Deserializer::deserialize_tuple(self, fields.len(), visitor)
     }
 }
@@ -779,7 +805,10 @@ mod tests {
     fn every_truncation_is_an_error() {
         let bytes = encode(&sample());
         for end in 0..bytes.len() {
-            assert!(decode::<Record>(&bytes[..end]).is_err(), "prefix of {end} bytes decoded");
+            assert!(
+                decode::<Record>(&bytes[..end]).is_err(),
+                "prefix of {end} bytes decoded"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);
@@ -809,7 +838,10 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         // A long sequence of units is still fine.
         let units = vec![(); 1_000_000];
-        assert_eq!(decode::<Vec<()>>(&encode(&units)).expect("decodes").len(), 1_000_000);
+        assert_eq!(
+            decode::<Vec<()>>(&encode(&units)).expect("decodes").len(),
+            1_000_000
+        );
     }
 
     #[test]

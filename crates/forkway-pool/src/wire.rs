@@ -111,7 +111,9 @@ impl ResultQueue {
 /// Encodes a chunk's arguments, in the parent.
 pub(crate) fn encode_args<A: Serialize>(args: &[A]) -> Result<Vec<u8>, PoolError> {
     // Room for small values at once: growing by doubling would copy the buffer several times.
-    let guess = args.len().saturating_mul(std::mem::size_of::<A>().clamp(1, 8) + 1);
+    let guess = args
+        .len()
+        .saturating_mul(std::mem::size_of::<A>().clamp(1, 8) + 1);
     let mut out = Vec::with_capacity(guess.min(1 << 24));
     format::encode_into(args, &mut out)
         .map_err(|e| PoolError::ArgsNotSerializable(forkway_ipc::EncodeError::from_encoder(e)))?;
@@ -225,13 +227,19 @@ pub fn encode_outcome<R: Serialize, E: OutcomeError>(outcome: ChunkOutcome<R, E>
 /// Decodes an outcome that [`encode_outcome`] made, into one result per task of a chunk of
 /// `len` tasks; a reply that does not decode fails each task with `not_decodable`.
 #[doc(hidden)]
-pub fn decode_outcome<R, E>(bytes: &[u8], len: usize, not_decodable: impl Fn(String) -> E) -> Vec<Result<R, E>>
+pub fn decode_outcome<R, E>(
+    bytes: &[u8],
+    len: usize,
+    not_decodable: impl Fn(String) -> E,
+) -> Vec<Result<R, E>>
 where
     R: DeserializeOwned,
     E: DeserializeOwned + Clone,
 {
     let error = match format::decode::<ChunkOutcome<R, E>>(bytes) {
-        Ok(ChunkOutcome::AllOk(values)) if values.len() == len => return values.into_iter().map(Ok).collect(),
+        Ok(ChunkOutcome::AllOk(values)) if values.len() == len => {
+            return values.into_iter().map(Ok).collect()
+        }
         Ok(ChunkOutcome::Mixed(items)) if items.len() == len => return items,
         Ok(ChunkOutcome::Failed(error)) => error,
         Ok(_) => not_decodable(format!("a reply of the wrong length for a chunk of {len}")),

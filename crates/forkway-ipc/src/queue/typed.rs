@@ -166,7 +166,11 @@ impl<T> Queue<T> {
     ///
     /// # Errors
     /// [`GetError::Empty`] when nothing came in time; [`GetError::Closed`] after `close`.
-    pub fn get_encoded_timeout<R>(&self, timeout: Duration, read: impl FnOnce(&[u8]) -> R) -> Result<R, GetError> {
+    pub fn get_encoded_timeout<R>(
+        &self,
+        timeout: Duration,
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, GetError> {
         if self.is_closed() {
             return Err(GetError::Closed);
         }
