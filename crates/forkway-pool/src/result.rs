@@ -79,6 +79,12 @@ impl<R> MapSink<R> {
 }
 
 impl<R> MapSink<R> {
+    /// The settled value, taken (for the wire's tests).
+    #[cfg(test)]
+    pub(crate) fn take_value(&mut self) -> Option<Result<Vec<R>, TaskError>> {
+        self.value.take()
+    }
+
     /// Moves the chunks that came early onto `values` while they are next in line.
     fn catch_up(&mut self) {
         while let Some(entry) = self.early.first_entry() {

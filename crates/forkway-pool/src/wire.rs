@@ -313,3 +313,106 @@ impl<R> Unpacked<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::{MapSink, Sink};
+
+    fn outcome<R: Serialize>(outcome: ChunkOutcome<R>) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_outcome(outcome, &mut out);
+        out
+    }
+
+    #[test]
+    fn messages_too_short_to_be_frames_are_errors() {
+        let tasks = TaskQueue(Queue::new().expect("queue"));
+        tasks.0.put_encoded(&[0; TASK_TRAILER - 1]).expect("put");
+        let mut claimed = false;
+        assert!(tasks.get_claimed(|_| claimed = true).is_err());
+        assert!(!claimed, "a message that is not a task is claimed by nobody");
+        let results = ResultQueue(Queue::new().expect("queue"));
+        results.0.put_encoded(&[1, 2, 3]).expect("put");
+        assert!(results.get_into(None, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn frames_round_trip_through_the_queues() {
+        let tasks = TaskQueue(Queue::new().expect("queue"));
+        let args = encode_args(&[1u64, 300, 70_000]).expect("encodes");
+        tasks
+            .put(ToWorker {
+                seq: 41,
+                run: 7,
+                args: args.clone(),
+            })
+            .expect("put");
+        let mut claimed = None;
+        let task = tasks.get_claimed(|t| claimed = Some(t.seq)).expect("get");
+        assert_eq!((task.seq, task.run, claimed), (41, 7, Some(41)));
+        assert_eq!(decode_args::<u64>(&task.args).expect("decodes"), [1, 300, 70_000]);
+        let results = ResultQueue(Queue::new().expect("queue"));
+        let bytes = outcome(ChunkOutcome::AllOk(vec![2u64, 301]));
+        results
+            .put(FromWorker {
+                seq: 41,
+                outcome: bytes.clone(),
+            })
+            .expect("put");
+        let mut reply = Vec::new();
+        assert_eq!(results.get_into(None, &mut reply).expect("get"), 41);
+        assert_eq!(reply, bytes);
+    }
+
+    #[test]
+    fn a_corrupt_or_wrong_length_reply_fails_each_task_of_its_chunk() {
+        let short = outcome(ChunkOutcome::AllOk(vec![1u64, 2]));
+        for bytes in [&short[..], &short[..short.len() - 1], &[9, 9, 9][..], &[][..]] {
+            let results = unpack::<u64>(3, Ok(bytes)).into_results();
+            assert_eq!(results.len(), 3);
+            assert!(results
+                .iter()
+                .all(|r| matches!(r, Err(TaskError::ResultNotDecodable(_)))));
+            let mut values = vec![5u64];
+            assert!(unpack_onto::<u64>(3, Ok(bytes), &mut values).is_err());
+            assert_eq!(values, [5], "a failed decode leaves the values as they were");
+        }
+        let decoded = decode_outcome::<u64, TaskError>(&[9, 9], 2, TaskError::ResultNotDecodable);
+        assert!(decoded
+            .iter()
+            .all(|r| matches!(r, Err(TaskError::ResultNotDecodable(_)))));
+    }
+
+    #[test]
+    fn a_map_assembles_chunks_in_order_whatever_order_they_arrive_in() {
+        let chunk = |start: u64| outcome(ChunkOutcome::AllOk((start..start + 3).collect::<Vec<u64>>()));
+        let mut sink = MapSink::<u64>::new(9);
+        sink.deliver(6, 3, Ok(&chunk(6)));
+        sink.deliver(0, 3, Ok(&chunk(0)));
+        sink.deliver(3, 3, Ok(&chunk(3)));
+        sink.settle();
+        let values = sink.take_value();
+        assert_eq!(values, Some(Ok((0..9).collect())));
+    }
+
+    #[test]
+    fn a_failed_task_fails_the_map_with_the_earliest_error() {
+        let mixed = outcome(ChunkOutcome::<u64>::Mixed(vec![
+            Ok(3),
+            Err(TaskError::ResultNotSerializable("late".into())),
+        ]));
+        let early = outcome(ChunkOutcome::<u64>::Mixed(vec![
+            Err(TaskError::ResultNotSerializable("early".into())),
+            Ok(1),
+        ]));
+        let mut sink = MapSink::<u64>::new(4);
+        sink.deliver(2, 2, Ok(&mixed));
+        sink.deliver(0, 2, Ok(&early));
+        sink.settle();
+        assert_eq!(
+            sink.take_value(),
+            Some(Err(TaskError::ResultNotSerializable("early".into())))
+        );
+    }
+}
