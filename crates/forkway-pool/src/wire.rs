@@ -131,9 +131,11 @@ pub(crate) fn decode_args<A: DeserializeOwned>(args: &[u8]) -> Result<Vec<A>, Ta
 fn decode_seq<A: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<A>, FormatError> {
     let mut decoder = Decoder::new(bytes);
     let len = decoder.seq_len()?;
-    // At most one element per remaining byte up front, as for any sequence (zero-sized ones
-    // need no room).
-    let mut values = Vec::with_capacity(len.min(bytes.len() as u64) as usize);
+    // Room up front for at most one element per byte of the frame and 1 MiB, as serde gives
+    // any sequence: a corrupt length costs no large allocation (the vector grows as elements
+    // really decode).
+    let cap = (1usize << 20) / std::mem::size_of::<A>().max(1);
+    let mut values = Vec::with_capacity((len.min(bytes.len() as u64) as usize).min(cap));
     for _ in 0..len {
         values.push(A::deserialize(&mut decoder)?);
     }
@@ -335,6 +337,19 @@ mod tests {
         let results = ResultQueue(Queue::new().expect("queue"));
         results.0.put_encoded(&[1, 2, 3]).expect("put");
         assert!(results.get_into(None, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn a_corrupt_argument_count_claims_no_large_allocation() {
+        // 1 MiB of frame announcing 1 Mi elements of 32 KiB each: 32 GiB if believed up front,
+        // which the kernel refuses, and the worker would abort.
+        let mut frame = Vec::new();
+        format::encode_into(&(1u64 << 20), &mut frame).expect("encodes");
+        frame.resize(1 << 20, 0);
+        let error = decode_args::<[[[u64; 32]; 32]; 4]>(&frame)
+            .err()
+            .expect("not enough bytes");
+        assert!(matches!(error, TaskError::ArgsNotDecodable(_)));
     }
 
     #[test]
