@@ -346,9 +346,7 @@ mod tests {
         let mut frame = Vec::new();
         format::encode_into(&(1u64 << 20), &mut frame).expect("encodes");
         frame.resize(1 << 20, 0);
-        let error = decode_args::<[[[u64; 32]; 32]; 4]>(&frame)
-            .err()
-            .expect("not enough bytes");
+        let error = decode_args::<[[[u64; 32]; 32]; 4]>(&frame).expect_err("not enough bytes");
         assert!(matches!(error, TaskError::ArgsNotDecodable(_)));
     }
 
