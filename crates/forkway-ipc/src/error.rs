@@ -20,6 +20,12 @@ impl EncodeError {
             source: source.into(),
         }
     }
+
+    /// The error of an encoder other than this crate's codec (a pool's own compact format),
+    /// so that its callers report one kind of encoding error.
+    pub fn from_encoder(source: impl std::error::Error + Send + Sync + 'static) -> EncodeError {
+        EncodeError::new(source)
+    }
 }
 
 /// A payload is not a valid encoding of the type asked for: wrong type, garbage, bytes left

@@ -641,3 +641,37 @@ fn get_claimed_runs_before_the_item_leaves_and_a_claimer_killed_in_it_loses_noth
     assert_eq!(join_bounded(&p), -9);
     assert_eq!(q.get_timeout(BOUND).expect("the item is still there"), 8);
 }
+
+#[test]
+fn encoded_messages_travel_as_they_are() {
+    let q: Queue<u64> = Queue::new().expect("queue");
+    q.put_encoded(b"raw frame").expect("put");
+    q.put_encoded(&[]).expect("put");
+    assert_eq!(q.qsize(), 2);
+    let first = q
+        .get_encoded_timeout(Duration::from_secs(5), <[u8]>::to_vec)
+        .expect("get");
+    assert_eq!(first, b"raw frame");
+    let mut seen = None;
+    let second = q
+        .get_encoded_claimed(|bytes| {
+            seen = Some(bytes.len());
+            bytes.to_vec()
+        })
+        .expect("get");
+    assert!(second.is_empty());
+    assert_eq!(seen, Some(0));
+    assert!(matches!(
+        q.get_encoded_nowait(<[u8]>::to_vec),
+        Err(GetError::Empty)
+    ));
+    // A typed get of an encoded message that is not a T is a decode error, not a panic.
+    q.put_encoded(&[255]).expect("put");
+    assert!(matches!(q.get_nowait(), Err(GetError::Decode(_))));
+    q.close();
+    assert!(matches!(q.put_encoded(b"x"), Err(PutError::Closed(()))));
+    assert!(matches!(
+        q.get_encoded_nowait(<[u8]>::to_vec),
+        Err(GetError::Closed)
+    ));
+}

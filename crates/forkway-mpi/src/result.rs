@@ -3,12 +3,10 @@
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
-use forkway_ipc::codec;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::pool::{encode_chunk, MpiPool};
-use crate::task::ChunkOutcome;
 use crate::{PoolError, TaskError};
 
 /// The result of [`MpiPool::apply_async`]: Python's `AsyncResult`.
@@ -72,14 +70,7 @@ impl<R> Drop for AsyncResult<'_, R> {
 
 /// One `Result` per task of a chunk of `len` tasks.
 pub(crate) fn decode_outcome<R: DeserializeOwned>(bytes: &[u8], len: usize) -> Vec<Result<R, TaskError>> {
-    match codec::decode::<ChunkOutcome<R>>(bytes) {
-        Ok(ChunkOutcome::AllOk(values)) => values.into_iter().map(Ok).collect(),
-        Ok(ChunkOutcome::Mixed(items)) => items,
-        Ok(ChunkOutcome::Failed(error)) => (0..len).map(|_| Err(error.clone())).collect(),
-        Err(e) => (0..len)
-            .map(|_| Err(TaskError::ResultNotDecodable(e.to_string())))
-            .collect(),
-    }
+    forkway_pool::wire::decode_outcome(bytes, len, TaskError::ResultNotDecodable)
 }
 
 /// The iterator of [`MpiPool::imap`]: results in input order, input read lazily.

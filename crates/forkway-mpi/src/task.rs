@@ -232,7 +232,7 @@ where
 
 /// The encoded outcome "the whole chunk failed with `error`", whatever the result type.
 pub(crate) fn chunk_error(error: TaskError) -> Vec<u8> {
-    codec::encode(&ChunkOutcome::<()>::Failed(error)).unwrap_or_default()
+    forkway_pool::wire::encode_failed(error)
 }
 
 fn run_one<A, R, C: Call<A, R>>(arg: A, rank: i32) -> Result<R, TaskError> {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::pool::State;
 use crate::result::Sink;
 use crate::supervise::{Worker, CHECK_EVERY};
-use crate::wire::{encode_args, FromWorker, ToWorker};
+use crate::wire::{encode_args, ToWorker};
 use crate::{Pool, PoolError, TaskError};
 
 /// One chunk on its way: which job it belongs to and which items it carries.
@@ -60,6 +60,9 @@ pub(crate) struct Inner {
     /// Workers that died holding no task since the last result: a worker loop that crashes
     /// at once would otherwise be restarted forever.
     pub(crate) idle_deaths: u32,
+    /// The buffer replies are copied into, out of the result queue (kept: no allocation per
+    /// reply).
+    pub(crate) reply: Vec<u8>,
 }
 
 impl Inner {
@@ -79,6 +82,7 @@ impl Inner {
             broken: None,
             started: 0,
             idle_deaths: 0,
+            reply: Vec::new(),
         }
     }
 
@@ -216,11 +220,13 @@ impl Pool {
                 self.supervise(&mut inner);
                 continue;
             }
-            match self.shared.results.get_timeout(nap) {
-                Ok(msg) => self.route(&mut inner, msg),
+            let mut reply = std::mem::take(&mut inner.reply);
+            match self.shared.results.get_into(Some(nap), &mut reply) {
+                Ok(seq) => self.route(&mut inner, seq, &reply),
                 Err(GetError::Empty) => self.supervise(&mut inner),
                 Err(e) => self.break_pool(&mut inner, TaskError::ResultNotDecodable(e.to_string())),
             }
+            inner.reply = reply;
         }
     }
 
@@ -242,25 +248,27 @@ impl Pool {
 
     /// Routes every reply already in the result queue.
     pub(crate) fn drain(&self, inner: &mut Inner) {
+        let mut reply = std::mem::take(&mut inner.reply);
         loop {
-            match self.shared.results.get_nowait() {
-                Ok(msg) => self.route(inner, msg),
-                Err(GetError::Empty) => return,
+            match self.shared.results.get_into(None, &mut reply) {
+                Ok(seq) => self.route(inner, seq, &reply),
+                Err(GetError::Empty) => break,
                 Err(e) => {
                     self.break_pool(inner, TaskError::ResultNotDecodable(e.to_string()));
-                    return;
+                    break;
                 }
             }
         }
+        inner.reply = reply;
     }
 
     /// Hands a worker's reply to the job its task belongs to.
-    fn route(&self, inner: &mut Inner, msg: FromWorker) {
+    fn route(&self, inner: &mut Inner, seq: u64, outcome: &[u8]) {
         // A seq that is not in flight was already answered (its pool was terminated): nobody
         // waits for this reply any more.
         inner.idle_deaths = 0;
-        if let Some(chunk) = inner.inflight.remove(&msg.seq) {
-            deliver(inner, chunk, Ok(&msg.outcome));
+        if let Some(chunk) = inner.inflight.remove(&seq) {
+            deliver(inner, chunk, Ok(outcome));
         }
     }
 }

@@ -59,6 +59,7 @@
 mod chunk;
 mod chunked;
 mod error;
+mod format;
 mod jobs;
 mod pool;
 mod result;

@@ -10,7 +10,7 @@ use forkway_sys::Deadline;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::wire::{unpack, Unpacked};
+use crate::wire::{unpack, unpack_onto, Unpacked};
 use crate::{Pool, PoolError, TaskError};
 
 /// Where a job's results go; typed by the job's result type behind this erased face.
@@ -30,9 +30,12 @@ type OnErr = Box<dyn FnOnce(&TaskError) + Send>;
 /// The sink of `apply` (one item) and `map` (many).
 pub(crate) struct MapSink<R> {
     len: usize,
-    /// The values of each chunk that fully succeeded, by its first item's index: joined in
-    /// order at the end (one copy, no per-item bookkeeping on the fast path).
-    chunks: BTreeMap<usize, Vec<R>>,
+    /// The values in order, up to the first chunk not yet in. Chunks mostly arrive in order,
+    /// and such a chunk is decoded straight onto the end (no copy, no per-item bookkeeping).
+    values: Vec<R>,
+    /// The values of chunks that fully succeeded ahead of their turn, by first item's index:
+    /// moved onto `values` once the chunks before them are in.
+    early: BTreeMap<usize, Vec<R>>,
     /// The earliest failed item.
     first_error: Option<(usize, TaskError)>,
     value: Option<Result<Vec<R>, TaskError>>,
@@ -45,7 +48,8 @@ impl<R> MapSink<R> {
     pub(crate) fn new(len: usize) -> MapSink<R> {
         MapSink {
             len,
-            chunks: BTreeMap::new(),
+            values: Vec::new(),
+            early: BTreeMap::new(),
             first_error: None,
             value: None,
             settled: false,
@@ -74,11 +78,43 @@ impl<R> MapSink<R> {
     }
 }
 
+impl<R> MapSink<R> {
+    /// The settled value, taken (for the wire's tests).
+    #[cfg(test)]
+    pub(crate) fn take_value(&mut self) -> Option<Result<Vec<R>, TaskError>> {
+        self.value.take()
+    }
+
+    /// Moves the chunks that came early onto `values` while they are next in line.
+    fn catch_up(&mut self) {
+        while let Some(entry) = self.early.first_entry() {
+            if *entry.key() != self.values.len() {
+                return;
+            }
+            self.values.extend(entry.remove());
+        }
+    }
+}
+
 impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
     fn deliver(&mut self, start: usize, len: usize, outcome: Result<&[u8], TaskError>) {
-        match unpack::<R>(len, outcome) {
+        let unpacked = if start == self.values.len() {
+            if self.values.capacity() == 0 {
+                self.values.reserve_exact(self.len);
+            }
+            match unpack_onto(len, outcome, &mut self.values) {
+                Ok(()) => {
+                    self.catch_up();
+                    return;
+                }
+                Err(unpacked) => unpacked,
+            }
+        } else {
+            unpack::<R>(len, outcome)
+        };
+        match unpacked {
             Unpacked::AllOk(values) => {
-                self.chunks.insert(start, values);
+                self.early.insert(start, values);
             }
             Unpacked::Each(items) => {
                 let mut values = Vec::with_capacity(len);
@@ -95,23 +131,20 @@ impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
                     }
                 }
                 if values.len() == len {
-                    self.chunks.insert(start, values);
+                    self.early.insert(start, values);
                 }
             }
         }
+        self.catch_up();
     }
 
     fn settle(&mut self) {
-        let chunks = std::mem::take(&mut self.chunks);
+        self.catch_up();
+        let values = std::mem::take(&mut self.values);
+        self.early.clear();
         self.value = Some(match self.first_error.take() {
             Some((_, error)) => Err(error),
-            None => {
-                let mut all = Vec::with_capacity(self.len);
-                for (_, values) in chunks {
-                    all.extend(values);
-                }
-                Ok(all)
-            }
+            None => Ok(values),
         });
         self.settled = true;
         self.call_back();

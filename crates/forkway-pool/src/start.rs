@@ -29,7 +29,7 @@ use forkway_sys::Shm;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::supervise::{Initializer, Shared};
-use crate::wire::{FromWorker, ToWorker};
+use crate::wire::{FromWorker, ResultQueue, TaskQueue, ToWorker};
 use crate::{worker, PoolError};
 
 /// A running worker, however it was started.
@@ -120,8 +120,8 @@ pub(crate) fn worker_name(method: StartMethod, n: u64) -> String {
 pub(crate) fn sendable_shared() -> std::io::Result<Shared> {
     let (page, page_fd) = Shm::new_memfd(std::mem::size_of::<crate::supervise::Page>())?;
     Ok(Shared {
-        tasks: Queue::new_sendable()?,
-        results: Queue::new_sendable()?,
+        tasks: TaskQueue(Queue::new_sendable()?),
+        results: ResultQueue(Queue::new_sendable()?),
         page,
         page_fd: Some(page_fd),
     })
@@ -140,7 +140,7 @@ impl Serialize for SharedHandle {
             .as_ref()
             .and_then(|fd| forkway_sys::fds::send_fd(fd.as_fd()))
             .ok_or_else(|| serde::ser::Error::custom(NOT_SENDABLE))?;
-        (&self.0.tasks, &self.0.results, page).serialize(serializer)
+        (&self.0.tasks.0, &self.0.results.0, page).serialize(serializer)
     }
 }
 
@@ -155,8 +155,8 @@ impl<'de> Deserialize<'de> for SharedHandle {
             return Err(serde::de::Error::custom("the pool's shared page is too small"));
         }
         Ok(SharedHandle(Arc::new(Shared {
-            tasks,
-            results,
+            tasks: TaskQueue(tasks),
+            results: ResultQueue(results),
             page: mapped,
             // The worker only maps the page; it never passes it on.
             page_fd: None,

@@ -14,7 +14,7 @@ use forkway_sys::Shm;
 use crate::jobs::{deliver, Inner};
 use crate::pool::State;
 use crate::start::{self, worker_name, WorkerProcess};
-use crate::wire::{FromWorker, ToWorker};
+use crate::wire::{ResultQueue, TaskQueue};
 use crate::{worker, Pool, PoolError, TaskError, MAX_PROCESSES};
 
 /// How often a waiting parent looks for dead workers, and how stale that check may get while
@@ -27,8 +27,8 @@ pub(crate) type Initializer = dyn Fn() + Send + Sync;
 /// What the parent and every worker share: inherited by fork, or, for forkserver and spawn
 /// workers, made in memfds and sent (see `start.rs`).
 pub(crate) struct Shared {
-    pub(crate) tasks: Queue<ToWorker>,
-    pub(crate) results: Queue<FromWorker>,
+    pub(crate) tasks: TaskQueue,
+    pub(crate) results: ResultQueue,
     pub(crate) page: Shm,
     /// The page's memfd, when workers that are not forked must map it too.
     pub(crate) page_fd: Option<std::os::fd::OwnedFd>,
@@ -51,8 +51,8 @@ impl Shared {
     pub(crate) fn new() -> std::io::Result<Shared> {
         let page = Shm::new(std::mem::size_of::<Page>())?;
         Ok(Shared {
-            tasks: Queue::new()?,
-            results: Queue::new()?,
+            tasks: TaskQueue(Queue::new()?),
+            results: ResultQueue(Queue::new()?),
             page,
             page_fd: None,
         })

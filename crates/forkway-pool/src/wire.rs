@@ -1,42 +1,146 @@
 //! The wire between the parent and its workers: the two messages, the arguments of a chunk, and
 //! what a chunk came to ([`ChunkOutcome`]) — encoded by the worker and decoded by the parent,
-//! both here, so that the two ends cannot drift apart.
+//! both here, so that the two ends cannot drift apart. Arguments and outcomes are in the pool's
+//! own compact format ([`crate::format`]); the two messages around them go through the queue's
+//! codec.
 
-use forkway_ipc::codec;
+use std::time::Duration;
+
+use forkway_ipc::{GetError, PutError, Queue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::format::{self, Decoder, FormatError};
 use crate::{PoolError, TaskError};
 
 /// What the parent puts on the task queue.
-#[derive(Serialize, Deserialize)]
 pub(crate) struct ToWorker {
     /// Unique, in the order of the queue: the worker publishes it while it holds the task.
     pub seq: u64,
     /// The trampoline's address; 0 asks the worker to exit (`close`).
     pub run: usize,
     /// The chunk's arguments, encoded as a sequence.
-    #[serde(with = "serde_bytes")]
     pub args: Vec<u8>,
 }
 
 /// What a worker puts on the result queue: the task's `seq` and its chunk's results
 /// (a [`ChunkOutcome`] of the task's result type, encoded).
-#[derive(Serialize, Deserialize)]
 pub(crate) struct FromWorker {
     pub seq: u64,
-    #[serde(with = "serde_bytes")]
     pub outcome: Vec<u8>,
+}
+
+/// The bytes after the payload of a task message: its `seq` and `run`.
+const TASK_TRAILER: usize = 16;
+/// The bytes after the payload of a result message: its `seq`.
+const RESULT_TRAILER: usize = 8;
+
+/// Splits a message into its payload and its trailer of `N` bytes (the numbers go last, so
+/// that a sender appends them to the payload it already has instead of copying it).
+fn split_trailer<const N: usize>(frame: &[u8]) -> Option<(&[u8], [u8; N])> {
+    let (payload, trailer) = frame.split_last_chunk::<N>()?;
+    Some((payload, *trailer))
+}
+
+/// The task queue: a chunk's arguments travel as they were encoded (no second encoding), the
+/// numbers after them.
+pub(crate) struct TaskQueue(pub(crate) Queue<ToWorker>);
+
+impl TaskQueue {
+    /// Puts a task on the queue.
+    pub(crate) fn put(&self, task: ToWorker) -> Result<(), PutError<()>> {
+        let mut frame = task.args;
+        frame.extend_from_slice(&task.seq.to_le_bytes());
+        frame.extend_from_slice(&(task.run as u64).to_le_bytes());
+        self.0.put_encoded(&frame)
+    }
+
+    /// Takes the next task, calling `claim` with it before it leaves the queue
+    /// ([`Queue::get_claimed`]). A message too short to be a task is an error.
+    pub(crate) fn get_claimed(&self, claim: impl FnOnce(&ToWorker)) -> Result<ToWorker, GetError> {
+        self.0
+            .get_encoded_claimed(|frame| {
+                let (args, trailer) = split_trailer::<TASK_TRAILER>(frame)?;
+                let (seq, run) = trailer.split_at(8);
+                let task = ToWorker {
+                    seq: u64::from_le_bytes(seq.try_into().ok()?),
+                    run: usize::try_from(u64::from_le_bytes(run.try_into().ok()?)).ok()?,
+                    args: args.to_vec(),
+                };
+                claim(&task);
+                Some(task)
+            })?
+            .ok_or_else(|| GetError::Poisoned("a task message too short to be one".into()))
+    }
+
+    /// Messages in the queue.
+    pub(crate) fn qsize(&self) -> usize {
+        self.0.qsize()
+    }
+}
+
+/// The result queue: a chunk's outcome travels as the worker encoded it, its `seq` after it.
+pub(crate) struct ResultQueue(pub(crate) Queue<FromWorker>);
+
+impl ResultQueue {
+    /// Puts a reply on the queue.
+    pub(crate) fn put(&self, reply: FromWorker) -> Result<(), PutError<()>> {
+        let mut frame = reply.outcome;
+        frame.extend_from_slice(&reply.seq.to_le_bytes());
+        self.0.put_encoded(&frame)
+    }
+
+    /// Takes the next reply, waiting at most `timeout` (zero: not at all): its outcome is
+    /// copied into `outcome` (a buffer the parent reuses; the queue stays locked only for the
+    /// copy), its `seq` returned.
+    pub(crate) fn get_into(&self, timeout: Option<Duration>, outcome: &mut Vec<u8>) -> Result<u64, GetError> {
+        let read = |frame: &[u8]| {
+            let (payload, seq) = split_trailer::<RESULT_TRAILER>(frame)?;
+            outcome.clear();
+            outcome.extend_from_slice(payload);
+            Some(u64::from_le_bytes(seq))
+        };
+        let seq = match timeout {
+            Some(timeout) => self.0.get_encoded_timeout(timeout, read)?,
+            None => self.0.get_encoded_nowait(read)?,
+        };
+        seq.ok_or_else(|| GetError::Poisoned("a result message too short to be one".into()))
+    }
 }
 
 /// Encodes a chunk's arguments, in the parent.
 pub(crate) fn encode_args<A: Serialize>(args: &[A]) -> Result<Vec<u8>, PoolError> {
-    codec::encode(args).map_err(PoolError::ArgsNotSerializable)
+    // Room for small values at once: growing by doubling would copy the buffer several times.
+    let guess = args
+        .len()
+        .saturating_mul(std::mem::size_of::<A>().clamp(1, 8) + 1);
+    let mut out = Vec::with_capacity(guess.min(1 << 24));
+    format::encode_into(args, &mut out)
+        .map_err(|e| PoolError::ArgsNotSerializable(forkway_ipc::EncodeError::from_encoder(e)))?;
+    Ok(out)
 }
 
 /// Decodes a chunk's arguments, in the worker.
 pub(crate) fn decode_args<A: DeserializeOwned>(args: &[u8]) -> Result<Vec<A>, TaskError> {
-    codec::decode::<Vec<A>>(args).map_err(|e| TaskError::ArgsNotDecodable(e.to_string()))
+    decode_seq::<A>(args).map_err(|e| TaskError::ArgsNotDecodable(e.to_string()))
+}
+
+/// Decodes a whole frame holding one sequence, as `Vec<A>` would through serde but in a plain
+/// loop: serde's own `Vec` visitor passes each element through an `Option<Result>` that the
+/// compiler keeps in memory, which made decoding arguments twice as slow per item as this.
+fn decode_seq<A: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<A>, FormatError> {
+    let mut decoder = Decoder::new(bytes);
+    let len = decoder.seq_len()?;
+    // Room up front for at most one element per byte of the frame and 1 MiB, as serde gives
+    // any sequence: a corrupt length costs no large allocation (the vector grows as elements
+    // really decode).
+    let cap = (1usize << 20) / std::mem::size_of::<A>().max(1);
+    let mut values = Vec::with_capacity((len.min(bytes.len() as u64) as usize).min(cap));
+    for _ in 0..len {
+        values.push(A::deserialize(&mut decoder)?);
+    }
+    decoder.finish()?;
+    Ok(values)
 }
 
 /// What a chunk came to. Almost always `AllOk`: a plain sequence of results, as cheap to
@@ -59,7 +163,7 @@ pub enum ChunkOutcome<R, E = TaskError> {
 /// [`encode_outcome`] puts in the place of such a result.
 #[doc(hidden)]
 pub trait OutcomeError: Serialize + Sized {
-    /// The error for a result that `codec::encode` refused, with the encoder's reason.
+    /// The error for a result that the encoder refused, with the encoder's reason.
     fn not_serializable(why: String) -> Self;
 }
 
@@ -72,7 +176,18 @@ impl OutcomeError for TaskError {
 /// The encoded outcome "the whole chunk failed with `error`", whatever the result type
 /// (a `Failed` encodes the same for every `R`).
 pub(crate) fn chunk_error(error: TaskError) -> Vec<u8> {
-    codec::encode(&ChunkOutcome::<()>::Failed(error)).expect("a TaskError always serializes")
+    encode_failed(error)
+}
+
+/// The encoded outcome "the whole chunk failed with `error`", for any task error type: empty
+/// (which the decoder reports as a corrupt reply) only if the error cannot serialize itself.
+#[doc(hidden)]
+pub fn encode_failed<E: OutcomeError>(error: E) -> Vec<u8> {
+    let mut out = Vec::new();
+    if format::encode_into(&ChunkOutcome::<(), E>::Failed(error), &mut out).is_err() {
+        out.clear();
+    }
+    out
 }
 
 /// Encodes a chunk's outcome into `out`, in the worker. A result that does not serialize
@@ -80,7 +195,7 @@ pub(crate) fn chunk_error(error: TaskError) -> Vec<u8> {
 #[doc(hidden)]
 pub fn encode_outcome<R: Serialize, E: OutcomeError>(outcome: ChunkOutcome<R, E>, out: &mut Vec<u8>) {
     out.clear();
-    if codec::encode_into(&outcome, out).is_ok() {
+    if format::encode_into(&outcome, out).is_ok() {
         return;
     }
     // Some result does not serialize: find which, and send an error in its place, so that
@@ -93,18 +208,82 @@ pub fn encode_outcome<R: Serialize, E: OutcomeError>(outcome: ChunkOutcome<R, E>
     let items = items
         .into_iter()
         .map(|item| match item {
-            Ok(value) => match codec::encode(&value) {
-                Ok(_) => Ok(value),
+            Ok(value) => match format::encode_into(&value, &mut Vec::new()) {
+                Ok(()) => Ok(value),
                 Err(e) => Err(E::not_serializable(e.to_string())),
             },
             Err(e) => Err(e),
         })
         .collect();
     out.clear();
-    if let Err(e) = codec::encode_into(&ChunkOutcome::Mixed(items), out) {
+    if let Err(e) = format::encode_into(&ChunkOutcome::Mixed(items), out) {
         // Only an error that cannot serialize its own text gets here; be loud but not lost.
-        *out = codec::encode(&ChunkOutcome::<(), E>::Failed(E::not_serializable(e.to_string())))
-            .unwrap_or_default();
+        out.clear();
+        let failed = ChunkOutcome::<(), E>::Failed(E::not_serializable(e.to_string()));
+        if format::encode_into(&failed, out).is_err() {
+            out.clear();
+        }
+    }
+}
+
+/// Decodes an outcome that [`encode_outcome`] made, into one result per task of a chunk of
+/// `len` tasks; a reply that does not decode fails each task with `not_decodable`.
+#[doc(hidden)]
+pub fn decode_outcome<R, E>(
+    bytes: &[u8],
+    len: usize,
+    not_decodable: impl Fn(String) -> E,
+) -> Vec<Result<R, E>>
+where
+    R: DeserializeOwned,
+    E: DeserializeOwned + Clone,
+{
+    let error = match format::decode::<ChunkOutcome<R, E>>(bytes) {
+        Ok(ChunkOutcome::AllOk(values)) if values.len() == len => {
+            return values.into_iter().map(Ok).collect()
+        }
+        Ok(ChunkOutcome::Mixed(items)) if items.len() == len => return items,
+        Ok(ChunkOutcome::Failed(error)) => error,
+        Ok(_) => not_decodable(format!("a reply of the wrong length for a chunk of {len}")),
+        Err(e) => not_decodable(e.to_string()),
+    };
+    (0..len).map(|_| Err(error.clone())).collect()
+}
+
+/// The variant index of `ChunkOutcome::AllOk` in the format (serde numbers variants in order).
+const ALL_OK: u64 = 0;
+
+/// Decodes a chunk's outcome straight onto the end of `values` when it is an `AllOk` of
+/// exactly `len` values: the common case, with no vector of its own and no copy. Otherwise
+/// (some task failed, or the reply is corrupt), leaves `values` as it was and hands back what
+/// [`unpack`] makes of it.
+pub(crate) fn unpack_onto<R: DeserializeOwned>(
+    len: usize,
+    outcome: Result<&[u8], TaskError>,
+    values: &mut Vec<R>,
+) -> Result<(), Unpacked<R>> {
+    let Ok(bytes) = outcome else {
+        return Err(unpack(len, outcome));
+    };
+    let before = values.len();
+    let decoded = (|| -> Result<bool, FormatError> {
+        let mut decoder = Decoder::new(bytes);
+        if decoder.unsigned()? != ALL_OK || decoder.seq_len()? != len as u64 {
+            return Ok(false);
+        }
+        values.reserve(len);
+        for _ in 0..len {
+            values.push(R::deserialize(&mut decoder)?);
+        }
+        decoder.finish()?;
+        Ok(true)
+    })();
+    match decoded {
+        Ok(true) => Ok(()),
+        Ok(false) | Err(_) => {
+            values.truncate(before);
+            Err(unpack(len, outcome))
+        }
     }
 }
 
@@ -117,7 +296,7 @@ pub(crate) enum Unpacked<R> {
 /// Decodes a chunk's outcome in the parent, whatever went wrong, into exactly `len` results.
 pub(crate) fn unpack<R: DeserializeOwned>(len: usize, outcome: Result<&[u8], TaskError>) -> Unpacked<R> {
     let decoded = outcome.and_then(|bytes| {
-        codec::decode::<ChunkOutcome<R>>(bytes).map_err(|e| TaskError::ResultNotDecodable(e.to_string()))
+        format::decode::<ChunkOutcome<R>>(bytes).map_err(|e| TaskError::ResultNotDecodable(e.to_string()))
     });
     let error = match decoded {
         Ok(ChunkOutcome::AllOk(values)) if values.len() == len => return Unpacked::AllOk(values),
@@ -134,5 +313,119 @@ impl<R> Unpacked<R> {
             Unpacked::AllOk(values) => values.into_iter().map(Ok).collect(),
             Unpacked::Each(items) => items,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::{MapSink, Sink};
+
+    fn outcome<R: Serialize>(outcome: ChunkOutcome<R>) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_outcome(outcome, &mut out);
+        out
+    }
+
+    #[test]
+    fn messages_too_short_to_be_frames_are_errors() {
+        let tasks = TaskQueue(Queue::new().expect("queue"));
+        tasks.0.put_encoded(&[0; TASK_TRAILER - 1]).expect("put");
+        let mut claimed = false;
+        assert!(tasks.get_claimed(|_| claimed = true).is_err());
+        assert!(!claimed, "a message that is not a task is claimed by nobody");
+        let results = ResultQueue(Queue::new().expect("queue"));
+        results.0.put_encoded(&[1, 2, 3]).expect("put");
+        assert!(results.get_into(None, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn a_corrupt_argument_count_claims_no_large_allocation() {
+        // 1 MiB of frame announcing 1 Mi elements of 32 KiB each: 32 GiB if believed up front,
+        // which the kernel refuses, and the worker would abort.
+        let mut frame = Vec::new();
+        format::encode_into(&(1u64 << 20), &mut frame).expect("encodes");
+        frame.resize(1 << 20, 0);
+        let error = decode_args::<[[[u64; 32]; 32]; 4]>(&frame).expect_err("not enough bytes");
+        assert!(matches!(error, TaskError::ArgsNotDecodable(_)));
+    }
+
+    #[test]
+    fn frames_round_trip_through_the_queues() {
+        let tasks = TaskQueue(Queue::new().expect("queue"));
+        let args = encode_args(&[1u64, 300, 70_000]).expect("encodes");
+        tasks
+            .put(ToWorker {
+                seq: 41,
+                run: 7,
+                args: args.clone(),
+            })
+            .expect("put");
+        let mut claimed = None;
+        let task = tasks.get_claimed(|t| claimed = Some(t.seq)).expect("get");
+        assert_eq!((task.seq, task.run, claimed), (41, 7, Some(41)));
+        assert_eq!(decode_args::<u64>(&task.args).expect("decodes"), [1, 300, 70_000]);
+        let results = ResultQueue(Queue::new().expect("queue"));
+        let bytes = outcome(ChunkOutcome::AllOk(vec![2u64, 301]));
+        results
+            .put(FromWorker {
+                seq: 41,
+                outcome: bytes.clone(),
+            })
+            .expect("put");
+        let mut reply = Vec::new();
+        assert_eq!(results.get_into(None, &mut reply).expect("get"), 41);
+        assert_eq!(reply, bytes);
+    }
+
+    #[test]
+    fn a_corrupt_or_wrong_length_reply_fails_each_task_of_its_chunk() {
+        let short = outcome(ChunkOutcome::AllOk(vec![1u64, 2]));
+        for bytes in [&short[..], &short[..short.len() - 1], &[9, 9, 9][..], &[][..]] {
+            let results = unpack::<u64>(3, Ok(bytes)).into_results();
+            assert_eq!(results.len(), 3);
+            assert!(results
+                .iter()
+                .all(|r| matches!(r, Err(TaskError::ResultNotDecodable(_)))));
+            let mut values = vec![5u64];
+            assert!(unpack_onto::<u64>(3, Ok(bytes), &mut values).is_err());
+            assert_eq!(values, [5], "a failed decode leaves the values as they were");
+        }
+        let decoded = decode_outcome::<u64, TaskError>(&[9, 9], 2, TaskError::ResultNotDecodable);
+        assert!(decoded
+            .iter()
+            .all(|r| matches!(r, Err(TaskError::ResultNotDecodable(_)))));
+    }
+
+    #[test]
+    fn a_map_assembles_chunks_in_order_whatever_order_they_arrive_in() {
+        let chunk = |start: u64| outcome(ChunkOutcome::AllOk((start..start + 3).collect::<Vec<u64>>()));
+        let mut sink = MapSink::<u64>::new(9);
+        sink.deliver(6, 3, Ok(&chunk(6)));
+        sink.deliver(0, 3, Ok(&chunk(0)));
+        sink.deliver(3, 3, Ok(&chunk(3)));
+        sink.settle();
+        let values = sink.take_value();
+        assert_eq!(values, Some(Ok((0..9).collect())));
+    }
+
+    #[test]
+    fn a_failed_task_fails_the_map_with_the_earliest_error() {
+        let mixed = outcome(ChunkOutcome::<u64>::Mixed(vec![
+            Ok(3),
+            Err(TaskError::ResultNotSerializable("late".into())),
+        ]));
+        let early = outcome(ChunkOutcome::<u64>::Mixed(vec![
+            Err(TaskError::ResultNotSerializable("early".into())),
+            Ok(1),
+        ]));
+        let mut sink = MapSink::<u64>::new(4);
+        sink.deliver(2, 2, Ok(&mixed));
+        sink.deliver(0, 2, Ok(&early));
+        sink.settle();
+        assert_eq!(
+            sink.take_value(),
+            Some(Err(TaskError::ResultNotSerializable("early".into())))
+        );
     }
 }

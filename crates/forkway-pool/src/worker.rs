@@ -23,10 +23,30 @@ pub(crate) fn run(shared: &Shared, index: usize, maxtasks: Option<u64>, init: Op
             forkway_process::exit(INIT_FAILED_EXIT);
         }
     }
+    keep_freed_memory();
     if shared.page().fault_first_claim.swap(0, Ordering::SeqCst) != 0 {
         forkway_ipc::fault::die_after_next_claim();
     }
     worker_loop(shared, index, maxtasks);
+}
+
+/// Tells malloc to keep the memory a chunk frees for the next chunk.
+///
+/// Every chunk allocates and frees the same few buffers (its arguments, its results, their
+/// encodings). With glibc's defaults, freeing them leaves more than 128 KiB free at the top of
+/// the heap, which goes back to the kernel, and the next chunk takes it again page by page:
+/// a map of 100 000 integers measured ~140 page faults per call in the workers, and ran 40 %
+/// slower, depending only on where in the heap the buffers happened to land. A worker is a
+/// long-lived process that `maxtasksperchild` replaces when memory must go back.
+fn keep_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets malloc's tuning parameters (to values in their valid ranges:
+    // 64 MiB of free top before trimming, heap rather than mmap below 32 MiB, glibc's maximum
+    // for a dynamic threshold); it is called in the worker before any task runs.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+    }
 }
 
 // ANCHOR: worker_loop

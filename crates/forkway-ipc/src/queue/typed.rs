@@ -139,6 +139,73 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 }
 
+/// Messages in a layout of the caller's own: for a protocol with its own format, whose
+/// messages then cost no second encoding and no copy into this crate's buffer. Only the
+/// `*_encoded` calls read what `put_encoded` wrote, and they hand over whatever bytes are there:
+/// the reader must treat them as untrusted.
+impl<T> Queue<T> {
+    /// Puts `payload` as one message, as it is. Never waits (on an unbounded queue).
+    ///
+    /// # Errors
+    /// As [`Queue::put`], without an encoding error.
+    pub fn put_encoded(&self, payload: &[u8]) -> Result<(), PutError<()>> {
+        if self.is_closed() {
+            return Err(PutError::Closed(()));
+        }
+        let start = forkway_trace::begin();
+        let result = self
+            .put_bytes(payload, Deadline::never())
+            .map_err(|failure| failure.with(()));
+        let name = if result.is_ok() { "put" } else { "put (failed)" };
+        self.trace(start, name, payload.len() as u64, None);
+        result
+    }
+
+    /// Takes the oldest message, waiting at most `timeout`, and returns what `read` makes of
+    /// its bytes. `read` runs while the queue is locked: keep it short (a copy, a header).
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] when nothing came in time; [`GetError::Closed`] after `close`.
+    pub fn get_encoded_timeout<R>(
+        &self,
+        timeout: Duration,
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, GetError> {
+        if self.is_closed() {
+            return Err(GetError::Closed);
+        }
+        self.take(Deadline::after(timeout), read)
+    }
+
+    /// As [`Queue::get_encoded_timeout`], without waiting.
+    ///
+    /// # Errors
+    /// As [`Queue::get_encoded_timeout`].
+    pub fn get_encoded_nowait<R>(&self, read: impl FnOnce(&[u8]) -> R) -> Result<R, GetError> {
+        if self.is_closed() {
+            return Err(GetError::Closed);
+        }
+        self.take(Deadline::now(), read)
+    }
+
+    /// Takes the oldest message, waiting as long as it takes, and returns what `read` makes of
+    /// its bytes; as in [`Queue::get_claimed`], the message leaves the queue only after `read`
+    /// returned, so `read` is where a consumer records what it holds.
+    ///
+    /// # Errors
+    /// [`GetError::Closed`] after `close`.
+    pub fn get_encoded_claimed<R>(&self, read: impl FnOnce(&[u8]) -> R) -> Result<R, GetError> {
+        if self.is_closed() {
+            return Err(GetError::Closed);
+        }
+        self.take(Deadline::never(), |bytes| {
+            let out = read(bytes);
+            crate::fault::after_claim();
+            out
+        })
+    }
+}
+
 impl<T> std::fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Queue")
