@@ -561,13 +561,14 @@ fn warn_if_threaded() {
     if sys::never_threaded() {
         return;
     }
+    if std::env::var_os("FORKWAY_FORK_WARNING").is_some_and(|v| v == "0") {
+        WARNED.store(true, Ordering::Relaxed);
+        return;
+    }
     let Some(threads) = sys::thread_count().filter(|&n| n > 1) else {
         return;
     };
     WARNED.store(true, Ordering::Relaxed);
-    if std::env::var_os("FORKWAY_FORK_WARNING").is_some_and(|v| v == "0") {
-        return;
-    }
     eprintln!(
         "forkway: warning: this process (pid={}) has {threads} threads; fork() copies only \
          the calling thread, so a lock another thread holds stays locked in the child. \
