@@ -70,10 +70,10 @@ pub struct ParentProcess {
 }
 
 impl ParentProcess {
-    /// Whether the parent is still running. Race-free: it watches a pidfd opened right after the
-    /// fork, so a recycled pid cannot fool it.
+    /// Whether the parent is still running. Race-free: it watches a pidfd on the parent, opened
+    /// only while the parent was certainly alive, so a recycled pid cannot fool it.
     pub fn is_alive(&self) -> bool {
-        let fd = PARENT_PIDFD.load(Ordering::SeqCst);
+        let fd = parent_pidfd(self.pid);
         if fd < 0 {
             // No pidfd: either the parent was gone before we could open one, or the kernel
             // has none. `getppid` changes when we are re-parented, which happens at its death.
@@ -87,13 +87,42 @@ impl ParentProcess {
 
     /// Waits up to `timeout` (forever for `None`) for the parent to exit; returns whether it did.
     pub fn join(&self, timeout: Option<Duration>) -> bool {
-        let fd = PARENT_PIDFD.load(Ordering::SeqCst);
+        let fd = parent_pidfd(self.pid);
         if fd < 0 {
             return !self.is_alive();
         }
         // SAFETY: as in `is_alive`.
         let fd = unsafe { sys::borrow(fd) };
         matches!(sys::wait_readable(&[fd], timeout), Ok(ready) if !ready.is_empty())
+    }
+}
+
+/// This process's pidfd on its parent `parent_pid`, opened on first use; -1 when the parent is
+/// gone (or the kernel has no pidfds).
+///
+/// Opened lazily rather than at every fork: most children never ask. It is still race-free:
+/// the pidfd is opened first, and kept only if `getppid` still names the parent afterwards. The
+/// parent was then alive when the pidfd was made (a dead parent's child is re-parented before
+/// its pid can be reused), so the pidfd names the parent itself, never a process that took its pid.
+fn parent_pidfd(parent_pid: u32) -> std::os::fd::RawFd {
+    let fd = PARENT_PIDFD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        return fd;
+    }
+    let Some(opened) = sys::pidfd_open(nix::unistd::Pid::from_raw(parent_pid as i32)) else {
+        return -1;
+    };
+    if nix::unistd::getppid().as_raw() as u32 != parent_pid {
+        return -1;
+    }
+    let opened = std::os::fd::IntoRawFd::into_raw_fd(opened);
+    match PARENT_PIDFD.compare_exchange(-1, opened, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => opened,
+        Err(theirs) => {
+            // Another thread opened one first: keep theirs.
+            sys::close_raw(opened);
+            theirs
+        }
     }
 }
 

@@ -172,6 +172,15 @@ impl Inner {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         // Without a pidfd we poll waitpid, backing off from 1 ms to 50 ms.
         let mut backoff = Duration::from_millis(1);
+        // A running child with a pidfd: wait for the pidfd first, then reap with one waitpid
+        // (asking waitpid first would only find it running, in one more system call).
+        if let (Some(fd), Status::Running) = (self.pidfd(), self.status()) {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            sys::wait_readable(&[fd], left).map_err(|e| ProcessError::Os {
+                op: "poll",
+                source: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            })?;
+        }
         loop {
             if let Some(code) = self.try_reap()? {
                 self.trace_exit(code);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::{fork, ForkResult};
 
 use forkway_trace::Arg;
 
@@ -240,8 +240,13 @@ impl Process {
         let Some(target) = self.target_slot().take() else {
             return Err(ProcessError::StartedTwice);
         };
-        let parent_pid = std::process::id();
+        // `is_ours` just compared it with our pid.
+        let parent_pid = self.inner.creator;
         let daemon = self.daemon();
+        // Copied here, not in the child: every page the child writes (the allocator's, the
+        // name's lock) is one more copy-on-write fault that `join` waits for.
+        let name = self.name();
+        let identity = self.inner.identity.clone();
 
         // SAFETY: in the child we only touch state we hold the locks of (std's stdout/stderr,
         // our global state), allocate with the (fork-safe) system allocator, and never return
@@ -252,7 +257,7 @@ impl Process {
                 Err(ProcessError::Fork(errno))
             }
             Ok(ForkResult::Child) => {
-                st.become_child(self.name(), self.inner.identity.clone(), daemon, parent_pid);
+                st.become_child(name, identity, daemon, parent_pid);
                 drop(st);
                 drop(stderr);
                 drop(stdout);
@@ -278,6 +283,7 @@ impl Process {
                 // outside this process (a manager proxy's reference) ask
                 // `target_moved_to_child` and leave it to the child.
                 child::drop_moved_target(target);
+                drop((name, identity));
                 Ok(())
             }
         }
@@ -474,7 +480,7 @@ impl fmt::Debug for Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        if !self.inner.is_ours() || self.inner.status() != Status::Running {
+        if self.inner.status() != Status::Running || !self.inner.is_ours() {
             return;
         }
         if std::thread::panicking() {
@@ -494,22 +500,15 @@ fn child_setup(daemon: bool, parent_pid: u32) {
         forkway_trace::name_process(pid, &crate::functions::current_process().name);
         forkway_trace::instant("process", "start", 0, &[("parent", Arg::Int(parent_pid.into()))]);
     }
-    // A pidfd on our parent answers `parent_process().is_alive()` without races. Open it, then
-    // check that the parent is still the one that forked us: if it already died, the pid may
-    // belong to someone else by now.
+    // The pidfd inherited from our parent watches our grandparent: not ours to keep. Our own
+    // parent's pidfd is opened when `parent_process()` first asks (see `functions`), which
+    // keeps two system calls off every start.
     sys::close_raw(PARENT_PIDFD.swap(-1, Ordering::SeqCst));
-    if let Some(fd) = sys::pidfd_open(Pid::from_raw(parent_pid as i32)) {
-        PARENT_PIDFD.store(fd.into_raw_fd(), Ordering::SeqCst);
-    }
-    let parent_gone = nix::unistd::getppid().as_raw() as u32 != parent_pid;
-    if parent_gone {
-        sys::close_raw(PARENT_PIDFD.swap(-1, Ordering::SeqCst));
-    }
     if daemon {
         // Die with the parent even if it is SIGKILLed and runs no cleanup at all. If it died
         // before this line, no signal will come: end now, as the signal would have.
         let _ = sys::set_parent_death_signal(Signal::SIGKILL);
-        if parent_gone || nix::unistd::getppid().as_raw() as u32 != parent_pid {
+        if nix::unistd::getppid().as_raw() as u32 != parent_pid {
             let _ = nix::sys::signal::raise(Signal::SIGKILL);
         }
     }
@@ -558,17 +557,22 @@ fn warn_if_threaded() {
     if WARNED.load(Ordering::Relaxed) {
         return;
     }
+    // Counting the threads reads /proc; a process that never made one answers from memory.
+    if sys::never_threaded() {
+        return;
+    }
     if std::env::var_os("FORKWAY_FORK_WARNING").is_some_and(|v| v == "0") {
         WARNED.store(true, Ordering::Relaxed);
         return;
     }
-    if let Some(threads) = sys::thread_count().filter(|&n| n > 1) {
-        WARNED.store(true, Ordering::Relaxed);
-        eprintln!(
-            "forkway: warning: this process (pid={}) has {threads} threads; fork() copies only \
-             the calling thread, so a lock another thread holds stays locked in the child. \
-             Start processes before threads where you can (FORKWAY_FORK_WARNING=0 silences this).",
-            std::process::id()
-        );
-    }
+    let Some(threads) = sys::thread_count().filter(|&n| n > 1) else {
+        return;
+    };
+    WARNED.store(true, Ordering::Relaxed);
+    eprintln!(
+        "forkway: warning: this process (pid={}) has {threads} threads; fork() copies only \
+         the calling thread, so a lock another thread holds stays locked in the child. \
+         Start processes before threads where you can (FORKWAY_FORK_WARNING=0 silences this).",
+        std::process::id()
+    );
 }

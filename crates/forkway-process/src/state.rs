@@ -34,24 +34,44 @@ pub(crate) struct ProcState {
     pub authkey: Option<Vec<u8>>,
 }
 
-static STATE: LazyLock<Mutex<ProcState>> = LazyLock::new(|| {
-    Mutex::new(ProcState {
-        name: "MainProcess".to_owned(),
-        identity: Vec::new(),
-        daemon: false,
-        counter: 0,
-        parent: None,
-        children: Vec::new(),
-        close_on_fork: Vec::new(),
-        authkey: None,
-    })
-});
+/// The state and the two words a child reads without its lock, kept together on one page of
+/// memory: after a fork, the first write to each page costs parent and child a copy-on-write
+/// fault, and `start` writes all three on both sides.
+#[repr(C, align(512))]
+struct Globals {
+    state: LazyLock<Mutex<ProcState>>,
+    in_child: AtomicBool,
+    parent_pidfd: AtomicI32,
+}
+
+// A 512-aligned value no bigger than 512 bytes never straddles a page boundary.
+const _: () = assert!(std::mem::size_of::<Globals>() <= 512);
+
+static GLOBALS: Globals = Globals {
+    state: LazyLock::new(|| {
+        Mutex::new(ProcState {
+            name: "MainProcess".to_owned(),
+            identity: Vec::new(),
+            daemon: false,
+            counter: 0,
+            parent: None,
+            children: Vec::new(),
+            close_on_fork: Vec::new(),
+            authkey: None,
+        })
+    }),
+    in_child: AtomicBool::new(false),
+    parent_pidfd: AtomicI32::new(-1),
+};
+
+static STATE: &LazyLock<Mutex<ProcState>> = &GLOBALS.state;
 
 /// True in a process that forkway forked (set in the child right after `fork`).
-pub(crate) static IN_CHILD: AtomicBool = AtomicBool::new(false);
+pub(crate) static IN_CHILD: &AtomicBool = &GLOBALS.in_child;
 
-/// A pidfd on our parent, opened in the child right after `fork`; -1 in the main process.
-pub(crate) static PARENT_PIDFD: AtomicI32 = AtomicI32::new(-1);
+/// A pidfd on our parent, opened in the child when first needed; -1 until then, and in the
+/// main process.
+pub(crate) static PARENT_PIDFD: &AtomicI32 = &GLOBALS.parent_pidfd;
 
 /// Locks the state. A panic while the lock was held cannot leave it half-updated in a way that
 /// matters (every update is a single push, retain or assignment), so poisoning is ignored.
@@ -103,8 +123,11 @@ impl ProcState {
             crate::sys::close_raw(fd);
         }
         let parent_name = std::mem::replace(&mut self.name, name);
-        self.parent = Some((parent_name, parent_pid));
-        self.identity = identity;
+        // The parent's own parent and identity are leaked, not freed: freeing writes to the
+        // allocator's pages, which the child still shares with the parent, so each free costs a
+        // copy-on-write fault that `join` waits for. A few bytes, once per process.
+        std::mem::forget(self.parent.replace((parent_name, parent_pid)));
+        std::mem::forget(std::mem::replace(&mut self.identity, identity));
         self.daemon = daemon;
         self.counter = 0;
         IN_CHILD.store(true, Ordering::SeqCst);

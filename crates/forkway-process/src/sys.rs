@@ -70,6 +70,25 @@ pub(crate) fn thread_count() -> Option<usize> {
     std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
 }
 
+/// True when this process has certainly never had a second thread: glibc's
+/// `__libc_single_threaded` (2.32+), which `pthread_create` clears for good and `fork` sets
+/// again in the child. False means "may have threads": count them with [`thread_count`].
+#[cfg(target_env = "gnu")]
+pub(crate) fn never_threaded() -> bool {
+    extern "C" {
+        static __libc_single_threaded: libc::c_char;
+    }
+    // SAFETY: a `char` glibc exports to be read like this. Its creator clears it before a new
+    // thread exists, so any thread that runs alongside another one reads it as false.
+    unsafe { std::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
+}
+
+/// Without glibc's flag, every question goes to `/proc`.
+#[cfg(not(target_env = "gnu"))]
+pub(crate) fn never_threaded() -> bool {
+    false
+}
+
 /// Writes all of `bytes` to file descriptor 2 with raw `write(2)` calls.
 ///
 /// Used in a forked child to report a panic. It bypasses `std::io::stderr()` on purpose: under

@@ -91,6 +91,37 @@ fn a_child_sees_its_parent_die() {
 }
 
 #[test]
+fn a_child_that_first_asks_after_its_parent_died_sees_it_dead() {
+    // A child opens its pidfd on the parent when it first asks. Asked only after the parent
+    // died, it must not find the dead parent (or a process that took its pid) alive.
+    become_subreaper();
+    let (mut pid_r, mut pid_w) = pipe();
+    let (mut seen_r, seen_w) = pipe();
+    let (mut go_r, go) = release_pipe();
+    let mut parent = Process::new(move || {
+        let mut seen_w = seen_w;
+        let mut child = Process::new(move || {
+            wait_for_release(&mut go_r);
+            let parent = parent_process().expect("parent");
+            let died = parent.join(Some(Duration::ZERO));
+            send_line(&mut seen_w, &format!("alive={} died={died}", parent.is_alive()));
+        });
+        child.start().expect("start");
+        send_line(&mut pid_w, &child.pid().expect("pid").to_string());
+        std::mem::forget(child); // we are about to be killed; never join
+        idle_until_killed()
+    });
+    parent.start().expect("start");
+    let child_pid: u32 = read_line(&mut pid_r).parse().expect("pid");
+    let child = pidfd(child_pid);
+    parent.terminate().expect("terminate");
+    assert_eq!(join_bounded(&parent), -15);
+    go.release(); // only now does the grandchild ask about its parent
+    assert_eq!(read_line(&mut seen_r), "alive=false died=true");
+    wait_dead_and_reap(&child, child_pid, "the grandchild");
+}
+
+#[test]
 fn a_leaked_daemon_is_terminated_when_its_parent_exits_normally() {
     become_subreaper();
     let (mut r, mut w) = pipe();

@@ -10,9 +10,10 @@
 //!
 //! # How it is asked
 //! A `SOCK_SEQPACKET` socket pair made at its start (no path on disk, nothing to clean up):
-//! one datagram per request carries, with `SCM_RIGHTS`, a memfd holding the request (target
-//! offset, arguments, name, daemon flag) and the write end of a fresh *status pipe*. The server
-//! forks the child, and replies with its pid and a pidfd for it.
+//! one datagram per request carries the request (target offset, arguments, name, daemon flag)
+//! and, with `SCM_RIGHTS`, the write end of a fresh *status pipe*. A request too big for one
+//! datagram (large arguments) travels in a memfd passed along with it instead. The server forks
+//! the child, and replies with its pid and a pidfd for it.
 //!
 //! # How its children are joined
 //! A forkserver child is the server's child, not the caller's, so the caller cannot `waitid`
@@ -46,7 +47,7 @@
 //! system like any orphan.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Mutex;
 
@@ -230,7 +231,13 @@ pub(crate) fn start(request: &Request, fds: &[OwnedFd]) -> Result<Started, Start
 impl Client {
     fn ask(&self, bytes: &[u8], arg_fds: &[OwnedFd]) -> Result<Started, StartError> {
         let io_err = |op| move |source| StartError::Forkserver { op, source };
-        let memfd = sys::memfd_with("forkway-request", bytes).map_err(io_err("memfd"))?;
+        // A request that fits in one datagram travels in it; a bigger one in a memfd.
+        let (message, memfd) = if INLINE.len() + bytes.len() <= REQUEST_MAX {
+            ([INLINE, bytes].concat(), None)
+        } else {
+            let memfd = sys::memfd_with("forkway-request", bytes).map_err(io_err("memfd"))?;
+            (IN_MEMFD.to_vec(), Some(memfd))
+        };
         let (status, status_w) = nix::unistd::pipe2(
             nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK,
         )
@@ -243,9 +250,10 @@ impl Client {
         close_on_fork(status_w.as_raw_fd());
         let reply = {
             let _turn = self.exchange.lock().unwrap_or_else(|p| p.into_inner());
-            let mut carried = vec![memfd.as_raw_fd(), status_w.as_raw_fd()];
+            let mut carried: Vec<RawFd> = memfd.iter().map(AsRawFd::as_raw_fd).collect();
+            carried.push(status_w.as_raw_fd());
             carried.extend(arg_fds.iter().map(AsRawFd::as_raw_fd));
-            let sent = sys::send_with_fds(self.sock.as_fd(), b"start", &carried);
+            let sent = sys::send_with_fds(self.sock.as_fd(), &message, &carried);
             keep_on_fork(status_w.as_raw_fd());
             drop(status_w);
             sent.map_err(io_err("send"))?;
@@ -273,6 +281,13 @@ impl Client {
     }
 }
 
+/// The start of a request datagram that carries the encoded request after it.
+const INLINE: &[u8] = b"inline";
+/// A request datagram whose encoded request is in the memfd it carries first.
+const IN_MEMFD: &[u8] = b"start";
+/// The largest request datagram; a bigger request goes in a memfd.
+const REQUEST_MAX: usize = 4096;
+
 /// One child the server forked, and where its exit code goes.
 struct Child {
     process: forkway_process::Process,
@@ -290,6 +305,7 @@ fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
         return 0;
     }
     close_on_fork(sock.as_raw_fd());
+    crate::target::warm_up_server();
     let mut children: Vec<Child> = Vec::new();
     loop {
         let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
@@ -346,7 +362,7 @@ fn relay_exit(child: Child) {
 
 /// Handles one request. False at EOF (or a broken socket): the server should end.
 fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
-    let mut buf = [0u8; 64];
+    let mut buf = [0u8; REQUEST_MAX];
     let (n, mut fds) = match sys::recv_with_fds(sock.as_fd(), &mut buf) {
         Ok(r) => r,
         Err(_) => return false,
@@ -354,17 +370,22 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
     if n == 0 {
         return false;
     }
-    if fds.len() < 2 {
-        return reply_err(sock, "a request must carry at least two descriptors");
+    let message = &buf[..n];
+    // The request's memfd (unless it came inline), the status pipe, then the descriptors of
+    // the target's arguments.
+    let in_memfd = message == IN_MEMFD;
+    let carried = if in_memfd { 2 } else { 1 };
+    if fds.len() < carried {
+        return reply_err(sock, "a request must carry its status pipe");
     }
-    // The request, the status pipe, then the descriptors of the target's arguments.
-    let arg_fds = fds.split_off(2);
-    let status = fds.remove(1);
-    let memfd = fds.remove(0);
-    let request = match sys::read_all(memfd)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| codec::decode::<Request>(&bytes).map_err(|e| e.to_string()))
-    {
+    let arg_fds = fds.split_off(carried);
+    let status = fds.remove(carried - 1);
+    let bytes = match (in_memfd, message.strip_prefix(INLINE)) {
+        (true, _) => sys::read_all(fds.remove(0)).map_err(|e| e.to_string()),
+        (false, Some(inline)) => Ok(inline.to_vec()),
+        (false, None) => Err("unknown request".to_owned()),
+    };
+    let request = match bytes.and_then(|bytes| codec::decode::<Request>(&bytes).map_err(|e| e.to_string())) {
         Ok(r) => r,
         Err(e) => return reply_err(sock, &format!("bad request: {e}")),
     };
@@ -374,19 +395,22 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
         name,
         daemon,
     } = request;
-    let mut process = forkway_process::Process::fallible(move || payload.run(arg_fds))
-        .with_name(name)
-        .with_daemon(daemon);
+    let mut process = forkway_process::Process::fallible(move || {
+        let code = payload.run(arg_fds);
+        // The child exits next: freeing the request would only write to the allocator's pages
+        // it shares with the server (copy-on-write faults).
+        std::mem::forget(payload);
+        code
+    })
+    .with_name(name)
+    .with_daemon(daemon);
     if let Err(e) = process.start() {
         keep_on_fork(status.as_raw_fd());
         return reply_err(sock, &e.to_string());
     }
     let pid = process.pid().unwrap_or(0);
-    let pidfd = process
-        .sentinel()
-        .ok()
-        .and_then(|fd| fd.try_clone_to_owned().ok());
-    let Some(pidfd) = pidfd else {
+    // SCM_RIGHTS gives the caller its own copy of the child's pidfd; ours stays with `process`.
+    let Some(pidfd) = process.sentinel().ok().map(|fd| fd.as_raw_fd()) else {
         // No pidfd (an old kernel): the caller could not signal the child safely.
         let _ = process.kill();
         children.push(Child { process, status });
@@ -394,7 +418,7 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
     };
     let mut reply = b"ok".to_vec();
     reply.extend_from_slice(&pid.to_le_bytes());
-    let sent = sys::send_with_fds(sock.as_fd(), &reply, &[pidfd.as_raw_fd()]);
+    let sent = sys::send_with_fds(sock.as_fd(), &reply, &[pidfd]);
     children.push(Child { process, status });
     sent.is_ok()
 }

@@ -137,8 +137,24 @@ pub(crate) fn die_with_parent() -> io::Result<()> {
 
 /// Device and inode of the running executable: a spawned child checks it runs the same file
 /// as its parent before it trusts a function offset from it.
+///
+/// Asked once per process (every forkserver or spawn `Process` needs it): a process runs one
+/// executable from `execve` to its end, and a forked copy runs the same one, so the answer
+/// never changes where it is remembered.
 pub(crate) fn exe_identity() -> io::Result<(u64, u64)> {
     use std::os::linux::fs::MetadataExt;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    // Atomics, not a `OnceLock`: a child forked while another thread was filling a `OnceLock`
+    // would wait for that thread for ever. Racing writers store the same two numbers.
+    static DEV: AtomicU64 = AtomicU64::new(0);
+    static INO: AtomicU64 = AtomicU64::new(0);
+    static KNOWN: AtomicBool = AtomicBool::new(false);
+    if KNOWN.load(Ordering::Acquire) {
+        return Ok((DEV.load(Ordering::Relaxed), INO.load(Ordering::Relaxed)));
+    }
     let meta = std::fs::metadata("/proc/self/exe")?;
+    DEV.store(meta.st_dev(), Ordering::Relaxed);
+    INO.store(meta.st_ino(), Ordering::Relaxed);
+    KNOWN.store(true, Ordering::Release);
     Ok((meta.st_dev(), meta.st_ino()))
 }

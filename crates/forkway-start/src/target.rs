@@ -131,6 +131,18 @@ thread_local! {
     static PENDING_FDS: RefCell<Vec<OwnedFd>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Does, once in the forkserver, the first-use work every child would otherwise repeat after
+/// its fork: the executable's identity (a `stat`), and the registration of the destructors of
+/// the thread-locals that carry a target's descriptors (the first one also has the dynamic
+/// linker resolve glibc's registration function). Repeated in each child, that work writes to
+/// memory the child shares with the server: a copy-on-write page fault per page, on every start.
+pub(crate) fn warm_up_server() {
+    let _ = crate::sys::exe_identity();
+    PENDING_FDS.with(|p| p.borrow_mut().clear());
+    // Decoding a `()` with no descriptors touches forkway-ipc's descriptor thread-locals.
+    let _ = forkway_ipc::fds::decode_with_fds::<()>(&[], Vec::new());
+}
+
 /// The most descriptors one target's arguments may carry (`SCM_RIGHTS` takes at most 253).
 pub(crate) const MAX_ARG_FDS: usize = 64;
 
