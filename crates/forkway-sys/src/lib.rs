@@ -39,4 +39,4 @@ pub use deadline::{Deadline, LOCK_GRACE};
 pub use futex::{futex_calls, futex_wait, futex_wake, futex_wake_all, FutexCalls, Waiting};
 pub use mapping::Shm;
 pub use robust_mutex::{LockError, Locked, RobustMutex};
-pub use thread::pid_tid;
+pub use thread::{pid_tid, ThisThread};

@@ -25,7 +25,7 @@
 use std::sync::atomic::{compiler_fence, AtomicPtr, AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::thread::{caller, Caller, RobustListHead};
+use crate::thread::{caller, RobustListHead, ThisThread};
 use crate::{futex_wait, futex_wake, Deadline};
 
 /// Set in the word by a waiter about to sleep: the unlock must wake someone.
@@ -99,6 +99,12 @@ pub enum Locked {
     OwnerDied,
 }
 
+#[cold]
+#[inline(never)]
+fn no_robust_list() -> ! {
+    panic!("RobustMutex needs glibc's robust list (64-bit Linux, glibc) on every thread that locks")
+}
+
 /// The list field one word before a list pointer: the `prev` of the entry it points to.
 ///
 /// # Safety
@@ -152,18 +158,18 @@ impl RobustMutex {
     /// When the thread's robust list is not glibc's (another C library, or a thread made with a
     /// bare `clone`): without it a dead holder could not be detected.
     #[inline]
-    fn me() -> (u32, &'static RobustListHead) {
-        let me: Caller = caller();
-        assert!(
-            !me.head.is_null(),
-            "RobustMutex needs glibc's robust list (64-bit Linux, glibc) on every thread that locks"
-        );
+    fn me(me: ThisThread) -> (u32, &'static RobustListHead) {
+        let me = me.caller();
+        if me.head.is_null() {
+            no_robust_list();
+        }
         // SAFETY: the head lives in this thread's glibc descriptor for the thread's life, and
         // the reference does not leave the thread (`RobustMutex` methods use it and return).
         (me.tid, unsafe { &*me.head })
     }
 
     /// The list entry: the address of `next`.
+    #[inline]
     fn entry(&self) -> *mut u8 {
         self.next.as_ptr().cast()
     }
@@ -194,7 +200,16 @@ impl RobustMutex {
     /// [`LockError::Timeout`] when the deadline passed; [`LockError::NotRecoverable`].
     #[inline]
     pub fn lock_until(&self, deadline: Deadline) -> Result<Locked, LockError> {
-        let (tid, head) = Self::me();
+        self.lock_until_as(ThisThread::get(), deadline)
+    }
+
+    /// [`lock_until`](RobustMutex::lock_until) for a caller that looked itself up already.
+    ///
+    /// # Errors
+    /// As [`lock_until`](RobustMutex::lock_until).
+    #[inline(always)]
+    pub fn lock_until_as(&self, me: ThisThread, deadline: Deadline) -> Result<Locked, LockError> {
+        let (tid, head) = Self::me(me);
         // Announce the entry before the word can name us: a death between the two is then
         // still found by the kernel, through the pending slot.
         head.list_op_pending.store(self.entry(), Ordering::Relaxed);
@@ -218,7 +233,7 @@ impl RobustMutex {
     /// # Errors
     /// As [`lock_until`](RobustMutex::lock_until).
     pub fn lock_spinning_until(&self, deadline: Deadline) -> Result<Locked, LockError> {
-        let (tid, head) = Self::me();
+        let (tid, head) = Self::me(ThisThread::get());
         head.list_op_pending.store(self.entry(), Ordering::Relaxed);
         compiler_fence(Ordering::SeqCst);
         if self
@@ -330,6 +345,7 @@ impl RobustMutex {
 
     /// After [`Locked::OwnerDied`]: declares the protected state consistent again, so the
     /// mutex goes on working after the next unlock. Harmless at any other time.
+    #[inline]
     pub fn make_consistent(&self) {
         if self.state.load(Ordering::Relaxed) == INCONSISTENT && self.held_by_me() {
             self.state.store(CONSISTENT, Ordering::Relaxed);
@@ -352,6 +368,7 @@ impl RobustMutex {
         }
     }
 
+    #[cold]
     fn held_by_me(&self) -> bool {
         self.word.load(Ordering::Relaxed) & TID_MASK == caller().tid
     }
@@ -367,7 +384,13 @@ impl RobustMutex {
     /// Unlocks. Only the thread that locked may: from any other thread it does nothing.
     #[inline]
     pub fn unlock(&self) {
-        let (tid, head) = Self::me();
+        self.unlock_as(ThisThread::get());
+    }
+
+    /// [`unlock`](RobustMutex::unlock) for a caller that looked itself up already.
+    #[inline(always)]
+    pub fn unlock_as(&self, me: ThisThread) {
+        let (tid, head) = Self::me(me);
         if self.word.load(Ordering::Relaxed) & TID_MASK != tid {
             return;
         }
@@ -387,9 +410,9 @@ impl RobustMutex {
             prev_of(strip(next)).store(prev, Ordering::Relaxed);
             next_of(strip(prev)).store(next, Ordering::Relaxed);
         }
+        // (Our own links are left as they are: nothing reads them until the next holder
+        // overwrites them.)
         compiler_fence(Ordering::SeqCst);
-        self.prev.store(std::ptr::null_mut(), Ordering::Relaxed);
-        self.next.store(std::ptr::null_mut(), Ordering::Relaxed);
         self.release_word();
         compiler_fence(Ordering::SeqCst);
         head.list_op_pending

@@ -43,6 +43,7 @@ static EPOCH_PAGE: AtomicPtr<AtomicU32> = AtomicPtr::new(std::ptr::null_mut());
 /// The fallback when the page cannot be mapped: never written, so the cache is never used.
 static NO_EPOCH: AtomicU32 = AtomicU32::new(0);
 
+#[inline]
 fn process_epoch() -> &'static AtomicU32 {
     let page = EPOCH_PAGE.load(Ordering::Acquire);
     if page.is_null() {
@@ -148,7 +149,54 @@ fn robust_head() -> *const RobustListHead {
 /// Both are system calls that glibc no longer caches, and locks ask on every acquire and
 /// release, so the answer is cached per thread; a forked child gets its own answer (the cache
 /// is keyed on a page the kernel wipes in every child).
+#[inline]
 pub fn pid_tid() -> (u32, u32) {
     let me = caller();
     (me.pid, me.tid)
+}
+
+/// The calling thread, looked up once and handed to several lock operations (see
+/// [`RobustMutex::lock_until_as`](crate::RobustMutex::lock_until_as)). It stays with its
+/// thread (it is not `Send`); do not keep it across a `fork`.
+#[derive(Clone, Copy)]
+pub struct ThisThread {
+    me: Caller,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl ThisThread {
+    /// The calling thread (a thread-local read when cached, as [`pid_tid`]).
+    #[inline]
+    pub fn get() -> ThisThread {
+        ThisThread {
+            me: caller(),
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// Its process id.
+    #[inline]
+    pub fn pid(self) -> u32 {
+        self.me.pid
+    }
+
+    /// Its kernel thread id.
+    #[inline]
+    pub fn tid(self) -> u32 {
+        self.me.tid
+    }
+
+    #[inline]
+    pub(crate) fn caller(self) -> Caller {
+        self.me
+    }
+}
+
+impl std::fmt::Debug for ThisThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThisThread")
+            .field("pid", &self.me.pid)
+            .field("tid", &self.me.tid)
+            .finish()
+    }
 }
