@@ -25,10 +25,23 @@ pub(crate) struct Caller {
     pub(crate) head: *const RobustListHead,
 }
 
+/// The cached caller, field by field (read in place, not copied out whole).
+struct Cached {
+    /// The pid it was computed in (0: not computed).
+    computed_in: Cell<u32>,
+    pid: Cell<u32>,
+    tid: Cell<u32>,
+    head: Cell<*const RobustListHead>,
+}
+
 thread_local! {
-    /// The cached caller, and the pid it was computed in (0: not computed).
-    static CALLER: Cell<(Caller, u32)> = const {
-        Cell::new((Caller { pid: 0, tid: 0, head: std::ptr::null() }, 0))
+    static CALLER: Cached = const {
+        Cached {
+            computed_in: Cell::new(0),
+            pid: Cell::new(0),
+            tid: Cell::new(0),
+            head: Cell::new(std::ptr::null()),
+        }
     };
 }
 
@@ -90,11 +103,16 @@ fn map_epoch() -> &'static AtomicU32 {
 #[inline]
 pub(crate) fn caller() -> Caller {
     let epoch = process_epoch().load(Ordering::Relaxed);
-    let (cached, computed_in) = CALLER.with(Cell::get);
-    if computed_in == epoch && computed_in != 0 {
-        return cached;
-    }
-    compute_caller()
+    CALLER
+        .with(|c| {
+            let computed_in = c.computed_in.get();
+            (computed_in == epoch && computed_in != 0).then(|| Caller {
+                pid: c.pid.get(),
+                tid: c.tid.get(),
+                head: c.head.get(),
+            })
+        })
+        .unwrap_or_else(compute_caller)
 }
 
 #[cold]
@@ -110,7 +128,12 @@ fn compute_caller() -> Caller {
     let epoch = process_epoch();
     if !std::ptr::eq(epoch, &NO_EPOCH) {
         epoch.store(pid, Ordering::Relaxed);
-        CALLER.with(|c| c.set((me, pid)));
+        CALLER.with(|c| {
+            c.pid.set(me.pid);
+            c.tid.set(me.tid);
+            c.head.set(me.head);
+            c.computed_in.set(pid);
+        });
     }
     me
 }
