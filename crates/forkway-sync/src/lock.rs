@@ -254,7 +254,8 @@ pub struct LockGuard<'a> {
     region: &'a Region,
     /// Set when the previous owner died and nobody marked the state consistent yet.
     inconsistent: bool,
-    /// A pthread mutex must be unlocked by the thread that locked it: the guard stays put.
+    /// A robust mutex must be unlocked by the thread that locked it (it sits in that thread's
+    /// robust list): the guard stays put.
     _not_send: PhantomData<*const ()>,
 }
 
