@@ -641,7 +641,12 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| assert_eq!(m.lock(), Locked::Clean));
         });
-        assert_eq!(m.lock_until(Deadline::now()), Ok(Locked::OwnerDied));
+        // Waiting, not `Deadline::now()`: the scope ends when the thread's closure returns,
+        // a moment before the thread itself exits and the kernel walks its list.
+        assert_eq!(
+            m.lock_until(Deadline::after(Duration::from_secs(10))),
+            Ok(Locked::OwnerDied)
+        );
         m.unlock();
         assert_eq!(m.lock_until(Deadline::now()), Err(LockError::NotRecoverable));
         assert_eq!(
