@@ -2,6 +2,9 @@
 //!
 //! - `lock_uncontended`: acquire + release in one process. Floor: the three-state futex mutex's
 //!   fast path on a word in shared memory (a compare-and-swap in, a swap out, no system call).
+//!   Beside it, the robust mutex alone, without `Lock`'s owner record and guard
+//!   (`robust_futex`: forkway-sys's `RobustMutex`), and glibc's robust process-shared pthread
+//!   mutex that `Lock` was built on before it (`robust_pthread`), for reference.
 //! - `counter_2procs`: two processes increment a shared counter under its lock; time per
 //!   increment (the processes are forked before the clock starts, on both sides).
 //!
@@ -70,11 +73,42 @@ fn forkway_counter(n: u64) -> Duration {
     elapsed
 }
 
-fn robust_pthread(mutex: &RobustMutex, n: u64) -> Duration {
+fn robust_futex(mutex: &RobustMutex, n: u64) -> Duration {
     let start = Instant::now();
     for _ in 0..n {
         mutex.lock();
         mutex.unlock();
+    }
+    start.elapsed()
+}
+
+/// A robust, process-shared glibc mutex at the start of `shm`.
+fn glibc_robust(shm: &Shm) -> *mut libc::pthread_mutex_t {
+    let m = shm.ptr().cast::<libc::pthread_mutex_t>();
+    // SAFETY: the attribute lives across the calls; `m` is a fresh zeroed page.
+    unsafe {
+        let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+        libc::pthread_mutexattr_init(attr.as_mut_ptr());
+        libc::pthread_mutexattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED);
+        libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST);
+        assert_eq!(
+            libc::pthread_mutex_init(m, attr.as_ptr()),
+            0,
+            "pthread_mutex_init"
+        );
+        libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
+    }
+    m
+}
+
+fn robust_pthread(mutex: *mut libc::pthread_mutex_t, n: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: initialized by `glibc_robust`; its page outlives the bench.
+        unsafe {
+            libc::pthread_mutex_lock(mutex);
+            libc::pthread_mutex_unlock(mutex);
+        }
     }
     start.elapsed()
 }
@@ -95,12 +129,15 @@ fn main() {
     unsafe { RobustMutex::init(mutex).expect("init") };
     // SAFETY: initialized just above; the page lives until the end of main.
     let mutex = unsafe { &*mutex };
+    let gshm = Shm::new(4096).expect("shm");
+    let gmutex = glibc_robust(&gshm);
 
     let mut g = c.benchmark_group("lock_uncontended");
     g.throughput(Throughput::Elements(1));
     g.bench_function("forkway", |b| b.iter_custom(|n| forkway_uncontended(&lock, n)));
     g.bench_function("floor", |b| b.iter_custom(|n| futex_floor(word, n)));
-    g.bench_function("robust_pthread", |b| b.iter_custom(|n| robust_pthread(mutex, n)));
+    g.bench_function("robust_futex", |b| b.iter_custom(|n| robust_futex(mutex, n)));
+    g.bench_function("robust_pthread", |b| b.iter_custom(|n| robust_pthread(gmutex, n)));
     if let Some(py) = python.as_mut() {
         g.bench_function("cpython", |b| b.iter_custom(|n| py.run("lock_uncontended", n)));
     }
@@ -122,11 +159,13 @@ fn main() {
     let (rounds_n, iters) = rounds((15, 1_000_000));
     let mut f = |n| forkway_uncontended(&lock, n);
     let mut fl = |n| futex_floor(word, n);
-    let mut rp = |n| robust_pthread(mutex, n);
+    let mut rf = |n| robust_futex(mutex, n);
+    let mut rp = |n| robust_pthread(gmutex, n);
     let mut p;
     let mut contenders: Vec<Contender<'_>> = vec![
         ("forkway", &mut f),
         ("floor", &mut fl),
+        ("robust_futex", &mut rf),
         ("robust_pthread", &mut rp),
     ];
     if let Some(py) = py.as_ref() {

@@ -1,18 +1,18 @@
 //! `Lock`, and the shared region it and `RLock` (rlock.rs) are built on: robust, process-shared
 //! mutexes in shared memory.
 //!
-//! The mutex is glibc's robust pthread mutex: the kernel keeps, for every thread, a list of the
-//! robust mutexes it holds, and when the thread dies it marks each one "owner died" and wakes a
-//! waiter. That is what Python's semaphore-based `Lock` lacks. On top of it we keep the owner's
+//! The mutex is forkway-sys's robust futex mutex: the kernel keeps, for every thread, a list of
+//! the robust mutexes it holds (the one glibc registers, which ours join), and when the thread
+//! dies it marks each one "owner died" and wakes a waiter. That is what Python's semaphore-based `Lock` lacks. On top of it we keep the owner's
 //! identity (pid and thread id), for error messages, `locked()`, and the recursion of `RLock`.
 
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use forkway_sys::{Deadline, LockError, Locked, RobustMutex, Shm};
+use forkway_sys::{Deadline, LockError, Locked, RobustMutex, Shm, ThisThread};
 
 use crate::error::{AcquireError, ReleaseError};
 
@@ -26,31 +26,19 @@ pub struct Owner {
 }
 
 impl Owner {
-    /// The calling thread.
-    ///
-    /// `getpid` and `gettid` are system calls (glibc caches neither any more), and a lock asks
-    /// "who am I" on every acquire and release, so the answer is cached per thread. A forked
-    /// child inherits those caches, wrongly: it has another pid. The cache is therefore keyed on
-    /// the process's pid kept in a `MADV_WIPEONFORK` page, which the kernel zeroes in every
-    /// child — no `pthread_atfork` hook and no `Once` (a `Once` caught mid-initialization by a
-    /// fork would block the child forever).
+    /// The calling thread (cached per thread, and right in forked children: see
+    /// [`forkway_sys::pid_tid`]).
+    #[inline]
     pub fn me() -> Owner {
-        let epoch = process_epoch();
-        let cached = ME.with(std::cell::Cell::get);
-        if cached.1 == epoch.load(Ordering::Relaxed) && cached.0 != 0 {
-            if let Some(me) = Owner::unpack(cached.0) {
-                return me;
-            }
+        Owner::of(ThisThread::get())
+    }
+
+    #[inline]
+    fn of(me: ThisThread) -> Owner {
+        Owner {
+            pid: me.pid(),
+            tid: me.tid(),
         }
-        let me = Owner {
-            pid: std::process::id(),
-            tid: nix::unistd::gettid().as_raw() as u32,
-        };
-        if !std::ptr::eq(epoch, &NO_EPOCH) {
-            epoch.store(me.pid, Ordering::Relaxed);
-            ME.with(|c| c.set((me.pack(), me.pid)));
-        }
-        me
     }
 
     fn pack(self) -> u64 {
@@ -63,56 +51,6 @@ impl Owner {
             tid: word as u32,
         })
     }
-}
-
-/// The page holding this process's pid for [`Owner::me`]'s cache (0 in a fresh child).
-static EPOCH_PAGE: AtomicPtr<AtomicU32> = AtomicPtr::new(std::ptr::null_mut());
-
-/// The fallback when the page cannot be mapped: never written, so the cache is never used.
-static NO_EPOCH: AtomicU32 = AtomicU32::new(0);
-
-thread_local! {
-    /// (packed owner, pid it was computed in).
-    static ME: std::cell::Cell<(u64, u32)> = const { std::cell::Cell::new((0, 0)) };
-}
-
-fn process_epoch() -> &'static AtomicU32 {
-    let mut page = EPOCH_PAGE.load(Ordering::Acquire);
-    if page.is_null() {
-        // SAFETY: a fresh private anonymous page; madvise only changes how fork treats it.
-        let fresh = unsafe {
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            if p == libc::MAP_FAILED || libc::madvise(p, 4096, libc::MADV_WIPEONFORK) != 0 {
-                if p != libc::MAP_FAILED {
-                    libc::munmap(p, 4096);
-                }
-                return &NO_EPOCH;
-            }
-            p.cast::<AtomicU32>()
-        };
-        page = match EPOCH_PAGE.compare_exchange(
-            std::ptr::null_mut(),
-            fresh,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => fresh,
-            Err(winner) => {
-                // SAFETY: our page lost the race and was never shared.
-                unsafe { libc::munmap(fresh.cast(), 4096) };
-                winner
-            }
-        };
-    }
-    // SAFETY: the page is never unmapped once published, and is aligned for an AtomicU32.
-    unsafe { &*page }
 }
 
 /// The shared part of a lock: lives at the start of its mapping.
@@ -129,9 +67,18 @@ pub(crate) struct LockCell {
 #[derive(Clone)]
 pub(crate) struct Region {
     shm: Arc<Shm>,
+    /// The cell at the start of `shm`, kept at hand: one load instead of two on every acquire
+    /// and release.
+    cell: std::ptr::NonNull<LockCell>,
     /// The memfd behind `shm` when the region can travel to a forkserver or spawn child.
     pub(crate) memfd: Option<Arc<std::os::fd::OwnedFd>>,
 }
+
+// SAFETY: `cell` points into the mapping that `shm` keeps alive, and the cell is made of
+// atomics and the robust mutex, which are meant to be shared between threads (and processes).
+unsafe impl Send for Region {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Region {}
 
 impl Region {
     /// Maps `extra` bytes after the lock cell and initializes the cell.
@@ -154,10 +101,7 @@ impl Region {
         };
         // SAFETY: a fresh, zeroed, page-aligned mapping, big enough, shared with nobody yet.
         unsafe { RobustMutex::init(std::ptr::addr_of_mut!((*shm.ptr().cast::<LockCell>()).mutex))? };
-        Ok(Region {
-            shm: Arc::new(shm),
-            memfd,
-        })
+        Ok(Region::wrap(shm, memfd))
     }
 
     /// Maps a region that another process made with [`Region::new_sendable`].
@@ -169,19 +113,27 @@ impl Region {
                 "the lock's memfd is too small",
             ));
         }
-        Ok(Region {
+        Ok(Region::wrap(shm, Some(Arc::new(fd))))
+    }
+
+    fn wrap(shm: Shm, memfd: Option<Arc<std::os::fd::OwnedFd>>) -> Region {
+        let cell = std::ptr::NonNull::new(shm.ptr().cast::<LockCell>())
+            .unwrap_or_else(|| unreachable!("a mapping is never at address 0"));
+        Region {
             shm: Arc::new(shm),
-            memfd: Some(Arc::new(fd)),
-        })
+            cell,
+            memfd,
+        }
     }
 
     /// Where data starts: after the cell, aligned for anything.
     pub(crate) const DATA: usize = std::mem::size_of::<LockCell>().next_multiple_of(64);
 
+    #[inline]
     pub(crate) fn cell(&self) -> &LockCell {
         // SAFETY: initialized in `new`; the mapping lives as long as `self`; every field is an
         // atomic or the mutex.
-        unsafe { &*self.shm.ptr().cast::<LockCell>() }
+        unsafe { self.cell.as_ref() }
     }
 
     pub(crate) fn data(&self) -> *mut u8 {
@@ -195,14 +147,17 @@ impl Region {
 
     /// Takes the mutex for the calling thread, waiting until `deadline` ([`Deadline::now`]:
     /// not at all). A miss is [`AcquireError::Timeout`]; the `try_` forms rename it.
+    #[inline]
     pub(crate) fn acquire(&self, deadline: Deadline) -> Result<Locked, AcquireError<()>> {
         let cell = self.cell();
-        let me = Owner::me();
-        if self.owner() == Some(me) {
+        // One look-up of the caller serves the deadlock check, the mutex and the owner record.
+        let thread = ThisThread::get();
+        let me = Owner::of(thread).pack();
+        if cell.owner.load(Ordering::Relaxed) == me {
             return Err(AcquireError::Deadlock);
         }
         let start = forkway_trace::begin();
-        let how = cell.mutex.lock_until(deadline).map_err(|e| match e {
+        let how = cell.mutex.lock_until_as(thread, deadline).map_err(|e| match e {
             LockError::Timeout => AcquireError::Timeout,
             // Not recoverable, or a reason this lock does not know yet: either way the lock
             // cannot be taken, and saying so is the safe answer.
@@ -212,19 +167,21 @@ impl Region {
             trace_acquire(cell, start, &how);
         }
         let how = how?;
-        cell.owner.store(me.pack(), Ordering::Release);
+        cell.owner.store(me, Ordering::Release);
         Ok(how)
     }
 
     /// Releases the mutex held by the calling thread.
+    #[inline(always)]
     pub(crate) fn release(&self) -> Result<(), ReleaseError> {
         let cell = self.cell();
-        match self.owner() {
-            None => Err(ReleaseError::NotHeld),
-            Some(o) if o != Owner::me() => Err(ReleaseError::NotOwner),
-            Some(_) => {
+        let thread = ThisThread::get();
+        match cell.owner.load(Ordering::Acquire) {
+            0 => Err(ReleaseError::NotHeld),
+            o if o != Owner::of(thread).pack() => Err(ReleaseError::NotOwner),
+            _ => {
                 cell.owner.store(0, Ordering::Release);
-                cell.mutex.unlock();
+                cell.mutex.unlock_as(thread);
                 forkway_trace::hold_end("lock", "lock held", crate::trace_id(cell), &[]);
                 Ok(())
             }
@@ -297,7 +254,8 @@ pub struct LockGuard<'a> {
     region: &'a Region,
     /// Set when the previous owner died and nobody marked the state consistent yet.
     inconsistent: bool,
-    /// A pthread mutex must be unlocked by the thread that locked it: the guard stays put.
+    /// A robust mutex must be unlocked by the thread that locked it (it sits in that thread's
+    /// robust list): the guard stays put.
     _not_send: PhantomData<*const ()>,
 }
 
@@ -320,6 +278,7 @@ impl Lock {
         &self.region
     }
 
+    #[inline]
     fn acquire_until(&self, deadline: Deadline) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
         lock_region(&self.region, deadline)
     }
@@ -329,6 +288,7 @@ impl Lock {
     /// # Errors
     /// [`AcquireError::OwnerDied`] (you hold the lock: see there), [`AcquireError::Deadlock`]
     /// when this thread holds it already, [`AcquireError::NotRecoverable`].
+    #[inline]
     pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
         self.acquire_until(Deadline::never())
     }
@@ -355,6 +315,7 @@ impl Lock {
     /// # Errors
     /// [`ReleaseError::NotHeld`] on an unlocked lock ("released too many times");
     /// [`ReleaseError::NotOwner`] when another thread or process holds it.
+    #[inline]
     pub fn release(&self) -> Result<(), ReleaseError> {
         self.region.release()
     }
@@ -371,6 +332,7 @@ impl Lock {
 }
 
 /// Acquires `region`'s lock and wraps the outcome in a guard.
+#[inline]
 pub(crate) fn lock_region(
     region: &Region,
     deadline: Deadline,
@@ -384,6 +346,7 @@ pub(crate) fn lock_region(
 }
 
 /// The guard for a lock `region.acquire` just took.
+#[inline]
 pub(crate) fn guard_from(region: &Region, how: Locked) -> LockGuard<'_> {
     LockGuard {
         region,
@@ -429,6 +392,7 @@ impl LockGuard<'_> {
 }
 
 impl Drop for LockGuard<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
         // Releasing a lock we hold cannot fail.
         let _ = self.region.release();

@@ -23,6 +23,7 @@ impl Deadline {
     }
 
     /// A deadline that never passes: wait as long as it takes.
+    #[inline]
     pub fn never() -> Deadline {
         Deadline(None)
     }

@@ -6,7 +6,8 @@
 //! | item | what | used by |
 //! |---|---|---|
 //! | [`Shm`] | an anonymous `MAP_SHARED` mapping, inherited across `fork`, unmapped on drop | every shared-memory object |
-//! | [`RobustMutex`] | a process-shared pthread mutex that reports a dead holder instead of hanging | `Queue`, `SimpleQueue`, `Lock`, `Barrier` |
+//! | [`RobustMutex`] | a process-shared robust futex mutex that reports a dead holder instead of hanging | `Queue`, `SimpleQueue`, `Lock`, `Barrier` |
+//! | [`pid_tid`] | the calling thread's pid and tid, cached per thread and right after `fork` | `Lock`'s owner record |
 //! | [`futex_wait`], [`futex_wake`], [`futex_wake_all`], [`Waiting`], [`futex_calls`] | sleeping on a word of shared memory, and counting the system calls that took | every blocking wait |
 //! | [`Deadline`], [`LOCK_GRACE`] | "wait until", saturating, for every timed call | every `_timeout` and `_nowait` |
 //! | [`current_pid`] | the process's pid without a system call, right in forked children too | connections closed at fork, lock owners |
@@ -21,8 +22,8 @@
 //! depends on it.
 //!
 //! ## Why it is not an exercise
-//! What is here is thin, `unsafe` wrapping of system calls (`mmap`, `pthread_mutex_*` with
-//! `PTHREAD_MUTEX_ROBUST`, `futex(2)`): worth reading once, and the chapters point to it, but
+//! What is here is thin, `unsafe` wrapping of system calls (`mmap`, `futex(2)`, the kernel's
+//! robust-futex list): worth reading once, and the chapters point to it, but
 //! there is no algorithm in it for a learner to write. The algorithms built on it — the futex
 //! lock, the semaphore, the queue's ring — are the exercises.
 //!
@@ -34,9 +35,11 @@ mod futex;
 mod mapping;
 mod pid;
 mod robust_mutex;
+mod thread;
 
 pub use deadline::{Deadline, LOCK_GRACE};
 pub use futex::{futex_calls, futex_wait, futex_wake, futex_wake_all, FutexCalls, Waiting};
 pub use mapping::Shm;
 pub use pid::current_pid;
 pub use robust_mutex::{LockError, Locked, RobustMutex};
+pub use thread::{pid_tid, ThisThread};

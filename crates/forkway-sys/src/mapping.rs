@@ -144,6 +144,7 @@ impl Shm {
     }
 
     /// The start of the mapping.
+    #[inline]
     pub fn ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
