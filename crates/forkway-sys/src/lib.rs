@@ -33,13 +33,11 @@ mod deadline;
 pub mod fds;
 mod futex;
 mod mapping;
-mod pid;
 mod robust_mutex;
 mod thread;
 
 pub use deadline::{Deadline, LOCK_GRACE};
 pub use futex::{futex_calls, futex_wait, futex_wake, futex_wake_all, FutexCalls, Waiting};
 pub use mapping::Shm;
-pub use pid::current_pid;
 pub use robust_mutex::{LockError, Locked, RobustMutex};
-pub use thread::{pid_tid, ThisThread};
+pub use thread::{current_pid, pid_tid, ThisThread};

@@ -22,6 +22,14 @@
 //! `state` carries POSIX's consistency rule (owner died → inconsistent → consistent again, or
 //! not recoverable for good), which glibc keeps in `__owner`.
 
+// The layout above is glibc's on 64-bit Linux; elsewhere the kernel would read the wrong word.
+// (musl and threads started without glibc are refused at run time, when a thread first locks.)
+#[cfg(not(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64")))]
+compile_error!(
+    "forkway-sys's RobustMutex joins glibc's robust futex list with glibc's 64-bit layout: \
+     it builds for 64-bit Linux with glibc only"
+);
+
 use std::sync::atomic::{compiler_fence, AtomicPtr, AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -46,6 +54,10 @@ const NOT_RECOVERABLE: u32 = 2;
 /// glibc registers as the list head's `futex_offset` on 64-bit Linux, since it is
 /// `offsetof(__lock) - offsetof(__list.__next)` in its `pthread_mutex_t`.
 pub(crate) const FUTEX_OFFSET: libc::c_long = -32;
+
+/// The longest a waiter sleeps before it looks at the word again, whatever its deadline (see
+/// `lock_slow`): a backstop for a wake-up lost with a waiter killed right after it.
+const BACKSTOP: Duration = Duration::from_millis(100);
 
 /// A process-shared, robust futex mutex, placed in shared memory.
 ///
@@ -338,8 +350,12 @@ impl RobustMutex {
                 continue;
             }
             // The pending slot still names this mutex while we sleep: if we are killed after
-            // a wake-up meant for us, the kernel passes it on to another waiter.
-            futex_wait(&self.word, cur | WAITERS, left);
+            // a wake-up meant for us, the kernel passes it on to another waiter — but only when
+            // the word is 0. After a holder's death it is OWNER_DIED | WAITERS, so a sleeper
+            // woken for that death and killed before it took over would leave the others
+            // asleep for good. Sleeping at most BACKSTOP bounds that to one look per BACKSTOP.
+            let nap = left.map_or(BACKSTOP, |l| l.min(BACKSTOP));
+            futex_wait(&self.word, cur | WAITERS, Some(nap));
             waited = WAITERS;
         }
     }
@@ -453,6 +469,60 @@ mod tests {
         mutex(&shm).unlock();
         assert_eq!(mutex(&shm).try_lock(), Some(Locked::Clean));
         mutex(&shm).unlock();
+    }
+
+    #[test]
+    fn a_sleeper_whose_wake_up_was_lost_still_takes_over() {
+        // Staged: the holder "dies" the way the kernel reports it (OWNER_DIED | WAITERS, holder
+        // id cleared) but nobody is woken — as when the one waiter the kernel woke is killed
+        // before it takes over. The remaining sleeper must notice on its own.
+        let shm = mapped_mutex();
+        let m = mutex(&shm);
+        assert_eq!(m.lock(), Locked::Clean);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tid_tx.send(crate::pid_tid().1).expect("send");
+                let m = mutex(&shm);
+                let how = m.lock();
+                m.make_consistent();
+                m.unlock();
+                tx.send(how).expect("send");
+            });
+            let until = Deadline::after(Duration::from_secs(10));
+            let tid = tid_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the waiter's tid");
+            // Asleep in the kernel (state S), with WAITERS set: only the futex puts it there.
+            let asleep = || {
+                std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+                    .ok()
+                    .and_then(|st| st.rsplit_once(") ").map(|(_, rest)| rest.starts_with('S')))
+                    .unwrap_or(false)
+            };
+            while m.word.load(Ordering::Relaxed) & WAITERS == 0 || !asleep() {
+                assert!(!until.passed(), "the waiter never went to sleep");
+                std::thread::yield_now();
+            }
+            // Leave our robust list as a dying thread's is left (the entry unlinked), then
+            // write the word as the kernel does for a dead holder, without waking anyone.
+            let next = m.next.load(Ordering::Relaxed);
+            let prev = m.prev.load(Ordering::Relaxed);
+            // SAFETY: we hold the mutex, so its links are this thread's list's live entries.
+            unsafe {
+                prev_of(strip(next)).store(prev, Ordering::Relaxed);
+                next_of(strip(prev)).store(next, Ordering::Relaxed);
+            }
+            m.word.store(OWNER_DIED | WAITERS, Ordering::SeqCst);
+            let got = rx.recv_timeout(Duration::from_secs(5));
+            if got.is_err() {
+                // Free the sleeper so the scope can end, then fail.
+                m.word.store(0, Ordering::SeqCst);
+                futex_wake(&m.word, u32::MAX);
+            }
+            assert_eq!(got.ok(), Some(Locked::OwnerDied), "the sleeper stayed asleep");
+        });
     }
 
     #[test]

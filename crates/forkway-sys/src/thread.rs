@@ -178,6 +178,14 @@ pub fn pid_tid() -> (u32, u32) {
     (me.pid, me.tid)
 }
 
+/// This process's pid, as `std::process::id()`, without a system call once cached — right in a
+/// forked child too (see [`pid_tid`]). For code that must notice "I am a forked child now" on
+/// every operation, such as a connection closed at fork.
+#[inline]
+pub fn current_pid() -> u32 {
+    caller().pid
+}
+
 /// The calling thread, looked up once and handed to several lock operations (see
 /// [`RobustMutex::lock_until_as`](crate::RobustMutex::lock_until_as)). It stays with its
 /// thread (it is not `Send`); do not keep it across a `fork`.
@@ -221,5 +229,36 @@ impl std::fmt::Debug for ThisThread {
             .field("pid", &self.me.pid)
             .field("tid", &self.me.tid)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{current_pid, pid_tid};
+
+    #[test]
+    fn the_cache_is_right_here_and_in_a_forked_child() {
+        assert_eq!(current_pid(), std::process::id());
+        assert_eq!(current_pid(), std::process::id(), "cached");
+        assert_eq!(pid_tid().0, current_pid());
+        // SAFETY: the child only calls async-signal-safe functions (getpid, the cache's atomic
+        // load and store on a page that exists) and leaves with _exit.
+        match unsafe { libc::fork() } {
+            -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+            0 => {
+                // SAFETY: getpid and _exit are async-signal-safe.
+                let ok = current_pid() == unsafe { libc::getpid() } as u32;
+                // SAFETY: _exit is async-signal-safe and never returns into the test harness.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            child => {
+                let mut status = 0;
+                // SAFETY: waiting for our own child, status is a valid out-pointer.
+                let reaped = unsafe { libc::waitpid(child, &mut status, 0) };
+                assert_eq!(reaped, child);
+                assert!(libc::WIFEXITED(status), "child status {status:#x}");
+                assert_eq!(libc::WEXITSTATUS(status), 0, "the child saw its parent's pid");
+            }
+        }
     }
 }
