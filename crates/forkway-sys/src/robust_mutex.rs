@@ -222,6 +222,24 @@ impl RobustMutex {
     /// As [`lock_until`](RobustMutex::lock_until).
     #[inline(always)]
     pub fn lock_until_as(&self, me: ThisThread, deadline: Deadline) -> Result<Locked, LockError> {
+        self.lock_with_spins(me, deadline, 0)
+    }
+
+    /// [`lock_until`](RobustMutex::lock_until), after trying the lock a few times in user space
+    /// (a few microseconds at most): for a mutex held only briefly, such as a queue's, which
+    /// holds it to copy one message. Without it a collision between a producer and a consumer
+    /// puts the loser to sleep in the kernel (a futex wait) and makes the holder's unlock a
+    /// system call to wake it — microseconds for a sub-microsecond wait.
+    ///
+    /// # Errors
+    /// As [`lock_until`](RobustMutex::lock_until).
+    pub fn lock_spinning_until(&self, deadline: Deadline) -> Result<Locked, LockError> {
+        self.lock_with_spins(ThisThread::get(), deadline, 16)
+    }
+
+    /// The fast path (one compare-and-swap), then `lock_slow` with `spins` tries before sleeping.
+    #[inline(always)]
+    fn lock_with_spins(&self, me: ThisThread, deadline: Deadline, spins: u32) -> Result<Locked, LockError> {
         let (tid, head) = Self::me(me);
         // Announce the entry before the word can name us: a death between the two is then
         // still found by the kernel, through the pending slot.
@@ -234,29 +252,7 @@ impl RobustMutex {
         {
             return self.acquired(head, Locked::Clean);
         }
-        self.lock_slow(tid, head, deadline, 0)
-    }
-
-    /// [`lock_until`](RobustMutex::lock_until), after trying the lock a few times in user space
-    /// (a few microseconds at most): for a mutex held only briefly, such as a queue's, which
-    /// holds it to copy one message. Without it a collision between a producer and a consumer
-    /// puts the loser to sleep in the kernel (a futex wait) and makes the holder's unlock a
-    /// system call to wake it — microseconds for a sub-microsecond wait.
-    ///
-    /// # Errors
-    /// As [`lock_until`](RobustMutex::lock_until).
-    pub fn lock_spinning_until(&self, deadline: Deadline) -> Result<Locked, LockError> {
-        let (tid, head) = Self::me(ThisThread::get());
-        head.list_op_pending.store(self.entry(), Ordering::Relaxed);
-        compiler_fence(Ordering::SeqCst);
-        if self
-            .word
-            .compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return self.acquired(head, Locked::Clean);
-        }
-        self.lock_slow(tid, head, deadline, 16)
+        self.lock_slow(tid, head, deadline, spins)
     }
 
     /// The word was taken with a compare-and-swap: link the entry, close the pending slot.
