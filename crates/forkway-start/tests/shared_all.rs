@@ -15,28 +15,9 @@ use forkway_sync::{
     Semaphore, Value,
 };
 
-const BOUND: Duration = Duration::from_secs(20);
-const METHODS: [StartMethod; 2] = [StartMethod::Forkserver, StartMethod::Spawn];
+mod common;
 
-/// Waits (bounded) for `p` and checks that it exited with `code`.
-fn reap(p: &Process, code: i32, what: &str) {
-    assert!(
-        p.join_timeout(BOUND).expect("join"),
-        "{what}: the child did not end"
-    );
-    assert_eq!(p.exitcode(), Some(code), "{what}");
-}
-
-/// Runs `f` on a thread and waits for it at most [`BOUND`]: a wait that has no timeout of its
-/// own (`Value::lock`) becomes a failure instead of a hang.
-fn bounded<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(BOUND)
-        .unwrap_or_else(|e| panic!("{what}: no answer within {BOUND:?} ({e})"))
-}
+use common::{bounded, reap, BOUND, METHODS};
 
 fn check(ok: bool, what: &str) -> Result<(), String> {
     ok.then_some(()).ok_or_else(|| what.to_string())

@@ -19,8 +19,9 @@ use forkway_start::{bootstrap, forkserver, Context, Process, StartMethod, Target
 use forkway_sync::Event;
 use serde_bytes::ByteBuf;
 
-const BOUND: Duration = Duration::from_secs(20);
-const METHODS: [StartMethod; 2] = [StartMethod::Forkserver, StartMethod::Spawn];
+mod common;
+
+use common::{bounded, reap, BOUND, METHODS};
 
 /// One test of this file at a time; the server started before any pipe exists, so it holds none.
 fn serial() -> MutexGuard<'static, ()> {
@@ -28,27 +29,6 @@ fn serial() -> MutexGuard<'static, ()> {
     let guard = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     forkserver::ensure_running().expect("forkserver");
     guard
-}
-
-/// Waits (bounded) for `p` and checks that it exited with `code`.
-fn reap(p: &Process, code: i32, what: &str) {
-    assert!(
-        p.join_timeout(BOUND).expect("join"),
-        "{what}: the child did not end"
-    );
-    assert_eq!(p.exitcode(), Some(code), "{what}");
-}
-
-/// Runs `f` on a thread and waits for it at most [`BOUND`]: a wait that has no timeout of its
-/// own (a `put` into a full pipe, a `send` of more than the socket holds) becomes a failure
-/// instead of a hang when the child that should read is not there.
-fn bounded<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(BOUND)
-        .unwrap_or_else(|e| panic!("{what}: no answer within {BOUND:?} ({e})"))
 }
 
 fn starts(p: &mut Process, method: StartMethod) {

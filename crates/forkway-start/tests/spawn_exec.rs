@@ -63,6 +63,14 @@ fn ends(pidfd: &OwnedFd) -> bool {
     matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)), Ok(1))
 }
 
+/// One test of this file at a time. Several fork a scenario child (`isolated`) that then sets
+/// environment variables and starts processes: a fork while another test's thread held the
+/// environment's lock (reading it to spawn) would leave that lock held in the child for ever.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Runs `scenario` in a forked child of its own and checks it returned `Ok`.
 fn isolated(scenario: fn() -> Result<(), String>) {
     let mut p = forkway_process::Process::fallible(scenario);
@@ -78,6 +86,7 @@ fn isolated(scenario: fn() -> Result<(), String>) {
 
 #[test]
 fn a_spawned_child_is_our_child_for_every_call() {
+    let _serial = serial();
     bootstrap();
     let mut p = spawn_ctx().process(sleep_long, ()).with_name("adopted");
     p.start().expect("start");
@@ -135,6 +144,7 @@ fn a_spawned_child_is_our_child_for_every_call() {
 /// Many spawns, some with a queue among the arguments: no descriptor and no child is left.
 #[test]
 fn many_spawns_leak_no_descriptor_and_no_zombie() {
+    let _serial = serial();
     bootstrap();
     isolated(|| {
         bootstrap();
@@ -173,6 +183,7 @@ fn many_spawns_leak_no_descriptor_and_no_zombie() {
 /// the next start works.
 #[test]
 fn a_failed_exec_is_an_error_and_leaves_nothing() {
+    let _serial = serial();
     bootstrap();
     isolated(|| {
         bootstrap();
@@ -214,6 +225,7 @@ fn a_failed_exec_is_an_error_and_leaves_nothing() {
 /// Out of descriptors (EMFILE) before the child exists: an error, nothing leaked.
 #[test]
 fn running_out_of_descriptors_is_an_error_and_leaks_nothing() {
+    let _serial = serial();
     bootstrap();
     isolated(|| {
         bootstrap();
@@ -271,6 +283,7 @@ fn running_out_of_descriptors_is_an_error_and_leaks_nothing() {
 /// A spawned daemon dies with its parent even when the parent is SIGKILLed and runs no cleanup.
 #[test]
 fn a_spawned_daemon_dies_with_its_killed_parent() {
+    let _serial = serial();
     bootstrap();
     let q: Queue<u32> = Queue::new().expect("queue");
     let tx = q.clone();
@@ -296,6 +309,7 @@ fn a_spawned_daemon_dies_with_its_killed_parent() {
 /// children, as for forked ones.
 #[test]
 fn the_exit_cleanup_covers_spawned_children() {
+    let _serial = serial();
     bootstrap();
     let pids: Queue<u32> = Queue::new().expect("queue");
     let go: Queue<i32> = Queue::new().expect("queue");
