@@ -1,7 +1,7 @@
 //! The wire between the parent and its workers: the two messages, the arguments of a chunk, and
 //! what a chunk came to ([`ChunkOutcome`]) — encoded by the worker and decoded by the parent,
 //! both here, so that the two ends cannot drift apart. Arguments and outcomes are in the pool's
-//! own compact format ([`crate::format`]); the two messages around them go through the queue's
+//! own compact format (`format.rs`); the two messages around them go through the queue's
 //! codec.
 
 use std::time::Duration;
