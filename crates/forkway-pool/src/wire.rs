@@ -42,6 +42,41 @@ fn split_trailer<const N: usize>(frame: &[u8]) -> Option<(&[u8], [u8; N])> {
     Some((payload, *trailer))
 }
 
+/// A task as its queue message: the arguments as they were encoded, then `seq` and `run`.
+fn task_frame(task: ToWorker) -> Vec<u8> {
+    let mut frame = task.args;
+    frame.extend_from_slice(&task.seq.to_le_bytes());
+    frame.extend_from_slice(&(task.run as u64).to_le_bytes());
+    frame
+}
+
+/// The task in a queue message; `None` for a message too short to be one.
+fn parse_task(frame: &[u8]) -> Option<ToWorker> {
+    let (args, trailer) = split_trailer::<TASK_TRAILER>(frame)?;
+    let (seq, run) = trailer.split_at(8);
+    Some(ToWorker {
+        seq: u64::from_le_bytes(seq.try_into().ok()?),
+        run: usize::try_from(u64::from_le_bytes(run.try_into().ok()?)).ok()?,
+        args: args.to_vec(),
+    })
+}
+
+/// A reply as its queue message: the outcome as the worker encoded it, then `seq`.
+fn reply_frame(reply: FromWorker) -> Vec<u8> {
+    let mut frame = reply.outcome;
+    frame.extend_from_slice(&reply.seq.to_le_bytes());
+    frame
+}
+
+/// Copies a reply message's outcome into `outcome` and returns its `seq`; `None` for a
+/// message too short to be a reply.
+fn parse_reply(frame: &[u8], outcome: &mut Vec<u8>) -> Option<u64> {
+    let (payload, seq) = split_trailer::<RESULT_TRAILER>(frame)?;
+    outcome.clear();
+    outcome.extend_from_slice(payload);
+    Some(u64::from_le_bytes(seq))
+}
+
 /// The task queue: a chunk's arguments travel as they were encoded (no second encoding), the
 /// numbers after them.
 pub(crate) struct TaskQueue(pub(crate) Queue<ToWorker>);
@@ -49,10 +84,7 @@ pub(crate) struct TaskQueue(pub(crate) Queue<ToWorker>);
 impl TaskQueue {
     /// Puts a task on the queue.
     pub(crate) fn put(&self, task: ToWorker) -> Result<(), PutError<()>> {
-        let mut frame = task.args;
-        frame.extend_from_slice(&task.seq.to_le_bytes());
-        frame.extend_from_slice(&(task.run as u64).to_le_bytes());
-        self.0.put_encoded(&frame)
+        self.0.put_encoded(&task_frame(task))
     }
 
     /// Takes the next task, calling `claim` with it before it leaves the queue
@@ -60,13 +92,7 @@ impl TaskQueue {
     pub(crate) fn get_claimed(&self, claim: impl FnOnce(&ToWorker)) -> Result<ToWorker, GetError> {
         self.0
             .get_encoded_claimed(|frame| {
-                let (args, trailer) = split_trailer::<TASK_TRAILER>(frame)?;
-                let (seq, run) = trailer.split_at(8);
-                let task = ToWorker {
-                    seq: u64::from_le_bytes(seq.try_into().ok()?),
-                    run: usize::try_from(u64::from_le_bytes(run.try_into().ok()?)).ok()?,
-                    args: args.to_vec(),
-                };
+                let task = parse_task(frame)?;
                 claim(&task);
                 Some(task)
             })?
@@ -85,21 +111,14 @@ pub(crate) struct ResultQueue(pub(crate) Queue<FromWorker>);
 impl ResultQueue {
     /// Puts a reply on the queue.
     pub(crate) fn put(&self, reply: FromWorker) -> Result<(), PutError<()>> {
-        let mut frame = reply.outcome;
-        frame.extend_from_slice(&reply.seq.to_le_bytes());
-        self.0.put_encoded(&frame)
+        self.0.put_encoded(&reply_frame(reply))
     }
 
     /// Takes the next reply, waiting at most `timeout` (zero: not at all): its outcome is
     /// copied into `outcome` (a buffer the parent reuses; the queue stays locked only for the
     /// copy), its `seq` returned.
     pub(crate) fn get_into(&self, timeout: Option<Duration>, outcome: &mut Vec<u8>) -> Result<u64, GetError> {
-        let read = |frame: &[u8]| {
-            let (payload, seq) = split_trailer::<RESULT_TRAILER>(frame)?;
-            outcome.clear();
-            outcome.extend_from_slice(payload);
-            Some(u64::from_le_bytes(seq))
-        };
+        let read = |frame: &[u8]| parse_reply(frame, outcome);
         let seq = match timeout {
             Some(timeout) => self.0.get_encoded_timeout(timeout, read)?,
             None => self.0.get_encoded_nowait(read)?,
@@ -329,14 +348,10 @@ mod tests {
 
     #[test]
     fn messages_too_short_to_be_frames_are_errors() {
-        let tasks = TaskQueue(Queue::new().expect("queue"));
-        tasks.0.put_encoded(&[0; TASK_TRAILER - 1]).expect("put");
-        let mut claimed = false;
-        assert!(tasks.get_claimed(|_| claimed = true).is_err());
-        assert!(!claimed, "a message that is not a task is claimed by nobody");
-        let results = ResultQueue(Queue::new().expect("queue"));
-        results.0.put_encoded(&[1, 2, 3]).expect("put");
-        assert!(results.get_into(None, &mut Vec::new()).is_err());
+        // The queues themselves are lesson 2's exercises (blank in a starter): the frames are
+        // tested on their own, and through the queues by the pool's integration tests.
+        assert!(parse_task(&[0; TASK_TRAILER - 1]).is_none());
+        assert!(parse_reply(&[1, 2, 3], &mut Vec::new()).is_none());
     }
 
     #[test]
@@ -351,31 +366,24 @@ mod tests {
     }
 
     #[test]
-    fn frames_round_trip_through_the_queues() {
-        let tasks = TaskQueue(Queue::new().expect("queue"));
+    fn frames_round_trip() {
         let args = encode_args(&[1u64, 300, 70_000]).expect("encodes");
-        tasks
-            .put(ToWorker {
-                seq: 41,
-                run: 7,
-                args: args.clone(),
-            })
-            .expect("put");
-        let mut claimed = None;
-        let task = tasks.get_claimed(|t| claimed = Some(t.seq)).expect("get");
-        assert_eq!((task.seq, task.run, claimed), (41, 7, Some(41)));
+        let frame = task_frame(ToWorker {
+            seq: 41,
+            run: 7,
+            args: args.clone(),
+        });
+        let task = parse_task(&frame).expect("a task");
+        assert_eq!((task.seq, task.run, &task.args), (41, 7, &args));
         assert_eq!(decode_args::<u64>(&task.args).expect("decodes"), [1, 300, 70_000]);
-        let results = ResultQueue(Queue::new().expect("queue"));
         let bytes = outcome(ChunkOutcome::AllOk(vec![2u64, 301]));
-        results
-            .put(FromWorker {
-                seq: 41,
-                outcome: bytes.clone(),
-            })
-            .expect("put");
-        let mut reply = Vec::new();
-        assert_eq!(results.get_into(None, &mut reply).expect("get"), 41);
-        assert_eq!(reply, bytes);
+        let frame = reply_frame(FromWorker {
+            seq: 41,
+            outcome: bytes.clone(),
+        });
+        let mut reply = vec![9; 3];
+        assert_eq!(parse_reply(&frame, &mut reply), Some(41));
+        assert_eq!(reply, bytes, "the buffer holds exactly the outcome");
     }
 
     #[test]
