@@ -380,10 +380,10 @@ fn posix_spawn(
     let mut env: Vec<*mut libc::c_char> = env.iter().map(|a| a.as_ptr().cast_mut()).collect();
     env.push(std::ptr::null_mut());
     let mut pid: libc::pid_t = 0;
-    // SAFETY: the path, argv and envp are NUL-terminated strings in null-terminated arrays,
-    // and the file actions an initialized object, all alive for the whole call (the child
-    // shares our memory only until its exec, during which this thread is suspended); a null
-    // attribute pointer means the defaults.
+    // The child shares our memory only until its exec, and this thread is suspended meanwhile,
+    // so everything below need only outlive the call.
+    // SAFETY: path, argv and envp are NUL-terminated strings in null-terminated arrays, the file
+    // actions an initialized object, all alive for the call; null attributes mean the defaults.
     let rc = unsafe {
         libc::posix_spawn(
             &mut pid,
