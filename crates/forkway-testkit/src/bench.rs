@@ -62,11 +62,88 @@ impl std::fmt::Display for ScriptError {
 
 impl std::error::Error for ScriptError {}
 
-/// The last [`STDERR_TAIL`] lines a script wrote to stderr, and whether it closed stderr.
-type Tail = std::sync::Arc<(
-    std::sync::Mutex<(std::collections::VecDeque<String>, bool)>,
-    std::sync::Condvar,
-)>;
+/// Where a script's stderr goes: a memory file rather than a pipe, so that nothing in this
+/// process has to drain it as it comes. A reader thread would do that, but it would make the
+/// bench process multi-threaded, and on this kind of machine a fork from a process with two
+/// threads costs a fifth more (the TLB shoot-downs of a shared address space): the "fork from
+/// a small parent" rows would measure the harness. The file is read after every answer.
+struct StderrLog {
+    file: std::fs::File,
+    /// How much of the file has been passed on.
+    read: u64,
+    /// The script's last [`STDERR_TAIL`] complete lines.
+    tail: std::collections::VecDeque<String>,
+    /// A line not finished yet.
+    partial: Vec<u8>,
+}
+
+impl StderrLog {
+    fn new() -> std::io::Result<StderrLog> {
+        let name = c"forkway-bench-stderr";
+        // SAFETY: a NUL-terminated name and valid flags; the result is checked.
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is owned by nothing else.
+        let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        // Forked workers need no copy of it.
+        forkway_process::clofork::close_on_fork(std::os::fd::AsRawFd::as_raw_fd(&file));
+        Ok(StderrLog {
+            file,
+            read: 0,
+            tail: std::collections::VecDeque::new(),
+            partial: Vec::new(),
+        })
+    }
+
+    /// Passes on what the script wrote since the last call, as if its stderr were inherited,
+    /// and keeps its last lines.
+    fn pump(&mut self) {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = match self.file.read_at(&mut buf, self.read) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            self.read += n as u64;
+            let chunk = &buf[..n];
+            let _ = std::io::stderr().write_all(chunk);
+            for piece in chunk.split_inclusive(|&b| b == b'\n') {
+                self.partial.extend_from_slice(piece);
+                if piece.ends_with(b"\n") {
+                    self.partial.pop();
+                    let line = String::from_utf8_lossy(&self.partial).into_owned();
+                    self.partial.clear();
+                    if self.tail.len() == STDERR_TAIL {
+                        self.tail.pop_front();
+                    }
+                    self.tail.push_back(line);
+                }
+            }
+        }
+    }
+
+    /// The last lines, the unfinished one included.
+    fn last_lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.tail.iter().cloned().collect();
+        if !self.partial.is_empty() {
+            lines.push(String::from_utf8_lossy(&self.partial).into_owned());
+            if lines.len() > STDERR_TAIL {
+                lines.remove(0);
+            }
+        }
+        lines
+    }
+}
+
+impl Drop for StderrLog {
+    fn drop(&mut self) {
+        // Its descriptor number is free again once closed: forget it before then.
+        forkway_process::clofork::keep_on_fork(std::os::fd::AsRawFd::as_raw_fd(&self.file));
+    }
+}
 
 /// CPython's side: a `cpython_*.py` server answering "<workload> <n>" with seconds.
 pub struct Python {
@@ -75,7 +152,7 @@ pub struct Python {
     /// `None` once closed: the script's signal to clean up and exit.
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
-    stderr: Tail,
+    stderr: StderrLog,
 }
 
 impl Python {
@@ -100,52 +177,34 @@ impl Python {
     /// A [`ScriptError`] when python cannot be run, or the script ends or says anything else
     /// before "ready".
     pub fn launch(python: &Path, script: &Path) -> Result<Python, ScriptError> {
+        let cannot_run = |e: std::io::Error| ScriptError {
+            script: script.to_owned(),
+            what: format!("cannot run {} ({e})", python.display()),
+            stderr: Vec::new(),
+        };
+        let stderr = StderrLog::new().map_err(cannot_run)?;
+        let theirs = stderr.file.try_clone().map_err(cannot_run)?;
         let mut child = Command::new(python)
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(theirs))
             .spawn()
-            .map_err(|e| ScriptError {
-                script: script.to_owned(),
-                what: format!("cannot run {} ({e})", python.display()),
-                stderr: Vec::new(),
-            })?;
-        // Neither `take` can fail: all three were asked for as pipes just above.
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            unreachable!("stdin, stdout and stderr were set to pipes")
+            .map_err(cannot_run)?;
+        // Neither `take` can fail: both were asked for as pipes just above.
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            unreachable!("stdin and stdout were set to pipes")
         };
         // Processes the bench forks later (workers, servers, echo peers) must not inherit the
         // write end of python3's stdin: closing ours would then not end the script, and its own
         // children (CPython's manager server, a daemonic consumer) would be orphaned.
         forkway_process::clofork::close_on_fork(std::os::fd::AsRawFd::as_raw_fd(&stdin));
-        let tail = Tail::default();
-        {
-            // Passes the script's stderr on, as when it was inherited, keeping the last lines
-            // for the error. A thread, since the script may write any amount at any time.
-            let tail = std::sync::Arc::clone(&tail);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    eprintln!("{line}");
-                    let mut kept = tail.0.lock().unwrap_or_else(|p| p.into_inner());
-                    if kept.0.len() == STDERR_TAIL {
-                        kept.0.pop_front();
-                    }
-                    kept.0.push_back(line);
-                }
-                tail.0.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
-                tail.1.notify_all();
-            });
-        }
         let mut python = Python {
             child,
             script: script.to_owned(),
             stdin: Some(stdin),
             stdout: BufReader::new(stdout),
-            stderr: tail,
+            stderr,
         };
         let ready = python.answer()?;
         if ready.trim() != "ready" {
@@ -160,7 +219,10 @@ impl Python {
         let mut line = String::new();
         match self.stdout.read_line(&mut line) {
             Ok(0) => Err(self.failure("ended without answering".to_owned())),
-            Ok(_) => Ok(line),
+            Ok(_) => {
+                self.stderr.pump();
+                Ok(line)
+            }
             Err(e) => Err(self.failure(format!("could not be read ({e})"))),
         }
     }
@@ -183,13 +245,9 @@ impl Python {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        // Its stderr closes with it, unless a child of the script still holds it: then the
-        // lines so far.
-        let (lock, closed) = &*self.stderr;
-        let kept = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let kept = closed
-            .wait_timeout_while(kept, wait.min(Duration::from_secs(1)), |k| !k.1)
-            .map_or_else(|p| p.into_inner().0, |(k, _)| k);
+        // A traceback is written before the exit: once the script has ended, all of it is in
+        // the file (and if it has not ended, what it wrote so far).
+        self.stderr.pump();
         let what = match status {
             Some(s) => format!("{what} ({s})"),
             None => what,
@@ -197,7 +255,7 @@ impl Python {
         ScriptError {
             script: self.script.clone(),
             what,
-            stderr: kept.0.iter().cloned().collect(),
+            stderr: self.stderr.last_lines(),
         }
     }
 
@@ -260,6 +318,7 @@ impl Drop for Python {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
+                self.stderr.pump();
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
