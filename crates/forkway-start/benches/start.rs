@@ -4,6 +4,8 @@
 //!   from this small process and from a parent holding 1 GiB and 4 GiB resident (fork copies
 //!   page tables; the forkserver, started while the parent was small, should not care);
 //! - the floor of spawn: a bare `posix_spawn` of this same executable, which exits at once;
+//! - the floor of fork, from the small parent: `fork()`, `_exit(0)`, `waitpid` — what no start
+//!   from this process can beat, and so the most any fork, CPython's included, can gain;
 //! - CPython's three methods (`ctx.Process(target=noop)`), from a small and a big parent;
 //! - `Pool(2).map(trivial, 0..100_000)` on a pool made beforehand, and a new pool + map of 1000
 //!   + close + join, per method, against CPython's.
@@ -128,6 +130,28 @@ fn mem_available() -> u64 {
 }
 
 const NAMES: [&str; 4] = ["fork", "forkserver", "spawn", "posix_spawn floor"];
+/// Measured from the small parent only (the process bench draws fork's curve against size).
+const FORK_FLOOR: &str = "fork floor";
+
+/// The floor of `fork`: a bare `fork`, `_exit(0)` in the child, `waitpid` in the parent.
+fn fork_floor(n: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: the child calls only `_exit`, which is async-signal-safe: sound even in a
+        // process with threads.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: see above.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child; status is a valid out-pointer.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+    start.elapsed()
+}
 const PY_NAMES: [&str; 3] = ["cpython_fork", "cpython_forkserver", "cpython_spawn"];
 
 /// Start + join per method against the parent's resident size.
@@ -251,6 +275,7 @@ fn main() {
                 Box::new(move |n| contender(i, floor, n)) as Box<dyn FnMut(u64) -> Duration + '_>
             })
             .collect();
+        runs.push(Box::new(fork_floor));
         if let Some(py) = python.as_ref() {
             for name in ["start_join_fork", "start_join_forkserver", "start_join_spawn"] {
                 runs.push(Box::new(move |n| py.borrow_mut().run(name, n)));
@@ -258,6 +283,7 @@ fn main() {
         }
         let mut contenders: Vec<Contender<'_>> = NAMES
             .iter()
+            .chain([FORK_FLOOR].iter())
             .chain(PY_NAMES.iter())
             .zip(runs.iter_mut())
             .map(|(name, run)| (*name, &mut **run as &mut dyn FnMut(u64) -> Duration))
@@ -402,6 +428,18 @@ fn main() {
                 target: None,
             },
             speedup("fork: speed-up over CPython's fork", "fork", "cpython_fork"),
+            Ratio {
+                label: "fork start+join / bare fork floor, same parent",
+                num: ("start_join", "fork"),
+                den: ("start_join", FORK_FLOOR),
+                target: None,
+            },
+            Ratio {
+                label: "CPython's fork / bare fork floor: the most any fork can gain here",
+                num: ("start_join", "cpython_fork"),
+                den: ("start_join", FORK_FLOOR),
+                target: None,
+            },
             speedup(
                 "forkserver: speed-up over CPython's forkserver",
                 "forkserver",
