@@ -53,10 +53,12 @@ use std::sync::Mutex;
 
 use forkway_ipc::codec;
 use forkway_process::clofork::{close_on_fork, keep_on_fork};
+use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{shutdown, socketpair, AddressFamily, Shutdown, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 
+use crate::sibling::Cloner;
 use crate::sys;
 use crate::target::Payload;
 use crate::StartError;
@@ -67,9 +69,20 @@ pub(crate) struct Request {
     pub payload: Payload,
     pub name: String,
     pub daemon: bool,
+    /// The caller's name: a child cloned as the caller's own reports it as its parent's.
+    pub parent_name: String,
 }
 
-/// A started forkserver child, seen from the caller.
+/// What the server made of a request.
+pub(crate) enum Reply {
+    /// A child of the caller's own (cloned with `CLONE_PARENT`), with this pid: the caller
+    /// adopts and joins it as a fork child.
+    Sibling(u32),
+    /// A child of the server's, whose exit code the server relays.
+    Relayed(Started),
+}
+
+/// A started forkserver child whose exit code the server relays, seen from the caller.
 pub(crate) struct Started {
     pub pid: u32,
     pub pidfd: OwnedFd,
@@ -94,6 +107,20 @@ struct Client {
 /// a `Mutex<Option<…>>`: a child forked while another thread held such a mutex would find it
 /// locked for ever; a pointer with a stale `owner` is simply replaced.
 static CLIENT: AtomicPtr<Client> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Set by [`force_relay`]: servers started from now on relay every child's exit code.
+static FORCE_RELAY: AtomicBool = AtomicBool::new(false);
+
+/// Makes the servers this process starts from now on (and those its forked children start)
+/// make every child their own and relay its exit code through a pipe, as Python's forkserver
+/// does, instead of making it the caller's own child. A server already running keeps its way.
+///
+/// forkway relays on its own when it cannot clone children as the caller's (see the module
+/// docs); this forces it, for tests of the relay and for programs whose `pthread_atfork` child
+/// handlers must run in forkserver children (a cloned child runs none but forkway's own).
+pub fn force_relay(force: bool) {
+    FORCE_RELAY.store(force, Ordering::SeqCst);
+}
 
 /// Starts this process's forkserver now, if it is not running. Python's
 /// `multiprocessing.forkserver.ensure_running()`.
@@ -174,8 +201,10 @@ fn start_server() -> Result<Client, StartError> {
     // server started from the main thread may use it (a test thread ends long before its
     // process). EOF on the socket covers every case, PDEATHSIG only adds speed.
     let main_thread = nix::unistd::gettid().as_raw() as u32 == owner;
+    let relay_only = FORCE_RELAY.load(Ordering::SeqCst);
     let mut server =
-        forkway_process::Process::fallible(move || serve(theirs, owner, main_thread)).with_name("ForkServer");
+        forkway_process::Process::fallible(move || serve(theirs, owner, main_thread, relay_only))
+            .with_name("ForkServer");
     if let Err(e) = server.start() {
         keep_on_fork(ours.as_raw_fd());
         return Err(e.into());
@@ -218,7 +247,7 @@ extern "C" fn at_exit() {
 }
 
 /// Asks the server for a child running `request`.
-pub(crate) fn start(request: &Request, fds: &[OwnedFd]) -> Result<Started, StartError> {
+pub(crate) fn start(request: &Request, fds: &[OwnedFd]) -> Result<Reply, StartError> {
     let bytes = codec::encode(request).map_err(StartError::Args)?;
     let client = client()?;
     let result = client.ask(&bytes, fds);
@@ -229,7 +258,7 @@ pub(crate) fn start(request: &Request, fds: &[OwnedFd]) -> Result<Started, Start
 }
 
 impl Client {
-    fn ask(&self, bytes: &[u8], arg_fds: &[OwnedFd]) -> Result<Started, StartError> {
+    fn ask(&self, bytes: &[u8], arg_fds: &[OwnedFd]) -> Result<Reply, StartError> {
         let io_err = |op| move |source| StartError::Forkserver { op, source };
         // A request that fits in one datagram travels in it; a bigger one in a memfd.
         let (message, memfd) = if INLINE.len() + bytes.len() <= REQUEST_MAX {
@@ -265,7 +294,13 @@ impl Client {
             (bytes, mut fds) if bytes.len() == 6 && bytes.starts_with(b"ok") && fds.len() == 1 => {
                 let pid = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
                 let pidfd = fds.remove(0);
-                Ok(Started { pid, pidfd, status })
+                Ok(Reply::Relayed(Started { pid, pidfd, status }))
+            }
+            // The status pipe is not needed: the caller waits for its own child.
+            (bytes, fds) if bytes.len() == 6 && bytes.starts_with(SIBLING) && fds.is_empty() => {
+                Ok(Reply::Sibling(u32::from_le_bytes([
+                    bytes[2], bytes[3], bytes[4], bytes[5],
+                ])))
             }
             (bytes, _) if bytes.is_empty() => Err(StartError::Forkserver {
                 op: "receive",
@@ -287,6 +322,8 @@ const INLINE: &[u8] = b"inline";
 const IN_MEMFD: &[u8] = b"start";
 /// The largest request datagram; a bigger request goes in a memfd.
 const REQUEST_MAX: usize = 4096;
+/// The start of the reply for a child cloned as the caller's own (its pid follows).
+const SIBLING: &[u8] = b"sb";
 
 /// One child the server forked, and where its exit code goes.
 struct Child {
@@ -294,8 +331,16 @@ struct Child {
     status: OwnedFd,
 }
 
+/// How the server makes children, decided once at its start.
+struct Making {
+    owner: u32,
+    main_thread: bool,
+    /// `None`: every child is the server's and its code is relayed.
+    cloner: Option<Cloner>,
+}
+
 /// The server's loop. Single-threaded: it waits on its socket and its children's pidfds.
-fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
+fn serve(sock: OwnedFd, owner: u32, main_thread: bool, relay_only: bool) -> i32 {
     // Die with the owner even if it is SIGKILLed; if it died before this line, no signal will
     // come, so check. (Its death also closes the socket: EOF ends us in the loop below.)
     if main_thread {
@@ -306,6 +351,11 @@ fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
     }
     close_on_fork(sock.as_raw_fd());
     crate::target::warm_up_server();
+    let mut making = Making {
+        owner,
+        main_thread,
+        cloner: if relay_only { None } else { Cloner::probe() },
+    };
     let mut children: Vec<Child> = Vec::new();
     loop {
         let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
@@ -334,7 +384,7 @@ fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
             let child = children.swap_remove(i);
             relay_exit(child);
         }
-        if request_ready && !serve_one(&sock, &mut children) {
+        if request_ready && !serve_one(&sock, &mut children, &mut making) {
             break;
         }
     }
@@ -361,7 +411,7 @@ fn relay_exit(child: Child) {
 // ANCHOR_END: relay_exit
 
 /// Handles one request. False at EOF (or a broken socket): the server should end.
-fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
+fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>, making: &mut Making) -> bool {
     let mut buf = [0u8; REQUEST_MAX];
     let (n, mut fds) = match sys::recv_with_fds(sock.as_fd(), &mut buf) {
         Ok(r) => r,
@@ -394,6 +444,7 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
         payload,
         name,
         daemon,
+        parent_name,
     } = request;
     let mut process = forkway_process::Process::fallible(move || {
         let code = payload.run(arg_fds);
@@ -404,6 +455,35 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
     })
     .with_name(name)
     .with_daemon(daemon);
+    // A daemon child dies with its parent through PR_SET_PDEATHSIG, which fires when the
+    // parent *thread* ends: a cloned child's parent thread is the one that started the server,
+    // safe only when that was the owner's main thread (see the module docs).
+    let cloner = making
+        .cloner
+        .as_ref()
+        .filter(|c| (!daemon || making.main_thread) && c.robust_list_is_empty());
+    if let Some(cloner) = cloner {
+        // SAFETY: `clone_child` is a fork-like clone that sets glibc's cached thread id and
+        // robust list in the child, as `start_unowned` requires; the server has one thread.
+        match unsafe { process.start_unowned((parent_name, making.owner), || cloner.clone_child()) } {
+            Ok(pid) => {
+                // The caller waits for its own child: no code to relay, no pipe to keep.
+                keep_on_fork(status.as_raw_fd());
+                drop(status);
+                let mut reply = SIBLING.to_vec();
+                reply.extend_from_slice(&pid.to_le_bytes());
+                return sys::send_with_fds(sock.as_fd(), &reply, &[]).is_ok();
+            }
+            // The kernel (or a seccomp filter) refuses this clone: relay from now on.
+            Err(forkway_process::ProcessError::Fork(Errno::EINVAL | Errno::EPERM | Errno::ENOSYS)) => {
+                making.cloner = None;
+            }
+            Err(e) => {
+                keep_on_fork(status.as_raw_fd());
+                return reply_err(sock, &e.to_string());
+            }
+        }
+    }
     if let Err(e) = process.start() {
         keep_on_fork(status.as_raw_fd());
         return reply_err(sock, &e.to_string());

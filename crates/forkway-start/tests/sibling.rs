@@ -82,3 +82,110 @@ fn exit_codes_and_signals_of_a_sibling_are_its_own() {
     assert!(p.join_timeout(BOUND).expect("join"), "the terminated child ended");
     assert_eq!(p.exitcode(), Some(-15));
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// The zombies whose parent is `parent`: children that ended and nobody reaped.
+fn zombies_of(parent: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid …`; comm may hold spaces, so split after its last ')'.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+                let mut fields = rest.split_whitespace();
+                let state = fields.next();
+                let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
+                state == Some("Z") && ppid == Some(parent)
+            })
+        })
+        .collect()
+}
+
+/// In a forked child of its own (one thread, its own server): 50 starts and joins leave no
+/// descriptor and no zombie behind, in it or in its server.
+#[test]
+fn fifty_sibling_starts_leak_no_descriptor_and_no_zombie() {
+    let mut p = forkway_process::Process::fallible(|| -> Result<(), String> {
+        forkserver::ensure_running().map_err(|e| e.to_string())?;
+        let server = forkserver::server_pid().ok_or("no server")?;
+        let me = std::process::id();
+        let ctx = Context::new(StartMethod::Forkserver);
+        // One first: lazily made state (the panic hook, the at-exit handler) settles.
+        let mut first = ctx.process(parent_is, (me,));
+        first.start().map_err(|e| e.to_string())?;
+        first.join().map_err(|e| e.to_string())?;
+        let before = open_fds();
+        for i in 0..50 {
+            let mut p = ctx.process(parent_is, (me,));
+            p.start().map_err(|e| e.to_string())?;
+            if !p.join_timeout(BOUND).map_err(|e| e.to_string())? {
+                let _ = p.kill();
+                return Err(format!("start {i} did not end"));
+            }
+            if p.exitcode() != Some(0) {
+                return Err(format!("start {i}: exit code {:?}", p.exitcode()));
+            }
+        }
+        let after = open_fds();
+        let zombies = [zombies_of(me), zombies_of(server)].concat();
+        if before != after {
+            Err(format!("{before} descriptors before, {after} after"))
+        } else if !zombies.is_empty() {
+            Err(format!("zombies left: {zombies:?}"))
+        } else {
+            Ok(())
+        }
+    });
+    p.start().expect("start");
+    assert!(p.join_timeout(BOUND).expect("join"), "the scenario ended");
+    assert_eq!(p.exitcode(), Some(0));
+}
+
+/// 0 when glibc's view of this thread is a forked child's: its cached thread id (in the field
+/// `_thread_db_pthread_tid` locates) is our `gettid()`, and a robust list is registered.
+fn glibc_sees_its_own_thread() -> i32 {
+    // SAFETY: looks a NUL-terminated name up in the loaded objects.
+    let symbol = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_thread_db_pthread_tid".as_ptr()) };
+    if symbol.is_null() {
+        return 2;
+    }
+    // SAFETY: glibc's `const uint32_t _thread_db_pthread_tid[3]`, read-only data.
+    let [_, _, offset] = unsafe { symbol.cast::<[u32; 3]>().read() };
+    // SAFETY: the `tid` field of our own thread descriptor, at the offset glibc publishes.
+    let cached =
+        unsafe { std::ptr::read_volatile((libc::pthread_self() as usize + offset as usize) as *const i32) };
+    if cached != nix::unistd::gettid().as_raw() {
+        return 3;
+    }
+    let mut head: *mut libc::c_void = std::ptr::null_mut();
+    let mut len: libc::size_t = 0;
+    // SAFETY: writes this thread's robust list head and length into the two locals.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_get_robust_list,
+            0,
+            &mut head as *mut *mut libc::c_void,
+            &mut len as *mut libc::size_t,
+        )
+    };
+    if rc != 0 || head.is_null() {
+        return 4;
+    }
+    0
+}
+
+/// The two things glibc's `fork` does in a child and a raw `clone` does not, done by hand.
+#[test]
+fn a_sibling_has_glibcs_thread_id_and_robust_list() {
+    let mut p = Context::new(StartMethod::Forkserver).process(glibc_sees_its_own_thread, ());
+    assert_eq!(
+        run(&mut p),
+        Some(0),
+        "2: no symbol, 3: stale thread id, 4: no robust list"
+    );
+}
