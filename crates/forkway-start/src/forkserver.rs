@@ -1,4 +1,4 @@
-//! The forkserver: a small single-threaded process, forked early, that forks children on request.
+//! The forkserver: a small single-threaded process, forked early, that makes children on request.
 //!
 //! # When it starts
 //! On the first forkserver start, or when [`ensure_running`] is called. A program that will
@@ -10,18 +10,38 @@
 //!
 //! # How it is asked
 //! A `SOCK_SEQPACKET` socket pair made at its start (no path on disk, nothing to clean up):
-//! one datagram per request carries the request (target offset, arguments, name, daemon flag)
-//! and, with `SCM_RIGHTS`, the write end of a fresh *status pipe*. A request too big for one
-//! datagram (large arguments) travels in a memfd passed along with it instead. The server forks
-//! the child, and replies with its pid and a pidfd for it.
+//! one datagram per request carries the request (target offset, arguments, name, daemon flag,
+//! the caller's name) and, with `SCM_RIGHTS`, the write end of a fresh *status pipe*. A request
+//! too big for one datagram (large arguments) travels in a memfd passed along with it instead.
+//! The server makes the child and replies with its pid, and with a pidfd when the child is the
+//! server's own.
 //!
-//! # How its children are joined
-//! A forkserver child is the server's child, not the caller's, so the caller cannot `waitid`
-//! for it: `waitid(P_PIDFD)` only works on one's own children. The kernel offers tricks
-//! (`CLONE_PARENT` makes the child a sibling of the server, i.e. the caller's child — but it
-//! is not available through `fork`, and `PR_SET_CHILD_SUBREAPER` only adopts orphans); forkway
-//! does what Python's forkserver does instead: the server reaps the child itself and *relays*
-//! its exit code, four bytes written into the child's status pipe. The caller keeps:
+//! # How its children are joined: the caller's own children
+//! `waitid` (even `waitid(P_PIDFD)`) only works on one's own children, so a child the server
+//! forks cannot be joined by the caller. So the server does not fork: it calls `clone` with
+//! `CLONE_PARENT` (see `sibling.rs`), which makes the child a sibling of the server — a child
+//! of the caller. The reply carries the pid; the caller adopts the child as it adopts a spawned
+//! one (forkway-process's `start_exec`), and joins, signals and lists it as a fork child, with
+//! the kernel's own exit status. The server forgets it at once: one hand-off fewer than the
+//! relay below (request, reply, the child's exit straight to the caller), and no server work
+//! after the clone. `getppid()` in the child is the caller (in Python it is the server).
+//!
+//! A raw `clone` skips what glibc's `fork` does in the child; the two things a Rust child on
+//! glibc needs are done by hand and checked at the server's start: glibc's cached thread id
+//! (`CLONE_CHILD_SETTID` with the address of the `tid` field, found through the
+//! `_thread_db_pthread_tid` symbol glibc publishes for the thread debugger and checked against
+//! `gettid()`), and the robust mutex list (registered again in the child). `pthread_atfork`
+//! handlers do not run; forkway's own (the trace's) is run by hand.
+//!
+//! # The relay, when the child is the server's
+//! The server forks instead when any of that cannot be verified (not glibc on x86_64/aarch64,
+//! the symbol missing, the offset check failing, the kernel refusing the clone with `EINVAL`,
+//! `EPERM` or `ENOSYS`, e.g. under seccomp: decided once per server), when [`force_relay`] was
+//! called before the server started, and for a daemon child of a server started from another
+//! thread than `main`'s (a daemon dies with its parent through `PR_SET_PDEATHSIG`, which fires
+//! when the parent *thread* ends, and a cloned child's parent thread is the one that started
+//! the server). Then it does what Python's forkserver does: it reaps the child itself and
+//! *relays* its exit code, four bytes written into the child's status pipe. The caller keeps:
 //! - the status pipe's read end: `join` waits for it to become readable and reads the code;
 //! - the pidfd, received over the socket: `is_alive`, `terminate` and `kill` act on the exact
 //!   process (`pidfd_send_signal`), with no pid-reuse race, and a pidfd becomes readable when
@@ -38,7 +58,7 @@
 //! another thread, because the kernel sends that signal when the *thread* that forked the
 //! server ends, which for a test thread is long before its process does. At
 //! its exit it waits for its non-daemon children and terminates daemon ones, as any forkway
-//! process does. The owner's normal exit then reaps the server — so it waits for those
+//! process does (the ones it relays for: the others are the owner's, whose own exit does it). The owner's normal exit then reaps the server — so it waits for those
 //! children, as Python's exit joins the non-daemon children it started through its
 //! forkserver. The server is left out of forkway-process's own exit cleanup and of
 //! `active_children()` (Python does not list its forkserver either): that cleanup would wait
