@@ -11,10 +11,10 @@
 //! # How it is asked
 //! A `SOCK_SEQPACKET` socket pair made at its start (no path on disk, nothing to clean up):
 //! one datagram per request carries the request (target offset, arguments, name, daemon flag,
-//! the caller's name) and, with `SCM_RIGHTS`, the write end of a fresh *status pipe*. A request
+//! the caller's name) and, with `SCM_RIGHTS`, the descriptors among the arguments. A request
 //! too big for one datagram (large arguments) travels in a memfd passed along with it instead.
-//! The server makes the child and replies with its pid, and with a pidfd when the child is the
-//! server's own.
+//! The server makes the child and replies with its pid; when the child is the server's own, the
+//! reply also carries a pidfd for it and the read end of a fresh *status pipe* (see below).
 //!
 //! # How its children are joined: the caller's own children
 //! `waitid` (even `waitid(P_PIDFD)`) only works on one's own children, so a child the server
@@ -287,36 +287,22 @@ impl Client {
             let memfd = sys::memfd_with("forkway-request", bytes).map_err(io_err("memfd"))?;
             (IN_MEMFD.to_vec(), Some(memfd))
         };
-        let (status, status_w) = nix::unistd::pipe2(
-            nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK,
-        )
-        .map_err(|e| StartError::Forkserver {
-            op: "pipe",
-            source: e.into(),
-        })?;
-        // A child forked by another thread meanwhile must not keep the write end open, or a
-        // dead server's EOF would never arrive.
-        close_on_fork(status_w.as_raw_fd());
         let reply = {
             let _turn = self.exchange.lock().unwrap_or_else(|p| p.into_inner());
             let mut carried: Vec<RawFd> = memfd.iter().map(AsRawFd::as_raw_fd).collect();
-            carried.push(status_w.as_raw_fd());
             carried.extend(arg_fds.iter().map(AsRawFd::as_raw_fd));
-            let sent = sys::send_with_fds(self.sock.as_fd(), &message, &carried);
-            keep_on_fork(status_w.as_raw_fd());
-            drop(status_w);
-            sent.map_err(io_err("send"))?;
+            sys::send_with_fds(self.sock.as_fd(), &message, &carried).map_err(io_err("send"))?;
             let mut buf = [0u8; 512];
             let (n, fds) = sys::recv_with_fds(self.sock.as_fd(), &mut buf).map_err(io_err("receive"))?;
             (buf[..n].to_vec(), fds)
         };
         match reply {
-            (bytes, mut fds) if bytes.len() == 6 && bytes.starts_with(b"ok") && fds.len() == 1 => {
+            (bytes, mut fds) if bytes.len() == 6 && bytes.starts_with(b"ok") && fds.len() == 2 => {
                 let pid = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
+                let status = fds.remove(1);
                 let pidfd = fds.remove(0);
                 Ok(Reply::Relayed(Started { pid, pidfd, status }))
             }
-            // The status pipe is not needed: the caller waits for its own child.
             (bytes, fds) if bytes.len() == 6 && bytes.starts_with(SIBLING) && fds.is_empty() => {
                 Ok(Reply::Sibling(u32::from_le_bytes([
                     bytes[2], bytes[3], bytes[4], bytes[5],
@@ -441,15 +427,13 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>, making: &mut Making) -> 
         return false;
     }
     let message = &buf[..n];
-    // The request's memfd (unless it came inline), the status pipe, then the descriptors of
-    // the target's arguments.
+    // The request's memfd (unless it came inline), then the descriptors of the target's
+    // arguments.
     let in_memfd = message == IN_MEMFD;
-    let carried = if in_memfd { 2 } else { 1 };
-    if fds.len() < carried {
-        return reply_err(sock, "a request must carry its status pipe");
+    if in_memfd && fds.is_empty() {
+        return reply_err(sock, "a request in a memfd must carry it");
     }
-    let arg_fds = fds.split_off(carried);
-    let status = fds.remove(carried - 1);
+    let arg_fds = fds.split_off(usize::from(in_memfd));
     let bytes = match (in_memfd, message.strip_prefix(INLINE)) {
         (true, _) => sys::read_all(fds.remove(0)).map_err(|e| e.to_string()),
         (false, Some(inline)) => Ok(inline.to_vec()),
@@ -459,7 +443,6 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>, making: &mut Making) -> 
         Ok(r) => r,
         Err(e) => return reply_err(sock, &format!("bad request: {e}")),
     };
-    close_on_fork(status.as_raw_fd());
     let Request {
         payload,
         name,
@@ -487,9 +470,7 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>, making: &mut Making) -> 
         // robust list in the child, as `start_unowned` requires; the server has one thread.
         match unsafe { process.start_unowned((parent_name, making.owner), || cloner.clone_child()) } {
             Ok(pid) => {
-                // The caller waits for its own child: no code to relay, no pipe to keep.
-                keep_on_fork(status.as_raw_fd());
-                drop(status);
+                // The caller waits for its own child: no code to relay.
                 let mut reply = SIBLING.to_vec();
                 reply.extend_from_slice(&pid.to_le_bytes());
                 return sys::send_with_fds(sock.as_fd(), &reply, &[]).is_ok();
@@ -498,16 +479,25 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>, making: &mut Making) -> 
             Err(forkway_process::ProcessError::Fork(Errno::EINVAL | Errno::EPERM | Errno::ENOSYS)) => {
                 making.cloner = None;
             }
-            Err(e) => {
-                keep_on_fork(status.as_raw_fd());
-                return reply_err(sock, &e.to_string());
-            }
+            Err(e) => return reply_err(sock, &e.to_string()),
         }
     }
     if let Err(e) = process.start() {
-        keep_on_fork(status.as_raw_fd());
         return reply_err(sock, &e.to_string());
     }
+    // The status pipe, made after the fork so that the child holds neither end: the write end
+    // stays here (a dead server's EOF tells the caller the code is lost), the read end goes.
+    let (status_r, status) =
+        match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK) {
+            Ok(ends) => ends,
+            Err(e) => {
+                let _ = process.kill();
+                let _ = process.join();
+                return reply_err(sock, &format!("pipe: {e}"));
+            }
+        };
+    // Children forked later must not hold it, or our death would not close it.
+    close_on_fork(status.as_raw_fd());
     let pid = process.pid().unwrap_or(0);
     // SCM_RIGHTS gives the caller its own copy of the child's pidfd; ours stays with `process`.
     let Some(pidfd) = process.sentinel().ok().map(|fd| fd.as_raw_fd()) else {
@@ -518,7 +508,8 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>, making: &mut Making) -> 
     };
     let mut reply = b"ok".to_vec();
     reply.extend_from_slice(&pid.to_le_bytes());
-    let sent = sys::send_with_fds(sock.as_fd(), &reply, &[pidfd]);
+    let sent = sys::send_with_fds(sock.as_fd(), &reply, &[pidfd, status_r.as_raw_fd()]);
+    drop(status_r);
     children.push(Child { process, status });
     sent.is_ok()
 }
