@@ -82,9 +82,11 @@ pub(crate) fn register(child: ServedChild) {
 /// method.
 #[derive(Clone)]
 pub enum ActiveChild {
-    /// A fork or spawn child: a child of this very process.
+    /// A fork or spawn child, or a forkserver child cloned as ours: a child of this very
+    /// process.
     Own(forkway_process::ActiveChild),
-    /// A forkserver child: the server's child, watched through its pidfd.
+    /// A forkserver child whose exit code the server relays: the server's child, watched
+    /// through its pidfd.
     Served(ServedChildHandle),
 }
 

@@ -189,3 +189,68 @@ fn a_sibling_has_glibcs_thread_id_and_robust_list() {
         "2: no symbol, 3: stale thread id, 4: no robust list"
     );
 }
+
+/// Reports its pid and its parent's, then waits to be killed.
+fn report_and_wait(out: Queue<(u32, u32)>) {
+    let _ = out.put((std::process::id(), nix::unistd::getppid().as_raw() as u32));
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+/// A server started from the main thread (here: of a forked child, which has only that one)
+/// clones daemon children too; they die with their parent through PR_SET_PDEATHSIG, even
+/// when it is SIGKILLed and runs no cleanup.
+#[test]
+fn a_daemon_sibling_dies_with_its_sigkilled_parent() {
+    let out: Queue<(u32, u32)> = Queue::new_sendable().expect("queue");
+    let tx = out.clone();
+    let mut owner = forkway_process::Process::new(move || {
+        forkserver::ensure_running().expect("forkserver");
+        let mut d = Context::new(StartMethod::Forkserver)
+            .process(report_and_wait, (tx,))
+            .with_daemon(true);
+        d.start().expect("start the daemon");
+        std::thread::sleep(Duration::from_secs(600));
+    });
+    owner.start().expect("start");
+    let (daemon, parent) = out.get_timeout(BOUND).expect("the daemon reports");
+    assert_eq!(Some(parent), owner.pid(), "the daemon is the owner's own child");
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, daemon as libc::pid_t, 0) };
+    owner.kill().expect("kill");
+    assert!(owner.join_timeout(BOUND).expect("join"), "the owner ended");
+    if fd >= 0 {
+        use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+        // SAFETY: the kernel just returned this descriptor; we own it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(20_000u16)).expect("poll");
+        assert_eq!(ready, 1, "the daemon {daemon} outlived its SIGKILLed parent");
+    }
+}
+
+/// 0 when this process is called `name` and names `parent` (its pid) as its parent.
+fn named(name: String, parent: u32) -> i32 {
+    let me = forkway_process::current_process();
+    let Some(p) = forkway_process::parent_process() else {
+        return 5;
+    };
+    match (me.name == name, p.pid == parent, p.is_alive()) {
+        (true, true, true) => 0,
+        (false, _, _) => 6,
+        (_, false, _) => 7,
+        _ => 8,
+    }
+}
+
+#[test]
+fn a_sibling_knows_its_name_and_its_parent() {
+    let me = std::process::id();
+    let mut p = Context::new(StartMethod::Forkserver)
+        .process(named, ("worker-7".to_owned(), me))
+        .with_name("worker-7");
+    assert_eq!(
+        run(&mut p),
+        Some(0),
+        "5: no parent, 6: wrong name, 7: wrong parent, 8: parent dead"
+    );
+}
