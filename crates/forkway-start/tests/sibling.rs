@@ -254,3 +254,72 @@ fn a_sibling_knows_its_name_and_its_parent() {
         "5: no parent, 6: wrong name, 7: wrong parent, 8: parent dead"
     );
 }
+
+/// Makes every later `clone` with `CLONE_PARENT`, in this process and its descendants, fail
+/// with EPERM, as a seccomp policy may (x86_64 and aarch64: the flags are the first argument).
+fn refuse_clone_parent() -> Result<(), String> {
+    const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    // seccomp_data: nr at 0, then arch, ip, and args from byte 16 (the low word first).
+    let filter = [
+        op(LD_W_ABS, 0, 0, 0),
+        op(JEQ_K, 0, 3, libc::SYS_clone as u32),
+        op(LD_W_ABS, 0, 0, 16),
+        op(JSET_K, 0, 1, libc::CLONE_PARENT as u32),
+        op(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        op(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers; it is what an unprivileged filter needs.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(format!("no_new_privs: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: `prog` points at `filter`, both alive for the call; the kernel copies them.
+    if unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &prog as *const libc::sock_fprog,
+        )
+    } != 0
+    {
+        return Err(format!("seccomp: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Where the kernel refuses the clone (here a seccomp filter), the server relays instead: the
+/// child is the server's, and its exit code still arrives, for that start and the next.
+#[test]
+fn a_refused_clone_falls_back_to_the_relay() {
+    let mut p = forkway_process::Process::fallible(|| -> Result<(), String> {
+        refuse_clone_parent()?;
+        forkserver::ensure_running().map_err(|e| e.to_string())?;
+        let server = forkserver::server_pid().ok_or("no server")?;
+        let ctx = Context::new(StartMethod::Forkserver);
+        for round in 0..2 {
+            let mut p = ctx.process(parent_is, (server,));
+            p.start().map_err(|e| format!("start {round}: {e}"))?;
+            if !p.join_timeout(BOUND).map_err(|e| e.to_string())? {
+                let _ = p.kill();
+                return Err(format!("start {round} did not end"));
+            }
+            if p.exitcode() != Some(0) {
+                return Err(format!(
+                    "start {round}: exit code {:?} (9: not the server's)",
+                    p.exitcode()
+                ));
+            }
+        }
+        Ok(())
+    });
+    p.start().expect("start");
+    assert!(p.join_timeout(BOUND).expect("join"), "the scenario ended");
+    assert_eq!(p.exitcode(), Some(0));
+}
