@@ -51,6 +51,7 @@ mod inner;
 mod process;
 mod state;
 mod sys;
+mod unowned;
 
 pub use child::{
     exit, panic_message, requested_exit_code, set_child_panic_handler, target_moved_to_child, IntoExitCode,
@@ -62,6 +63,7 @@ pub use functions::{
     CurrentProcess, ParentProcess,
 };
 pub use process::{Process, Run};
+pub use unowned::Cloned;
 
 /// The signal type used by [`Process::signal`], re-exported so callers need not depend on nix.
 pub use nix::sys::signal::Signal;

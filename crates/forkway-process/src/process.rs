@@ -494,7 +494,7 @@ impl Drop for Process {
 }
 
 /// Runs in the child right after `fork`, before the target.
-fn child_setup(daemon: bool, parent_pid: u32) {
+pub(crate) fn child_setup(daemon: bool, parent_pid: u32) {
     if forkway_trace::enabled() {
         let pid = std::process::id();
         forkway_trace::name_process(pid, &crate::functions::current_process().name);

@@ -1,7 +1,8 @@
 //! `active_children()` across start methods.
 //!
-//! Fork and spawn children are forkway-process children of this process, and forkway-process
-//! lists them. A forkserver child is the *server's* child, so forkway-process cannot see it;
+//! Fork and spawn children, and forkserver children cloned as ours, are forkway-process
+//! children of this process, and forkway-process lists them. A forkserver child whose exit
+//! code the server relays is the *server's* child, so forkway-process cannot see it;
 //! Python lists it all the same (its `_children` set holds every `Process` started, whatever
 //! the method, until it is found ended). So this process keeps its own list of the forkserver
 //! children it asked for, and [`active_children`] joins the two lists.
@@ -81,9 +82,11 @@ pub(crate) fn register(child: ServedChild) {
 /// method.
 #[derive(Clone)]
 pub enum ActiveChild {
-    /// A fork or spawn child: a child of this very process.
+    /// A fork or spawn child, or a forkserver child cloned as ours: a child of this very
+    /// process.
     Own(forkway_process::ActiveChild),
-    /// A forkserver child: the server's child, watched through its pidfd.
+    /// A forkserver child whose exit code the server relays: the server's child, watched
+    /// through its pidfd.
     Served(ServedChildHandle),
 }
 

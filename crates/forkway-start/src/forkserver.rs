@@ -1,4 +1,4 @@
-//! The forkserver: a small single-threaded process, forked early, that forks children on request.
+//! The forkserver: a small single-threaded process, forked early, that makes children on request.
 //!
 //! # When it starts
 //! On the first forkserver start, or when [`ensure_running`] is called. A program that will
@@ -10,18 +10,38 @@
 //!
 //! # How it is asked
 //! A `SOCK_SEQPACKET` socket pair made at its start (no path on disk, nothing to clean up):
-//! one datagram per request carries the request (target offset, arguments, name, daemon flag)
-//! and, with `SCM_RIGHTS`, the write end of a fresh *status pipe*. A request too big for one
-//! datagram (large arguments) travels in a memfd passed along with it instead. The server forks
-//! the child, and replies with its pid and a pidfd for it.
+//! one datagram per request carries the request (target offset, arguments, name, daemon flag,
+//! the caller's name) and, with `SCM_RIGHTS`, the descriptors among the arguments. A request
+//! too big for one datagram (large arguments) travels in a memfd passed along with it instead.
+//! The server makes the child and replies with its pid; when the child is the server's own, the
+//! reply also carries a pidfd for it and the read end of a fresh *status pipe* (see below).
 //!
-//! # How its children are joined
-//! A forkserver child is the server's child, not the caller's, so the caller cannot `waitid`
-//! for it: `waitid(P_PIDFD)` only works on one's own children. The kernel offers tricks
-//! (`CLONE_PARENT` makes the child a sibling of the server, i.e. the caller's child — but it
-//! is not available through `fork`, and `PR_SET_CHILD_SUBREAPER` only adopts orphans); forkway
-//! does what Python's forkserver does instead: the server reaps the child itself and *relays*
-//! its exit code, four bytes written into the child's status pipe. The caller keeps:
+//! # How its children are joined: the caller's own children
+//! `waitid` (even `waitid(P_PIDFD)`) only works on one's own children, so a child the server
+//! forks cannot be joined by the caller. So the server does not fork: it calls `clone` with
+//! `CLONE_PARENT` (see `sibling.rs`), which makes the child a sibling of the server — a child
+//! of the caller. The reply carries the pid; the caller adopts the child as it adopts a spawned
+//! one (forkway-process's `start_exec`), and joins, signals and lists it as a fork child, with
+//! the kernel's own exit status. The server forgets it at once: one hand-off fewer than the
+//! relay below (request, reply, the child's exit straight to the caller), and no server work
+//! after the clone. `getppid()` in the child is the caller (in Python it is the server).
+//!
+//! A raw `clone` skips what glibc's `fork` does in the child; the two things a Rust child on
+//! glibc needs are done by hand and checked at the server's start: glibc's cached thread id
+//! (`CLONE_CHILD_SETTID` with the address of the `tid` field, found through the
+//! `_thread_db_pthread_tid` symbol glibc publishes for the thread debugger and checked against
+//! `gettid()`), and the robust mutex list (registered again in the child). `pthread_atfork`
+//! handlers do not run; forkway's own (the trace's) is run by hand.
+//!
+//! # The relay, when the child is the server's
+//! The server forks instead when any of that cannot be verified (not glibc on x86_64/aarch64,
+//! the symbol missing, the offset check failing, the kernel refusing the clone with `EINVAL`,
+//! `EPERM` or `ENOSYS`, e.g. under seccomp: decided once per server), when [`force_relay`] was
+//! called before the server started, and for a daemon child of a server started from another
+//! thread than `main`'s (a daemon dies with its parent through `PR_SET_PDEATHSIG`, which fires
+//! when the parent *thread* ends, and a cloned child's parent thread is the one that started
+//! the server). Then it does what Python's forkserver does: it reaps the child itself and
+//! *relays* its exit code, four bytes written into the child's status pipe. The caller keeps:
 //! - the status pipe's read end: `join` waits for it to become readable and reads the code;
 //! - the pidfd, received over the socket: `is_alive`, `terminate` and `kill` act on the exact
 //!   process (`pidfd_send_signal`), with no pid-reuse race, and a pidfd becomes readable when
@@ -38,7 +58,7 @@
 //! another thread, because the kernel sends that signal when the *thread* that forked the
 //! server ends, which for a test thread is long before its process does. At
 //! its exit it waits for its non-daemon children and terminates daemon ones, as any forkway
-//! process does. The owner's normal exit then reaps the server — so it waits for those
+//! process does (the ones it relays for: the others are the owner's, whose own exit does it). The owner's normal exit then reaps the server — so it waits for those
 //! children, as Python's exit joins the non-daemon children it started through its
 //! forkserver. The server is left out of forkway-process's own exit cleanup and of
 //! `active_children()` (Python does not list its forkserver either): that cleanup would wait
@@ -53,10 +73,12 @@ use std::sync::Mutex;
 
 use forkway_ipc::codec;
 use forkway_process::clofork::{close_on_fork, keep_on_fork};
+use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{shutdown, socketpair, AddressFamily, Shutdown, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 
+use crate::sibling::Cloner;
 use crate::sys;
 use crate::target::Payload;
 use crate::StartError;
@@ -67,9 +89,20 @@ pub(crate) struct Request {
     pub payload: Payload,
     pub name: String,
     pub daemon: bool,
+    /// The caller's name: a child cloned as the caller's own reports it as its parent's.
+    pub parent_name: String,
 }
 
-/// A started forkserver child, seen from the caller.
+/// What the server made of a request.
+pub(crate) enum Reply {
+    /// A child of the caller's own (cloned with `CLONE_PARENT`), with this pid: the caller
+    /// adopts and joins it as a fork child.
+    Sibling(u32),
+    /// A child of the server's, whose exit code the server relays.
+    Relayed(Started),
+}
+
+/// A started forkserver child whose exit code the server relays, seen from the caller.
 pub(crate) struct Started {
     pub pid: u32,
     pub pidfd: OwnedFd,
@@ -94,6 +127,20 @@ struct Client {
 /// a `Mutex<Option<…>>`: a child forked while another thread held such a mutex would find it
 /// locked for ever; a pointer with a stale `owner` is simply replaced.
 static CLIENT: AtomicPtr<Client> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Set by [`force_relay`]: servers started from now on relay every child's exit code.
+static FORCE_RELAY: AtomicBool = AtomicBool::new(false);
+
+/// Makes the servers this process starts from now on (and those its forked children start)
+/// make every child their own and relay its exit code through a pipe, as Python's forkserver
+/// does, instead of making it the caller's own child. A server already running keeps its way.
+///
+/// forkway relays on its own when it cannot clone children as the caller's (see the module
+/// docs); this forces it, for tests of the relay and for programs whose `pthread_atfork` child
+/// handlers must run in forkserver children (a cloned child runs none but forkway's own).
+pub fn force_relay(force: bool) {
+    FORCE_RELAY.store(force, Ordering::SeqCst);
+}
 
 /// Starts this process's forkserver now, if it is not running. Python's
 /// `multiprocessing.forkserver.ensure_running()`.
@@ -174,8 +221,10 @@ fn start_server() -> Result<Client, StartError> {
     // server started from the main thread may use it (a test thread ends long before its
     // process). EOF on the socket covers every case, PDEATHSIG only adds speed.
     let main_thread = nix::unistd::gettid().as_raw() as u32 == owner;
+    let relay_only = FORCE_RELAY.load(Ordering::SeqCst);
     let mut server =
-        forkway_process::Process::fallible(move || serve(theirs, owner, main_thread)).with_name("ForkServer");
+        forkway_process::Process::fallible(move || serve(theirs, owner, main_thread, relay_only))
+            .with_name("ForkServer");
     if let Err(e) = server.start() {
         keep_on_fork(ours.as_raw_fd());
         return Err(e.into());
@@ -218,7 +267,7 @@ extern "C" fn at_exit() {
 }
 
 /// Asks the server for a child running `request`.
-pub(crate) fn start(request: &Request, fds: &[OwnedFd]) -> Result<Started, StartError> {
+pub(crate) fn start(request: &Request, fds: &[OwnedFd]) -> Result<Reply, StartError> {
     let bytes = codec::encode(request).map_err(StartError::Args)?;
     let client = client()?;
     let result = client.ask(&bytes, fds);
@@ -229,7 +278,7 @@ pub(crate) fn start(request: &Request, fds: &[OwnedFd]) -> Result<Started, Start
 }
 
 impl Client {
-    fn ask(&self, bytes: &[u8], arg_fds: &[OwnedFd]) -> Result<Started, StartError> {
+    fn ask(&self, bytes: &[u8], arg_fds: &[OwnedFd]) -> Result<Reply, StartError> {
         let io_err = |op| move |source| StartError::Forkserver { op, source };
         // A request that fits in one datagram travels in it; a bigger one in a memfd.
         let (message, memfd) = if INLINE.len() + bytes.len() <= REQUEST_MAX {
@@ -238,34 +287,26 @@ impl Client {
             let memfd = sys::memfd_with("forkway-request", bytes).map_err(io_err("memfd"))?;
             (IN_MEMFD.to_vec(), Some(memfd))
         };
-        let (status, status_w) = nix::unistd::pipe2(
-            nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK,
-        )
-        .map_err(|e| StartError::Forkserver {
-            op: "pipe",
-            source: e.into(),
-        })?;
-        // A child forked by another thread meanwhile must not keep the write end open, or a
-        // dead server's EOF would never arrive.
-        close_on_fork(status_w.as_raw_fd());
         let reply = {
             let _turn = self.exchange.lock().unwrap_or_else(|p| p.into_inner());
             let mut carried: Vec<RawFd> = memfd.iter().map(AsRawFd::as_raw_fd).collect();
-            carried.push(status_w.as_raw_fd());
             carried.extend(arg_fds.iter().map(AsRawFd::as_raw_fd));
-            let sent = sys::send_with_fds(self.sock.as_fd(), &message, &carried);
-            keep_on_fork(status_w.as_raw_fd());
-            drop(status_w);
-            sent.map_err(io_err("send"))?;
+            sys::send_with_fds(self.sock.as_fd(), &message, &carried).map_err(io_err("send"))?;
             let mut buf = [0u8; 512];
             let (n, fds) = sys::recv_with_fds(self.sock.as_fd(), &mut buf).map_err(io_err("receive"))?;
             (buf[..n].to_vec(), fds)
         };
         match reply {
-            (bytes, mut fds) if bytes.len() == 6 && bytes.starts_with(b"ok") && fds.len() == 1 => {
+            (bytes, mut fds) if bytes.len() == 6 && bytes.starts_with(b"ok") && fds.len() == 2 => {
                 let pid = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
+                let status = fds.remove(1);
                 let pidfd = fds.remove(0);
-                Ok(Started { pid, pidfd, status })
+                Ok(Reply::Relayed(Started { pid, pidfd, status }))
+            }
+            (bytes, fds) if bytes.len() == 6 && bytes.starts_with(SIBLING) && fds.is_empty() => {
+                Ok(Reply::Sibling(u32::from_le_bytes([
+                    bytes[2], bytes[3], bytes[4], bytes[5],
+                ])))
             }
             (bytes, _) if bytes.is_empty() => Err(StartError::Forkserver {
                 op: "receive",
@@ -287,6 +328,8 @@ const INLINE: &[u8] = b"inline";
 const IN_MEMFD: &[u8] = b"start";
 /// The largest request datagram; a bigger request goes in a memfd.
 const REQUEST_MAX: usize = 4096;
+/// The start of the reply for a child cloned as the caller's own (its pid follows).
+const SIBLING: &[u8] = b"sb";
 
 /// One child the server forked, and where its exit code goes.
 struct Child {
@@ -294,8 +337,16 @@ struct Child {
     status: OwnedFd,
 }
 
+/// How the server makes children, decided once at its start.
+struct Making {
+    owner: u32,
+    main_thread: bool,
+    /// `None`: every child is the server's and its code is relayed.
+    cloner: Option<Cloner>,
+}
+
 /// The server's loop. Single-threaded: it waits on its socket and its children's pidfds.
-fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
+fn serve(sock: OwnedFd, owner: u32, main_thread: bool, relay_only: bool) -> i32 {
     // Die with the owner even if it is SIGKILLed; if it died before this line, no signal will
     // come, so check. (Its death also closes the socket: EOF ends us in the loop below.)
     if main_thread {
@@ -306,6 +357,11 @@ fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
     }
     close_on_fork(sock.as_raw_fd());
     crate::target::warm_up_server();
+    let mut making = Making {
+        owner,
+        main_thread,
+        cloner: if relay_only { None } else { Cloner::probe() },
+    };
     let mut children: Vec<Child> = Vec::new();
     loop {
         let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
@@ -334,7 +390,7 @@ fn serve(sock: OwnedFd, owner: u32, main_thread: bool) -> i32 {
             let child = children.swap_remove(i);
             relay_exit(child);
         }
-        if request_ready && !serve_one(&sock, &mut children) {
+        if request_ready && !serve_one(&sock, &mut children, &mut making) {
             break;
         }
     }
@@ -361,7 +417,7 @@ fn relay_exit(child: Child) {
 // ANCHOR_END: relay_exit
 
 /// Handles one request. False at EOF (or a broken socket): the server should end.
-fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
+fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>, making: &mut Making) -> bool {
     let mut buf = [0u8; REQUEST_MAX];
     let (n, mut fds) = match sys::recv_with_fds(sock.as_fd(), &mut buf) {
         Ok(r) => r,
@@ -371,15 +427,13 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
         return false;
     }
     let message = &buf[..n];
-    // The request's memfd (unless it came inline), the status pipe, then the descriptors of
-    // the target's arguments.
+    // The request's memfd (unless it came inline), then the descriptors of the target's
+    // arguments.
     let in_memfd = message == IN_MEMFD;
-    let carried = if in_memfd { 2 } else { 1 };
-    if fds.len() < carried {
-        return reply_err(sock, "a request must carry its status pipe");
+    if in_memfd && fds.is_empty() {
+        return reply_err(sock, "a request in a memfd must carry it");
     }
-    let arg_fds = fds.split_off(carried);
-    let status = fds.remove(carried - 1);
+    let arg_fds = fds.split_off(usize::from(in_memfd));
     let bytes = match (in_memfd, message.strip_prefix(INLINE)) {
         (true, _) => sys::read_all(fds.remove(0)).map_err(|e| e.to_string()),
         (false, Some(inline)) => Ok(inline.to_vec()),
@@ -389,11 +443,11 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
         Ok(r) => r,
         Err(e) => return reply_err(sock, &format!("bad request: {e}")),
     };
-    close_on_fork(status.as_raw_fd());
     let Request {
         payload,
         name,
         daemon,
+        parent_name,
     } = request;
     let mut process = forkway_process::Process::fallible(move || {
         let code = payload.run(arg_fds);
@@ -404,10 +458,46 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
     })
     .with_name(name)
     .with_daemon(daemon);
+    // A daemon child dies with its parent through PR_SET_PDEATHSIG, which fires when the
+    // parent *thread* ends: a cloned child's parent thread is the one that started the server,
+    // safe only when that was the owner's main thread (see the module docs).
+    let cloner = making
+        .cloner
+        .as_ref()
+        .filter(|c| (!daemon || making.main_thread) && c.robust_list_is_empty());
+    if let Some(cloner) = cloner {
+        // SAFETY: `clone_child` is a fork-like clone that sets glibc's cached thread id and
+        // robust list in the child, as `start_unowned` requires; the server has one thread.
+        match unsafe { process.start_unowned((parent_name, making.owner), || cloner.clone_child()) } {
+            Ok(pid) => {
+                // The caller waits for its own child: no code to relay.
+                let mut reply = SIBLING.to_vec();
+                reply.extend_from_slice(&pid.to_le_bytes());
+                return sys::send_with_fds(sock.as_fd(), &reply, &[]).is_ok();
+            }
+            // The kernel (or a seccomp filter) refuses this clone: relay from now on.
+            Err(forkway_process::ProcessError::Fork(Errno::EINVAL | Errno::EPERM | Errno::ENOSYS)) => {
+                making.cloner = None;
+            }
+            Err(e) => return reply_err(sock, &e.to_string()),
+        }
+    }
     if let Err(e) = process.start() {
-        keep_on_fork(status.as_raw_fd());
         return reply_err(sock, &e.to_string());
     }
+    // The status pipe, made after the fork so that the child holds neither end: the write end
+    // stays here (a dead server's EOF tells the caller the code is lost), the read end goes.
+    let (status_r, status) =
+        match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK) {
+            Ok(ends) => ends,
+            Err(e) => {
+                let _ = process.kill();
+                let _ = process.join();
+                return reply_err(sock, &format!("pipe: {e}"));
+            }
+        };
+    // Children forked later must not hold it, or our death would not close it.
+    close_on_fork(status.as_raw_fd());
     let pid = process.pid().unwrap_or(0);
     // SCM_RIGHTS gives the caller its own copy of the child's pidfd; ours stays with `process`.
     let Some(pidfd) = process.sentinel().ok().map(|fd| fd.as_raw_fd()) else {
@@ -418,7 +508,8 @@ fn serve_one(sock: &OwnedFd, children: &mut Vec<Child>) -> bool {
     };
     let mut reply = b"ok".to_vec();
     reply.extend_from_slice(&pid.to_le_bytes());
-    let sent = sys::send_with_fds(sock.as_fd(), &reply, &[pidfd]);
+    let sent = sys::send_with_fds(sock.as_fd(), &reply, &[pidfd, status_r.as_raw_fd()]);
+    drop(status_r);
     children.push(Child { process, status });
     sent.is_ok()
 }

@@ -83,6 +83,7 @@ mod context;
 mod error;
 pub mod forkserver;
 mod process;
+mod sibling;
 mod spawn;
 mod sys;
 mod target;

@@ -46,10 +46,11 @@ enum State {
     Fork(forkway_process::Process),
     /// `forkserver` or `spawn`, not started: the request, or why it cannot be made.
     Ready(Option<Result<(Payload, Vec<OwnedFd>), forkway_ipc::EncodeError>>),
-    /// `spawn`, started: the program run again with `posix_spawn`, adopted as a
-    /// forkway-process child.
-    Spawned(forkway_process::Process),
-    /// `forkserver`, started.
+    /// Started, and a child of this process that forkway-process adopted: under `spawn` the
+    /// program run again with `posix_spawn`, under `forkserver` a child the server cloned as
+    /// ours.
+    Adopted(forkway_process::Process),
+    /// `forkserver`, started, a child of the server's whose exit code the server relays.
     Served(Arc<Served>),
 }
 
@@ -61,6 +62,24 @@ pub(crate) struct Served {
     status: OwnedFd,
     /// The exit code once read; `Err` when the server ended without sending one.
     code: Mutex<Option<Result<i32, ()>>>,
+}
+
+/// How a start that did not give relay handles ended (see `Process::ask_forkserver`).
+enum Asked {
+    Sibling(forkway_process::Process),
+    Failed(StartError),
+}
+
+/// What the forkserver's answer was, inside `start_exec`.
+enum Adopting {
+    Relayed(forkserver::Started),
+    Failed(StartError),
+}
+
+impl From<ProcessError> for Adopting {
+    fn from(e: ProcessError) -> Adopting {
+        Adopting::Failed(e.into())
+    }
 }
 
 /// Python numbers processes per class: `ForkServerProcess-1`, `SpawnProcess-2`.
@@ -144,7 +163,7 @@ impl Process {
                 }
                 return Ok(p.start()?);
             }
-            State::Spawned(_) | State::Served(_) => return Err(ProcessError::StartedTwice.into()),
+            State::Adopted(_) | State::Served(_) => return Err(ProcessError::StartedTwice.into()),
             State::Ready(payload) => match payload.take() {
                 None => return Err(ProcessError::StartedTwice.into()),
                 Some(Err(e)) => return Err(StartError::Args(e)),
@@ -162,18 +181,10 @@ impl Process {
             });
         }
         let started = match self.method {
-            StartMethod::Spawn => {
-                spawn::start(&payload, &fds, self.name.clone(), self.daemon).map(State::Spawned)
-            }
-            _ => forkserver::start(
-                &Request {
-                    payload: payload.clone(),
-                    name: self.name.clone(),
-                    daemon: self.daemon,
-                },
-                &fds,
-            )
-            .map(|s| {
+            StartMethod::Spawn => spawn::start(&payload, &fds, self.name.clone(), self.daemon)
+                .map(State::Adopted)
+                .map_err(Asked::Failed),
+            _ => self.ask_forkserver(&payload, &fds).map(|s| {
                 let served = Arc::new(Served {
                     pid: s.pid,
                     pidfd: s.pidfd,
@@ -189,6 +200,11 @@ impl Process {
                 State::Served(served)
             }),
         };
+        let started = match started {
+            Err(Asked::Sibling(p)) => Ok(State::Adopted(p)),
+            Err(Asked::Failed(e)) => Err(e),
+            Ok(state) => Ok(state),
+        };
         match started {
             Ok(state) => {
                 self.state = state;
@@ -199,6 +215,32 @@ impl Process {
                 self.state = State::Ready(Some(Ok((payload, fds))));
                 Err(e)
             }
+        }
+    }
+
+    /// Asks the server for the child. A child it cloned as ours is adopted like a spawned one
+    /// (`Err(Asked::Sibling)`, so that the two outcomes share one `match`); a child of its own
+    /// comes back as the handles of the relay.
+    fn ask_forkserver(&self, payload: &Payload, fds: &[OwnedFd]) -> Result<forkserver::Started, Asked> {
+        let request = Request {
+            payload: payload.clone(),
+            name: self.name.clone(),
+            daemon: self.daemon,
+            parent_name: forkway_process::current_process().name,
+        };
+        let mut adopted = forkway_process::Process::for_exec()
+            .with_name(self.name.clone())
+            .with_daemon(self.daemon);
+        // Through `start_exec`, which refuses before the request is sent when this process may
+        // not have children (a daemon), and registers the child before anyone can wait for it.
+        match adopted.start_exec(|| match forkserver::start(&request, fds) {
+            Ok(forkserver::Reply::Sibling(pid)) => Ok(pid),
+            Ok(forkserver::Reply::Relayed(started)) => Err(Adopting::Relayed(started)),
+            Err(e) => Err(Adopting::Failed(e)),
+        }) {
+            Ok(()) => Err(Asked::Sibling(adopted)),
+            Err(Adopting::Relayed(started)) => Ok(started),
+            Err(Adopting::Failed(e)) => Err(Asked::Failed(e)),
         }
     }
 
@@ -222,7 +264,7 @@ impl Process {
 
     fn wait(&self, timeout: Option<Duration>) -> Result<bool, StartError> {
         match &self.state {
-            State::Fork(p) | State::Spawned(p) => {
+            State::Fork(p) | State::Adopted(p) => {
                 match timeout {
                     None => p.join()?,
                     Some(t) => {
@@ -239,7 +281,7 @@ impl Process {
     /// True from `start` until the child ends. Python's `is_alive()`.
     pub fn is_alive(&self) -> bool {
         match &self.state {
-            State::Fork(p) | State::Spawned(p) => p.is_alive(),
+            State::Fork(p) | State::Adopted(p) => p.is_alive(),
             State::Ready(_) => false,
             State::Served(s) => !matches!(
                 sys::wait_readable(s.pidfd.as_fd(), Some(Duration::ZERO)),
@@ -252,7 +294,7 @@ impl Process {
     /// forkserver, `None` also when the server died before relaying it.
     pub fn exitcode(&self) -> Option<i32> {
         match &self.state {
-            State::Fork(p) | State::Spawned(p) => p.exitcode(),
+            State::Fork(p) | State::Adopted(p) => p.exitcode(),
             State::Ready(_) => None,
             State::Served(s) => match s.wait(Some(Duration::ZERO)) {
                 Ok(true) => s.code.lock().ok().and_then(|c| c.and_then(Result::ok)),
@@ -264,7 +306,7 @@ impl Process {
     /// The child's process id once started. Python's `pid`.
     pub fn pid(&self) -> Option<u32> {
         match &self.state {
-            State::Fork(p) | State::Spawned(p) => p.pid(),
+            State::Fork(p) | State::Adopted(p) => p.pid(),
             State::Ready(_) => None,
             State::Served(s) => Some(s.pid),
         }
@@ -288,7 +330,7 @@ impl Process {
 
     fn signal(&self, signal: Signal, op: &'static str) -> Result<(), StartError> {
         match &self.state {
-            State::Fork(p) | State::Spawned(p) => Ok(p.signal(signal)?),
+            State::Fork(p) | State::Adopted(p) => Ok(p.signal(signal)?),
             State::Ready(_) => Err(ProcessError::NotStarted { op }.into()),
             State::Served(s) => match sys::pidfd_send_signal(s.pidfd.as_fd(), signal) {
                 // Already ended (and reaped by the server): nothing to signal, as in Python.
@@ -309,7 +351,7 @@ impl Process {
     /// Before `start`: "process not started".
     pub fn sentinel(&self) -> Result<BorrowedFd<'_>, StartError> {
         match &self.state {
-            State::Fork(p) | State::Spawned(p) => Ok(p.sentinel()?),
+            State::Fork(p) | State::Adopted(p) => Ok(p.sentinel()?),
             State::Ready(_) => Err(ProcessError::NoSentinel.into()),
             State::Served(s) => Ok(s.pidfd.as_fd()),
         }

@@ -2,11 +2,13 @@
 //! offset (7.2), and a spawned child takes over in `bootstrap` (7.3).
 //! Run them with `cargo xtask lesson 7` (or `cargo test -p forkway-start --test lesson7`).
 //!
-//! The forkserver checks call no `bootstrap`, so they grade exercises 7.1 and 7.2 alone.
+//! The forkserver checks call no `bootstrap`, so they grade exercises 7.1 and 7.2 alone. They
+//! force the relay (`forkserver::force_relay`) before the first forkserver start, so that the
+//! server relays exit codes even where it could make its children ours.
 
 use std::time::Duration;
 
-use forkway_start::{bootstrap, Context, StartError, StartMethod};
+use forkway_start::{bootstrap, forkserver, Context, StartError, StartMethod};
 
 /// The bound of every wait: a hang becomes a failure with a message.
 const BOUND: Duration = Duration::from_secs(20);
@@ -39,6 +41,7 @@ fn sleeps() {
 
 #[test]
 fn the_forkserver_relays_exit_codes() {
+    forkserver::force_relay(true);
     let ctx = Context::new(StartMethod::Forkserver);
     for code in [0, 3, 200] {
         let got = run(&mut ctx.process(returns, (code,)))
@@ -51,6 +54,7 @@ fn the_forkserver_relays_exit_codes() {
 
 #[test]
 fn the_forkserver_relays_a_killed_childs_signal() {
+    forkserver::force_relay(true);
     let mut p = Context::new(StartMethod::Forkserver).process(sleeps, ());
     p.start().expect("start");
     p.kill().expect("kill");
@@ -64,6 +68,7 @@ fn the_forkserver_relays_a_killed_childs_signal() {
 
 #[test]
 fn the_forkserver_relays_each_code_to_its_own_child() {
+    forkserver::force_relay(true);
     let ctx = Context::new(StartMethod::Forkserver);
     let mut children: Vec<_> = (10..16).map(|code| ctx.process(returns, (code,))).collect();
     for p in &mut children {
@@ -90,6 +95,7 @@ fn other_target(x: u8) -> i32 {
 
 #[test]
 fn a_forkserver_child_runs_the_target_it_was_given() {
+    forkserver::force_relay(true);
     let ctx = Context::new(StartMethod::Forkserver);
     let got = run(&mut ctx.process(checks_arguments, ("seven".to_owned(), vec![1u32, 2, 3], true)))
         .expect("start and join");

@@ -239,15 +239,41 @@ fn parent_is(pid: u32) -> i32 {
     }
 }
 
+/// The server clones its children with `CLONE_PARENT`: they are ours, as spawn children are.
 #[test]
-fn forkserver_children_are_the_servers_and_spawn_children_are_ours() {
+fn forkserver_and_spawn_children_are_ours() {
     bootstrap();
     forkserver::ensure_running().expect("forkserver");
-    let server = forkserver::server_pid().expect("the server runs");
-    let mut p = Context::new(StartMethod::Forkserver).process(parent_is, (server,));
+    let mut p = Context::new(StartMethod::Forkserver).process(parent_is, (std::process::id(),));
     assert_eq!(run(StartMethod::Forkserver, &mut p), Some(0));
     let mut p = Context::new(StartMethod::Spawn).process(parent_is, (std::process::id(),));
     assert_eq!(run(StartMethod::Spawn, &mut p), Some(0));
+}
+
+/// With the relay forced (in a forked child of its own, whose server is its own), the child
+/// is the server's, as in Python.
+#[test]
+fn a_relaying_forkservers_children_are_its_own() {
+    let mut p = forkway_process::Process::fallible(|| -> Result<(), String> {
+        forkserver::force_relay(true);
+        forkserver::ensure_running().map_err(|e| e.to_string())?;
+        let server = forkserver::server_pid().ok_or("no server")?;
+        let mut p = Context::new(StartMethod::Forkserver).process(parent_is, (server,));
+        p.start().map_err(|e| e.to_string())?;
+        if !p.join_timeout(BOUND).map_err(|e| e.to_string())? {
+            let _ = p.kill();
+            return Err("the child did not end".into());
+        }
+        match p.exitcode() {
+            Some(0) => Ok(()),
+            other => Err(format!(
+                "exit code {other:?}: the child's parent is not the server"
+            )),
+        }
+    });
+    p.start().expect("start");
+    assert!(p.join_timeout(BOUND).expect("join"), "the scenario ended");
+    assert_eq!(p.exitcode(), Some(0));
 }
 
 fn threads_of(pid: u32) -> Option<usize> {
@@ -410,11 +436,12 @@ fn pidfd_open(pid: u32) -> std::os::fd::OwnedFd {
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }
 }
 
-/// When the forkserver dies before its child, the child's exit code is lost, and `join` says so
-/// instead of hanging or inventing one; the pidfd still tells that the child ended.
+/// When a relaying forkserver dies before its child, the child's exit code is lost, and `join`
+/// says so instead of hanging or inventing one; the pidfd still tells that the child ended.
 #[test]
 fn a_dead_forkserver_loses_exit_codes_loudly() {
     let mut p = forkway_process::Process::fallible(|| -> Result<(), String> {
+        forkserver::force_relay(true);
         let mut child = Context::new(StartMethod::Forkserver).process(sleep_long, ());
         child.start().map_err(|e| e.to_string())?;
         let server = forkserver::server_pid().ok_or("no server")?;
@@ -445,6 +472,30 @@ fn a_dead_forkserver_loses_exit_codes_loudly() {
     });
     p.start().expect("start");
     p.join_timeout(BOUND).expect("join");
+    assert_eq!(p.exitcode(), Some(0));
+}
+
+/// A child cloned as ours does not need the server once started: a dead server loses nothing.
+#[test]
+fn a_dead_forkserver_loses_no_exit_code_of_a_child_of_ours() {
+    let mut p = forkway_process::Process::fallible(|| -> Result<(), String> {
+        let mut child = Context::new(StartMethod::Forkserver).process(sleep_long, ());
+        child.start().map_err(|e| e.to_string())?;
+        let server = forkserver::server_pid().ok_or("no server")?;
+        let server = nix::unistd::Pid::from_raw(server as i32);
+        nix::sys::signal::kill(server, nix::sys::signal::Signal::SIGKILL).map_err(|e| e.to_string())?;
+        child.kill().map_err(|e| e.to_string())?;
+        match child.join_timeout(BOUND) {
+            Ok(true) => {}
+            other => return Err(format!("join: {other:?}")),
+        }
+        match child.exitcode() {
+            Some(-9) => Ok(()),
+            other => Err(format!("exit code {other:?}")),
+        }
+    });
+    p.start().expect("start");
+    assert!(p.join_timeout(BOUND).expect("join"), "the scenario ended");
     assert_eq!(p.exitcode(), Some(0));
 }
 

@@ -78,6 +78,6 @@ pub mod svg;
 pub use json::Arg;
 pub use merge::{merge_dir, read_trace, Event, MergeReport};
 pub use recorder::{
-    begin, complete, enabled, finish, flush_before_exit, hold_begin, hold_end, instant, instant_on,
-    name_process, now_us, start, Stamp,
+    after_clone_in_child, begin, complete, enabled, finish, flush_before_exit, hold_begin, hold_end, instant,
+    instant_on, name_process, now_us, start, Stamp,
 };

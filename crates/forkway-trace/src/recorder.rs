@@ -349,9 +349,11 @@ pub fn start(path: impl AsRef<Path>) -> io::Result<()> {
     Ok(())
 }
 
+/// Registered once, with the `pthread_atfork` child handler.
+static HANDLERS: Once = Once::new();
+
 fn install_handlers() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
+    HANDLERS.call_once(|| {
         // SAFETY: both are `extern "C" fn()`s that never unwind; registering cannot break
         // anything already running.
         unsafe {
@@ -359,6 +361,16 @@ fn install_handlers() {
             libc::atexit(at_exit);
         }
     });
+}
+
+/// Runs, in a child made by a raw `clone` system call (which runs no `pthread_atfork`
+/// handler, unlike `fork`), what this crate's fork handler runs in a forked child: the child
+/// lets go of its parent's part of the trace and starts its own. Call it first thing in the
+/// child, while it has one thread. Does nothing when tracing never started.
+pub fn after_clone_in_child() {
+    if HANDLERS.is_completed() {
+        after_fork_in_child();
+    }
 }
 
 /// In a new child (one thread: the one that forked): the inherited mapping and file are the
