@@ -39,5 +39,5 @@ mod thread;
 pub use deadline::{Deadline, LOCK_GRACE};
 pub use futex::{futex_calls, futex_wait, futex_wake, futex_wake_all, FutexCalls, Waiting};
 pub use mapping::Shm;
-pub use robust_mutex::{LockError, Locked, RobustMutex};
+pub use robust_mutex::{LockError, Locked, RobustMutex, UnlockError};
 pub use thread::{current_pid, pid_tid, ThisThread};
