@@ -2,9 +2,9 @@
 //!
 //! - `lock_uncontended`: acquire + release in one process. Floor: the three-state futex mutex's
 //!   fast path on a word in shared memory (a compare-and-swap in, a swap out, no system call).
-//!   Beside it, the robust mutex alone, without `Lock`'s owner record and guard
-//!   (`robust_futex`: forkway-sys's `RobustMutex`), and glibc's robust process-shared pthread
-//!   mutex that `Lock` was built on before it (`robust_pthread`), for reference.
+//!   Beside it, the robust mutex alone, without `Lock`'s checks (deadlock, release errors) and
+//!   guard (`robust_futex`: forkway-sys's `RobustMutex`), and glibc's robust process-shared
+//!   pthread mutex that `Lock` was built on before it (`robust_pthread`), for reference.
 //! - `counter_2procs`: two processes increment a shared counter under its lock; time per
 //!   increment (the processes are forked before the clock starts, on both sides).
 //!

@@ -3,11 +3,13 @@
 //!
 //! The mutex is forkway-sys's robust futex mutex: the kernel keeps, for every thread, a list of
 //! the robust mutexes it holds (the one glibc registers, which ours join), and when the thread
-//! dies it marks each one "owner died" and wakes a waiter. That is what Python's semaphore-based `Lock` lacks.
+//! dies it marks each one "owner died" and wakes a waiter. That is what Python's semaphore-based
+//! `Lock` lacks.
 //!
-//! Who holds a lock is read from the mutex word, which holds the holder's kernel thread id for the
-//! kernel's sake anyway: `locked()`, `owner()`, the release errors and `RLock`'s recursion need no
-//! record of their own, and acquire and release write nothing beyond the mutex.
+//! Who holds a lock is read from the mutex word, which holds the holder's kernel thread id for
+//! the kernel's sake anyway: `locked()`, `owner()`, the deadlock check, the release errors and
+//! `RLock`'s recursion need no record of their own, so acquire and release write nothing beyond
+//! the mutex.
 
 use std::io;
 use std::marker::PhantomData;
