@@ -158,7 +158,13 @@ fn owner_names_the_holding_thread_and_its_process() {
             let tid = forkway_sys::pid_tid().1;
             std::thread::scope(|s| {
                 s.spawn(|| {
-                    assert_eq!(lock.owner(), Some(Owner { pid: std::process::id(), tid }));
+                    assert_eq!(
+                        lock.owner(),
+                        Some(Owner {
+                            pid: std::process::id(),
+                            tid
+                        })
+                    );
                     assert_eq!(lock.release(), Err(ReleaseError::NotOwner));
                 });
             });

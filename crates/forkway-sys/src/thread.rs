@@ -111,9 +111,10 @@ pub(crate) fn caller() -> Caller {
     CALLER
         .with(|c| {
             let page = c.page.get();
+            let computed_in = c.computed_in.get();
             // SAFETY: a non-null `page` is the published epoch page, never unmapped (and mapped
             // in a forked child too, wiped to 0: `computed_in`, a pid, is never 0).
-            let current = !page.is_null() && unsafe { (*page).load(Ordering::Relaxed) } == c.computed_in.get();
+            let current = !page.is_null() && unsafe { (*page).load(Ordering::Relaxed) } == computed_in;
             current.then(|| Caller {
                 pid: c.pid.get(),
                 tid: c.tid.get(),
