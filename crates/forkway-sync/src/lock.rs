@@ -377,7 +377,8 @@ impl Lock {
 
     /// Who holds the lock now, if anyone (a snapshot; Python shows it in the lock's `repr`).
     /// `None` also when its holder died and nobody took it over yet: the kernel erased the
-    /// holder's thread id from the mutex word when the thread ended.
+    /// holder's thread id from the mutex word when the thread ended. The word holds only the
+    /// thread id; the pid of another thread's process is looked up in `/proc`.
     pub fn owner(&self) -> Option<Owner> {
         self.region.owner()
     }

@@ -123,7 +123,7 @@ impl RLock {
         }
     }
 
-    /// Who holds it now, if anyone (a snapshot).
+    /// Who holds it now, if anyone (a snapshot; as [`Lock::owner`](crate::Lock::owner)).
     pub fn owner(&self) -> Option<Owner> {
         self.region.owner()
     }
