@@ -2,9 +2,9 @@
 //!
 //! - `lock_uncontended`: acquire + release in one process. Floor: the three-state futex mutex's
 //!   fast path on a word in shared memory (a compare-and-swap in, a swap out, no system call).
-//!   Beside it, the robust mutex alone, without `Lock`'s owner record and guard
-//!   (`robust_futex`: forkway-sys's `RobustMutex`), and glibc's robust process-shared pthread
-//!   mutex that `Lock` was built on before it (`robust_pthread`), for reference.
+//!   Beside it, the robust mutex alone, without `Lock`'s checks (deadlock, release errors) and
+//!   guard (`robust_futex`: forkway-sys's `RobustMutex`), and glibc's robust process-shared
+//!   pthread mutex that `Lock` was built on before it (`robust_pthread`), for reference.
 //! - `counter_2procs`: two processes increment a shared counter under its lock; time per
 //!   increment (the processes are forked before the clock starts, on both sides).
 //!
@@ -156,7 +156,12 @@ fn main() {
     c.final_summary();
 
     let py = python.map(std::cell::RefCell::new);
-    let (rounds_n, iters) = rounds((15, 1_000_000));
+    // Many short rounds, not a few long ones: the rounds are wall-clock time, and on a shared
+    // machine a 5 ms round (1 000 000 acquires) mostly contains a preemption by some other
+    // process, so the median of 15 of them measured the machine's load as much as the lock
+    // (the floor's own median moved from 4.4 to 10 ns between runs). A 0.5 ms round mostly fits
+    // between preemptions; the median is then an undisturbed round, for every contender alike.
+    let (rounds_n, iters) = rounds((151, 100_000));
     let mut f = |n| forkway_uncontended(&lock, n);
     let mut fl = |n| futex_floor(word, n);
     let mut rf = |n| robust_futex(mutex, n);

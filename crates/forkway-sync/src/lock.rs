@@ -3,16 +3,21 @@
 //!
 //! The mutex is forkway-sys's robust futex mutex: the kernel keeps, for every thread, a list of
 //! the robust mutexes it holds (the one glibc registers, which ours join), and when the thread
-//! dies it marks each one "owner died" and wakes a waiter. That is what Python's semaphore-based `Lock` lacks. On top of it we keep the owner's
-//! identity (pid and thread id), for error messages, `locked()`, and the recursion of `RLock`.
+//! dies it marks each one "owner died" and wakes a waiter. That is what Python's semaphore-based
+//! `Lock` lacks.
+//!
+//! Who holds a lock is read from the mutex word, which holds the holder's kernel thread id for
+//! the kernel's sake anyway: `locked()`, `owner()`, the deadlock check, the release errors and
+//! `RLock`'s recursion need no record of their own, so acquire and release write nothing beyond
+//! the mutex.
 
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use forkway_sys::{Deadline, LockError, Locked, RobustMutex, Shm, ThisThread};
+use forkway_sys::{Deadline, LockError, Locked, RobustMutex, Shm, ThisThread, UnlockError};
 
 use crate::error::{AcquireError, ReleaseError};
 
@@ -41,24 +46,34 @@ impl Owner {
         }
     }
 
-    fn pack(self) -> u64 {
-        (u64::from(self.pid) << 32) | u64::from(self.tid)
-    }
-
-    fn unpack(word: u64) -> Option<Owner> {
-        (word != 0).then_some(Owner {
-            pid: (word >> 32) as u32,
-            tid: word as u32,
-        })
+    /// The holder named by thread id `tid` in a mutex word. The word has no room for the pid,
+    /// so it is looked up (`Tgid` in `/proc/<tid>/status`) — only for the caller's "who holds
+    /// it?", never on acquire or release. Where `/proc` cannot say (not mounted, or the thread
+    /// ended a moment ago), the thread id stands in for it: a process's main thread has
+    /// `tid == pid`.
+    fn holding(tid: u32) -> Owner {
+        let me = ThisThread::get();
+        if tid == me.tid() {
+            return Owner::of(me);
+        }
+        let pid = std::fs::read_to_string(format!("/proc/{tid}/status"))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Tgid:"))
+                    .and_then(|pid| pid.trim().parse().ok())
+            })
+            .unwrap_or(tid);
+        Owner { pid, tid }
     }
 }
 
 /// The shared part of a lock: lives at the start of its mapping.
 #[repr(C)]
 pub(crate) struct LockCell {
+    /// Its word names the holder (see the module's documentation).
     mutex: RobustMutex,
-    /// `Owner::pack()` of the holder, 0 when free. Written only by the holder.
-    owner: AtomicU64,
     /// `RLock`'s recursion depth. Touched only by the holder.
     pub(crate) depth: AtomicU32,
 }
@@ -141,8 +156,32 @@ impl Region {
         unsafe { self.shm.ptr().add(Region::DATA) }
     }
 
+    /// The live holder, if any (a snapshot).
     pub(crate) fn owner(&self) -> Option<Owner> {
-        Owner::unpack(self.cell().owner.load(Ordering::Acquire))
+        self.cell().mutex.holder().map(Owner::holding)
+    }
+
+    /// Whether it is held, by a live thread or by a dead one nobody took over from yet.
+    pub(crate) fn locked(&self) -> bool {
+        self.cell().mutex.is_locked()
+    }
+
+    /// Whether the calling thread holds it.
+    #[inline]
+    pub(crate) fn held_by_me(&self) -> bool {
+        self.cell().mutex.is_held_by(ThisThread::get())
+    }
+
+    /// `Ok` when the calling thread holds it, else the release error saying why not.
+    pub(crate) fn check_held(&self) -> Result<(), ReleaseError> {
+        let mutex = &self.cell().mutex;
+        if mutex.is_held_by(ThisThread::get()) {
+            Ok(())
+        } else if mutex.is_locked() {
+            Err(ReleaseError::NotOwner)
+        } else {
+            Err(ReleaseError::NotHeld)
+        }
     }
 
     /// Takes the mutex for the calling thread, waiting until `deadline` ([`Deadline::now`]:
@@ -150,42 +189,28 @@ impl Region {
     #[inline]
     pub(crate) fn acquire(&self, deadline: Deadline) -> Result<Locked, AcquireError<()>> {
         let cell = self.cell();
-        // One look-up of the caller serves the deadlock check, the mutex and the owner record.
+        // One look-up of the caller serves the deadlock check and the mutex.
         let thread = ThisThread::get();
-        let me = Owner::of(thread).pack();
-        if cell.owner.load(Ordering::Relaxed) == me {
+        if cell.mutex.is_held_by(thread) {
             return Err(AcquireError::Deadlock);
         }
         let start = forkway_trace::begin();
-        let how = cell.mutex.lock_until_as(thread, deadline).map_err(|e| match e {
+        let how = cell.mutex.lock_until_as(thread, deadline);
+        if let Some(start) = start {
+            trace_acquire(cell, start, how);
+        }
+        how.map_err(|e| match e {
             LockError::Timeout => AcquireError::Timeout,
             // Not recoverable, or a reason this lock does not know yet: either way the lock
             // cannot be taken, and saying so is the safe answer.
             _ => AcquireError::NotRecoverable,
-        });
-        if let Some(start) = start {
-            trace_acquire(cell, start, &how);
-        }
-        let how = how?;
-        cell.owner.store(me, Ordering::Release);
-        Ok(how)
+        })
     }
 
     /// Releases the mutex held by the calling thread.
     #[inline(always)]
     pub(crate) fn release(&self) -> Result<(), ReleaseError> {
-        let cell = self.cell();
-        let thread = ThisThread::get();
-        match cell.owner.load(Ordering::Acquire) {
-            0 => Err(ReleaseError::NotHeld),
-            o if o != Owner::of(thread).pack() => Err(ReleaseError::NotOwner),
-            _ => {
-                cell.owner.store(0, Ordering::Release);
-                cell.mutex.unlock_as(thread);
-                forkway_trace::hold_end("lock", "lock held", crate::trace_id(cell), &[]);
-                Ok(())
-            }
-        }
+        self.cell().release()
     }
 
     pub(crate) fn make_consistent(&self) {
@@ -193,15 +218,37 @@ impl Region {
     }
 }
 
+impl LockCell {
+    /// Releases the mutex held by the calling thread.
+    #[inline(always)]
+    fn release(&self) -> Result<(), ReleaseError> {
+        match self.mutex.try_unlock_as(ThisThread::get()) {
+            Ok(()) => {
+                forkway_trace::hold_end("lock", "lock held", crate::trace_id(self), &[]);
+                Ok(())
+            }
+            Err(e) => Err(release_error(e)),
+        }
+    }
+}
+
+#[cold]
+fn release_error(e: UnlockError) -> ReleaseError {
+    match e {
+        UnlockError::NotLocked => ReleaseError::NotHeld,
+        _ => ReleaseError::NotOwner,
+    }
+}
+
 /// Records an acquire on the trace: the wait, its outcome, and the start of the hold.
-fn trace_acquire(cell: &LockCell, start: forkway_trace::Stamp, how: &Result<Locked, AcquireError<()>>) {
+#[cold]
+fn trace_acquire(cell: &LockCell, start: forkway_trace::Stamp, how: Result<Locked, LockError>) {
     use forkway_trace::Arg;
     let obj = crate::trace_id(cell);
     let outcome = match how {
         Ok(Locked::Clean) => "acquired",
         Ok(Locked::OwnerDied) => "owner died",
-        Err(AcquireError::Timeout) => "timeout",
-        Err(AcquireError::WouldBlock) => "busy",
+        Err(LockError::Timeout) => "timeout",
         Err(_) => "failed",
     };
     forkway_trace::complete(
@@ -251,7 +298,8 @@ pub struct Lock {
 /// Proof that this thread holds a [`Lock`]; releases it when dropped.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
-    region: &'a Region,
+    /// The lock's cell itself rather than its `Region`: one load fewer on release.
+    cell: &'a LockCell,
     /// Set when the previous owner died and nobody marked the state consistent yet.
     inconsistent: bool,
     /// A robust mutex must be unlocked by the thread that locked it (it sits in that thread's
@@ -320,12 +368,17 @@ impl Lock {
         self.region.release()
     }
 
-    /// Whether some thread of some process holds the lock now (a snapshot).
+    /// Whether some thread of some process holds the lock now (a snapshot). A lock whose holder
+    /// died stays locked until the next acquire takes it over (with
+    /// [`AcquireError::OwnerDied`]).
     pub fn locked(&self) -> bool {
-        self.region.owner().is_some()
+        self.region.locked()
     }
 
     /// Who holds the lock now, if anyone (a snapshot; Python shows it in the lock's `repr`).
+    /// `None` also when its holder died and nobody took it over yet: the kernel erased the
+    /// holder's thread id from the mutex word when the thread ended. The word holds only the
+    /// thread id; the pid of another thread's process is looked up in `/proc`.
     pub fn owner(&self) -> Option<Owner> {
         self.region.owner()
     }
@@ -349,7 +402,7 @@ pub(crate) fn lock_region(
 #[inline]
 pub(crate) fn guard_from(region: &Region, how: Locked) -> LockGuard<'_> {
     LockGuard {
-        region,
+        cell: region.cell(),
         inconsistent: how == Locked::OwnerDied,
         _not_send: PhantomData,
     }
@@ -379,7 +432,7 @@ impl LockGuard<'_> {
     /// lock goes on working after this guard releases it.
     pub fn mark_consistent(&mut self) {
         if self.inconsistent {
-            self.region.make_consistent();
+            self.cell.mutex.make_consistent();
             self.inconsistent = false;
         }
     }
@@ -395,7 +448,7 @@ impl Drop for LockGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         // Releasing a lock we hold cannot fail.
-        let _ = self.region.release();
+        let _ = self.cell.release();
     }
 }
 

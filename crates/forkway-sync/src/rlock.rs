@@ -1,5 +1,5 @@
-//! `RLock`: the re-entrant lock, on the same robust mutex and owner record as `Lock`
-//! (lock.rs); what it adds is the depth, kept beside the mutex in the shared region.
+//! `RLock`: the re-entrant lock, on the same robust mutex as `Lock` (lock.rs), whose word names
+//! the holder; what it adds is the depth, kept beside the mutex in the shared region.
 
 use std::io;
 use std::marker::PhantomData;
@@ -64,7 +64,7 @@ impl RLock {
             inconsistent,
             _not_send: PhantomData,
         };
-        if self.region.owner() == Some(Owner::me()) {
+        if self.region.held_by_me() {
             cell.depth.fetch_add(1, Ordering::Relaxed);
             return Ok(guard(false));
         }
@@ -107,29 +107,23 @@ impl RLock {
     /// thread or process does (Python: `AssertionError: attempt to release recursive lock not
     /// owned by thread`).
     pub fn release(&self) -> Result<(), ReleaseError> {
-        match self.region.owner() {
-            None => Err(ReleaseError::NotHeld),
-            Some(o) if o != Owner::me() => Err(ReleaseError::NotOwner),
-            Some(_) => {
-                let cell = self.region.cell();
-                if cell.depth.fetch_sub(1, Ordering::Relaxed) == 1 {
-                    self.region.release()?;
-                }
-                Ok(())
-            }
+        self.region.check_held()?;
+        if self.region.cell().depth.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.region.release()?;
         }
+        Ok(())
     }
 
     /// How many times the holder has acquired it (0 when free). Python's `repr` shows it.
     pub fn depth(&self) -> u32 {
-        if self.region.owner().is_some() {
+        if self.region.locked() {
             self.region.cell().depth.load(Ordering::Relaxed)
         } else {
             0
         }
     }
 
-    /// Who holds it now, if anyone (a snapshot).
+    /// Who holds it now, if anyone (a snapshot; as [`Lock::owner`](crate::Lock::owner)).
     pub fn owner(&self) -> Option<Owner> {
         self.region.owner()
     }

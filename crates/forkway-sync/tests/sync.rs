@@ -124,6 +124,70 @@ fn lock_held_in_a_child_is_locked_in_the_parent() {
 }
 
 #[test]
+fn owner_names_the_holding_thread_and_its_process() {
+    // The holder is read from the mutex word, which has only the thread id: the pid must be
+    // that thread's process's, also for a thread that is not its process's main thread.
+    let lock = Lock::new().expect("lock");
+    let (mut ready_r, mut ready_w) = pipe();
+    let (release_r, release) = release_pipe();
+    let child_lock = lock.clone();
+    let mut child = Process::new(move || {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _g = child_lock.acquire().expect("acquire");
+                send_line(&mut ready_w, &forkway_sys::pid_tid().1.to_string());
+                let mut release_r = release_r;
+                wait_for_release(&mut release_r);
+            });
+        });
+    });
+    let pid = start(&mut child);
+    let tid: u32 = read_line(&mut ready_r).parse().expect("a thread id");
+    assert_ne!(tid, pid, "held by a thread other than the child's main thread");
+    assert_eq!(lock.owner(), Some(Owner { pid, tid }));
+    assert_eq!(lock.release(), Err(ReleaseError::NotOwner));
+    release.release();
+    assert_eq!(join_bounded(&child), 0);
+    assert_eq!(lock.owner(), None);
+    assert_eq!(lock.release(), Err(ReleaseError::NotHeld));
+
+    // A thread of this process: its tid, our pid.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _g = lock.acquire().expect("acquire");
+            let tid = forkway_sys::pid_tid().1;
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    assert_eq!(
+                        lock.owner(),
+                        Some(Owner {
+                            pid: std::process::id(),
+                            tid
+                        })
+                    );
+                    assert_eq!(lock.release(), Err(ReleaseError::NotOwner));
+                });
+            });
+        });
+    });
+    // A holder that ended holding it is nobody now, but the lock stays locked until taken over.
+    // (Joined, not just scoped: a join returns after the kernel walked the thread's robust list.)
+    std::thread::scope(|s| {
+        s.spawn(|| lock.acquire().expect("acquire").leak())
+            .join()
+            .expect("thread");
+    });
+    assert!(lock.locked());
+    assert_eq!(lock.owner(), None);
+    assert_eq!(lock.release(), Err(ReleaseError::NotOwner));
+    match lock.acquire_timeout(Duration::from_secs(10)) {
+        Err(AcquireError::OwnerDied(mut g)) => g.mark_consistent(),
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    assert!(!lock.locked());
+}
+
+#[test]
 fn test_semaphore_and_bounded() {
     // _TestSemaphore.test_semaphore / test_bounded_semaphore.
     let sem = Semaphore::new(2).expect("semaphore");

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`Shm`] | an anonymous `MAP_SHARED` mapping, inherited across `fork`, unmapped on drop | every shared-memory object |
 //! | [`RobustMutex`] | a process-shared robust futex mutex that reports a dead holder instead of hanging | `Queue`, `SimpleQueue`, `Lock`, `Barrier` |
-//! | [`pid_tid`] | the calling thread's pid and tid, cached per thread and right after `fork` | `Lock`'s owner record |
+//! | [`pid_tid`] | the calling thread's pid and tid, cached per thread and right after `fork` | every `Lock` acquire and release (as [`ThisThread`]) |
 //! | [`futex_wait`], [`futex_wake`], [`futex_wake_all`], [`Waiting`], [`futex_calls`] | sleeping on a word of shared memory, and counting the system calls that took | every blocking wait |
 //! | [`Deadline`], [`LOCK_GRACE`] | "wait until", saturating, for every timed call | every `_timeout` and `_nowait` |
 //! | [`current_pid`] | the process's pid without a system call, right in forked children too | connections closed at fork, lock owners |
@@ -39,5 +39,5 @@ mod thread;
 pub use deadline::{Deadline, LOCK_GRACE};
 pub use futex::{futex_calls, futex_wait, futex_wake, futex_wake_all, FutexCalls, Waiting};
 pub use mapping::Shm;
-pub use robust_mutex::{LockError, Locked, RobustMutex};
+pub use robust_mutex::{LockError, Locked, RobustMutex, UnlockError};
 pub use thread::{current_pid, pid_tid, ThisThread};

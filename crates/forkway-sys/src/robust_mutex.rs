@@ -103,6 +103,16 @@ pub enum LockError {
     NotRecoverable,
 }
 
+/// Why [`RobustMutex::try_unlock_as`] did not unlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnlockError {
+    /// Nobody holds it.
+    NotLocked,
+    /// Another thread holds it, or a dead one did and nobody took over yet.
+    NotOwner,
+}
+
 /// How a lock was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Locked {
@@ -394,6 +404,28 @@ impl RobustMutex {
         }
     }
 
+    /// The kernel thread id of the live thread holding it: `None` when it is free, and when its
+    /// holder died and nobody took over yet (the kernel cleared the id; see
+    /// [`is_locked`](RobustMutex::is_locked)). A snapshot.
+    #[inline]
+    pub fn holder(&self) -> Option<u32> {
+        let tid = self.word.load(Ordering::Acquire) & TID_MASK;
+        (tid != 0).then_some(tid)
+    }
+
+    /// Whether it is held: by a live thread, or by a dead one that nobody took over from yet
+    /// (the next lock reports [`Locked::OwnerDied`]). A snapshot.
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.word.load(Ordering::Acquire) != 0
+    }
+
+    /// Whether the calling thread holds it.
+    #[inline]
+    pub fn is_held_by(&self, me: ThisThread) -> bool {
+        self.word.load(Ordering::Relaxed) & TID_MASK == me.tid()
+    }
+
     /// Unlocks. Only the thread that locked may: from any other thread it does nothing.
     #[inline]
     pub fn unlock(&self) {
@@ -403,9 +435,20 @@ impl RobustMutex {
     /// [`unlock`](RobustMutex::unlock) for a caller that looked itself up already.
     #[inline(always)]
     pub fn unlock_as(&self, me: ThisThread) {
+        let _ = self.try_unlock_as(me);
+    }
+
+    /// [`unlock_as`](RobustMutex::unlock_as), saying why nothing was unlocked.
+    ///
+    /// # Errors
+    /// [`UnlockError::NotLocked`] when nobody holds it; [`UnlockError::NotOwner`] when another
+    /// thread does, or a dead one did and nobody took over yet.
+    #[inline(always)]
+    pub fn try_unlock_as(&self, me: ThisThread) -> Result<(), UnlockError> {
         let (tid, head) = Self::me(me);
-        if self.word.load(Ordering::Relaxed) & TID_MASK != tid {
-            return;
+        let word = self.word.load(Ordering::Relaxed);
+        if word & TID_MASK != tid {
+            return Err(not_held(word));
         }
         if self.state.load(Ordering::Relaxed) == INCONSISTENT {
             self.state.store(NOT_RECOVERABLE, Ordering::Relaxed);
@@ -430,6 +473,17 @@ impl RobustMutex {
         compiler_fence(Ordering::SeqCst);
         head.list_op_pending
             .store(std::ptr::null_mut(), Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Why an unlock from a thread that does not hold the mutex was refused, from the word it saw.
+#[cold]
+fn not_held(word: u32) -> UnlockError {
+    if word == 0 {
+        UnlockError::NotLocked
+    } else {
+        UnlockError::NotOwner
     }
 }
 

@@ -27,6 +27,11 @@ pub(crate) struct Caller {
 
 /// The cached caller, field by field (read in place, not copied out whole).
 struct Cached {
+    /// The process's epoch page (see [`EPOCH_PAGE`]), null until computed. Kept here, beside
+    /// the fields it guards, so that checking the cache is two dependent loads (this pointer,
+    /// then the page) instead of three (the static's GOT slot, the static, the page): the check
+    /// sits on the path to every lock's compare-and-swap.
+    page: Cell<*const AtomicU32>,
     /// The pid it was computed in (0: not computed).
     computed_in: Cell<u32>,
     pid: Cell<u32>,
@@ -37,6 +42,7 @@ struct Cached {
 thread_local! {
     static CALLER: Cached = const {
         Cached {
+            page: Cell::new(std::ptr::null()),
             computed_in: Cell::new(0),
             pid: Cell::new(0),
             tid: Cell::new(0),
@@ -99,14 +105,17 @@ fn map_epoch() -> &'static AtomicU32 {
     unsafe { &*page }
 }
 
-/// The calling thread: a thread-local read and one load when cached.
+/// The calling thread: thread-local reads and one load of the epoch page when cached.
 #[inline]
 pub(crate) fn caller() -> Caller {
-    let epoch = process_epoch().load(Ordering::Relaxed);
     CALLER
         .with(|c| {
+            let page = c.page.get();
             let computed_in = c.computed_in.get();
-            (computed_in == epoch && computed_in != 0).then(|| Caller {
+            // SAFETY: a non-null `page` is the published epoch page, never unmapped (and mapped
+            // in a forked child too, wiped to 0: `computed_in`, a pid, is never 0).
+            let current = !page.is_null() && unsafe { (*page).load(Ordering::Relaxed) } == computed_in;
+            current.then(|| Caller {
                 pid: c.pid.get(),
                 tid: c.tid.get(),
                 head: c.head.get(),
@@ -133,6 +142,7 @@ fn compute_caller() -> Caller {
             c.tid.set(me.tid);
             c.head.set(me.head);
             c.computed_in.set(pid);
+            c.page.set(epoch);
         });
     }
     me
