@@ -173,8 +173,8 @@ impl<T> Queue<T> {
         // empty queue), page-aligned and large enough for the header; no other process has it
         // yet (children inherit it only after this returns).
         unsafe {
-            RobustMutex::init(std::ptr::addr_of_mut!((*header).producers.mutex))?;
-            RobustMutex::init(std::ptr::addr_of_mut!((*header).consumers.mutex))?;
+            RobustMutex::init(std::ptr::addr_of_mut!((*header).producers.mutex.0))?;
+            RobustMutex::init(std::ptr::addr_of_mut!((*header).consumers.mutex.0))?;
             std::ptr::addr_of_mut!((*header).maxsize).write(maxsize);
             std::ptr::addr_of_mut!((*header).max_message).write(AtomicU64::new(DEFAULT_MAX_MESSAGE as u64));
             let ring_max = (shm.size() - RING_OFFSET) as u64;
@@ -418,6 +418,7 @@ impl<'q> End<'q> {
     /// Locks this end, waiting at most until `deadline` — but at least [`LOCK_GRACE`], since
     /// other processes hold it only to copy one message — and `None` when it stayed held: its
     /// holder is stopped (SIGSTOP, a debugger) or stuck, and a timed call must not wait for it.
+    #[inline]
     fn lock_until(&self, deadline: Deadline) -> Option<Guard<'q>> {
         let header = self.inner.header();
         let mutex = match self.role {
@@ -500,8 +501,8 @@ impl<'q> End<'q> {
     /// keeps a steady stream in user space. Between rounds of watching it yields the core, so
     /// that on a busy machine the spin does not keep the producer it waits for from running.
     ///
-    /// It takes no lock: "empty" is read from the two sides' published counts. That is only a
-    /// hint — it may be stale by the time it is used — and a wrong hint costs at most one spin
+    /// It takes no lock: "empty" is read from the consumers' last reading of the producers'
+    /// side, then from the two sides' published counts. That is only a hint — it may be stale by the time it is used — and a wrong hint costs at most one spin
     /// or one skipped spin: `wait_for_item`, under the lock, decides.
     fn spin_while_empty(&self, deadline: Deadline) {
         if deadline.passed() {
@@ -509,17 +510,28 @@ impl<'q> End<'q> {
             return;
         }
         let header = self.inner.header();
+        if header.consumers.saw_more() {
+            // Messages we already know of: the producers' line is not even read.
+            return;
+        }
         let gen = header.producers.generation();
         if header.count() > 0 {
             return;
         }
         let until = Deadline::after(SPIN_FOR);
+        let mut backoff = 0;
         while !until.passed() && !deadline.passed() {
             for _ in 0..64 {
+                // Each look takes the producers' line from the producer, which must then fetch
+                // it back to commit: look less often the longer the wait (1, 2, 4 … 16 pauses
+                // between looks), so that a producer in the middle of a put is left alone.
+                for _ in 0..1u32 << backoff {
+                    std::hint::spin_loop();
+                }
                 if header.producers.generation() != gen {
                     return;
                 }
-                std::hint::spin_loop();
+                backoff = (backoff + 1).min(4);
             }
             // On a machine with more runnable processes than cores, the producer we wait for
             // may need this very core: offer it (a no-op when nobody else is runnable here).

@@ -93,7 +93,7 @@ fn queue_timeouts_are_bounded_when_the_lock_holder_is_stopped() {
     let q: Queue<u32> = Queue::new().expect("queue");
     q.put(1).expect("put");
     let q2 = q.clone();
-    // A consumer stopped inside `get`, holding the queue's internal lock.
+    // A consumer stopped inside `get`, holding the consumers' lock.
     let holder = Stopped::holding(move |stop| {
         let _ = q2.get_claimed(|_| stop());
     });

@@ -52,23 +52,60 @@ pub(super) enum Role {
     Consumer,
 }
 
-/// One side's lock and committed state, on cache lines of its own (128 bytes: adjacent-line
-/// prefetch pairs lines), so that a producer and a consumer working at once write different
-/// lines and read each other's only when they must.
-#[repr(C, align(128))]
+/// One side's lock and committed state, on cache lines of their own (128 bytes each:
+/// adjacent-line prefetch pairs lines), so that a producer and a consumer working at once write
+/// different lines and read each other's only when they must. The lock and the state are apart
+/// too: a consumer watching the producers' state for a new message (a line it reads again and
+/// again) does not take from the producer the line its lock and unlock write, only the one its
+/// commit writes, once per message.
+#[repr(C)]
 pub(super) struct Side {
-    pub(super) mutex: RobustMutex,
+    pub(super) mutex: Padded<RobustMutex>,
+    state: Published,
+}
+
+/// A side's committed state: what the other side reads.
+#[repr(C, align(128))]
+struct Published {
     /// `slots[gen & 1]` is committed; bumped once per commit.
     gen: AtomicU64,
     /// `[pos, count, seen_pos, seen_count]`, see the module docs.
     slots: [[AtomicU64; 4]; 2],
 }
 
+/// A value alone on its 128-byte pair of cache lines.
+#[repr(C, align(128))]
+pub(super) struct Padded<T>(pub(super) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 impl Side {
     /// This side's committed slot, read by its lock holder: nobody else writes it meanwhile.
+    #[inline]
     fn own(&self) -> [u64; 4] {
-        let slot = &self.slots[(self.gen.load(Ordering::Relaxed) & 1) as usize];
+        let slot = &self.state.slots[(self.state.gen.load(Ordering::Relaxed) & 1) as usize];
         slot.each_ref().map(|w| w.load(Ordering::Relaxed))
+    }
+
+    /// Whether this side's last reading of the other side showed messages it has not taken yet
+    /// (for the consumers' side), read without its lock: a hint that costs no line of the other
+    /// side's.
+    #[inline]
+    pub(super) fn saw_more(&self) -> bool {
+        loop {
+            let gen = self.state.gen.load(Ordering::Acquire);
+            let slot = &self.state.slots[(gen & 1) as usize];
+            let (count, seen) = (slot[1].load(Ordering::Relaxed), slot[3].load(Ordering::Relaxed));
+            fence(Ordering::Acquire);
+            if self.state.gen.load(Ordering::Relaxed) == gen {
+                return seen != count;
+            }
+        }
     }
 
     /// This side's committed `[pos, count]`, read by anyone, without its lock.
@@ -77,35 +114,38 @@ impl Side {
     /// and then reads the producers' side through here, and the producers' side of that
     /// handshake (a SeqCst fence between their commit and their look at the waiter count) needs
     /// this load in the single total order (see `Queue::put_bytes`).
+    #[inline]
     pub(super) fn published(&self) -> [u64; 2] {
         loop {
-            let gen = self.gen.load(Ordering::SeqCst);
-            let slot = &self.slots[(gen & 1) as usize];
+            let gen = self.state.gen.load(Ordering::SeqCst);
+            let slot = &self.state.slots[(gen & 1) as usize];
             let read = [slot[0].load(Ordering::Relaxed), slot[1].load(Ordering::Relaxed)];
             // The slot loads stay before the second look at `gen` (a writer's Release stores of
             // the slot, seen here, make its earlier bump of `gen` visible too).
             fence(Ordering::Acquire);
-            if self.gen.load(Ordering::Relaxed) == gen {
+            if self.state.gen.load(Ordering::Relaxed) == gen {
                 return read;
             }
         }
     }
 
     /// Commits `next` with the lock held: the spare slot, then one store of `gen`.
+    #[inline]
     fn commit(&self, next: [u64; 4]) {
-        let gen = self.gen.load(Ordering::Relaxed);
-        let spare = &self.slots[((gen + 1) & 1) as usize];
+        let gen = self.state.gen.load(Ordering::Relaxed);
+        let spare = &self.state.slots[((gen + 1) & 1) as usize];
         for (word, value) in spare.iter().zip(next) {
             // Release: a reader that sees one of these values also sees the bump of `gen` that
             // made this slot the spare one, so its second look at `gen` catches the rewrite.
             word.store(value, Ordering::Release);
         }
-        self.gen.store(gen + 1, Ordering::Release);
+        self.state.gen.store(gen + 1, Ordering::Release);
     }
 
     /// The generation word, for a consumer watching for a put without taking any lock.
+    #[inline]
     pub(super) fn generation(&self) -> u64 {
-        self.gen.load(Ordering::Acquire)
+        self.state.gen.load(Ordering::Acquire)
     }
 }
 
@@ -137,6 +177,7 @@ pub(super) struct Header {
 const _: () = assert!(std::mem::size_of::<Header>() <= RING_OFFSET);
 
 impl Header {
+    #[inline]
     fn side(&self, role: Role) -> &Side {
         match role {
             Role::Producer => &self.producers,
@@ -156,6 +197,7 @@ impl Header {
 }
 
 /// Locks `mutex` until `deadline`: `None` when it stayed held (by a stopped process).
+#[inline]
 pub(super) fn lock_mutex(mutex: &RobustMutex, deadline: Deadline) -> Option<()> {
     match mutex.lock_spinning_until(deadline) {
         Ok(Locked::Clean) => Some(()),
@@ -184,6 +226,7 @@ pub(super) struct Guard<'a> {
 
 impl<'a> Guard<'a> {
     /// The guard of `role`'s lock, which the caller has just taken.
+    #[inline]
     pub(super) fn locked(header: &'a Header, ring: *mut u8, ring_len: u64, role: Role) -> Guard<'a> {
         let [_, _, seen_pos, seen_count] = header.side(role).own();
         Guard {
@@ -195,10 +238,12 @@ impl<'a> Guard<'a> {
         }
     }
 
+    #[inline]
     fn side(&self) -> &'a Side {
         self.header.side(self.role)
     }
 
+    #[inline]
     fn other(&self) -> &'a Side {
         self.header.side(match self.role {
             Role::Producer => Role::Consumer,
@@ -207,11 +252,13 @@ impl<'a> Guard<'a> {
     }
 
     /// Reads the other side's committed `[pos, count]` again (it may have moved on).
+    #[inline]
     pub(super) fn refresh(&self) {
         self.seen.set(self.other().published());
     }
 
     /// The queue as of our last reading of the other side.
+    #[inline]
     fn view(&self) -> State {
         let [pos, count, ..] = self.side().own();
         let [seen_pos, seen_count] = self.seen.get();
@@ -236,6 +283,7 @@ impl<'a> Guard<'a> {
     /// would make this side wait: a consumer that saw no message, a producer that saw a full
     /// bounded queue. Otherwise its cache line is left alone. (Also when a producer's reading
     /// predates a shrink of the ring: it may then claim more bytes than the ring holds.)
+    #[inline]
     pub(super) fn state(&self) -> State {
         let state = self.view();
         let stale = match self.role {
@@ -258,6 +306,7 @@ impl<'a> Guard<'a> {
     /// Only a process writing into the shared mapping behind the queue's back (a stray pointer,
     /// a bug) can break them; then the queue says it is poisoned instead of dividing by zero,
     /// reading outside the mapping or allocating what a corrupt count claims.
+    #[inline]
     pub(super) fn checked_state(&self) -> Result<State, String> {
         let state = self.state();
         let State { used, count, cap, .. } = state;
@@ -280,6 +329,7 @@ impl<'a> Guard<'a> {
 
     /// Commits this side's move of one message of `frame` bytes with one atomic store
     /// (crash-atomic, see the module docs).
+    #[inline]
     pub(super) fn commit_one(&self, frame: u64) {
         let [pos, count, ..] = self.side().own();
         let [seen_pos, seen_count] = self.seen.get();
@@ -287,6 +337,7 @@ impl<'a> Guard<'a> {
     }
 
     /// Copies `bytes` into the ring at position `pos`, wrapping at `cap`.
+    #[inline]
     pub(super) fn write_at(&self, cap: u64, pos: u64, bytes: &[u8]) {
         let pos = pos % cap;
         let first = bytes.len().min((cap - pos) as usize);
@@ -299,6 +350,7 @@ impl<'a> Guard<'a> {
     }
 
     /// Copies from the ring at position `pos` into `out`, wrapping at `cap`.
+    #[inline]
     pub(super) fn read_at(&self, cap: u64, pos: u64, out: &mut [u8]) {
         let pos = pos % cap;
         let first = out.len().min((cap - pos) as usize);
@@ -312,6 +364,7 @@ impl<'a> Guard<'a> {
 }
 
 impl Drop for Guard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.side().mutex.unlock();
     }
