@@ -289,8 +289,7 @@ impl<'a> Guard<'a> {
         let stale = match self.role {
             Role::Consumer => state.count == 0,
             Role::Producer => {
-                state.used > state.cap
-                    || (self.header.maxsize != 0 && state.count >= self.header.maxsize)
+                state.used > state.cap || (self.header.maxsize != 0 && state.count >= self.header.maxsize)
             }
         };
         if stale {
@@ -439,7 +438,11 @@ pub(super) fn grow(guard: &Guard<'_>, frame: u64, deadline: Deadline) -> Result<
             // SAFETY: [at, at + run) lies in [0, old) and [to, to + run) in [old, cap), both in
             // the ring (cap ≤ largest ≤ ring_len); they do not overlap; we hold both locks.
             unsafe {
-                std::ptr::copy_nonoverlapping(guard.ring.add(at as usize), guard.ring.add(to as usize), run as usize);
+                std::ptr::copy_nonoverlapping(
+                    guard.ring.add(at as usize),
+                    guard.ring.add(to as usize),
+                    run as usize,
+                );
             }
         }
         pos += run;
