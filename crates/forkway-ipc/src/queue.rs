@@ -311,8 +311,7 @@ impl<T> Queue<T> {
             }
         }
         let tail = state.head + state.used;
-        guard.write_at(state.cap, tail, &(payload.len() as u64).to_le_bytes());
-        guard.write_at(state.cap, tail + LEN_BYTES, payload);
+        guard.write_frame(state.cap, tail, payload);
         crate::fault::before_publish();
         guard.commit_one(frame);
         drop(guard);
@@ -354,7 +353,8 @@ impl<T> Queue<T> {
                 state.used
             )));
         }
-        let start = (state.head + LEN_BYTES) % state.cap;
+        // `cap` is a power of two (checked): the mask is the remainder, without a division.
+        let start = (state.head + LEN_BYTES) & (state.cap - 1);
         let result = if start + len <= state.cap {
             // SAFETY: [start, start + len) is inside the ring and holds a published frame that
             // no process may write until our commit; the slice does not outlive the call.

@@ -310,8 +310,7 @@ impl<'a> Guard<'a> {
         let state = self.state();
         let State { used, count, cap, .. } = state;
         let valid = (INITIAL_CAP..=self.ring_len).contains(&cap)
-            && (cap / INITIAL_CAP).is_power_of_two()
-            && cap % INITIAL_CAP == 0
+            && cap.is_power_of_two()
             && used <= cap
             && count <= used / LEN_BYTES
             && (count == 0) == (used == 0);
@@ -335,10 +334,32 @@ impl<'a> Guard<'a> {
         self.side().commit([pos + frame, count + 1, seen_pos, seen_count]);
     }
 
-    /// Copies `bytes` into the ring at position `pos`, wrapping at `cap`.
+    /// Writes one frame (length, then payload) at position `pos`: in one piece when it fits
+    /// before the ring's end (the usual case, and for a small message one store and one short
+    /// copy), else wrapping around it.
+    #[inline]
+    pub(super) fn write_frame(&self, cap: u64, pos: u64, payload: &[u8]) {
+        let at = pos & (cap - 1);
+        let len = (payload.len() as u64).to_le_bytes();
+        if at + LEN_BYTES + payload.len() as u64 <= cap {
+            // SAFETY: [at, at + frame) is inside the ring (at + frame ≤ cap ≤ ring_len) and is
+            // free space, which only we (holding the producers' lock) write and nobody reads.
+            unsafe {
+                let to = self.ring.add(at as usize);
+                std::ptr::copy_nonoverlapping(len.as_ptr(), to, LEN_BYTES as usize);
+                std::ptr::copy_nonoverlapping(payload.as_ptr(), to.add(LEN_BYTES as usize), payload.len());
+            }
+        } else {
+            self.write_at(cap, pos, &len);
+            self.write_at(cap, pos + LEN_BYTES, payload);
+        }
+    }
+
+    /// Copies `bytes` into the ring at position `pos`, wrapping at `cap` (a power of two, as
+    /// `checked_state` makes sure: the place is a mask, not a division).
     #[inline]
     pub(super) fn write_at(&self, cap: u64, pos: u64, bytes: &[u8]) {
-        let pos = pos % cap;
+        let pos = pos & (cap - 1);
         let first = bytes.len().min((cap - pos) as usize);
         // SAFETY: both ranges are inside the ring (pos < cap ≤ ring_len, checked) and we hold the
         // producers' lock; the bytes written are free space, which no consumer reads.
@@ -348,10 +369,10 @@ impl<'a> Guard<'a> {
         }
     }
 
-    /// Copies from the ring at position `pos` into `out`, wrapping at `cap`.
+    /// Copies from the ring at position `pos` into `out`, wrapping at `cap` (a power of two).
     #[inline]
     pub(super) fn read_at(&self, cap: u64, pos: u64, out: &mut [u8]) {
-        let pos = pos % cap;
+        let pos = pos & (cap - 1);
         let first = out.len().min((cap - pos) as usize);
         // SAFETY: as in `write_at`; these bytes are a published frame, which no producer writes
         // until the consumers' side has moved past it.
