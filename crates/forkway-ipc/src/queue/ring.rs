@@ -86,7 +86,7 @@ impl<T> std::ops::Deref for Padded<T> {
 
 impl Side {
     /// This side's committed slot, read by its lock holder: nobody else writes it meanwhile.
-    #[inline]
+    #[inline(always)]
     fn own(&self) -> [u64; 4] {
         let slot = &self.state.slots[(self.state.gen.load(Ordering::Relaxed) & 1) as usize];
         slot.each_ref().map(|w| w.load(Ordering::Relaxed))
@@ -258,7 +258,7 @@ impl<'a> Guard<'a> {
     }
 
     /// The queue as of our last reading of the other side.
-    #[inline]
+    #[inline(always)]
     fn view(&self) -> State {
         let [pos, count, ..] = self.side().own();
         let [seen_pos, seen_count] = self.seen.get();
@@ -283,7 +283,7 @@ impl<'a> Guard<'a> {
     /// would make this side wait: a consumer that saw no message, a producer that saw a full
     /// bounded queue. Otherwise its cache line is left alone. (Also when a producer's reading
     /// predates a shrink of the ring: it may then claim more bytes than the ring holds.)
-    #[inline]
+    #[inline(always)]
     pub(super) fn state(&self) -> State {
         let state = self.view();
         let stale = match self.role {
@@ -305,7 +305,7 @@ impl<'a> Guard<'a> {
     /// Only a process writing into the shared mapping behind the queue's back (a stray pointer,
     /// a bug) can break them; then the queue says it is poisoned instead of dividing by zero,
     /// reading outside the mapping or allocating what a corrupt count claims.
-    #[inline]
+    #[inline(always)]
     pub(super) fn checked_state(&self) -> Result<State, String> {
         let state = self.state();
         let State { used, count, cap, .. } = state;
@@ -317,12 +317,19 @@ impl<'a> Guard<'a> {
         if valid {
             Ok(state)
         } else {
-            Err(format!(
-                "the queue's shared memory was overwritten: {state:?} breaks the ring's invariants \
-                 (ring of {} bytes)",
-                self.ring_len
-            ))
+            Err(self.poisoned(state))
         }
+    }
+
+    /// Why `state` is refused (kept out of line: only a corrupt mapping gets here).
+    #[cold]
+    #[inline(never)]
+    fn poisoned(&self, state: State) -> String {
+        format!(
+            "the queue's shared memory was overwritten: {state:?} breaks the ring's invariants \
+             (ring of {} bytes)",
+            self.ring_len
+        )
     }
 
     /// Commits this side's move of one message of `frame` bytes with one atomic store
