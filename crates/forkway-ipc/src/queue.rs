@@ -436,6 +436,7 @@ impl<'q> End<'q> {
     /// Locks the consumers' end once the queue holds a message, waiting at most until
     /// `deadline`. Returns the lock, held, or `None` when the deadline passed with the queue
     /// still empty (or with the consumers' lock still held by a stopped process).
+    #[inline]
     fn wait_for_item(&self, deadline: Deadline) -> Option<Guard<'q>> {
         // ANCHOR: exercise_2_3
         loop {
@@ -504,6 +505,7 @@ impl<'q> End<'q> {
     /// It takes no lock: "empty" is read from the consumers' last reading of the producers'
     /// side, then from the two sides' published counts. That is only a hint — it may be stale by the time it is used — and a wrong hint costs at most one spin
     /// or one skipped spin: `wait_for_item`, under the lock, decides.
+    #[inline]
     fn spin_while_empty(&self, deadline: Deadline) {
         if deadline.passed() {
             // `get_nowait`: answer at once.
