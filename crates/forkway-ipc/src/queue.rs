@@ -4,23 +4,30 @@
 //!
 //! ```text
 //!  one anonymous MAP_SHARED mapping, inherited by every child forked after Queue::new()
-//! ┌──────────────────────────────────────────┬──────────────────────────────────────────┐
-//! │ header                                   │ ring of frames (grows by doubling)       │
-//! │  robust mutex                            │  ┌────┬─────────┬────┬─────┬────┬────────┐│
-//! │  not_empty / not_full  (futex words)     │  │len │ payload │len │ pay…│free│…load   ││
-//! │  state[0], state[1]  {head,used,count,cap}│  └────┴─────────┴────┴─────┴────┴────────┘│
-//! │  live ── which state is the real one     │   ▲ head                   ▲ tail          │
-//! └──────────────────────────────────────────┴──────────────────────────────────────────┘
+//! ┌───────────────────────────────────────────┬───────────────────────────────────────────┐
+//! │ header                                    │ ring of frames (grows by doubling)        │
+//! │  producers: lock, {tail, puts} ×2, gen    │  ┌────┬─────────┬────┬─────┬────┬────────┐ │
+//! │  consumers: lock, {head, gets} ×2, gen    │  │len │ payload │len │ pay…│free│…load   │ │
+//! │  not_empty / not_full  (futex words)      │  └────┴─────────┴────┴─────┴────┴────────┘ │
+//! │  cap, maxsize, …                          │   ▲ head                   ▲ tail           │
+//! └───────────────────────────────────────────┴───────────────────────────────────────────┘
 //! ```
 //!
-//! A `put` encodes the item in the caller, locks, copies the frame into *free* space, and then
-//! commits: it writes the new `{head, used, count, cap}` into the spare state slot and flips
-//! `live` with one atomic store. A `get` copies a frame out and commits the same way. Until the
-//! flip, nothing another process can see has changed; after it, the whole message is there. So
-//! a process SIGKILLed at any instruction leaves either the old queue or the new one, never a
-//! torn message; the robust mutex hands the lock to the next process with "owner died", and it
-//! simply goes on. Waiting happens on futex words with the lock released, so a consumer killed
-//! while it waits holds nothing at all.
+//! Producers and consumers have a lock each (Michael and Scott's two-lock queue, on a ring of
+//! bytes). A `put` encodes the item in the caller, takes the producers' lock, copies the frame
+//! into *free* space, and then commits the producers' side — `{tail, puts}` written into a spare
+//! slot, made current by one atomic store. A `get` takes the consumers' lock, copies a frame out
+//! and commits the consumers' side `{head, gets}` the same way. With one producer and one
+//! consumer neither lock is ever contended, and each side reads the other's cache line only when
+//! its last reading says it must wait (see `ring.rs`).
+//!
+//! Until its store, nothing another process can see has changed; after it, the whole message
+//! is there (or gone). So a process SIGKILLed at any instruction leaves either the old queue or
+//! the new one, never a torn message: a producer's unpublished frame is free space the next
+//! producer writes over, a consumer's unpublished get leaves the message for the next consumer.
+//! The robust mutex hands the lock to the next process with "owner died", and it simply goes
+//! on. Growing or shrinking the ring takes both locks, producers' first. Waiting happens on
+//! futex words with the locks released, so a consumer killed while it waits holds nothing.
 //!
 //! Python's Queue is a pipe plus a feeder thread per process. Its `put` never blocks because
 //! the feeder buffers in process memory; that buffer is why a child that put a lot cannot exit
@@ -33,13 +40,13 @@ mod ring;
 mod typed;
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::codec::DEFAULT_MAX_MESSAGE;
 use crate::error::GetError;
-use forkway_sys::{futex_wait, futex_wake_all, Deadline, Locked, RobustMutex, Shm, Waiting, LOCK_GRACE};
-use ring::{grow, Guard, Header, PutFailure, State, LEN_BYTES};
+use forkway_sys::{futex_wait, futex_wake_all, Deadline, RobustMutex, Shm, Waiting, LOCK_GRACE};
+use ring::{grow, lock_mutex, Guard, Header, PutFailure, Role, LEN_BYTES};
 
 /// Python's message, word for word, for trying to send a queue to another process.
 pub const INHERITANCE_ONLY: &str =
@@ -112,6 +119,12 @@ enum NoRoom {
     Full,
 }
 
+/// One end of a queue: its producers or its consumers, each with a lock of their own.
+struct End<'q> {
+    inner: &'q Inner,
+    role: Role,
+}
+
 impl<T> Queue<T> {
     /// An unbounded queue: `put` never waits. Python's `Queue()`.
     ///
@@ -156,18 +169,17 @@ impl<T> Queue<T> {
             (Shm::reserve(RESERVE, RESERVE_MIN)?, None)
         };
         let header = shm.ptr().cast::<Header>();
-        // SAFETY: the mapping is fresh, zeroed, page-aligned and large enough for the header;
-        // no other process has it yet (children inherit it only after this returns).
+        // SAFETY: the mapping is fresh, zeroed (both sides at position and count 0, which is an
+        // empty queue), page-aligned and large enough for the header; no other process has it
+        // yet (children inherit it only after this returns).
         unsafe {
-            RobustMutex::init(std::ptr::addr_of_mut!((*header).mutex))?;
+            RobustMutex::init(std::ptr::addr_of_mut!((*header).producers.mutex.0))?;
+            RobustMutex::init(std::ptr::addr_of_mut!((*header).consumers.mutex.0))?;
             std::ptr::addr_of_mut!((*header).maxsize).write(maxsize);
             std::ptr::addr_of_mut!((*header).max_message).write(AtomicU64::new(DEFAULT_MAX_MESSAGE as u64));
             let ring_max = (shm.size() - RING_OFFSET) as u64;
             std::ptr::addr_of_mut!((*header).ring_max).write(ring_max);
-            *(*header).states[0].get() = State {
-                cap: INITIAL_CAP,
-                ..State::default()
-            };
+            std::ptr::addr_of_mut!((*header).cap).write(AtomicU64::new(INITIAL_CAP));
         }
         Ok(Queue {
             inner: Arc::new(Inner {
@@ -195,43 +207,22 @@ impl<T> Queue<T> {
     }
 
     fn header(&self) -> &Header {
-        // SAFETY: the header was initialized in `create` and the mapping lives as long as
-        // `inner`; every mutable field is an atomic or behind the mutex.
-        unsafe { &*self.inner.shm.ptr().cast::<Header>() }
+        self.inner.header()
     }
 
-    fn guard(&self) -> Guard<'_> {
-        Guard {
-            header: self.header(),
-            // SAFETY: RING_OFFSET is inside the mapping.
-            ring: unsafe { self.inner.shm.ptr().add(RING_OFFSET) },
-            ring_len: (self.inner.shm.size() - RING_OFFSET) as u64,
+    /// The producers' end: puts go through it.
+    fn producers(&self) -> End<'_> {
+        End {
+            inner: &self.inner,
+            role: Role::Producer,
         }
     }
 
-    /// Locks, waiting as long as it takes.
-    fn lock(&self) -> Guard<'_> {
-        // A deadline that never passes leaves only "not recoverable" as a failure, and that
-        // cannot happen: `lock_until` makes every owner death consistent at once.
-        self.lock_until(Deadline::never())
-            .expect("the queue's robust mutex is never left unrecoverable")
-    }
-
-    /// Locks, waiting at most until `deadline` — but at least [`LOCK_GRACE`], since other
-    /// processes hold the lock only to copy one message — and `None` when it stayed held: its
-    /// holder is stopped (SIGSTOP, a debugger) or stuck, and a timed call must not wait for it.
-    fn lock_until(&self, deadline: Deadline) -> Option<Guard<'_>> {
-        let mutex = &self.header().mutex;
-        match mutex.lock_spinning_until(deadline.at_least(LOCK_GRACE)) {
-            Ok(Locked::Clean) => Some(self.guard()),
-            Ok(Locked::OwnerDied) => {
-                // The dead process's uncommitted work is invisible by construction, so the
-                // committed state is valid as it is: nothing to repair.
-                mutex.make_consistent();
-                Some(self.guard())
-            }
-            // Not recoverable cannot happen (every owner death is made consistent at once).
-            Err(_) => None,
+    /// The consumers' end: gets go through it.
+    fn consumers(&self) -> End<'_> {
+        End {
+            inner: &self.inner,
+            role: Role::Consumer,
         }
     }
 
@@ -239,17 +230,16 @@ impl<T> Queue<T> {
     /// shared mapping would: lets tests check that a corrupt header is reported, not followed.
     #[doc(hidden)]
     pub fn corrupt_state_for_tests(&self, corrupt: impl FnOnce(&mut [u64; 4])) {
-        let guard = self.lock();
-        let s = guard.state();
+        let never = Deadline::never();
+        let producers = self.producers().lock_until(never);
+        let consumers = self.consumers().lock_until(never);
+        let (Some(_producers), Some(consumers)) = (producers, consumers) else {
+            return;
+        };
+        let s = consumers.state();
         let mut words = [s.head, s.used, s.count, s.cap];
         corrupt(&mut words);
-        let [head, used, count, cap] = words;
-        guard.commit(State {
-            head,
-            used,
-            count,
-            cap,
-        });
+        ring::overwrite(consumers.header, words);
     }
 
     /// The largest encoded message `put` accepts, for every process sharing the queue
@@ -267,9 +257,10 @@ impl<T> Queue<T> {
     }
 
     /// The number of messages in the queue *at the moment it was read*. Approximate by
-    /// nature, as in Python: other processes may put or get before you act on it.
+    /// nature, as in Python: other processes may put or get before you act on it. (It takes no
+    /// lock; a bounded queue's answer never exceeds its `maxsize`.)
     pub fn qsize(&self) -> usize {
-        self.lock().state().count as usize
+        self.header().count() as usize
     }
 
     /// Whether the queue held no message when checked (approximate, see [`Queue::qsize`]).
@@ -294,57 +285,6 @@ impl<T> Queue<T> {
         self.inner.closed.load(Ordering::Acquire)
     }
 
-    // ANCHOR: wait_for_item
-    /// Locks the queue once it holds a message, waiting at most until `deadline`.
-    /// Returns the lock, held, or `None` when the deadline passed with the queue still empty
-    /// (or with its lock still held by a stopped process).
-    fn wait_for_item(&self, deadline: Deadline) -> Option<Guard<'_>> {
-        // ANCHOR: exercise_2_3
-        loop {
-            let guard = self.lock_until(deadline)?;
-            if guard.state().count > 0 {
-                return Some(guard);
-            }
-            if deadline.passed() {
-                return None;
-            }
-            // Read the word *while holding the lock*: a put after we unlock must change it, so
-            // the futex_wait below returns at once instead of sleeping through that put.
-            let header = guard.header;
-            let seen = header.not_empty.load(Ordering::SeqCst);
-            let _waiting = Waiting::new(&header.empty_waiters);
-            drop(guard);
-            futex_wait(&header.not_empty, seen, deadline.left());
-        }
-        // ANCHOR_END: exercise_2_3
-    }
-    // ANCHOR_END: wait_for_item
-
-    // ANCHOR: wait_for_room
-    /// Locks the queue once it has room for one more message (always, when unbounded).
-    /// Waits while it is full (or its lock is held by a stopped process), at most until
-    /// `deadline`.
-    fn wait_for_room(&self, deadline: Deadline) -> Result<Guard<'_>, NoRoom> {
-        // ANCHOR: exercise_2_4
-        loop {
-            let guard = self.lock_until(deadline).ok_or(NoRoom::Full)?;
-            let maxsize = guard.header.maxsize;
-            if maxsize == 0 || guard.state().count < maxsize {
-                return Ok(guard);
-            }
-            if deadline.passed() {
-                return Err(NoRoom::Full);
-            }
-            let header = guard.header;
-            let seen = header.not_full.load(Ordering::SeqCst);
-            let _waiting = Waiting::new(&header.full_waiters);
-            drop(guard);
-            futex_wait(&header.not_full, seen, deadline.left());
-        }
-        // ANCHOR_END: exercise_2_4
-    }
-    // ANCHOR_END: wait_for_room
-
     // ANCHOR: put_bytes
     /// Stores one encoded message; `deadline` bounds the wait for room in a bounded queue.
     fn put_bytes(&self, payload: &[u8], deadline: Deadline) -> Result<(), PutFailure> {
@@ -356,77 +296,47 @@ impl<T> Queue<T> {
             });
         }
         let guard = self
+            .producers()
             .wait_for_room(deadline)
             .map_err(|NoRoom::Full| PutFailure::Full)?;
         let header = guard.header;
         let frame = LEN_BYTES + payload.len() as u64;
         let mut state = guard.checked_state().map_err(PutFailure::Poisoned)?;
         if state.cap - state.used < frame {
-            state = grow(&guard, state, frame)?;
+            // Our reading of the consumers' side may be old: they may have made room since.
+            guard.refresh();
+            state = guard.checked_state().map_err(PutFailure::Poisoned)?;
+            if state.cap - state.used < frame {
+                state = grow(&guard, frame, deadline)?;
+            }
         }
         let tail = state.head + state.used;
-        guard.write_at(state.cap, tail, &(payload.len() as u64).to_le_bytes());
-        guard.write_at(state.cap, tail + LEN_BYTES, payload);
-        guard.commit(State {
-            used: state.used + frame,
-            count: state.count + 1,
-            ..state
-        });
-        header.not_empty.fetch_add(1, Ordering::SeqCst);
-        let wake = header.empty_waiters.load(Ordering::SeqCst) > 0;
+        guard.write_frame(state.cap, tail, payload);
+        crate::fault::before_publish();
+        guard.commit_one(frame);
         drop(guard);
-        if wake {
+        // The other half of a sleeping consumer's handshake (`End::wait_for_item`): it counts
+        // itself in `empty_waiters` and then looks at our side once more. This fence puts our
+        // commit and our look at the count in one order with its two steps, so either its look
+        // sees our message or this load sees its count (Acquire: and then its reading of
+        // `not_empty` happened before our bump, so its futex_wait cannot sleep through it).
+        fence(Ordering::SeqCst);
+        if header.empty_waiters.load(Ordering::Acquire) > 0 {
+            header.not_empty.fetch_add(1, Ordering::SeqCst);
             futex_wake_all(&header.not_empty);
         }
         Ok(())
     }
     // ANCHOR_END: put_bytes
 
-    /// Spins briefly while the queue looks empty, so that [`Queue::wait_for_item`] then finds
-    /// a message instead of sleeping.
-    ///
-    /// A consumer that finds the queue empty while a producer is busy putting would otherwise
-    /// sleep on the futex at once, and every following `put` would pay a wake-up system call and
-    /// the consumer a trip through the scheduler: microseconds per message, where a `put` takes
-    /// a fraction of one. Watching the `not_empty` word for up to [`SPIN_FOR`] first keeps a
-    /// steady stream in user space. Between rounds of watching it yields the core, so that on a
-    /// busy machine the spin does not keep the producer it waits for from running.
-    ///
-    /// It takes no lock: "empty" is read from the two futex words, which count every put and
-    /// every get (`not_empty − not_full`). That is only a hint — it may be stale, or off by one
-    /// forever after a process died between a commit and its bump — and a wrong hint costs at
-    /// most one spin or one skipped spin: `wait_for_item`, under the lock, decides.
-    fn spin_while_empty(&self, deadline: Deadline) {
-        if deadline.passed() {
-            // `get_nowait`: answer at once.
-            return;
-        }
-        let header = self.header();
-        let puts = header.not_empty.load(Ordering::Acquire);
-        if puts != header.not_full.load(Ordering::Acquire) {
-            return;
-        }
-        let until = Deadline::after(SPIN_FOR);
-        while !until.passed() && !deadline.passed() {
-            for _ in 0..64 {
-                if header.not_empty.load(Ordering::Relaxed) != puts {
-                    return;
-                }
-                std::hint::spin_loop();
-            }
-            // On a machine with more runnable processes than cores, the producer we wait for
-            // may need this very core: offer it (a no-op when nobody else is runnable here).
-            std::thread::yield_now();
-        }
-    }
-
     /// Takes one message, waiting at most until `deadline`, and hands its payload to `read`
-    /// while the lock is held: straight from the ring when the frame is contiguous (no copy
-    /// before decoding), from a copy when it wraps around the ring's end.
+    /// while the consumers' lock is held: straight from the ring when the frame is contiguous
+    /// (no copy before decoding), from a copy when it wraps around the ring's end.
     fn take<R>(&self, deadline: Deadline, read: impl FnOnce(&[u8]) -> R) -> Result<R, GetError> {
         let began = forkway_trace::begin();
-        self.spin_while_empty(deadline);
-        let Some(guard) = self.wait_for_item(deadline) else {
+        let consumers = self.consumers();
+        consumers.spin_while_empty(deadline);
+        let Some(guard) = consumers.wait_for_item(deadline) else {
             self.trace(began, "get (empty)", 0, None);
             return Err(GetError::Empty);
         };
@@ -443,45 +353,191 @@ impl<T> Queue<T> {
                 state.used
             )));
         }
-        let start = (state.head + LEN_BYTES) % state.cap;
+        // `cap` is a power of two (checked): the mask is the remainder, without a division.
+        let start = (state.head + LEN_BYTES) & (state.cap - 1);
         let result = if start + len <= state.cap {
-            // SAFETY: [start, start + len) is inside the ring and holds a committed frame that
-            // no process may write while we hold the lock; the slice does not outlive it.
+            // SAFETY: [start, start + len) is inside the ring and holds a published frame that
+            // no process may write until our commit; the slice does not outlive the call.
             read(unsafe { std::slice::from_raw_parts(guard.ring.add(start as usize), len as usize) })
         } else {
             let mut copy = vec![0u8; len as usize];
             guard.read_at(state.cap, start, &mut copy);
             read(&copy)
         };
-        let used = state.used - LEN_BYTES - len;
-        let mut next = State {
-            head: (state.head + LEN_BYTES + len) % state.cap,
-            used,
-            count: state.count - 1,
-            cap: state.cap,
-        };
-        let mut release = None;
-        if used == 0 {
-            // Empty: start again at offset 0 (better locality), and hand a big ring back.
-            next.head = 0;
-            if state.cap > SHRINK_ABOVE {
-                next.cap = INITIAL_CAP;
-                release = Some(state.cap);
+        let frame = LEN_BYTES + len;
+        guard.commit_one(frame);
+        if frame == state.used && state.cap > SHRINK_ABOVE {
+            // We took the last message we knew of: hand a big ring back if it is really empty.
+            self.shrink(&guard, state.head + frame, state.cap);
+        }
+        drop(guard);
+        if header.maxsize != 0 {
+            // The mirror of `put_bytes`'s handshake, for a producer waiting for room.
+            fence(Ordering::SeqCst);
+            if header.full_waiters.load(Ordering::Acquire) > 0 {
+                header.not_full.fetch_add(1, Ordering::SeqCst);
+                futex_wake_all(&header.not_full);
             }
         }
-        guard.commit(next);
-        if let Some(old_cap) = release {
+        self.trace(began, "get", len, waited);
+        Ok(result)
+    }
+
+    /// Gives a big ring's memory back to the kernel once the queue is empty, holding the
+    /// consumers' lock (`guard`) with the head at `head`.
+    ///
+    /// Changing the ring's size needs the producers' lock too, and the order everywhere is
+    /// producers first: so only *try* it here, and leave shrinking to a later get when a put is
+    /// under way.
+    fn shrink(&self, guard: &Guard<'_>, head: u64, old_cap: u64) {
+        let producers = &guard.header.producers.mutex;
+        if lock_mutex(producers, Deadline::now()).is_none() {
+            return;
+        }
+        // Both locks held: this reading of the producers' side is exact, and nothing moves.
+        if guard.header.producers.published()[0] == head {
+            // Empty: every position has the same (no) content in a ring of any size.
+            guard.header.cap.store(INITIAL_CAP, Ordering::Release);
             self.inner
                 .shm
                 .release(RING_OFFSET + INITIAL_CAP as usize, RING_OFFSET + old_cap as usize);
         }
-        header.not_full.fetch_add(1, Ordering::SeqCst);
-        let wake = header.full_waiters.load(Ordering::SeqCst) > 0;
-        drop(guard);
-        if wake {
-            futex_wake_all(&header.not_full);
+        producers.unlock();
+    }
+}
+
+impl Inner {
+    fn header(&self) -> &Header {
+        // SAFETY: the header was initialized in `create` and the mapping lives as long as
+        // `self`; every mutable field is an atomic or behind one of the mutexes.
+        unsafe { &*self.shm.ptr().cast::<Header>() }
+    }
+}
+
+impl<'q> End<'q> {
+    /// Locks this end, waiting at most until `deadline` — but at least [`LOCK_GRACE`], since
+    /// other processes hold it only to copy one message — and `None` when it stayed held: its
+    /// holder is stopped (SIGSTOP, a debugger) or stuck, and a timed call must not wait for it.
+    #[inline]
+    fn lock_until(&self, deadline: Deadline) -> Option<Guard<'q>> {
+        let header = self.inner.header();
+        let mutex = match self.role {
+            Role::Producer => &header.producers.mutex,
+            Role::Consumer => &header.consumers.mutex,
+        };
+        lock_mutex(mutex, deadline.at_least(LOCK_GRACE))?;
+        // SAFETY: RING_OFFSET is inside the mapping.
+        let ring = unsafe { self.inner.shm.ptr().add(RING_OFFSET) };
+        let ring_len = (self.inner.shm.size() - RING_OFFSET) as u64;
+        Some(Guard::locked(header, ring, ring_len, self.role))
+    }
+
+    // ANCHOR: wait_for_item
+    /// Locks the consumers' end once the queue holds a message, waiting at most until
+    /// `deadline`. Returns the lock, held, or `None` when the deadline passed with the queue
+    /// still empty (or with the consumers' lock still held by a stopped process).
+    #[inline]
+    fn wait_for_item(&self, deadline: Deadline) -> Option<Guard<'q>> {
+        // ANCHOR: exercise_2_3
+        loop {
+            let guard = self.lock_until(deadline)?;
+            if guard.state().count > 0 {
+                return Some(guard);
+            }
+            if deadline.passed() {
+                return None;
+            }
+            // Read the word, count ourselves as a waiter, and only then look once more: a put
+            // this second look misses committed after we were counted, so it sees the count
+            // and changes the word, and the futex_wait below returns at once instead of
+            // sleeping through that put.
+            let header = guard.header;
+            let seen = header.not_empty.load(Ordering::SeqCst);
+            let _waiting = Waiting::new(&header.empty_waiters);
+            if guard.state().count > 0 {
+                return Some(guard);
+            }
+            drop(guard);
+            futex_wait(&header.not_empty, seen, deadline.left());
         }
-        self.trace(began, "get", len, waited);
-        Ok(result)
+        // ANCHOR_END: exercise_2_3
+    }
+    // ANCHOR_END: wait_for_item
+
+    // ANCHOR: wait_for_room
+    /// Locks the producers' end once the queue has room for one more message (always, when
+    /// unbounded). Waits while it is full (or the producers' lock is held by a stopped
+    /// process), at most until `deadline`.
+    fn wait_for_room(&self, deadline: Deadline) -> Result<Guard<'q>, NoRoom> {
+        // ANCHOR: exercise_2_4
+        loop {
+            let guard = self.lock_until(deadline).ok_or(NoRoom::Full)?;
+            let maxsize = guard.header.maxsize;
+            if maxsize == 0 || guard.state().count < maxsize {
+                return Ok(guard);
+            }
+            if deadline.passed() {
+                return Err(NoRoom::Full);
+            }
+            let header = guard.header;
+            let seen = header.not_full.load(Ordering::SeqCst);
+            let _waiting = Waiting::new(&header.full_waiters);
+            if guard.state().count < maxsize {
+                return Ok(guard);
+            }
+            drop(guard);
+            futex_wait(&header.not_full, seen, deadline.left());
+        }
+        // ANCHOR_END: exercise_2_4
+    }
+    // ANCHOR_END: wait_for_room
+
+    /// Spins briefly while the queue looks empty, so that [`End::wait_for_item`] then finds
+    /// a message instead of sleeping.
+    ///
+    /// A consumer that finds the queue empty while a producer is busy putting would otherwise
+    /// sleep on the futex at once, and every following `put` would pay a wake-up system call and
+    /// the consumer a trip through the scheduler: microseconds per message, where a `put` takes
+    /// a fraction of one. Watching the producers' generation word for up to [`SPIN_FOR`] first
+    /// keeps a steady stream in user space. Between rounds of watching it yields the core, so
+    /// that on a busy machine the spin does not keep the producer it waits for from running.
+    ///
+    /// It takes no lock: "empty" is read from the consumers' last reading of the producers'
+    /// side, then from the two sides' published counts. That is only a hint — it may be stale by the time it is used — and a wrong hint costs at most one spin
+    /// or one skipped spin: `wait_for_item`, under the lock, decides.
+    #[inline]
+    fn spin_while_empty(&self, deadline: Deadline) {
+        if deadline.passed() {
+            // `get_nowait`: answer at once.
+            return;
+        }
+        let header = self.inner.header();
+        if header.consumers.saw_more() {
+            // Messages we already know of: the producers' line is not even read.
+            return;
+        }
+        let gen = header.producers.generation();
+        if header.count() > 0 {
+            return;
+        }
+        let until = Deadline::after(SPIN_FOR);
+        let mut backoff = 0;
+        while !until.passed() && !deadline.passed() {
+            for _ in 0..64 {
+                // Each look takes the producers' line from the producer, which must then fetch
+                // it back to commit: look less often the longer the wait (1, 2, 4 … 16 pauses
+                // between looks), so that a producer in the middle of a put is left alone.
+                for _ in 0..1u32 << backoff {
+                    std::hint::spin_loop();
+                }
+                if header.producers.generation() != gen {
+                    return;
+                }
+                backoff = (backoff + 1).min(4);
+            }
+            // On a machine with more runnable processes than cores, the producer we wait for
+            // may need this very core: offer it (a no-op when nobody else is runnable here).
+            std::thread::yield_now();
+        }
     }
 }

@@ -624,7 +624,7 @@ fn get_claimed_runs_before_the_item_leaves_and_a_claimer_killed_in_it_loses_noth
     assert_eq!(q.get_claimed(|x| seen = Some(*x)).expect("get"), 7);
     assert_eq!(seen, Some(7));
 
-    // A consumer SIGKILLed inside its claim (holding the queue's lock): the item stays.
+    // A consumer SIGKILLed inside its claim (holding the consumers' lock): the item stays.
     let (mut r, mut w) = support::pipe();
     let mut p = Process::new({
         let q = q.clone();
@@ -674,4 +674,153 @@ fn encoded_messages_travel_as_they_are() {
         q.get_encoded_nowait(<[u8]>::to_vec),
         Err(GetError::Closed)
     ));
+}
+
+// Producers and consumers have a lock each, and each side publishes its own half of the state
+// with one store: the states a kill can leave, and many of each side at once.
+
+#[test]
+fn a_producer_killed_after_writing_its_frame_before_publishing_leaves_no_trace() {
+    let q: Queue<ByteBuf> = Queue::new().expect("queue");
+    let mut oldest = 100;
+    q.put(big_message(0, oldest)).expect("put");
+    for (round, len) in [(1u32, 200_000usize), (2, 40), (3, 70_000)] {
+        let tx = q.clone();
+        let mut producer = Process::new(move || {
+            forkway_ipc::fault::die_before_next_publish();
+            let _ = tx.put(big_message(100 + round, len));
+        });
+        start(&mut producer);
+        assert_eq!(join_bounded(&producer), -9, "killed by its own fault hook");
+        // Its frame is in the ring but was never published: not there for anyone.
+        assert_eq!(q.qsize(), 1, "round {round}");
+        // The producers' lock died with it; the next put takes over and writes over the frame.
+        let len = 8 + round as usize;
+        q.put(big_message(round, len)).expect("put after the death");
+        assert_eq!(check(&q.get_nowait().expect("get"), oldest), 0);
+        assert_eq!(check(&q.get_nowait().expect("get"), len), round);
+        assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+        oldest = 8;
+        q.put(big_message(0, oldest)).expect("put");
+    }
+}
+
+#[test]
+fn a_consumer_killed_before_publishing_its_head_leaves_the_message_for_the_next_one_whole() {
+    const LEN: usize = 3 << 20;
+    let q: Queue<ByteBuf> = Queue::new().expect("queue");
+    q.put(big_message(1, LEN)).expect("put");
+    q.put(big_message(2, 16)).expect("put");
+    let rx = q.clone();
+    let mut consumer = Process::new(move || {
+        forkway_ipc::fault::die_after_next_claim();
+        // It reads the whole message (the claim), then dies before its get is published.
+        let _ = rx.get_claimed(|m| assert_eq!(m.len(), LEN));
+    });
+    start(&mut consumer);
+    assert_eq!(join_bounded(&consumer), -9, "killed by its own fault hook");
+    assert_eq!(q.qsize(), 2);
+    // Delivered once, whole, to the next consumer; the consumers' lock goes on after the death.
+    assert_eq!(check(&q.get_timeout(BOUND).expect("get"), LEN), 1);
+    assert_eq!(check(&q.get_timeout(BOUND).expect("get"), 16), 2);
+    assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+}
+
+/// What a consumer of [`mesh`] reports: the message's producer and number, and whether it was
+/// whole.
+#[derive(Debug, Serialize, Deserialize)]
+struct Got {
+    consumer: u32,
+    producer: u32,
+    seq: u32,
+    whole: bool,
+}
+
+/// `k` producer and `k` consumer processes on one queue, all at once; producer `p` puts
+/// `per_producer` messages of `len(seq)` bytes. Checks that every message arrives exactly once,
+/// whole, and that each consumer sees each producer's messages in order.
+fn mesh(k: u32, per_producer: u32, len: fn(u32) -> usize) {
+    use std::io::Write;
+    let q: Queue<ByteBuf> = Queue::new().expect("queue");
+    let results: Queue<Got> = Queue::new().expect("results");
+    // Everybody starts together (a barrier made of a pipe each way), so that puts, gets and
+    // the ring's growth overlap. (Lines up, single bytes down: writes this small are atomic,
+    // and several children read the one pipe.)
+    let (mut ready_r, ready_w) = support::pipe();
+    let (go_r, mut go_w) = support::pipe();
+    let mut procs = Vec::new();
+    for role in 0..2 * k {
+        let (q, results) = (q.clone(), results.clone());
+        let (mut ready_w, mut go_r) = (ready_w.try_clone().expect("dup"), go_r.try_clone().expect("dup"));
+        let mut p = Process::new(move || {
+            send_line(&mut ready_w, "ready");
+            // One byte each: several readers share the pipe.
+            wait_for_release(&mut go_r);
+            if role < k {
+                for seq in 0..per_producer {
+                    let id = role << 24 | seq;
+                    q.put(big_message(id, len(seq))).expect("put");
+                }
+            } else {
+                let consumer = role - k;
+                loop {
+                    let m = q.get().expect("get");
+                    if m.is_empty() {
+                        return;
+                    }
+                    let id = u32::from_le_bytes(m[..4].try_into().expect("4 bytes"));
+                    let whole = m.len() >= 8 && m == big_message(id, m.len()).as_slice();
+                    let got = Got {
+                        consumer,
+                        producer: id >> 24,
+                        seq: id & 0xff_ffff,
+                        whole,
+                    };
+                    results.put(got).expect("report");
+                }
+            }
+        });
+        start(&mut p);
+        procs.push(p);
+    }
+    drop((ready_w, go_r));
+    for _ in 0..2 * k {
+        assert_eq!(read_line(&mut ready_r), "ready");
+    }
+    go_w.write_all(&vec![b'!'; 2 * k as usize]).expect("go");
+    let total = k * per_producer;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut last = std::collections::BTreeMap::new();
+    for _ in 0..total {
+        let got = results.get_timeout(BOUND).expect("a report within BOUND");
+        assert!(got.whole, "a torn message: {got:?}");
+        assert!(seen.insert((got.producer, got.seq)), "delivered twice: {got:?}");
+        if let Some(prev) = last.insert((got.consumer, got.producer), got.seq) {
+            assert!(got.seq > prev, "out of order: {got:?} after {prev}");
+        }
+    }
+    for _ in 0..k {
+        q.put(ByteBuf::new()).expect("stop");
+    }
+    for p in &procs {
+        assert_eq!(join_bounded(p), 0);
+    }
+    assert_eq!(seen.len() as u32, total, "every message exactly once");
+    assert!(q.is_empty() && results.is_empty());
+}
+
+#[test]
+fn two_producers_two_consumers_every_message_once_in_order() {
+    mesh(2, 3000, |_| 8);
+}
+
+#[test]
+fn four_producers_four_consumers_every_message_once_in_order() {
+    mesh(4, 1500, |seq| 8 + (seq as usize % 5) * 40);
+}
+
+#[test]
+fn the_ring_grows_while_producers_and_consumers_are_busy() {
+    // Sizes rising to 512 KiB: the ring doubles again and again while both sides work.
+    mesh(2, 120, |seq| 8 + (seq as usize * 4409) % (512 << 10));
 }

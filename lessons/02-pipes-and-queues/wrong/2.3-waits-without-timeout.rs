@@ -1,18 +1,22 @@
 // wrong: sleeps on the futex without the time left, so get_timeout on an empty queue never returns.
         loop {
-            let guard = self.lock();
+            let guard = self.lock_until(deadline)?;
             if guard.state().count > 0 {
                 return Some(guard);
             }
             if deadline.passed() {
                 return None;
             }
-            // Read the word *while holding the lock*: a put after we unlock must change it, so
-            // the futex_wait below returns at once instead of sleeping through that put.
+            // Read the word, count ourselves as a waiter, and only then look once more: a put
+            // this second look misses committed after we were counted, so it sees the count
+            // and changes the word, and the futex_wait below returns at once instead of
+            // sleeping through that put.
             let header = guard.header;
             let seen = header.not_empty.load(Ordering::SeqCst);
             let _waiting = Waiting::new(&header.empty_waiters);
+            if guard.state().count > 0 {
+                return Some(guard);
+            }
             drop(guard);
             futex_wait(&header.not_empty, seen, None);
         }
-

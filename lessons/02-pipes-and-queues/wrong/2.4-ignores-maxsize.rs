@@ -1,6 +1,6 @@
 // wrong: a put never waits for room: the queue's maxsize is ignored.
         loop {
-            let guard = self.lock();
+            let guard = self.lock_until(deadline).ok_or(NoRoom::Full)?;
             let maxsize = guard.header.maxsize;
             if maxsize == 0 || maxsize > 0 {
                 return Ok(guard);
@@ -11,7 +11,9 @@
             let header = guard.header;
             let seen = header.not_full.load(Ordering::SeqCst);
             let _waiting = Waiting::new(&header.full_waiters);
+            if maxsize > 0 {
+                return Ok(guard);
+            }
             drop(guard);
             futex_wait(&header.not_full, seen, deadline.left());
         }
-

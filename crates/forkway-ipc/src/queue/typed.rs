@@ -73,7 +73,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Puts `item` only if there is room now. Python's `put_nowait(item)`. (It waits for the
-    /// queue's internal lock, which other processes hold only to copy one message, at most
+    /// producers' internal lock, which other producers hold only to copy one message, at most
     /// [`LOCK_GRACE`](forkway_sys::LOCK_GRACE).)
     ///
     /// # Errors
@@ -98,13 +98,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_until(Deadline::never())
     }
 
-    /// Takes the oldest message like [`Queue::get`], and calls `claim(&item)` while the queue is
-    /// still locked, before the item leaves it.
+    /// Takes the oldest message like [`Queue::get`], and calls `claim(&item)` while the
+    /// consumers' lock is still held, before the item leaves the queue.
     ///
     /// A process killed before `claim` returns leaves the item in the queue; once the item is
     /// gone from the queue, its `claim` has run. A consumer that records what it holds in shared
     /// memory (a pool worker publishing its task's number) thereby never holds an item nobody
-    /// knows about. Keep `claim` short: every other producer and consumer waits for it.
+    /// knows about. Keep `claim` short: every other consumer waits for it (producers do not).
     ///
     /// # Errors
     /// As [`Queue::get`]; `claim` is not called for a message that does not decode.
@@ -130,7 +130,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Takes the oldest message if there is one now. Python's `get_nowait()`. (It waits for
-    /// the queue's internal lock at most [`LOCK_GRACE`](forkway_sys::LOCK_GRACE), as [`Queue::put_nowait`].)
+    /// the consumers' internal lock at most [`LOCK_GRACE`](forkway_sys::LOCK_GRACE), as [`Queue::put_nowait`].)
     ///
     /// # Errors
     /// [`GetError::Empty`] at once when empty; otherwise as [`Queue::get`].
@@ -162,7 +162,7 @@ impl<T> Queue<T> {
     }
 
     /// Takes the oldest message, waiting at most `timeout`, and returns what `read` makes of
-    /// its bytes. `read` runs while the queue is locked: keep it short (a copy, a header).
+    /// its bytes. `read` runs while the consumers' lock is held: keep it short (a copy, a header).
     ///
     /// # Errors
     /// [`GetError::Empty`] when nothing came in time; [`GetError::Closed`] after `close`.
