@@ -406,13 +406,13 @@ fn serve(sock: OwnedFd, owner: u32, main_thread: bool, relay_only: bool) -> i32 
 // ANCHOR: relay_exit
 /// Reaps an ended child and writes its exit code into its status pipe.
 fn relay_exit(child: Child) {
-    // ANCHOR: exercise_7_1
+    // ANCHOR: exercise_7_2
     let _ = child.process.join();
     if let Some(code) = child.process.exitcode() {
         let _ = nix::unistd::write(&child.status, &code.to_le_bytes());
     }
     keep_on_fork(child.status.as_raw_fd());
-    // ANCHOR_END: exercise_7_1
+    // ANCHOR_END: exercise_7_2
 }
 // ANCHOR_END: relay_exit
 

@@ -82,10 +82,10 @@ where
     Args: DeserializeOwned,
 {
     const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
-    // ANCHOR: exercise_7_2
+    // ANCHOR: exercise_7_1
     let entry = run_entry::<F, Args> as Entry as usize;
     (entry as i64).wrapping_sub(anchor as Entry as usize as i64)
-    // ANCHOR_END: exercise_7_2
+    // ANCHOR_END: exercise_7_1
 }
 // ANCHOR_END: entry_offset
 

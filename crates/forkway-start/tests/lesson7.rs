@@ -1,10 +1,12 @@
-//! Lesson 7's graded checks: the forkserver relays exit codes (7.1), a target travels as an
-//! offset (7.2), and a spawned child takes over in `bootstrap` (7.3).
+//! Lesson 7's graded checks: a target travels as an offset (7.1), the forkserver relays exit
+//! codes (7.2), and a spawned child takes over in `bootstrap` (7.3).
 //! Run them with `cargo xtask lesson 7` (or `cargo test -p forkway-start --test lesson7`).
 //!
-//! The forkserver checks call no `bootstrap`, so they grade exercises 7.1 and 7.2 alone. They
-//! force the relay (`forkserver::force_relay`) before the first forkserver start, so that the
-//! server relays exit codes even where it could make its children ours.
+//! The forkserver checks call no `bootstrap`, so they grade exercises 7.1 and 7.2 without 7.3.
+//! The relay checks force the relay (`forkserver::force_relay`) before the first forkserver
+//! start, so that this process's server relays exit codes even where it could make its children
+//! ours. The offset check must not need the relay: it runs in a child process of its own, whose
+//! own server makes its children the caller's.
 
 use std::time::Duration;
 
@@ -93,19 +95,59 @@ fn other_target(x: u8) -> i32 {
     i32::from(x) + 100
 }
 
+/// What the offset check's own process exits with.
+mod offset_outcome {
+    pub const RIGHT: i32 = 0;
+    pub const WRONG_ARGUMENTS: i32 = 10;
+    pub const CONFUSED: i32 = 11;
+    pub const TARGET_NOT_RUN: i32 = 12;
+}
+
 #[test]
 fn a_forkserver_child_runs_the_target_it_was_given() {
-    forkserver::force_relay(true);
-    let ctx = Context::new(StartMethod::Forkserver);
-    let got = run(&mut ctx.process(checks_arguments, ("seven".to_owned(), vec![1u32, 2, 3], true)))
-        .expect("start and join");
-    assert_eq!(
-        got,
-        Some(0),
-        "the target ran with its arguments (4: wrong arguments)"
-    );
-    let got = run(&mut ctx.process(other_target, (5u8,))).expect("start and join");
-    assert_eq!(got, Some(105), "a second target is not confused with the first");
+    // A forkserver belongs to one process, and this process's relays (the checks above force
+    // it), which is exercise 7.2's code. So this check, exercise 7.1's, starts its forkserver
+    // children from a forked process of its own, which leaves the relay off: its server makes
+    // them that process's own children, joined by the kernel.
+    let mut checker = forkway_process::Process::fallible(|| {
+        forkserver::force_relay(false);
+        let ctx = Context::new(StartMethod::Forkserver);
+        let first = run(&mut ctx.process(checks_arguments, ("seven".to_owned(), vec![1u32, 2, 3], true)));
+        let second = run(&mut ctx.process(other_target, (5u8,)));
+        match (first, second) {
+            (Ok(Some(0)), Ok(Some(105))) => offset_outcome::RIGHT,
+            (Ok(Some(4)), _) => offset_outcome::WRONG_ARGUMENTS,
+            (Ok(Some(0)), _) => offset_outcome::CONFUSED,
+            (first, second) => {
+                eprintln!("the offset check's forkserver children: {first:?}, then {second:?}");
+                offset_outcome::TARGET_NOT_RUN
+            }
+        }
+    })
+    .with_name("offset-check");
+    checker.start().expect("start the offset check's process");
+    let ended = checker
+        .join_timeout(2 * BOUND)
+        .expect("join the offset check's process");
+    if !ended {
+        let _ = checker.kill();
+        let _ = checker.join();
+        panic!("the offset check did not end within {:?}", 2 * BOUND);
+    }
+    match checker.exitcode() {
+        Some(offset_outcome::RIGHT) => {}
+        Some(offset_outcome::WRONG_ARGUMENTS) => {
+            panic!("the target ran, but not with the arguments it was given")
+        }
+        Some(offset_outcome::CONFUSED) => {
+            panic!("the first target ran; a second target was confused with it (or did not run)")
+        }
+        Some(offset_outcome::TARGET_NOT_RUN) => panic!(
+            "a forkserver child did not run its target (a crash such as -11, SIGSEGV, means it \
+             jumped to a wrong address; its codes are printed above)"
+        ),
+        other => panic!("the offset check's process ended with {other:?} (a panic: see above)"),
+    }
 }
 
 fn child_of(parent: u32, answer: i32) -> i32 {
