@@ -52,6 +52,51 @@ where
     run_chunk::<A, R, Plain<F>> as Trampoline as usize
 }
 
+/// The address of the plain-data trampoline for `F: Fn(A) -> R` (see `plain.rs`): its chunks'
+/// arguments are plain records, and it answers with records when every result is one.
+pub(crate) fn plain_trampoline<F, A, R>(_task: F) -> usize
+where
+    F: Fn(A) -> R + Copy,
+    A: DeserializeOwned,
+    R: Serialize,
+{
+    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
+    run_plain_chunk::<A, R, Plain<F>> as Trampoline as usize
+}
+
+/// The plain-data trampoline for a `starmap` task of argument tuple `Args`.
+pub(crate) fn plain_star_trampoline<F, Args, R>(_task: F) -> usize
+where
+    F: StarFn<Args, R>,
+    Args: DeserializeOwned,
+    R: Serialize,
+{
+    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
+    run_plain_chunk::<Args, R, Star<F>> as Trampoline as usize
+}
+
+/// The address of the arena trampoline for `F: Fn(A) -> R` (see `arena.rs`).
+pub(crate) fn arena_trampoline<F, A, R>(_task: F) -> usize
+where
+    F: Fn(A) -> R + Copy,
+    A: DeserializeOwned,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
+    run_arena_chunk::<A, R, Plain<F>> as Trampoline as usize
+}
+
+/// The arena trampoline for a `starmap` task of argument tuple `Args`.
+pub(crate) fn arena_star_trampoline<F, Args, R>(_task: F) -> usize
+where
+    F: StarFn<Args, R>,
+    Args: DeserializeOwned,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
+    run_arena_chunk::<Args, R, Star<F>> as Trampoline as usize
+}
+
 /// The address of the trampoline for a `starmap` task of argument tuple `Args`.
 pub(crate) fn star_trampoline<F, Args, R>(_task: F) -> usize
 where
@@ -167,27 +212,61 @@ where
 {
     let outcome: ChunkOutcome<R> = match decode_args::<A>(args) {
         Err(error) => ChunkOutcome::Failed(error),
-        Ok(args) => {
-            let mut ok = Vec::with_capacity(args.len());
-            let mut args = args.into_iter();
-            loop {
-                let Some(arg) = args.next() else {
-                    break ChunkOutcome::AllOk(ok);
-                };
-                match run_one::<A, R, C>(arg) {
-                    Ok(value) => ok.push(value),
-                    Err(error) => {
-                        // The slow path from here on: one Result per task.
-                        let mut mixed: Vec<Result<R, TaskError>> = ok.into_iter().map(Ok).collect();
-                        mixed.push(Err(error));
-                        mixed.extend(args.map(run_one::<A, R, C>));
-                        break ChunkOutcome::Mixed(mixed);
-                    }
-                }
-            }
-        }
+        Ok(args) => run_all::<A, R, C>(args),
     };
     encode_outcome(outcome, out);
+}
+
+/// As [`run_chunk`], for a chunk whose arguments are plain records: the results go back as
+/// records too when they all are (`plain.rs`), else as the ordinary outcome.
+fn run_plain_chunk<A, R, C>(args: &[u8], out: &mut Vec<u8>)
+where
+    A: DeserializeOwned,
+    R: Serialize,
+    C: Call<A, R>,
+{
+    let outcome: ChunkOutcome<R> = match crate::plain::decode_frame::<A>(args) {
+        Err(error) => ChunkOutcome::Failed(TaskError::ArgsNotDecodable(error.to_string())),
+        Ok(args) => run_all::<A, R, C>(args),
+    };
+    if let ChunkOutcome::AllOk(values) = &outcome {
+        out.clear();
+        out.push(crate::plain::PLAIN_REPLY);
+        if crate::plain::encode_frame_into(values, out) {
+            return;
+        }
+    }
+    encode_outcome(outcome, out);
+}
+
+fn run_arena_chunk<A, R, C>(task: &[u8], out: &mut Vec<u8>)
+where
+    A: DeserializeOwned,
+    R: Serialize + DeserializeOwned + 'static,
+    C: Call<A, R>,
+{
+    crate::arena::work::<A, R>(task, out, run_one::<A, R, C>);
+}
+
+/// Runs the task on every argument of a chunk.
+fn run_all<A, R, C: Call<A, R>>(args: Vec<A>) -> ChunkOutcome<R> {
+    let mut ok = Vec::with_capacity(args.len());
+    let mut args = args.into_iter();
+    loop {
+        let Some(arg) = args.next() else {
+            break ChunkOutcome::AllOk(ok);
+        };
+        match run_one::<A, R, C>(arg) {
+            Ok(value) => ok.push(value),
+            Err(error) => {
+                // The slow path from here on: one Result per task.
+                let mut mixed: Vec<Result<R, TaskError>> = ok.into_iter().map(Ok).collect();
+                mixed.push(Err(error));
+                mixed.extend(args.map(run_one::<A, R, C>));
+                break ChunkOutcome::Mixed(mixed);
+            }
+        }
+    }
 }
 
 fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
