@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use crate::plain::{kind_of, width_of, Kind, OneField, RawOut, RecordWriter};
 use crate::supervise::Shared;
+use crate::task::Batch;
 use crate::wire::{encode_outcome, ChunkOutcome};
 use crate::TaskError;
 
@@ -185,12 +186,13 @@ pub(crate) fn encode_job<A: Serialize>(
 /// In a worker: runs an arena chunk (its task message made by [`encode_job`]), storing each
 /// result in its place and answering [`ARENA_REPLY`] in `out`; when a task fails, the whole
 /// chunk's outcome goes back by the queue, as on the ordinary path.
-pub(crate) fn work<A, R>(task: &[u8], out: &mut Vec<u8>, run: impl Fn(A) -> Result<R, TaskError>)
+pub(crate) fn work<A, R, B>(task: &[u8], out: &mut Vec<u8>)
 where
     A: DeserializeOwned,
     R: Serialize + DeserializeOwned + 'static,
+    B: Batch<A, R>,
 {
-    let outcome = match work_in_arena(task, &run) {
+    let outcome = match work_in_arena::<A, R, B>(task) {
         Ok(None) => {
             out.clear();
             out.push(ARENA_REPLY);
@@ -205,13 +207,11 @@ where
 /// `Ok(None)`: every result is in the arena. `Ok(Some(_))`: some task failed, here is every
 /// result. `Err`: the chunk could not run.
 #[allow(clippy::type_complexity)]
-fn work_in_arena<A, R>(
-    task: &[u8],
-    run: &impl Fn(A) -> Result<R, TaskError>,
-) -> Result<Option<Vec<Result<R, TaskError>>>, TaskError>
+fn work_in_arena<A, R, B>(task: &[u8]) -> Result<Option<Vec<Result<R, TaskError>>>, TaskError>
 where
     A: DeserializeOwned,
     R: Serialize + DeserializeOwned + 'static,
+    B: Batch<A, R>,
 {
     let bad = |why: &str| TaskError::ArgsNotDecodable(format!("an arena chunk {why}"));
     let (base, size) = worker_arena().ok_or_else(|| bad("reached a worker without the arena"))?;
@@ -231,7 +231,7 @@ where
             .and_then(|len| Some((len, at.checked_add(len)?)))
             .filter(|(_, end)| *end <= size)
     };
-    let (Some((args_len, _)), Some((results_len, _))) = (
+    let (Some((args_len, _)), Some(_)) = (
         inside(args_at, width_of(&shape)),
         inside(results_at, kind.width()),
     ) else {
@@ -248,37 +248,54 @@ where
     // SAFETY: as above, for this chunk's result area, which only this worker writes.
     let results = base.wrapping_add(results_at);
     let width = kind.width();
-    let mut args = args.into_iter().enumerate();
-    while let Some((i, arg)) = args.next() {
-        match run(arg) {
-            Ok(value) => {
-                // SAFETY: item `i`'s result, inside this chunk's result area (checked above),
-                // which only this worker writes.
-                let slot = unsafe { OneField::new(kind, results.add(i * width)) };
-                if slot.write(&value).is_err() {
-                    // `kind` is `R`'s own (`kind_of`), so only a broken Serialize gets here.
-                    return Err(TaskError::ResultNotSerializable(
-                        "a result that is not the primitive its type is".to_owned(),
-                    ));
-                }
-            }
+    let mut args = args.into_iter();
+    // Item `i`'s result goes to slot `i`; a task that panicked leaves its slot unwritten and
+    // its error here.
+    let mut i = 0;
+    let mut failed: Vec<(usize, TaskError)> = Vec::new();
+    let mut unwritable = false;
+    loop {
+        let store = |value: R| {
+            // SAFETY: item `i`'s result, inside this chunk's result area (checked above), which
+            // only this worker writes; `i < count`, as there are `count` arguments.
+            let slot = unsafe { OneField::new(kind, results.add(i * width)) };
+            // `kind` is `R`'s own (`kind_of`): only a broken Serialize is refused.
+            unwritable |= slot.write(&value).is_err();
+            i += 1;
+        };
+        match B::run_until_panic(&mut args, store) {
+            Ok(()) => break,
             Err(error) => {
-                // The slow path from here on: the results so far back out of the arena, one
-                // Result per task.
-                let done = i * width;
-                // SAFETY: the bytes this worker just wrote, inside its result area.
-                let written = unsafe { std::slice::from_raw_parts(base.add(results_at), done) };
-                let mut values = Vec::new();
-                crate::plain::read_results::<R>(kind, written, &mut values)
-                    .map_err(|e| TaskError::ResultNotSerializable(e.to_string()))?;
-                let mut mixed: Vec<Result<R, TaskError>> = values.into_iter().map(Ok).collect();
-                mixed.push(Err(error));
-                mixed.extend(args.map(|(_, arg)| run(arg)));
-                return Ok(Some(mixed));
+                failed.push((i, error));
+                i += 1;
             }
         }
     }
-    Ok(None)
+    if unwritable {
+        return Err(TaskError::ResultNotSerializable(
+            "a result that is not the primitive its type is".to_owned(),
+        ));
+    }
+    if failed.is_empty() {
+        return Ok(None);
+    }
+    // Some task failed: every result goes back by the queue, one Result per task, as on the
+    // ordinary path.
+    let mut failed = failed.into_iter().peekable();
+    let mut mixed = Vec::with_capacity(count);
+    for item in 0..count {
+        if failed.peek().is_some_and(|(at, _)| *at == item) {
+            mixed.extend(failed.next().map(|(_, error)| Err(error)));
+            continue;
+        }
+        // SAFETY: item `item`'s slot, which this worker wrote (its task returned).
+        let bytes = unsafe { std::slice::from_raw_parts(results.add(item * width), width) };
+        let mut value = Vec::with_capacity(1);
+        crate::plain::read_results::<R>(kind, bytes, &mut value)
+            .map_err(|e| TaskError::ResultNotSerializable(e.to_string()))?;
+        mixed.extend(value.pop().map(Ok));
+    }
+    Ok(Some(mixed))
 }
 
 /// Where a map's results are, for its sink in the parent.

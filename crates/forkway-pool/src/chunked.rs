@@ -160,12 +160,14 @@ impl Pool {
                     let area = ResultArea { lease, at, kind };
                     let sink = MapSink::<R>::with_arena(n, area);
                     let job = self.submit(run.arena, chunks, Box::new(sink), false)?;
+                    self.count_path(0);
                     return Ok(MapResult::new(self, job));
                 }
             }
         }
         if let Some(chunks) = crate::plain::encode_chunks(&items, size) {
             let job = self.submit(run.plain, chunks, Box::new(MapSink::<R>::new(n)), false)?;
+            self.count_path(1);
             return Ok(MapResult::new(self, job));
         }
         // Encode every chunk before sending any: an argument that does not serialize fails the
@@ -176,6 +178,7 @@ impl Pool {
             .map(|(i, chunk)| Ok((i * size, chunk.len(), encode_args(chunk)?)))
             .collect::<Result<Vec<_>, PoolError>>()?;
         let job = self.submit(run.ordinary, chunks, Box::new(MapSink::<R>::new(n)), false)?;
+        self.count_path(2);
         Ok(MapResult::new(self, job))
     }
 

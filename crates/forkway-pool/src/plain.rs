@@ -156,15 +156,6 @@ impl RecordWriter {
         self.shape.iter().map(|k| k.width()).sum()
     }
 
-    /// A writer of records of one field of `kind` (a result whose type is known).
-    pub(crate) fn of_kind(kind: Kind) -> RecordWriter {
-        RecordWriter {
-            shape: vec![kind],
-            learning: false,
-            field: 0,
-        }
-    }
-
     #[inline]
     fn field<O: Out>(&mut self, kind: Kind, bytes: &[u8], out: &mut O) -> Result<(), NotPlain> {
         if self.learning {
@@ -235,6 +226,7 @@ impl Out for RawOut {
 
 /// Encodes a frame of `values`: `None` when they are not all plain records of one shape (an
 /// empty frame has no shape).
+#[cfg(test)]
 pub(crate) fn encode_frame<T: Serialize>(values: &[T]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     encode_frame_into(values, &mut out).then_some(out)

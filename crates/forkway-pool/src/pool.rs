@@ -45,6 +45,9 @@ pub struct Pool {
     /// How the workers start (lesson 7).
     pub(crate) ctx: Context,
     creator: u32,
+    /// How many `map`/`starmap` jobs took each path: the arena, records in the task message,
+    /// the pool's format ([`Pool::map_paths`]).
+    pub(crate) paths: std::cell::Cell<[u64; 3]>,
 }
 
 /// Configures a [`Pool`]: `Pool(processes, initializer, maxtasksperchild)` in Python.
@@ -159,6 +162,7 @@ impl PoolBuilder {
             init_entry: self.init_entry,
             ctx,
             creator: std::process::id(),
+            paths: std::cell::Cell::new([0; 3]),
         };
         if self.fault_first_claim {
             pool.shared
@@ -186,6 +190,20 @@ impl Pool {
     /// A builder for the other options (initializer, `maxtasksperchild`, the default size).
     pub fn builder() -> PoolBuilder {
         PoolBuilder::default()
+    }
+
+    /// How many `map`/`starmap` jobs (the `_async` and [`Chunked`] ones included) went by each
+    /// path so far: `[arena, records, ordinary]` — plain data through the shared arena, plain
+    /// records in the task messages, the pool's format. For the tests of the fast path.
+    #[doc(hidden)]
+    pub fn map_paths(&self) -> [u64; 3] {
+        self.paths.get()
+    }
+
+    pub(crate) fn count_path(&self, path: usize) {
+        let mut paths = self.paths.get();
+        paths[path] += 1;
+        self.paths.set(paths);
     }
 
     /// The number of workers the pool keeps running.

@@ -122,7 +122,7 @@ pub(crate) unsafe fn trampoline_at(run: usize) -> Trampoline {
 }
 
 /// Calls a task of kind `Self` on one argument.
-trait Call<A, R> {
+pub(crate) trait Call<A, R> {
     fn call(args: A) -> R;
 }
 
@@ -245,7 +245,49 @@ where
     R: Serialize + DeserializeOwned + 'static,
     C: Call<A, R>,
 {
-    crate::arena::work::<A, R>(task, out, run_one::<A, R, C>);
+    crate::arena::work::<A, R, Tasks<C>>(task, out);
+}
+
+/// Runs tasks of kind `C` in a batch: what `arena.rs` calls, without naming `C`.
+pub(crate) trait Batch<A, R> {
+    /// [`run_until_panic`] for these tasks.
+    fn run_until_panic(args: &mut std::vec::IntoIter<A>, store: impl FnMut(R)) -> Result<(), TaskError>;
+}
+
+pub(crate) struct Tasks<C>(std::marker::PhantomData<C>);
+
+impl<A, R, C: Call<A, R>> Batch<A, R> for Tasks<C> {
+    #[inline]
+    fn run_until_panic(args: &mut std::vec::IntoIter<A>, store: impl FnMut(R)) -> Result<(), TaskError> {
+        run_until_panic::<A, R, C>(args, store)
+    }
+}
+
+/// Runs the task on `args` in order, handing each result to `store`, until one panics: that
+/// task's error, with `args` left holding the tasks after it. One unwinding guard for the
+/// whole run instead of one per task, which costs a call each (the task itself is then
+/// inlined into the loop): a panic is still its task's own error, and the tasks after it
+/// still run (the caller calls again).
+fn run_until_panic<A, R, C: Call<A, R>>(
+    args: &mut std::vec::IntoIter<A>,
+    mut store: impl FnMut(R),
+) -> Result<(), TaskError> {
+    if forkway_trace::begin().is_some() {
+        // Tracing: one event per task, as on the ordinary path.
+        for arg in args {
+            store(run_one::<A, R, C>(arg)?);
+        }
+        return Ok(());
+    }
+    IN_TASK.with(|t| t.set(true));
+    // `store` only writes a value where it belongs; it cannot panic.
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        for arg in &mut *args {
+            store(C::call(arg));
+        }
+    }));
+    IN_TASK.with(|t| t.set(false));
+    outcome.map_err(panic_error)
 }
 
 /// Runs the task on every argument of a chunk.
@@ -278,7 +320,12 @@ fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
         let ok = forkway_trace::Arg::Int(outcome.is_ok().into());
         forkway_trace::complete(start, "pool", "task", 0, &[("ok", ok)]);
     }
-    outcome.map_err(|payload| {
+    outcome.map_err(panic_error)
+}
+
+/// The error of a task that panicked with `payload`.
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> TaskError {
+    {
         if forkway_process::requested_exit_code(payload.as_ref()).is_some() {
             // `forkway::exit(n)` in a task ends the worker with that code, as it would end any
             // child (and as `std::process::exit` does): the parent reports `WorkerDied` for
@@ -294,5 +341,5 @@ fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
             location,
             pid: std::process::id(),
         }
-    })
+    }
 }
