@@ -1101,7 +1101,7 @@ impl<'de, const K: u8> de::Deserializer<'de> for OneReader<'_, K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
+    use serde::{Deserialize, Serialize};
 
     fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(values: &[T]) {
         let frame = encode_frame(values).expect("plain");
