@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::plain::{kind_of, width_of, Kind, OneField, RawOut, RecordWriter};
 use crate::supervise::Shared;
-use crate::task::Batch;
+use crate::task::{Args, Batch};
 use crate::wire::{encode_outcome, ChunkOutcome};
 use crate::TaskError;
 
@@ -248,26 +248,29 @@ where
     // SAFETY: as above, for this chunk's result area, which only this worker writes.
     let results = base.wrapping_add(results_at);
     let width = kind.width();
-    let mut args = args.into_iter();
+    let mut args = Args::new(args);
     // Item `i`'s result goes to slot `i`; a task that panicked leaves its slot unwritten and
     // its error here.
-    let mut i = 0;
     let mut failed: Vec<(usize, TaskError)> = Vec::new();
     let mut unwritable = false;
     loop {
-        let store = |value: R| {
+        let store = |i: usize, value: R| {
             // SAFETY: item `i`'s result, inside this chunk's result area (checked above), which
             // only this worker writes; `i < count`, as there are `count` arguments.
             let slot = unsafe { OneField::new(kind, results.add(i * width)) };
             // `kind` is `R`'s own (`kind_of`): only a broken Serialize is refused.
-            unwritable |= slot.write(&value).is_err();
-            i += 1;
+            if slot.write(&value).is_err() {
+                unwritable = true;
+            }
         };
         match B::run_until_panic(&mut args, store) {
             Ok(()) => break,
             Err(error) => {
-                failed.push((i, error));
-                i += 1;
+                // The panicking task's argument was taken: the next one is after it.
+                failed.push((args.taken() - 1, error));
+                if args.is_done() {
+                    break;
+                }
             }
         }
     }

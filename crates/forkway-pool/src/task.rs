@@ -11,6 +11,7 @@
 //! into a compile-time error instead of a worker reading garbage.
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::de::DeserializeOwned;
@@ -232,7 +233,7 @@ where
     if let ChunkOutcome::AllOk(values) = &outcome {
         out.clear();
         out.push(crate::plain::PLAIN_REPLY);
-        if crate::plain::encode_frame_into(values, out) {
+        if crate::plain::encode_frame_into(&values[..], out) {
             return;
         }
     }
@@ -251,39 +252,89 @@ where
 /// Runs tasks of kind `C` in a batch: what `arena.rs` calls, without naming `C`.
 pub(crate) trait Batch<A, R> {
     /// [`run_until_panic`] for these tasks.
-    fn run_until_panic(args: &mut std::vec::IntoIter<A>, store: impl FnMut(R)) -> Result<(), TaskError>;
+    fn run_until_panic(args: &mut Args<A>, store: impl FnMut(usize, R)) -> Result<(), TaskError>;
 }
 
 pub(crate) struct Tasks<C>(std::marker::PhantomData<C>);
 
 impl<A, R, C: Call<A, R>> Batch<A, R> for Tasks<C> {
     #[inline]
-    fn run_until_panic(args: &mut std::vec::IntoIter<A>, store: impl FnMut(R)) -> Result<(), TaskError> {
+    fn run_until_panic(args: &mut Args<A>, store: impl FnMut(usize, R)) -> Result<(), TaskError> {
         run_until_panic::<A, R, C>(args, store)
     }
 }
 
-/// Runs the task on `args` in order, handing each result to `store`, until one panics: that
-/// task's error, with `args` left holding the tasks after it. One unwinding guard for the
-/// whole run instead of one per task, which costs a call each (the task itself is then
-/// inlined into the loop): a panic is still its task's own error, and the tasks after it
-/// still run (the caller calls again).
-fn run_until_panic<A, R, C: Call<A, R>>(
-    args: &mut std::vec::IntoIter<A>,
-    mut store: impl FnMut(R),
-) -> Result<(), TaskError> {
+/// A chunk's arguments, taken one by one by index: what is left of them when a task panics
+/// is known without a counter the loop would have to keep in memory.
+pub(crate) struct Args<A> {
+    values: Vec<ManuallyDrop<A>>,
+    /// The index of the first argument not yet taken.
+    next: usize,
+}
+
+impl<A> Args<A> {
+    pub(crate) fn new(values: Vec<A>) -> Args<A> {
+        let mut values = ManuallyDrop::new(values);
+        let (ptr, len, cap) = (values.as_mut_ptr(), values.len(), values.capacity());
+        // SAFETY: `ManuallyDrop<A>` has `A`'s layout (`repr(transparent)`), so this is the
+        // same allocation with the same elements; the original vector is forgotten.
+        let values = unsafe { Vec::from_raw_parts(ptr.cast::<ManuallyDrop<A>>(), len, cap) };
+        Args { values, next: 0 }
+    }
+
+    /// How many arguments were taken (the last of them by the task that panicked, after a
+    /// panic).
+    pub(crate) fn taken(&self) -> usize {
+        self.next
+    }
+
+    /// Whether every argument was taken.
+    pub(crate) fn is_done(&self) -> bool {
+        self.next >= self.values.len()
+    }
+}
+
+impl<A> Drop for Args<A> {
+    fn drop(&mut self) {
+        let next = self.next.min(self.values.len());
+        for value in &mut self.values[next..] {
+            // SAFETY: arguments from `next` on were never taken, so each is dropped once.
+            unsafe { ManuallyDrop::drop(value) };
+        }
+    }
+}
+
+/// Runs the task on the arguments not yet taken, in order, handing each result and its index
+/// to `store`, until one panics: that task's error (the arguments after it are still there, for
+/// another call). One unwinding guard for the whole run instead of one per task, which costs a
+/// call each (here the task is inlined into the loop): a panic is still its task's own error,
+/// and the tasks after it still run.
+fn run_until_panic<A, R, C: Call<A, R>>(args: &mut Args<A>, mut store: impl FnMut(usize, R)) -> Result<(), TaskError> {
     if forkway_trace::begin().is_some() {
         // Tracing: one event per task, as on the ordinary path.
-        for arg in args {
-            store(run_one::<A, R, C>(arg)?);
+        while let Some(value) = args.values.get_mut(args.next) {
+            let i = args.next;
+            args.next += 1;
+            // SAFETY: argument `i` was not taken (`next` was `i`), and `next` moved past it.
+            let arg = unsafe { ManuallyDrop::take(value) };
+            store(i, run_one::<A, R, C>(arg)?);
         }
         return Ok(());
     }
     IN_TASK.with(|t| t.set(true));
     // `store` only writes a value where it belongs; it cannot panic.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        for arg in &mut *args {
-            store(C::call(arg));
+        let values: &mut [ManuallyDrop<A>] = &mut args.values;
+        let len = values.len();
+        let mut i = args.next;
+        let next: &mut usize = &mut args.next;
+        while i < len {
+            // Published before the call, so that a panic leaves it past this argument.
+            *next = i + 1;
+            // SAFETY: argument `i` was not taken (`next` was `i`), and `next` moved past it.
+            let arg = unsafe { ManuallyDrop::take(&mut values[i]) };
+            store(i, C::call(arg));
+            i += 1;
         }
     }));
     IN_TASK.with(|t| t.set(false));
@@ -321,6 +372,7 @@ fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
         forkway_trace::complete(start, "pool", "task", 0, &[("ok", ok)]);
     }
     outcome.map_err(panic_error)
+
 }
 
 /// The error of a task that panicked with `payload`.
