@@ -7,10 +7,7 @@ use serde::Serialize;
 use crate::chunk::default_chunksize;
 use crate::result::{IMap, ImapSink, MapResult, MapSink};
 use crate::arena::{Lease, ResultArea};
-use crate::task::{
-    arena_star_trampoline, arena_trampoline, plain_star_trampoline, plain_trampoline, star_trampoline,
-    trampoline, StarFn,
-};
+use crate::task::{arena_star_trampoline, arena_trampoline, star_trampoline, trampoline, StarFn};
 use crate::wire::encode_args;
 use crate::{Pool, PoolError, Wire};
 
@@ -18,11 +15,10 @@ use crate::{Pool, PoolError, Wire};
 /// every worker busy, few enough that an endless iterator runs in bounded memory.
 const IMAP_CHUNKS_PER_WORKER: usize = 4;
 
-/// A map task's three trampolines: for chunks in the pool's format, as plain records in the
-/// task message (`plain.rs`), and in the arena (`arena.rs`).
+/// A map task's two trampolines: for chunks in the pool's format, and for chunks of plain data
+/// in the shared arena (`arena.rs`).
 struct Runs {
     ordinary: usize,
-    plain: usize,
     arena: usize,
 }
 
@@ -62,7 +58,6 @@ impl<'p> Chunked<'p> {
     {
         let run = Runs {
             ordinary: trampoline(f),
-            plain: plain_trampoline(f),
             arena: arena_trampoline(f),
         };
         self.pool.map_job(run, items.into_iter().collect(), self.size)
@@ -95,7 +90,6 @@ impl<'p> Chunked<'p> {
     {
         let run = Runs {
             ordinary: star_trampoline(f),
-            plain: plain_star_trampoline(f),
             arena: arena_star_trampoline(f),
         };
         self.pool.map_job(run, items.into_iter().collect(), self.size)
@@ -165,11 +159,6 @@ impl Pool {
                 }
             }
         }
-        if let Some(chunks) = crate::plain::encode_chunks(&items, size) {
-            let job = self.submit(run.plain, chunks, Box::new(MapSink::<R>::new(n)), false)?;
-            self.count_path(1);
-            return Ok(MapResult::new(self, job));
-        }
         // Encode every chunk before sending any: an argument that does not serialize fails the
         // call and leaves nothing half-submitted.
         let chunks = items
@@ -178,7 +167,7 @@ impl Pool {
             .map(|(i, chunk)| Ok((i * size, chunk.len(), encode_args(chunk)?)))
             .collect::<Result<Vec<_>, PoolError>>()?;
         let job = self.submit(run.ordinary, chunks, Box::new(MapSink::<R>::new(n)), false)?;
-        self.count_path(2);
+        self.count_path(1);
         Ok(MapResult::new(self, job))
     }
 

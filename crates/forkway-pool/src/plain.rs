@@ -1,32 +1,28 @@
-//! The map family's fast path for plain data: fixed-width records instead of the pool's own
-//! format.
+//! Plain data: values that are a fixed set of primitives, written as fixed-width records
+//! instead of in the pool's own format (for the shared arena, `arena.rs`).
 //!
-//! A map of many tiny tasks spends most of its time in serialization: the last profile of
-//! `map` of 100 000 `u64`s put four fifths of all three processes' time in encoding and
-//! decoding (the parent's arguments and results, the workers' arguments and results), the
-//! format's variable-width integers costing a branch and a length check per value.
-//! Values that serialize as a fixed set of primitives (a `u64`, an `f64`, a `(u32, bool)`, a
-//! struct of numbers) need none of that: each is a *record* of the same little-endian fields.
+//! A map of many tiny tasks spends most of its time in serialization: a profile of `map` of
+//! 100 000 `u64`s put four fifths of all three processes' time in encoding and decoding (the
+//! parent's arguments and results, the workers' arguments and results), the format's
+//! variable-width integers costing a branch and a length check per value. Values that
+//! serialize as a fixed set of primitives (a `u64`, an `f64`, a `(u32, bool)`, a struct of
+//! numbers) need none of that: each is a *record* of the same little-endian fields.
 //!
 //! Which values are plain is found at run time, from what they serialize to: the first value's
 //! primitives make the *shape* (their kinds, in order), and every other value must serialize to
-//! exactly that shape, or the whole job takes the ordinary path. No bound changes, no
-//! `TypeId`: an argument type need not be `'static`. Reading a record back calls the type's own
-//! `Deserialize`, which sees the same primitive calls it would have seen from the pool's format,
-//! so a type travels the same either way; the shape travels with the records and is checked
-//! against the frame's length, so bytes from another process can make an error, never garbage.
+//! exactly that shape, or the whole job takes the ordinary path. No bound changes: an argument
+//! type need not be `'static`. Reading a record back calls the type's own `Deserialize`, which
+//! sees the same primitive calls it would see from the pool's format (and, as there, no
+//! `deserialize_any`), so a type travels the same either way. Lengths are checked, bools and
+//! chars validated: bytes from another process make an error, never garbage.
 //!
-//! A frame is `[shape length][shape kinds…][record count, u64 LE][records…]`; a reply made of
-//! records starts with [`PLAIN_REPLY`] first (a value no `ChunkOutcome` starts with).
+//! A record of one field, the common case, has fast paths: one store to write it
+//! ([`OneField`]), and a reader whose kind is a constant, so reading a `u64` is one load.
 
 use std::fmt::Display;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
 use serde::ser::{self, Impossible, Serialize};
-
-/// The first byte of a worker's reply that holds plain records: as the pool's format, the
-/// variant index 250 of `ChunkOutcome`, which has three.
-pub(crate) const PLAIN_REPLY: u8 = 250;
 
 /// The most fields a record may have (beyond, a value takes the ordinary path).
 const MAX_FIELDS: usize = 32;
@@ -227,14 +223,15 @@ impl Out for RawOut {
 /// Encodes a frame of `values`: `None` when they are not all plain records of one shape (an
 /// empty frame has no shape).
 #[cfg(test)]
-pub(crate) fn encode_frame<T: Serialize>(values: &[T]) -> Option<Vec<u8>> {
+fn encode_frame<T: Serialize>(values: &[T]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     encode_frame_into(values, &mut out).then_some(out)
 }
 
 /// Appends a frame of `values` to `out`; false (and `out` holds part of a frame) when they are
 /// not all plain records of one shape.
-pub(crate) fn encode_frame_into<T: Serialize>(values: &[T], out: &mut Vec<u8>) -> bool {
+#[cfg(test)]
+fn encode_frame_into<T: Serialize>(values: &[T], out: &mut Vec<u8>) -> bool {
     let Some(first) = values.first() else {
         return false;
     };
@@ -247,27 +244,6 @@ pub(crate) fn encode_frame_into<T: Serialize>(values: &[T], out: &mut Vec<u8>) -
     writer.header(values.len(), out);
     out.extend_from_slice(&body);
     values[1..].iter().all(|value| writer.record(value, out).is_ok())
-}
-
-/// A map's arguments cut into chunks of `size`, each a frame of records (start, length,
-/// frame): `None` when they are not all plain records of one shape.
-pub(crate) fn encode_chunks<A: Serialize>(items: &[A], size: usize) -> Option<Vec<(usize, usize, Vec<u8>)>> {
-    let mut writer = RecordWriter::new();
-    let mut first = Vec::new();
-    writer.record(items.first()?, &mut first).ok()?;
-    let width = writer.width();
-    items
-        .chunks(size)
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mut out = Vec::with_capacity(1 + MAX_FIELDS + 8 + width * chunk.len());
-            writer.header(chunk.len(), &mut out);
-            for value in chunk {
-                writer.record(value, &mut out).ok()?;
-            }
-            Some((i * size, chunk.len(), out))
-        })
-        .collect()
 }
 
 /// The serializer of one record's fields.
@@ -458,17 +434,14 @@ pub(crate) struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
-    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Frame<'a>, NotPlain> {
+    #[cfg(test)]
+    fn parse(bytes: &'a [u8]) -> Result<Frame<'a>, NotPlain> {
         let (shape, count, records) = parse_header(bytes)?;
         let width: usize = shape.iter().map(|k| k.width()).sum();
         if (records.len() as u64).checked_div(width as u64) != Some(count as u64) || records.len() % width != 0 {
             return Err(corrupt());
         }
         Ok(Frame { shape, count, records })
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.count
     }
 
     /// Decodes every record onto the end of `values`.
@@ -610,7 +583,8 @@ pub(crate) fn read_results<R: DeserializeOwned + 'static>(kind: Kind, bytes: &[u
 }
 
 /// Decodes a whole frame of records as `T`s.
-pub(crate) fn decode_frame<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, NotPlain> {
+#[cfg(test)]
+fn decode_frame<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, NotPlain> {
     let frame = Frame::parse(bytes)?;
     let mut values = Vec::new();
     frame.decode_onto(&mut values)?;

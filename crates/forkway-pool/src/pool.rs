@@ -45,9 +45,9 @@ pub struct Pool {
     /// How the workers start (lesson 7).
     pub(crate) ctx: Context,
     creator: u32,
-    /// How many `map`/`starmap` jobs took each path: the arena, records in the task message,
-    /// the pool's format ([`Pool::map_paths`]).
-    pub(crate) paths: std::cell::Cell<[u64; 3]>,
+    /// How many `map`/`starmap` jobs took each path: the arena, the pool's format
+    /// ([`Pool::map_paths`]).
+    pub(crate) paths: std::cell::Cell<[u64; 2]>,
 }
 
 /// Configures a [`Pool`]: `Pool(processes, initializer, maxtasksperchild)` in Python.
@@ -162,7 +162,7 @@ impl PoolBuilder {
             init_entry: self.init_entry,
             ctx,
             creator: std::process::id(),
-            paths: std::cell::Cell::new([0; 3]),
+            paths: std::cell::Cell::new([0; 2]),
         };
         if self.fault_first_claim {
             pool.shared
@@ -193,10 +193,10 @@ impl Pool {
     }
 
     /// How many `map`/`starmap` jobs (the `_async` and [`Chunked`] ones included) went by each
-    /// path so far: `[arena, records, ordinary]` — plain data through the shared arena, plain
-    /// records in the task messages, the pool's format. For the tests of the fast path.
+    /// path so far: `[arena, ordinary]` — plain data through the shared arena, or the pool's
+    /// format through the queues. For the tests of the fast path.
     #[doc(hidden)]
-    pub fn map_paths(&self) -> [u64; 3] {
+    pub fn map_paths(&self) -> [u64; 2] {
         self.paths.get()
     }
 

@@ -53,29 +53,6 @@ where
     run_chunk::<A, R, Plain<F>> as Trampoline as usize
 }
 
-/// The address of the plain-data trampoline for `F: Fn(A) -> R` (see `plain.rs`): its chunks'
-/// arguments are plain records, and it answers with records when every result is one.
-pub(crate) fn plain_trampoline<F, A, R>(_task: F) -> usize
-where
-    F: Fn(A) -> R + Copy,
-    A: DeserializeOwned,
-    R: Serialize,
-{
-    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
-    run_plain_chunk::<A, R, Plain<F>> as Trampoline as usize
-}
-
-/// The plain-data trampoline for a `starmap` task of argument tuple `Args`.
-pub(crate) fn plain_star_trampoline<F, Args, R>(_task: F) -> usize
-where
-    F: StarFn<Args, R>,
-    Args: DeserializeOwned,
-    R: Serialize,
-{
-    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
-    run_plain_chunk::<Args, R, Star<F>> as Trampoline as usize
-}
-
 /// The address of the arena trampoline for `F: Fn(A) -> R` (see `arena.rs`).
 pub(crate) fn arena_trampoline<F, A, R>(_task: F) -> usize
 where
@@ -215,28 +192,6 @@ where
         Err(error) => ChunkOutcome::Failed(error),
         Ok(args) => run_all::<A, R, C>(args),
     };
-    encode_outcome(outcome, out);
-}
-
-/// As [`run_chunk`], for a chunk whose arguments are plain records: the results go back as
-/// records too when they all are (`plain.rs`), else as the ordinary outcome.
-fn run_plain_chunk<A, R, C>(args: &[u8], out: &mut Vec<u8>)
-where
-    A: DeserializeOwned,
-    R: Serialize,
-    C: Call<A, R>,
-{
-    let outcome: ChunkOutcome<R> = match crate::plain::decode_frame::<A>(args) {
-        Err(error) => ChunkOutcome::Failed(TaskError::ArgsNotDecodable(error.to_string())),
-        Ok(args) => run_all::<A, R, C>(args),
-    };
-    if let ChunkOutcome::AllOk(values) = &outcome {
-        out.clear();
-        out.push(crate::plain::PLAIN_REPLY);
-        if crate::plain::encode_frame_into(&values[..], out) {
-            return;
-        }
-    }
     encode_outcome(outcome, out);
 }
 

@@ -285,18 +285,6 @@ pub(crate) fn unpack_onto<R: DeserializeOwned>(
         return Err(unpack(len, outcome));
     };
     let before = values.len();
-    if let Some(records) = plain_reply(bytes) {
-        let decoded = crate::plain::Frame::parse(records).and_then(|frame| {
-            if frame.len() != len {
-                return Err(crate::plain::NotPlain(wrong_length(len)));
-            }
-            frame.decode_onto(values)
-        });
-        return decoded.map_err(|e| {
-            values.truncate(before);
-            not_decodable(len, e.to_string())
-        });
-    }
     let decoded = (|| -> Result<bool, FormatError> {
         let mut decoder = Decoder::new(bytes);
         if decoder.unsigned()? != ALL_OK || decoder.seq_len()? != len as u64 {
@@ -324,32 +312,8 @@ pub(crate) enum Unpacked<R> {
     Each(Vec<Result<R, TaskError>>),
 }
 
-/// The records of a reply made of plain records (`plain.rs`), if it is one.
-fn plain_reply(bytes: &[u8]) -> Option<&[u8]> {
-    bytes.strip_prefix(&[crate::plain::PLAIN_REPLY])
-}
-
-fn wrong_length(len: usize) -> String {
-    format!("a reply of the wrong length for a chunk of {len}")
-}
-
-/// Every task of a chunk of `len` failed with a reply that does not decode.
-fn not_decodable<R>(len: usize, why: String) -> Unpacked<R> {
-    let error = TaskError::ResultNotDecodable(why);
-    Unpacked::Each((0..len).map(|_| Err(error.clone())).collect())
-}
-
 /// Decodes a chunk's outcome in the parent, whatever went wrong, into exactly `len` results.
 pub(crate) fn unpack<R: DeserializeOwned>(len: usize, outcome: Result<&[u8], TaskError>) -> Unpacked<R> {
-    if let Ok(bytes) = outcome {
-        if plain_reply(bytes).is_some() {
-            let mut values = Vec::new();
-            return match unpack_onto(len, outcome, &mut values) {
-                Ok(()) => Unpacked::AllOk(values),
-                Err(unpacked) => unpacked,
-            };
-        }
-    }
     let decoded = outcome.and_then(|bytes| {
         format::decode::<ChunkOutcome<R>>(bytes).map_err(|e| TaskError::ResultNotDecodable(e.to_string()))
     });
@@ -357,7 +321,7 @@ pub(crate) fn unpack<R: DeserializeOwned>(len: usize, outcome: Result<&[u8], Tas
         Ok(ChunkOutcome::AllOk(values)) if values.len() == len => return Unpacked::AllOk(values),
         Ok(ChunkOutcome::Mixed(items)) if items.len() == len => return Unpacked::Each(items),
         Ok(ChunkOutcome::Failed(error)) | Err(error) => error,
-        Ok(_) => TaskError::ResultNotDecodable(wrong_length(len)),
+        Ok(_) => TaskError::ResultNotDecodable(format!("a reply of the wrong length for a chunk of {len}")),
     };
     Unpacked::Each((0..len).map(|_| Err(error.clone())).collect())
 }
