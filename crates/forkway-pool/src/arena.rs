@@ -127,6 +127,9 @@ pub(crate) fn worker_arena() -> Option<(*mut u8, usize)> {
     (!ptr.is_null()).then(|| (ptr, WORKER_ARENA_LEN.load(Ordering::SeqCst)))
 }
 
+/// A job's chunks as `Pool::submit` takes them: first item, length, task message.
+pub(crate) type Chunks = Vec<(usize, usize, Vec<u8>)>;
+
 /// A map's arguments written into a leased arena as plain records, and its chunks' task
 /// messages: `None` when the items are not plain records of one shape or do not fit (nothing
 /// is sent either way; the caller takes the queues).
@@ -135,7 +138,7 @@ pub(crate) fn encode_job<A: Serialize>(
     items: &[A],
     size: usize,
     result: Kind,
-) -> Option<(usize, Vec<(usize, usize, Vec<u8>)>)> {
+) -> Option<(usize, Chunks)> {
     let arena = &lease.arena().shm;
     let mut writer = RecordWriter::new();
     // The first item teaches the shape; it is written again below, in its place.
@@ -157,7 +160,9 @@ pub(crate) fn encode_job<A: Serialize>(
         let width = kind.width();
         let all = items.iter().enumerate().all(|(i, value)| {
             // SAFETY: item `i`'s record, inside `[0, args_len)` (as above).
-            unsafe { OneField::new(kind, arena.ptr().add(i * width)) }.write(value).is_ok()
+            unsafe { OneField::new(kind, arena.ptr().add(i * width)) }
+                .write(value)
+                .is_ok()
         });
         if all {
             out.skip(args_len);
@@ -204,10 +209,12 @@ where
     encode_outcome::<R, TaskError>(outcome, out);
 }
 
+/// One result per task of a chunk.
+type Mixed<R> = Vec<Result<R, TaskError>>;
+
 /// `Ok(None)`: every result is in the arena. `Ok(Some(_))`: some task failed, here is every
 /// result. `Err`: the chunk could not run.
-#[allow(clippy::type_complexity)]
-fn work_in_arena<A, R, B>(task: &[u8]) -> Result<Option<Vec<Result<R, TaskError>>>, TaskError>
+fn work_in_arena<A, R, B>(task: &[u8]) -> Result<Option<Mixed<R>>, TaskError>
 where
     A: DeserializeOwned,
     R: Serialize + DeserializeOwned + 'static,
@@ -243,8 +250,8 @@ where
     let records = unsafe { std::slice::from_raw_parts(base.add(args_at), args_len) };
     // All the arguments first, as on the ordinary path: one that does not decode fails the
     // chunk before any task of it runs.
-    let args: Vec<A> =
-        crate::plain::decode_records(&shape, count, records).map_err(|e| TaskError::ArgsNotDecodable(e.to_string()))?;
+    let args: Vec<A> = crate::plain::decode_records(&shape, count, records)
+        .map_err(|e| TaskError::ArgsNotDecodable(e.to_string()))?;
     // SAFETY: as above, for this chunk's result area, which only this worker writes.
     let results = base.wrapping_add(results_at);
     let width = kind.width();
@@ -311,7 +318,12 @@ pub(crate) struct ResultArea {
 
 impl ResultArea {
     /// Appends the results of items `start .. start + len` to `values`.
-    pub(crate) fn read<R: DeserializeOwned + 'static>(&self, start: usize, len: usize, values: &mut Vec<R>) -> Result<(), TaskError> {
+    pub(crate) fn read<R: DeserializeOwned + 'static>(
+        &self,
+        start: usize,
+        len: usize,
+        values: &mut Vec<R>,
+    ) -> Result<(), TaskError> {
         let arena = &self.lease.arena().shm;
         let width = self.kind.width();
         let range = start
@@ -320,11 +332,14 @@ impl ResultArea {
             .and_then(|from| Some((from, from.checked_add(len.checked_mul(width)?)?)))
             .filter(|(_, to)| *to <= arena.size());
         let Some((from, to)) = range else {
-            return Err(TaskError::ResultNotDecodable("a result outside the arena".to_owned()));
+            return Err(TaskError::ResultNotDecodable(
+                "a result outside the arena".to_owned(),
+            ));
         };
         // SAFETY: inside the mapping (checked above), kept alive by the lease; this chunk's
         // worker has replied, so nobody writes these bytes any more.
         let bytes = unsafe { std::slice::from_raw_parts(arena.ptr().add(from), to - from) };
-        crate::plain::read_results(self.kind, bytes, values).map_err(|e| TaskError::ResultNotDecodable(e.to_string()))
+        crate::plain::read_results(self.kind, bytes, values)
+            .map_err(|e| TaskError::ResultNotDecodable(e.to_string()))
     }
 }

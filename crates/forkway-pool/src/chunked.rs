@@ -4,9 +4,9 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::arena::{Lease, ResultArea};
 use crate::chunk::default_chunksize;
 use crate::result::{IMap, ImapSink, MapResult, MapSink};
-use crate::arena::{Lease, ResultArea};
 use crate::task::{arena_star_trampoline, arena_trampoline, star_trampoline, trampoline, StarFn};
 use crate::wire::encode_args;
 use crate::{Pool, PoolError, Wire};

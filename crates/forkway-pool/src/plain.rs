@@ -122,7 +122,11 @@ impl RecordWriter {
     /// Appends `value` as one record. Fails (and `out` may hold part of the record) when the
     /// value is not plain or not of the shape of the first record.
     #[inline]
-    pub(crate) fn record<T: Serialize + ?Sized, O: Out>(&mut self, value: &T, out: &mut O) -> Result<(), NotPlain> {
+    pub(crate) fn record<T: Serialize + ?Sized, O: Out>(
+        &mut self,
+        value: &T,
+        out: &mut O,
+    ) -> Result<(), NotPlain> {
         self.field = 0;
         value.serialize(&mut Fields { writer: self, out })?;
         if self.field != self.shape.len() || self.shape.is_empty() {
@@ -192,7 +196,11 @@ impl RawOut {
     /// `ptr .. ptr + len` must stay mapped and writable while this is used, and no other
     /// process or thread may read or write it meanwhile.
     pub(crate) unsafe fn new(ptr: *mut u8, len: usize) -> RawOut {
-        RawOut { ptr, pos: 0, end: len }
+        RawOut {
+            ptr,
+            pos: 0,
+            end: len,
+        }
     }
 
     /// Counts `len` bytes as written (by another writer, into the same area).
@@ -330,7 +338,11 @@ impl<'a, 'b, O: Out> ser::Serializer for &'a mut Fields<'b, O> {
     fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), NotPlain> {
         Err(not_plain())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<(), NotPlain> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), NotPlain> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -438,10 +450,16 @@ impl<'a> Frame<'a> {
     fn parse(bytes: &'a [u8]) -> Result<Frame<'a>, NotPlain> {
         let (shape, count, records) = parse_header(bytes)?;
         let width: usize = shape.iter().map(|k| k.width()).sum();
-        if (records.len() as u64).checked_div(width as u64) != Some(count as u64) || records.len() % width != 0 {
+        if (records.len() as u64).checked_div(width as u64) != Some(count as u64)
+            || !records.len().is_multiple_of(width)
+        {
             return Err(corrupt());
         }
-        Ok(Frame { shape, count, records })
+        Ok(Frame {
+            shape,
+            count,
+            records,
+        })
     }
 
     /// Decodes every record onto the end of `values`.
@@ -494,7 +512,11 @@ pub(crate) fn width_of(shape: &[Kind]) -> usize {
 }
 
 /// Decodes `count` records of `shape` from `records` (exactly their bytes) as `T`s.
-pub(crate) fn decode_records<T: DeserializeOwned>(shape: &[Kind], count: usize, records: &[u8]) -> Result<Vec<T>, NotPlain> {
+pub(crate) fn decode_records<T: DeserializeOwned>(
+    shape: &[Kind],
+    count: usize,
+    records: &[u8],
+) -> Result<Vec<T>, NotPlain> {
     if count.checked_mul(width_of(shape)) != Some(records.len()) {
         return Err(corrupt());
     }
@@ -552,10 +574,14 @@ pub(crate) fn kind_of<R: 'static>() -> Option<Kind> {
 
 /// Appends the values of `bytes`, records of one field of `kind`, to `values`: a plain copy
 /// for the fixed-width numbers, the type's `Deserialize` otherwise (checking bools and chars).
-pub(crate) fn read_results<R: DeserializeOwned + 'static>(kind: Kind, bytes: &[u8], values: &mut Vec<R>) -> Result<(), NotPlain> {
+pub(crate) fn read_results<R: DeserializeOwned + 'static>(
+    kind: Kind,
+    bytes: &[u8],
+    values: &mut Vec<R>,
+) -> Result<(), NotPlain> {
     use std::any::Any;
     let width = kind.width();
-    if bytes.len() % width != 0 {
+    if !bytes.len().is_multiple_of(width) {
         return Err(corrupt());
     }
     macro_rules! copy {
@@ -612,7 +638,9 @@ impl RecordReader<'_> {
     #[inline]
     fn primitive<'de, V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, NotPlain> {
         let Some(&kind) = self.shape.get(self.field) else {
-            return Err(NotPlain("a plain record read with more fields than it has".to_owned()));
+            return Err(NotPlain(
+                "a plain record read with more fields than it has".to_owned(),
+            ));
         };
         self.field += 1;
         match kind {
@@ -688,11 +716,18 @@ impl<'de> de::Deserializer<'de> for &mut RecordReader<'_> {
     fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, _: V) -> Result<V::Value, NotPlain> {
         Err(not_plain())
     }
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, NotPlain> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, NotPlain> {
         visitor.visit_newtype_struct(self)
     }
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, NotPlain> {
-        visitor.visit_seq(Elements { reader: self, left: len })
+        visitor.visit_seq(Elements {
+            reader: self,
+            left: len,
+        })
     }
     fn deserialize_tuple_struct<V: Visitor<'de>>(
         self,
@@ -700,7 +735,10 @@ impl<'de> de::Deserializer<'de> for &mut RecordReader<'_> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, NotPlain> {
-        visitor.visit_seq(Elements { reader: self, left: len })
+        visitor.visit_seq(Elements {
+            reader: self,
+            left: len,
+        })
     }
     fn deserialize_struct<V: Visitor<'de>>(
         self,
@@ -852,7 +890,11 @@ impl ser::Serializer for &mut OneField {
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.dst, bytes.len()) };
         Ok(())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<(), Refused> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Refused> {
         value.serialize(self)
     }
 
@@ -885,7 +927,11 @@ impl ser::Serializer for &mut OneField {
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Refused> {
         Err(Refused)
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, Refused> {
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Refused> {
         Err(Refused)
     }
     fn serialize_tuple_variant(
@@ -984,7 +1030,10 @@ impl<const K: u8> OneReader<'_, K> {
 }
 
 /// Decodes records of one field of kind `K` (exactly their bytes).
-fn decode_one_field<T: DeserializeOwned, const K: u8>(width: usize, records: &[u8]) -> Result<Vec<T>, NotPlain> {
+fn decode_one_field<T: DeserializeOwned, const K: u8>(
+    width: usize,
+    records: &[u8],
+) -> Result<Vec<T>, NotPlain> {
     let mut values = Vec::with_capacity(records.len() / width);
     for bytes in records.chunks_exact(width) {
         values.push(T::deserialize(OneReader::<K> { bytes })?);
@@ -1042,13 +1091,22 @@ impl<'de, const K: u8> de::Deserializer<'de> for OneReader<'_, K> {
     fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, _: V) -> Result<V::Value, NotPlain> {
         Err(not_plain())
     }
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, NotPlain> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, NotPlain> {
         visitor.visit_newtype_struct(self)
     }
     fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, visitor: V) -> Result<V::Value, NotPlain> {
         visitor.visit_seq(OneElement(Some(self)))
     }
-    fn deserialize_tuple_struct<V: Visitor<'de>>(self, _: &'static str, _: usize, visitor: V) -> Result<V::Value, NotPlain> {
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: usize,
+        visitor: V,
+    ) -> Result<V::Value, NotPlain> {
         visitor.visit_seq(OneElement(Some(self)))
     }
     fn deserialize_struct<V: Visitor<'de>>(
@@ -1103,7 +1161,11 @@ mod tests {
         round_trip(&['a', '€', '\u{10FFFF}']);
         round_trip(&[usize::MAX, 3]);
         round_trip(&[(1u32, 2u8), (3, 4)]);
-        round_trip(&[Point { x: 1.0, y: -2, on: true }]);
+        round_trip(&[Point {
+            x: 1.0,
+            y: -2,
+            on: true,
+        }]);
         round_trip(&[Meters(7), Meters(9)]);
         round_trip(&[(1u64, (2i16, 'x'))]);
         round_trip(&[(5u64,)]);
@@ -1147,7 +1209,10 @@ mod tests {
         // Read back as another type: an error, not a value made of the wrong bytes.
         assert!(decode_frame::<(u64, u64)>(&frame).is_err());
         assert!(decode_frame::<String>(&frame).is_err());
-        assert_eq!(decode_frame::<u32>(&encode_frame(&[7u64]).expect("plain")).expect("fits"), [7]);
+        assert_eq!(
+            decode_frame::<u32>(&encode_frame(&[7u64]).expect("plain")).expect("fits"),
+            [7]
+        );
         assert!(decode_frame::<u8>(&encode_frame(&[700u64]).expect("plain")).is_err());
     }
 }

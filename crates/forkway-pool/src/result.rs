@@ -119,7 +119,8 @@ impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
                     self.values.reserve_exact(self.len);
                 }
                 let before = self.values.len();
-                area.read(start, len, &mut self.values).inspect_err(|_| self.values.truncate(before))
+                area.read(start, len, &mut self.values)
+                    .inspect_err(|_| self.values.truncate(before))
             } else {
                 let mut values = Vec::with_capacity(len);
                 area.read(start, len, &mut values).map(|()| {

@@ -164,8 +164,8 @@ impl<'de> Deserialize<'de> for SharedHandle {
         let arena = match arena {
             None => None,
             Some(arena) => {
-                let fd: OwnedFd =
-                    forkway_sys::fds::receive_fd(arena).ok_or_else(|| serde::de::Error::custom(NOT_SENDABLE))?;
+                let fd: OwnedFd = forkway_sys::fds::receive_fd(arena)
+                    .ok_or_else(|| serde::de::Error::custom(NOT_SENDABLE))?;
                 let mapped = Shm::map_fd(fd.as_fd()).map_err(serde::de::Error::custom)?;
                 Some(crate::arena::Arena::from_shm(mapped))
             }

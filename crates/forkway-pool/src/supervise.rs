@@ -59,7 +59,9 @@ impl Shared {
             page,
             page_fd: None,
             // Inherited by the forked workers: no memfd needed.
-            arena: Shm::new(crate::arena::SIZE).ok().map(crate::arena::Arena::from_shm),
+            arena: Shm::new(crate::arena::SIZE)
+                .ok()
+                .map(crate::arena::Arena::from_shm),
         })
     }
 

@@ -264,7 +264,10 @@ impl<A> Drop for Args<A> {
 /// another call). One unwinding guard for the whole run instead of one per task, which costs a
 /// call each (here the task is inlined into the loop): a panic is still its task's own error,
 /// and the tasks after it still run.
-fn run_until_panic<A, R, C: Call<A, R>>(args: &mut Args<A>, mut store: impl FnMut(usize, R)) -> Result<(), TaskError> {
+fn run_until_panic<A, R, C: Call<A, R>>(
+    args: &mut Args<A>,
+    mut store: impl FnMut(usize, R),
+) -> Result<(), TaskError> {
     if forkway_trace::begin().is_some() {
         // Tracing: one event per task, as on the ordinary path.
         while let Some(value) = args.values.get_mut(args.next) {
@@ -327,7 +330,6 @@ fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
         forkway_trace::complete(start, "pool", "task", 0, &[("ok", ok)]);
     }
     outcome.map_err(panic_error)
-
 }
 
 /// The error of a task that panicked with `payload`.

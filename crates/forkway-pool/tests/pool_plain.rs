@@ -46,8 +46,11 @@ fn maps_of_every_primitive_equal_the_serial_result() {
     for n in SIZES {
         let got = path_of(&pool, || {
             assert_eq!(
-                pool.map(|x: u64| x.wrapping_mul(3) + u64::MAX / 2, 0..n).expect("u64"),
-                (0..n).map(|x| x.wrapping_mul(3) + u64::MAX / 2).collect::<Vec<_>>()
+                pool.map(|x: u64| x.wrapping_mul(3) + u64::MAX / 2, 0..n)
+                    .expect("u64"),
+                (0..n)
+                    .map(|x| x.wrapping_mul(3) + u64::MAX / 2)
+                    .collect::<Vec<_>>()
             );
         });
         assert_eq!(got, ARENA, "u64, n = {n}");
@@ -68,8 +71,8 @@ fn maps_of_every_primitive_equal_the_serial_result() {
         assert_eq!(got, ARENA, "f64, n = {n}");
         let got = path_of(&pool, || {
             assert_eq!(
-                pool.map(|x: u64| x % 3 == 0, 0..n).expect("bool"),
-                (0..n).map(|x| x % 3 == 0).collect::<Vec<_>>()
+                pool.map(|x: u64| x.is_multiple_of(3), 0..n).expect("bool"),
+                (0..n).map(|x| x.is_multiple_of(3)).collect::<Vec<_>>()
             );
         });
         assert_eq!(got, ARENA, "bool, n = {n}");
@@ -85,10 +88,21 @@ fn maps_of_every_primitive_equal_the_serial_result() {
             .expect("u32 -> char"),
         ['a', '😀']
     );
-    assert_eq!(pool.map(|x: u8| i8::try_from(x).unwrap_or(-1), [1u8, 200]).expect("u8"), [1, -1]);
-    assert_eq!(pool.map(|x: i16| u16::try_from(x).unwrap_or(9), [-1i16, 7]).expect("i16"), [9, 7]);
+    assert_eq!(
+        pool.map(|x: u8| i8::try_from(x).unwrap_or(-1), [1u8, 200])
+            .expect("u8"),
+        [1, -1]
+    );
+    assert_eq!(
+        pool.map(|x: i16| u16::try_from(x).unwrap_or(9), [-1i16, 7])
+            .expect("i16"),
+        [9, 7]
+    );
     assert_eq!(pool.map(|x: f32| x as i64, [2.5f32, -1.5]).expect("f32"), [2, -1]);
-    assert_eq!(pool.map(|x: usize| x as isize - 1, [0usize, 5]).expect("usize"), [-1, 4]);
+    assert_eq!(
+        pool.map(|x: usize| x as isize - 1, [0usize, 5]).expect("usize"),
+        [-1, 4]
+    );
     assert_eq!(pool.map(|x: isize| x as f32, [-3isize]).expect("isize"), [-3.0]);
     assert_eq!(pool.map_paths()[ORDINARY], 0, "every map so far was plain");
 }
@@ -109,7 +123,11 @@ fn a_large_map_and_chosen_chunksizes_equal_the_serial_result() {
             .expect("chunksize")
             .map(|x: i64| x * x, -50..50)
             .expect("map");
-        assert_eq!(out, (-50..50i64).map(|x| x * x).collect::<Vec<_>>(), "chunksize {chunksize}");
+        assert_eq!(
+            out,
+            (-50..50i64).map(|x| x * x).collect::<Vec<_>>(),
+            "chunksize {chunksize}"
+        );
     }
     // Many maps in a row reuse the arena.
     for round in 0..50u64 {
@@ -136,13 +154,17 @@ fn plain_records_starmap_and_newtypes_take_the_fast_path() {
     let pool = pool(StartMethod::Fork, 2);
     let pairs: Vec<(u32, i64)> = (0..100).map(|i| (i, -(i as i64))).collect();
     let got = path_of(&pool, || {
-        let out = pool.starmap(|a: u32, b: i64| a as i64 * b, pairs.clone()).expect("starmap");
+        let out = pool
+            .starmap(|a: u32, b: i64| a as i64 * b, pairs.clone())
+            .expect("starmap");
         assert_eq!(out, pairs.iter().map(|(a, b)| *a as i64 * b).collect::<Vec<_>>());
     });
     assert_eq!(got, ARENA, "a tuple of numbers is a record");
     let points: Vec<Point> = (0..40).map(|i| Point { x: i as f64, y: -i }).collect();
     let got = path_of(&pool, || {
-        let out = pool.map(|p: Point| p.x * p.y as f64, points.clone()).expect("map");
+        let out = pool
+            .map(|p: Point| p.x * p.y as f64, points.clone())
+            .expect("map");
         assert_eq!(out, points.iter().map(|p| p.x * p.y as f64).collect::<Vec<_>>());
     });
     assert_eq!(got, ARENA, "a struct of numbers is a record");
@@ -153,8 +175,13 @@ fn plain_records_starmap_and_newtypes_take_the_fast_path() {
     assert_eq!(got, ARENA, "a newtype of a number is a record");
     // A result that is not a primitive: its size is not known before it exists.
     let got = path_of(&pool, || {
-        let out = pool.map(|x: u64| Point { x: x as f64, y: 1 }, 0..20).expect("map");
-        assert_eq!(out, (0..20).map(|x| Point { x: x as f64, y: 1 }).collect::<Vec<_>>());
+        let out = pool
+            .map(|x: u64| Point { x: x as f64, y: 1 }, 0..20)
+            .expect("map");
+        assert_eq!(
+            out,
+            (0..20).map(|x| Point { x: x as f64, y: 1 }).collect::<Vec<_>>()
+        );
     });
     assert_eq!(got, ORDINARY);
 }
@@ -166,16 +193,23 @@ fn data_that_is_not_plain_takes_the_ordinary_path() {
     let pool = pool(StartMethod::Fork, 2);
     let words: Vec<String> = ["a", "bb", "ccc"].map(String::from).to_vec();
     let got = path_of(&pool, || {
-        assert_eq!(pool.map(|w: String| w.len(), words.clone()).expect("map"), [1, 2, 3]);
+        assert_eq!(
+            pool.map(|w: String| w.len(), words.clone()).expect("map"),
+            [1, 2, 3]
+        );
     });
     assert_eq!(got, ORDINARY, "a String argument");
     let got = path_of(&pool, || {
-        assert_eq!(pool.map(|x: u64| x.to_string(), 0..3).expect("map"), ["0", "1", "2"]);
+        assert_eq!(
+            pool.map(|x: u64| x.to_string(), 0..3).expect("map"),
+            ["0", "1", "2"]
+        );
     });
     assert_eq!(got, ORDINARY, "a String result");
     let got = path_of(&pool, || {
         assert_eq!(
-            pool.map(|x: Option<u8>| x.unwrap_or(0), [Some(1), None]).expect("map"),
+            pool.map(|x: Option<u8>| x.unwrap_or(0), [Some(1), None])
+                .expect("map"),
             [1, 0]
         );
     });
@@ -194,12 +228,21 @@ fn a_second_map_while_the_first_holds_the_arena_is_right_too() {
     let first = pool.map_async(|x: u64| x * 2, 0..5000).expect("submit");
     let got = path_of(&pool, || {
         let second = pool.map_async(|x: u64| x * 3, 0..5000).expect("submit");
-        assert_eq!(second.get_timeout(BOUND).expect("second"), (0..5000).map(|x| x * 3).collect::<Vec<_>>());
+        assert_eq!(
+            second.get_timeout(BOUND).expect("second"),
+            (0..5000).map(|x| x * 3).collect::<Vec<_>>()
+        );
     });
     assert_eq!(got, ORDINARY, "the arena was taken");
-    assert_eq!(first.get_timeout(BOUND).expect("first"), (0..5000).map(|x| x * 2).collect::<Vec<_>>());
+    assert_eq!(
+        first.get_timeout(BOUND).expect("first"),
+        (0..5000).map(|x| x * 2).collect::<Vec<_>>()
+    );
     let got = path_of(&pool, || {
-        assert_eq!(pool.map(|x: u64| x + 7, 0..10).expect("map"), (7..17).collect::<Vec<_>>());
+        assert_eq!(
+            pool.map(|x: u64| x + 7, 0..10).expect("map"),
+            (7..17).collect::<Vec<_>>()
+        );
     });
     assert_eq!(got, ARENA, "given back once the first map was in");
 }
@@ -218,7 +261,11 @@ fn a_panicking_task_in_a_fast_map_is_its_error_and_the_rest_still_run() {
     let pool = pool(StartMethod::Fork, 2);
     for chunksize in [1, 5, 100] {
         let got = path_of(&pool, || {
-            match pool.chunksize(chunksize).expect("chunksize").map(panics_at_40, 0..100) {
+            match pool
+                .chunksize(chunksize)
+                .expect("chunksize")
+                .map(panics_at_40, 0..100)
+            {
                 Err(PoolError::Task(TaskError::Panicked { message, .. })) => {
                     assert_eq!(message, "task 40 refuses", "the earliest failed item");
                 }
@@ -242,7 +289,10 @@ fn a_panicking_task_in_a_fast_map_is_its_error_and_the_rest_still_run() {
         }
     }
     // And a map after them is right: the arena was given back.
-    assert_eq!(pool.map(|x: u64| x, 0..1000).expect("map"), (0..1000).collect::<Vec<_>>());
+    assert_eq!(
+        pool.map(|x: u64| x, 0..1000).expect("map"),
+        (0..1000).collect::<Vec<_>>()
+    );
 }
 
 /// SIGKILLs its own worker on item 500: the death the parent must notice.
@@ -302,7 +352,9 @@ fn fast_maps_are_right_under_every_start_method() {
             });
             assert_eq!(got, ARENA, "{method}");
         }
-        let out = pool.starmap(|a: i32, b: f64| a as f64 + b, [(1, 0.5), (2, 0.25)]).expect("starmap");
+        let out = pool
+            .starmap(|a: i32, b: f64| a as f64 + b, [(1, 0.5), (2, 0.25)])
+            .expect("starmap");
         assert_eq!(out, [1.5, 2.25], "{method}");
         pool.terminate();
         pool.join().expect("join");
