@@ -132,9 +132,10 @@ impl<'p> Chunked<'p> {
 
 impl Pool {
     /// A `map` or `starmap` job: `items` cut into chunks of `chunksize` (default: Python's
-    /// formula), all submitted at once. `run` is the task's ordinary trampoline and its
-    /// plain-data one: when every item is a plain record of one shape (`plain.rs`), the chunks
-    /// travel as records, with no per-item work of the pool's format on either side.
+    /// formula), all submitted at once. When the result type is a primitive and every item a
+    /// plain record of one shape (`plain.rs`), through the shared arena if it is free
+    /// (`arena.rs`): no per-item work of the pool's format on either side, and only one-byte
+    /// replies on the result queue.
     fn map_job<A: Serialize, R>(
         &self,
         run: Runs,

@@ -190,7 +190,25 @@ where
 {
     let outcome: ChunkOutcome<R> = match decode_args::<A>(args) {
         Err(error) => ChunkOutcome::Failed(error),
-        Ok(args) => run_all::<A, R, C>(args),
+        Ok(args) => {
+            let mut ok = Vec::with_capacity(args.len());
+            let mut args = args.into_iter();
+            loop {
+                let Some(arg) = args.next() else {
+                    break ChunkOutcome::AllOk(ok);
+                };
+                match run_one::<A, R, C>(arg) {
+                    Ok(value) => ok.push(value),
+                    Err(error) => {
+                        // The slow path from here on: one Result per task.
+                        let mut mixed: Vec<Result<R, TaskError>> = ok.into_iter().map(Ok).collect();
+                        mixed.push(Err(error));
+                        mixed.extend(args.map(run_one::<A, R, C>));
+                        break ChunkOutcome::Mixed(mixed);
+                    }
+                }
+            }
+        }
     };
     encode_outcome(outcome, out);
 }
@@ -297,27 +315,6 @@ fn run_until_panic<A, R, C: Call<A, R>>(
     }));
     IN_TASK.with(|t| t.set(false));
     outcome.map_err(panic_error)
-}
-
-/// Runs the task on every argument of a chunk.
-fn run_all<A, R, C: Call<A, R>>(args: Vec<A>) -> ChunkOutcome<R> {
-    let mut ok = Vec::with_capacity(args.len());
-    let mut args = args.into_iter();
-    loop {
-        let Some(arg) = args.next() else {
-            break ChunkOutcome::AllOk(ok);
-        };
-        match run_one::<A, R, C>(arg) {
-            Ok(value) => ok.push(value),
-            Err(error) => {
-                // The slow path from here on: one Result per task.
-                let mut mixed: Vec<Result<R, TaskError>> = ok.into_iter().map(Ok).collect();
-                mixed.push(Err(error));
-                mixed.extend(args.map(run_one::<A, R, C>));
-                break ChunkOutcome::Mixed(mixed);
-            }
-        }
-    }
 }
 
 fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
