@@ -271,6 +271,13 @@ impl Pool {
     /// Like Python, `map` waits for every chunk even when one failed (no fail-fast), then
     /// reports the failure of the earliest item.
     ///
+    /// Plain data takes a faster way: when the result type is a primitive number, `bool` or
+    /// `char`, and every item serializes to the same fixed set of primitives (a number, a tuple
+    /// or struct of numbers), the items are written once into memory the workers share and the
+    /// workers store the results there, instead of both crossing the queues in serde's format.
+    /// The results, errors and supervision are the same either way (the same holds for
+    /// `map_async`, `starmap` and `starmap_async`; `imap` always uses the queues).
+    ///
     /// # Errors
     /// As [`Pool::apply`].
     pub fn map<F, A, R, I>(&self, f: F, items: I) -> Result<Vec<R>, PoolError>
