@@ -4,15 +4,23 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::arena::{Lease, ResultArea};
 use crate::chunk::default_chunksize;
 use crate::result::{IMap, ImapSink, MapResult, MapSink};
-use crate::task::{star_trampoline, trampoline, StarFn};
+use crate::task::{arena_star_trampoline, arena_trampoline, star_trampoline, trampoline, StarFn};
 use crate::wire::encode_args;
 use crate::{Pool, PoolError, Wire};
 
 /// `imap` keeps at most this many chunks per worker submitted and not yet read: enough to keep
 /// every worker busy, few enough that an endless iterator runs in bounded memory.
 const IMAP_CHUNKS_PER_WORKER: usize = 4;
+
+/// A map task's two trampolines: for chunks in the pool's format, and for chunks of plain data
+/// in the shared arena (`arena.rs`).
+struct Runs {
+    ordinary: usize,
+    arena: usize,
+}
 
 /// The map family with a chosen chunk size; made by [`Pool::chunksize`].
 #[derive(Clone, Copy)]
@@ -48,7 +56,10 @@ impl<'p> Chunked<'p> {
         R: Wire,
         I: IntoIterator<Item = A>,
     {
-        let run = trampoline(f);
+        let run = Runs {
+            ordinary: trampoline(f),
+            arena: arena_trampoline(f),
+        };
         self.pool.map_job(run, items.into_iter().collect(), self.size)
     }
 
@@ -77,7 +88,10 @@ impl<'p> Chunked<'p> {
         R: Wire,
         I: IntoIterator<Item = Args>,
     {
-        let run = star_trampoline(f);
+        let run = Runs {
+            ordinary: star_trampoline(f),
+            arena: arena_star_trampoline(f),
+        };
         self.pool.map_job(run, items.into_iter().collect(), self.size)
     }
 
@@ -118,10 +132,13 @@ impl<'p> Chunked<'p> {
 
 impl Pool {
     /// A `map` or `starmap` job: `items` cut into chunks of `chunksize` (default: Python's
-    /// formula), all submitted at once.
+    /// formula), all submitted at once. When the result type is a primitive and every item a
+    /// plain record of one shape (`plain.rs`), through the shared arena if it is free
+    /// (`arena.rs`): no per-item work of the pool's format on either side, and only one-byte
+    /// replies on the result queue.
     fn map_job<A: Serialize, R>(
         &self,
-        run: usize,
+        run: Runs,
         items: Vec<A>,
         chunksize: Option<usize>,
     ) -> Result<MapResult<'_, R>, PoolError>
@@ -130,15 +147,28 @@ impl Pool {
     {
         let n = items.len();
         let size = chunksize.unwrap_or_else(|| default_chunksize(n, self.processes));
+        let size = size.max(1);
+        if let Some(kind) = crate::plain::kind_of::<R>() {
+            // A job that finds the arena taken (another map still running) goes on below.
+            if let Some(lease) = Lease::take(&self.shared) {
+                if let Some((at, chunks)) = crate::arena::encode_job(&lease, &items, size, kind) {
+                    let area = ResultArea { lease, at, kind };
+                    let sink = MapSink::<R>::with_arena(n, area);
+                    let job = self.submit(run.arena, chunks, Box::new(sink), false)?;
+                    self.count_path(0);
+                    return Ok(MapResult::new(self, job));
+                }
+            }
+        }
         // Encode every chunk before sending any: an argument that does not serialize fails the
         // call and leaves nothing half-submitted.
-        let size = size.max(1);
         let chunks = items
             .chunks(size)
             .enumerate()
             .map(|(i, chunk)| Ok((i * size, chunk.len(), encode_args(chunk)?)))
             .collect::<Result<Vec<_>, PoolError>>()?;
-        let job = self.submit(run, chunks, Box::new(MapSink::<R>::new(n)), false)?;
+        let job = self.submit(run.ordinary, chunks, Box::new(MapSink::<R>::new(n)), false)?;
+        self.count_path(1);
         Ok(MapResult::new(self, job))
     }
 

@@ -56,11 +56,13 @@
 //! pool's calls (`get`, `wait`, `ready`, `join`, iterating, submitting). Callbacks therefore run
 //! in the thread that owns the pool, never concurrently with it.
 
+mod arena;
 mod chunk;
 mod chunked;
 mod error;
 mod format;
 mod jobs;
+mod plain;
 mod pool;
 mod result;
 mod start;

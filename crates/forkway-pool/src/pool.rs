@@ -45,6 +45,9 @@ pub struct Pool {
     /// How the workers start (lesson 7).
     pub(crate) ctx: Context,
     creator: u32,
+    /// How many `map`/`starmap` jobs took each path: the arena, the pool's format
+    /// ([`Pool::map_paths`]).
+    pub(crate) paths: std::cell::Cell<[u64; 2]>,
 }
 
 /// Configures a [`Pool`]: `Pool(processes, initializer, maxtasksperchild)` in Python.
@@ -159,6 +162,7 @@ impl PoolBuilder {
             init_entry: self.init_entry,
             ctx,
             creator: std::process::id(),
+            paths: std::cell::Cell::new([0; 2]),
         };
         if self.fault_first_claim {
             pool.shared
@@ -186,6 +190,20 @@ impl Pool {
     /// A builder for the other options (initializer, `maxtasksperchild`, the default size).
     pub fn builder() -> PoolBuilder {
         PoolBuilder::default()
+    }
+
+    /// How many `map`/`starmap` jobs (the `_async` and [`Chunked`] ones included) went by each
+    /// path so far: `[arena, ordinary]` — plain data through the shared arena, or the pool's
+    /// format through the queues. For the tests of the fast path.
+    #[doc(hidden)]
+    pub fn map_paths(&self) -> [u64; 2] {
+        self.paths.get()
+    }
+
+    pub(crate) fn count_path(&self, path: usize) {
+        let mut paths = self.paths.get();
+        paths[path] += 1;
+        self.paths.set(paths);
     }
 
     /// The number of workers the pool keeps running.
@@ -252,6 +270,13 @@ impl Pool {
     ///
     /// Like Python, `map` waits for every chunk even when one failed (no fail-fast), then
     /// reports the failure of the earliest item.
+    ///
+    /// Plain data takes a faster way: when the result type is a primitive number, `bool` or
+    /// `char`, and every item serializes to the same fixed set of primitives (a number, a tuple
+    /// or struct of numbers), the items are written once into memory the workers share and the
+    /// workers store the results there, instead of both crossing the queues in serde's format.
+    /// The results, errors and supervision are the same either way (the same holds for
+    /// `map_async`, `starmap` and `starmap_async`; `imap` always uses the queues).
     ///
     /// # Errors
     /// As [`Pool::apply`].

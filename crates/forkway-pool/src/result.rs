@@ -10,6 +10,7 @@ use forkway_sys::Deadline;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::arena::{ResultArea, ARENA_REPLY};
 use crate::wire::{unpack, unpack_onto, Unpacked};
 use crate::{Pool, PoolError, TaskError};
 
@@ -42,11 +43,23 @@ pub(crate) struct MapSink<R> {
     settled: bool,
     on_ok: Option<OnOk<R>>,
     on_err: Option<OnErr>,
+    /// A map through the arena: where its results are, and its hold on the arena (given back
+    /// when the map settles, every chunk answered).
+    arena: Option<ResultArea>,
 }
 
 impl<R> MapSink<R> {
+    /// The sink of a map whose results come through the arena.
+    pub(crate) fn with_arena(len: usize, area: ResultArea) -> MapSink<R> {
+        MapSink {
+            arena: Some(area),
+            ..MapSink::new(len)
+        }
+    }
+
     pub(crate) fn new(len: usize) -> MapSink<R> {
         MapSink {
+            arena: None,
             len,
             values: Vec::new(),
             early: BTreeMap::new(),
@@ -98,6 +111,30 @@ impl<R> MapSink<R> {
 
 impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
     fn deliver(&mut self, start: usize, len: usize, outcome: Result<&[u8], TaskError>) {
+        let mut outcome = outcome;
+        if let (Ok([ARENA_REPLY]), Some(area)) = (&outcome, &self.arena) {
+            // The chunk's results are in the arena, at their items' places.
+            let read = if start == self.values.len() {
+                if self.values.capacity() == 0 {
+                    self.values.reserve_exact(self.len);
+                }
+                let before = self.values.len();
+                area.read(start, len, &mut self.values)
+                    .inspect_err(|_| self.values.truncate(before))
+            } else {
+                let mut values = Vec::with_capacity(len);
+                area.read(start, len, &mut values).map(|()| {
+                    self.early.insert(start, values);
+                })
+            };
+            match read {
+                Ok(()) => {
+                    self.catch_up();
+                    return;
+                }
+                Err(error) => outcome = Err(error),
+            }
+        }
         let unpacked = if start == self.values.len() {
             if self.values.capacity() == 0 {
                 self.values.reserve_exact(self.len);
@@ -139,6 +176,8 @@ impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
     }
 
     fn settle(&mut self) {
+        // Every chunk is answered: the arena is free for the next map.
+        self.arena = None;
         self.catch_up();
         let values = std::mem::take(&mut self.values);
         self.early.clear();

@@ -124,6 +124,7 @@ pub(crate) fn sendable_shared() -> std::io::Result<Shared> {
         results: ResultQueue(Queue::new_sendable()?),
         page,
         page_fd: Some(page_fd),
+        arena: crate::arena::Arena::new(),
     })
 }
 
@@ -140,14 +141,35 @@ impl Serialize for SharedHandle {
             .as_ref()
             .and_then(|fd| forkway_sys::fds::send_fd(fd.as_fd()))
             .ok_or_else(|| serde::ser::Error::custom(NOT_SENDABLE))?;
-        (&self.0.tasks.0, &self.0.results.0, page).serialize(serializer)
+        // The arena travels when there is one; a worker without it would fail every map of
+        // plain data, so one that cannot map it does not start.
+        let arena = match &self.0.arena {
+            None => None,
+            Some(arena) => Some(
+                arena
+                    .shm
+                    .memfd()
+                    .and_then(forkway_sys::fds::send_fd)
+                    .ok_or_else(|| serde::ser::Error::custom(NOT_SENDABLE))?,
+            ),
+        };
+        (&self.0.tasks.0, &self.0.results.0, page, arena).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for SharedHandle {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (tasks, results, page): (Queue<ToWorker>, Queue<FromWorker>, u32) =
+        let (tasks, results, page, arena): (Queue<ToWorker>, Queue<FromWorker>, u32, Option<u32>) =
             Deserialize::deserialize(deserializer)?;
+        let arena = match arena {
+            None => None,
+            Some(arena) => {
+                let fd: OwnedFd = forkway_sys::fds::receive_fd(arena)
+                    .ok_or_else(|| serde::de::Error::custom(NOT_SENDABLE))?;
+                let mapped = Shm::map_fd(fd.as_fd()).map_err(serde::de::Error::custom)?;
+                Some(crate::arena::Arena::from_shm(mapped))
+            }
+        };
         let fd: OwnedFd =
             forkway_sys::fds::receive_fd(page).ok_or_else(|| serde::de::Error::custom(NOT_SENDABLE))?;
         let mapped = Shm::map_fd(fd.as_fd()).map_err(serde::de::Error::custom)?;
@@ -160,6 +182,7 @@ impl<'de> Deserialize<'de> for SharedHandle {
             page: mapped,
             // The worker only maps the page; it never passes it on.
             page_fd: None,
+            arena,
         })))
     }
 }

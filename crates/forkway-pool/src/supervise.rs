@@ -32,6 +32,9 @@ pub(crate) struct Shared {
     pub(crate) page: Shm,
     /// The page's memfd, when workers that are not forked must map it too.
     pub(crate) page_fd: Option<std::os::fd::OwnedFd>,
+    /// Where maps of plain data put their arguments and results (`arena.rs`); `None` when it
+    /// could not be mapped.
+    pub(crate) arena: Option<crate::arena::Arena>,
 }
 
 /// The shared page: what each worker holds right now.
@@ -55,6 +58,10 @@ impl Shared {
             results: ResultQueue(Queue::new()?),
             page,
             page_fd: None,
+            // Inherited by the forked workers: no memfd needed.
+            arena: Shm::new(crate::arena::SIZE)
+                .ok()
+                .map(crate::arena::Arena::from_shm),
         })
     }
 

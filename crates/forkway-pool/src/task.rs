@@ -11,6 +11,7 @@
 //! into a compile-time error instead of a worker reading garbage.
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::de::DeserializeOwned;
@@ -52,6 +53,28 @@ where
     run_chunk::<A, R, Plain<F>> as Trampoline as usize
 }
 
+/// The address of the arena trampoline for `F: Fn(A) -> R` (see `arena.rs`).
+pub(crate) fn arena_trampoline<F, A, R>(_task: F) -> usize
+where
+    F: Fn(A) -> R + Copy,
+    A: DeserializeOwned,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
+    run_arena_chunk::<A, R, Plain<F>> as Trampoline as usize
+}
+
+/// The arena trampoline for a `starmap` task of argument tuple `Args`.
+pub(crate) fn arena_star_trampoline<F, Args, R>(_task: F) -> usize
+where
+    F: StarFn<Args, R>,
+    Args: DeserializeOwned,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    const { assert!(std::mem::size_of::<F>() == 0, "{}", MUST_NOT_CAPTURE) };
+    run_arena_chunk::<Args, R, Star<F>> as Trampoline as usize
+}
+
 /// The address of the trampoline for a `starmap` task of argument tuple `Args`.
 pub(crate) fn star_trampoline<F, Args, R>(_task: F) -> usize
 where
@@ -77,7 +100,7 @@ pub(crate) unsafe fn trampoline_at(run: usize) -> Trampoline {
 }
 
 /// Calls a task of kind `Self` on one argument.
-trait Call<A, R> {
+pub(crate) trait Call<A, R> {
     fn call(args: A) -> R;
 }
 
@@ -190,6 +213,110 @@ where
     encode_outcome(outcome, out);
 }
 
+fn run_arena_chunk<A, R, C>(task: &[u8], out: &mut Vec<u8>)
+where
+    A: DeserializeOwned,
+    R: Serialize + DeserializeOwned + 'static,
+    C: Call<A, R>,
+{
+    crate::arena::work::<A, R, Tasks<C>>(task, out);
+}
+
+/// Runs tasks of kind `C` in a batch: what `arena.rs` calls, without naming `C`.
+pub(crate) trait Batch<A, R> {
+    /// [`run_until_panic`] for these tasks.
+    fn run_until_panic(args: &mut Args<A>, store: impl FnMut(usize, R)) -> Result<(), TaskError>;
+}
+
+pub(crate) struct Tasks<C>(std::marker::PhantomData<C>);
+
+impl<A, R, C: Call<A, R>> Batch<A, R> for Tasks<C> {
+    #[inline]
+    fn run_until_panic(args: &mut Args<A>, store: impl FnMut(usize, R)) -> Result<(), TaskError> {
+        run_until_panic::<A, R, C>(args, store)
+    }
+}
+
+/// A chunk's arguments, taken one by one by index: what is left of them when a task panics
+/// is known without a counter the loop would have to keep in memory.
+pub(crate) struct Args<A> {
+    values: Vec<ManuallyDrop<A>>,
+    /// The index of the first argument not yet taken.
+    next: usize,
+}
+
+impl<A> Args<A> {
+    pub(crate) fn new(values: Vec<A>) -> Args<A> {
+        let mut values = ManuallyDrop::new(values);
+        let (ptr, len, cap) = (values.as_mut_ptr(), values.len(), values.capacity());
+        // SAFETY: `ManuallyDrop<A>` has `A`'s layout (`repr(transparent)`), so this is the
+        // same allocation with the same elements; the original vector is forgotten.
+        let values = unsafe { Vec::from_raw_parts(ptr.cast::<ManuallyDrop<A>>(), len, cap) };
+        Args { values, next: 0 }
+    }
+
+    /// How many arguments were taken (the last of them by the task that panicked, after a
+    /// panic).
+    pub(crate) fn taken(&self) -> usize {
+        self.next
+    }
+
+    /// Whether every argument was taken.
+    pub(crate) fn is_done(&self) -> bool {
+        self.next >= self.values.len()
+    }
+}
+
+impl<A> Drop for Args<A> {
+    fn drop(&mut self) {
+        let next = self.next.min(self.values.len());
+        for value in &mut self.values[next..] {
+            // SAFETY: arguments from `next` on were never taken, so each is dropped once.
+            unsafe { ManuallyDrop::drop(value) };
+        }
+    }
+}
+
+/// Runs the task on the arguments not yet taken, in order, handing each result and its index
+/// to `store`, until one panics: that task's error (the arguments after it are still there, for
+/// another call). One unwinding guard for the whole run instead of one per task, which costs a
+/// call each (here the task is inlined into the loop): a panic is still its task's own error,
+/// and the tasks after it still run.
+fn run_until_panic<A, R, C: Call<A, R>>(
+    args: &mut Args<A>,
+    mut store: impl FnMut(usize, R),
+) -> Result<(), TaskError> {
+    if forkway_trace::begin().is_some() {
+        // Tracing: one event per task, as on the ordinary path.
+        while let Some(value) = args.values.get_mut(args.next) {
+            let i = args.next;
+            args.next += 1;
+            // SAFETY: argument `i` was not taken (`next` was `i`), and `next` moved past it.
+            let arg = unsafe { ManuallyDrop::take(value) };
+            store(i, run_one::<A, R, C>(arg)?);
+        }
+        return Ok(());
+    }
+    IN_TASK.with(|t| t.set(true));
+    // `store` only writes a value where it belongs; it cannot panic.
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let values: &mut [ManuallyDrop<A>] = &mut args.values;
+        let len = values.len();
+        let mut i = args.next;
+        let next: &mut usize = &mut args.next;
+        while i < len {
+            // Published before the call, so that a panic leaves it past this argument.
+            *next = i + 1;
+            // SAFETY: argument `i` was not taken (`next` was `i`), and `next` moved past it.
+            let arg = unsafe { ManuallyDrop::take(&mut values[i]) };
+            store(i, C::call(arg));
+            i += 1;
+        }
+    }));
+    IN_TASK.with(|t| t.set(false));
+    outcome.map_err(panic_error)
+}
+
 fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
     let start = forkway_trace::begin();
     IN_TASK.with(|t| t.set(true));
@@ -199,7 +326,12 @@ fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
         let ok = forkway_trace::Arg::Int(outcome.is_ok().into());
         forkway_trace::complete(start, "pool", "task", 0, &[("ok", ok)]);
     }
-    outcome.map_err(|payload| {
+    outcome.map_err(panic_error)
+}
+
+/// The error of a task that panicked with `payload`.
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> TaskError {
+    {
         if forkway_process::requested_exit_code(payload.as_ref()).is_some() {
             // `forkway::exit(n)` in a task ends the worker with that code, as it would end any
             // child (and as `std::process::exit` does): the parent reports `WorkerDied` for
@@ -215,5 +347,5 @@ fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {
             location,
             pid: std::process::id(),
         }
-    })
+    }
 }

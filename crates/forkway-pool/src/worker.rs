@@ -24,6 +24,7 @@ pub(crate) fn run(shared: &Shared, index: usize, maxtasks: Option<u64>, init: Op
         }
     }
     keep_freed_memory();
+    crate::arena::set_worker_arena(shared);
     if shared.page().fault_first_claim.swap(0, Ordering::SeqCst) != 0 {
         forkway_ipc::fault::die_after_next_claim();
     }
