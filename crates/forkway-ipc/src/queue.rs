@@ -468,6 +468,7 @@ impl<'q> End<'q> {
     /// Locks the producers' end once the queue has room for one more message (always, when
     /// unbounded). Waits while it is full (or the producers' lock is held by a stopped
     /// process), at most until `deadline`.
+    #[inline]
     fn wait_for_room(&self, deadline: Deadline) -> Result<Guard<'q>, NoRoom> {
         // ANCHOR: exercise_2_4
         loop {
