@@ -262,6 +262,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn encode_inline_writes_what_encode_writes_on_both_sides_of_the_spill() {
+        // The heap buffer comes back from earlier messages with stale bytes: they must go.
+        fn stale() -> Vec<u8> {
+            vec![0xAA; 3]
+        }
+        for n in 0..200usize {
+            let value = (n as u32, "x".repeat(n), vec![7u8; n % 5]);
+            let expected = encode(&value).expect("encode");
+            let mut inline = [0u8; INLINE];
+            match encode_inline(&value, &mut inline, stale).expect("encode_inline") {
+                Encoded::Inline(len) => {
+                    assert!(expected.len() <= INLINE, "{n}");
+                    assert_eq!(&inline[..len], &expected[..], "{n}");
+                }
+                Encoded::Heap(buf) => {
+                    assert!(expected.len() > INLINE, "{n}");
+                    assert_eq!(buf, expected, "{n}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn decode_rejects_wrong_types_and_leftovers() {
         let bytes = encode(&(7u32, "seven".to_owned())).expect("encode");
         assert_eq!(
