@@ -26,6 +26,7 @@ pub fn die_before_next_publish() {
 }
 
 /// Called by `get_claimed` between the claim and the commit: one relaxed load when unused.
+#[inline]
 pub(crate) fn after_claim() {
     if DIE_AFTER_CLAIM.load(Ordering::Relaxed) {
         die();
@@ -33,12 +34,15 @@ pub(crate) fn after_claim() {
 }
 
 /// Called by a put between writing its frame and publishing it: one relaxed load when unused.
+#[inline]
 pub(crate) fn before_publish() {
     if DIE_BEFORE_PUBLISH.load(Ordering::Relaxed) {
         die();
     }
 }
 
+#[cold]
+#[inline(never)]
 fn die() {
     // SIGKILL, as an outside kill would be: no handler, no unwinding, locks left held.
     // SAFETY: kill(2) on our own pid touches no memory of ours.

@@ -343,9 +343,7 @@ impl<T> Queue<T> {
         let waited = began.map(forkway_trace::Stamp::elapsed_us);
         let header = guard.header;
         let state = guard.checked_state().map_err(GetError::Poisoned)?;
-        let mut len = [0u8; LEN_BYTES as usize];
-        guard.read_at(state.cap, state.head, &mut len);
-        let len = u64::from_le_bytes(len);
+        let len = guard.read_len(state.cap, state.head);
         if len > state.used - LEN_BYTES {
             // Only a process writing into the mapping behind our back can cause this.
             return Err(GetError::Poisoned(format!(
@@ -468,6 +466,7 @@ impl<'q> End<'q> {
     /// Locks the producers' end once the queue has room for one more message (always, when
     /// unbounded). Waits while it is full (or the producers' lock is held by a stopped
     /// process), at most until `deadline`.
+    #[inline]
     fn wait_for_room(&self, deadline: Deadline) -> Result<Guard<'q>, NoRoom> {
         // ANCHOR: exercise_2_4
         loop {

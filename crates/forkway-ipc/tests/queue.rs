@@ -153,6 +153,65 @@ fn test_unencodable_item_fails_at_put_and_the_queue_goes_on() {
 }
 
 #[test]
+fn an_item_that_fails_after_outgrowing_the_stack_buffer_fails_at_put() {
+    // A put encodes a small message on the stack and moves to a heap buffer past 64 bytes: a
+    // failure after that move is reported like any other, and the next put is whole.
+    let q: Queue<(String, Item)> = Queue::new().expect("queue");
+    let long = "y".repeat(100);
+    let err = q.put((long.clone(), Item::Bad)).expect_err("unencodable");
+    assert!(err.to_string().contains("Bad refuses"), "{err}");
+    assert_eq!(err.into_inner(), (long.clone(), Item::Bad));
+    for n in [0, 50, 60, 63, 64, 65, 100, 5000] {
+        let text = "z".repeat(n);
+        q.put((text.clone(), Item::Good(n as u32))).expect("put");
+        assert_eq!(q.get().expect("get"), (text, Item::Good(n as u32)));
+    }
+    assert!(q.is_empty());
+}
+
+/// Puts its text on `side` while it is being serialized: a put inside a put.
+#[derive(Debug)]
+struct PutsWhileEncoded {
+    side: Option<Queue<String>>,
+    text: String,
+}
+
+impl Serialize for PutsWhileEncoded {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let Some(side) = &self.side {
+            side.put(self.text.clone()).map_err(serde::ser::Error::custom)?;
+        }
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for PutsWhileEncoded {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(PutsWhileEncoded {
+            side: None,
+            text: String::deserialize(d)?,
+        })
+    }
+}
+
+#[test]
+fn a_put_inside_a_serialize_impl_gets_its_own_buffer() {
+    // Both messages outgrow the stack buffer: the inner put, made while the outer one is
+    // encoding into the thread's buffer, must not write into that same buffer.
+    let outer: Queue<(String, PutsWhileEncoded)> = Queue::new().expect("queue");
+    let side: Queue<String> = Queue::new().expect("queue");
+    let (first, inner) = ("a".repeat(300), "b".repeat(200));
+    let item = PutsWhileEncoded {
+        side: Some(side.clone()),
+        text: inner.clone(),
+    };
+    outer.put((first.clone(), item)).expect("put");
+    assert_eq!(side.get().expect("inner"), inner);
+    let (got_first, got) = outer.get().expect("outer");
+    assert_eq!((got_first, got.text), (first, inner));
+}
+
+#[test]
 fn test_closed_queue_put_get_errors() {
     // _TestQueue.test_closed_queue_put_get_exceptions.
     let q: Queue<u8> = Queue::new().expect("queue");

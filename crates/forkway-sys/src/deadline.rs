@@ -18,6 +18,7 @@ pub struct Deadline(Option<Instant>);
 
 impl Deadline {
     /// A deadline that has already passed: "do not wait" (the `_nowait` and `try_` forms).
+    #[inline]
     pub fn now() -> Deadline {
         Deadline(Some(Instant::now()))
     }
@@ -29,6 +30,7 @@ impl Deadline {
     }
 
     /// `timeout` from now; a timeout the clock cannot represent is [`Deadline::never`].
+    #[inline]
     pub fn after(timeout: Duration) -> Deadline {
         Deadline(Instant::now().checked_add(timeout))
     }
@@ -42,6 +44,7 @@ impl Deadline {
     /// The later of `self` and `grace` from now: what a wait for a lock that other processes
     /// hold only briefly gets, so that a zero timeout does not fail merely because another
     /// process was in the middle of a short critical section.
+    #[inline]
     pub fn at_least(self, grace: Duration) -> Deadline {
         match self.0 {
             None => self,
@@ -56,11 +59,13 @@ impl Deadline {
     }
 
     /// Time left: `None` for no limit, `Some(ZERO)` once passed.
+    #[inline]
     pub fn left(&self) -> Option<Duration> {
         self.0.map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// Whether the deadline is behind us.
+    #[inline]
     pub fn passed(&self) -> bool {
         self.left() == Some(Duration::ZERO)
     }

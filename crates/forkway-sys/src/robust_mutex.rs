@@ -243,6 +243,7 @@ impl RobustMutex {
     ///
     /// # Errors
     /// As [`lock_until`](RobustMutex::lock_until).
+    #[inline]
     pub fn lock_spinning_until(&self, deadline: Deadline) -> Result<Locked, LockError> {
         self.lock_with_spins(ThisThread::get(), deadline, 16)
     }

@@ -376,6 +376,22 @@ impl<'a> Guard<'a> {
         }
     }
 
+    /// Reads the length word of the frame at position `pos`: one load when it does not wrap
+    /// around the ring's end (a copy of unknown length is a call to `memcpy`).
+    #[inline]
+    pub(super) fn read_len(&self, cap: u64, pos: u64) -> u64 {
+        let at = pos & (cap - 1);
+        if at + LEN_BYTES <= cap {
+            // SAFETY: [at, at + 8) is inside the ring (cap ≤ ring_len, checked) and holds the
+            // length of a published frame, which no producer writes until our commit.
+            u64::from_le(unsafe { self.ring.add(at as usize).cast::<u64>().read_unaligned() })
+        } else {
+            let mut len = [0u8; LEN_BYTES as usize];
+            self.read_at(cap, pos, &mut len);
+            u64::from_le_bytes(len)
+        }
+    }
+
     /// Copies from the ring at position `pos` into `out`, wrapping at `cap` (a power of two).
     #[inline]
     pub(super) fn read_at(&self, cap: u64, pos: u64, out: &mut [u8]) {

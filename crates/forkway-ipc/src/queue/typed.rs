@@ -19,7 +19,21 @@ use crate::error::{GetError, PutError};
 const SCRATCH_KEEP: usize = 16 << 20;
 
 thread_local! {
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// This thread's encoding buffer for messages too big for the stack, taken out of the
+/// thread-local: a `Serialize` impl that itself puts on a queue finds it gone and gets a fresh
+/// one (as does a put while the thread's locals are being destroyed).
+fn take_scratch() -> Vec<u8> {
+    SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default()
+}
+
+/// Gives the buffer back for the next big message, unless it grew past [`SCRATCH_KEEP`].
+fn keep_scratch(buf: Vec<u8>) {
+    if buf.capacity() <= SCRATCH_KEEP {
+        let _ = SCRATCH.try_with(|scratch| scratch.set(buf));
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
@@ -27,31 +41,26 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.is_closed() {
             return Err(PutError::Closed(item));
         }
-        // Encode into this thread's reusable buffer: a large message then costs no fresh
-        // allocation (and no page faults) per put. A `Serialize` impl that itself puts on a
-        // queue finds the buffer busy and gets a fresh one.
-        SCRATCH.with(|scratch| {
-            let mut fresh = Vec::new();
-            let mut borrowed = scratch.try_borrow_mut();
-            let buf = match borrowed.as_deref_mut() {
-                Ok(buf) => buf,
-                Err(_) => &mut fresh,
-            };
-            buf.clear();
-            let start = forkway_trace::begin();
-            let result = match codec::encode_into(&item, buf) {
-                Ok(()) => self
-                    .put_bytes(buf, deadline)
-                    .map_err(|failure| failure.with(item)),
-                Err(error) => Err(PutError::Encode { item, error }),
-            };
-            let name = if result.is_ok() { "put" } else { "put (failed)" };
-            self.trace(start, name, buf.len() as u64, None);
-            if buf.capacity() > SCRATCH_KEEP {
-                *buf = Vec::new();
+        // A small message is encoded on the stack; a bigger one in this thread's reusable
+        // buffer, so that a large message costs no fresh allocation (and no page faults) per put.
+        let start = forkway_trace::begin();
+        let mut inline = [0u8; codec::INLINE];
+        let (result, len) = match codec::encode_inline(&item, &mut inline, take_scratch) {
+            Ok(codec::Encoded::Inline(len)) => (self.put_bytes(&inline[..len], deadline), len),
+            Ok(codec::Encoded::Heap(buf)) => {
+                let result = self.put_bytes(&buf, deadline);
+                let len = buf.len();
+                keep_scratch(buf);
+                (result, len)
             }
-            result
-        })
+            Err(error) => {
+                self.trace(start, "put (failed)", 0, None);
+                return Err(PutError::Encode { item, error });
+            }
+        };
+        let name = if result.is_ok() { "put" } else { "put (failed)" };
+        self.trace(start, name, len as u64, None);
+        result.map_err(|failure| failure.with(item))
     }
 
     /// Puts `item`, waiting while a bounded queue is full. On an unbounded queue it never
