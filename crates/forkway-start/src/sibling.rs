@@ -96,16 +96,20 @@ impl Cloner {
         let no_parent_tid = std::ptr::null_mut::<libc::c_int>();
         let no_tls = 0 as libc::c_ulong;
         let child_tid = self.tid as *mut libc::c_int;
-        // SAFETY: a fork-like clone (no CLONE_VM, no new stack: the child runs on its own copy
-        // of ours and returns from this call, as from fork). The only pointer the kernel keeps
-        // is `child_tid`, glibc's `tid` field in the child's copy of our thread descriptor,
-        // written at the child's start and cleared at its end, as glibc's fork has it.
         #[cfg(target_arch = "x86_64")]
-        let rc = unsafe { libc::syscall(libc::SYS_clone, flags, no_stack, no_parent_tid, child_tid, no_tls) };
+        let rc = {
+            // A fork-like clone: no CLONE_VM and no new stack, so the child runs on its own copy
+            // of ours and returns from this call, as from fork.
+            // SAFETY: the only pointer the kernel keeps is `child_tid`, glibc's `tid` field in
+            // the child's copy of our thread descriptor (set at its start, cleared at its end).
+            unsafe { libc::syscall(libc::SYS_clone, flags, no_stack, no_parent_tid, child_tid, no_tls) }
+        };
         // aarch64 has CONFIG_CLONE_BACKWARDS: the thread pointer comes before the child's tid.
-        // SAFETY: as above.
         #[cfg(target_arch = "aarch64")]
-        let rc = unsafe { libc::syscall(libc::SYS_clone, flags, no_stack, no_parent_tid, no_tls, child_tid) };
+        let rc = {
+            // SAFETY: as for x86_64 above, with the arguments in aarch64's order.
+            unsafe { libc::syscall(libc::SYS_clone, flags, no_stack, no_parent_tid, no_tls, child_tid) }
+        };
         match rc {
             r if r < 0 => Err(Errno::last()),
             0 => {
