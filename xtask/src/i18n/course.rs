@@ -200,6 +200,15 @@ impl Lang {
         )
     }
 
+    /// Where to read, in an edition of the book not built yet.
+    pub fn build_the_book_first(self, at: &str) -> String {
+        pick(
+            self,
+            format!("{at} (build it first: cargo xtask book --lang {})", self.tag()),
+            format!("{at}（先用 `cargo xtask book --lang {}` 生成）", self.tag()),
+        )
+    }
+
     // ── hint, reset, solution ─────────────────────────────────────────────────────────────
 
     pub fn hint_heading(self, id: &str, title: &str, file: &str) -> String {
