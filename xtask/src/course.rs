@@ -529,7 +529,10 @@ points = 7
         record(
             &mut p,
             &l,
-            &[result("offset", Status::Pass, 3), result("relay", Status::Fail, 0)],
+            &[
+                result("offset", Status::Pass, 3),
+                result("relay", Status::Fail, 0),
+            ],
             false,
         );
         assert_eq!(state(&l, Some(&p), Lang::En), "started, 3/10 points (best 3)");
@@ -555,7 +558,10 @@ points = 7
         record(
             &mut p,
             &l,
-            &[result("offset", Status::Pass, 3), result("relay", Status::Pass, 7)],
+            &[
+                result("offset", Status::Pass, 3),
+                result("relay", Status::Pass, 7),
+            ],
             false,
         );
         p.passed = true;

@@ -340,7 +340,10 @@ requires = ["join-reaps"]
              keeps the last full run's score; `cargo xtask lesson 1` runs them all.\n"
         );
         let zh = restricted_run(&lesson(), &results, Lang::ZhCn);
-        assert!(zh.contains("  未运行：terminate（已跳过：需要 `join-reaps` 先通过）\n"), "{zh}");
+        assert!(
+            zh.contains("  未运行：terminate（已跳过：需要 `join-reaps` 先通过）\n"),
+            "{zh}"
+        );
         assert_eq!(zh.matches("自己运行：").count(), 1, "{zh}");
     }
 
