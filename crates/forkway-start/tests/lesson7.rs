@@ -194,7 +194,7 @@ fn a_forkserver_child_runs_the_target_it_was_given() {
              jumped to a wrong address; its codes are printed above)"
         ),
         Some(offset_outcome::PANICKED) => {
-            panic!("the offset check's process panicked (its message is above)")
+            panic!("the offset check's process panicked (see its panic message)")
         }
         _ => panic!("the offset check's process ended with {status}"),
     }
