@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::i18n::{self, width};
 use crate::lesson::{self, Lesson};
-use crate::progress::{self, Progress};
+use crate::progress::{self, LessonProgress, Progress};
 use crate::runner::{self, Build, Status};
 use crate::{find, regions, report, watch};
 
@@ -21,20 +21,72 @@ pub fn list(root: &Path) -> Result<u8, String> {
     // Titles are measured in terminal columns: a Chinese character takes two, `—` one.
     let columns = lessons.iter().map(|l| width(&l.title)).max().unwrap_or(0);
     for l in &lessons {
-        let state = match progress.lessons.get(&l.id) {
-            Some(p) if p.passed => t.state_passed().to_owned(),
-            Some(p) if p.started => {
-                let passed = l
-                    .checks
-                    .iter()
-                    .filter(|c| p.checks.get(&c.id).is_some_and(|s| s == "pass"));
-                t.state_started(passed.map(|c| c.points).sum::<u32>(), l.max_points(), p.best)
-            }
-            _ => t.state_not_started().to_owned(),
-        };
+        let state = state(l, progress.lessons.get(&l.id), t);
         println!("  {:>2}. {}  {state}", l.number, i18n::pad(&l.title, columns));
     }
     Ok(0)
+}
+
+/// What the course list says of a lesson: its score is the last full run's. Checks run alone
+/// since (`--exercise`, `--only`) are named per exercise after it, never counted in it.
+fn state(lesson: &Lesson, p: Option<&LessonProgress>, t: i18n::Lang) -> String {
+    let Some(p) = p.filter(|p| p.started || p.passed) else {
+        return t.state_not_started().to_owned();
+    };
+    let mut state = if p.passed {
+        t.state_passed().to_owned()
+    } else if p.checks.is_empty() {
+        t.state_no_full_run().to_owned()
+    } else {
+        t.state_started(full_score(lesson, p), lesson.max_points(), p.best)
+    };
+    let alone: Vec<(&str, bool)> = lesson
+        .exercises
+        .iter()
+        .filter(|e| {
+            lesson
+                .checks
+                .iter()
+                .any(|c| c.exercise == e.id && p.alone.contains_key(&c.id))
+        })
+        .map(|e| {
+            let passes = lesson
+                .checks
+                .iter()
+                .filter(|c| c.exercise == e.id)
+                .all(|c| p.status(&c.id) == Some("pass"));
+            (e.id.as_str(), passes)
+        })
+        .collect();
+    if !alone.is_empty() {
+        state.push_str(&t.since_alone(&alone));
+    }
+    state
+}
+
+/// The score of the lesson's last full run.
+fn full_score(lesson: &Lesson, p: &LessonProgress) -> u32 {
+    lesson
+        .checks
+        .iter()
+        .filter(|c| p.checks.get(&c.id).is_some_and(|s| s == "pass"))
+        .map(|c| c.points)
+        .sum()
+}
+
+/// Records a run. A full run replaces the lesson's statuses and may raise its best score; a run
+/// restricted to some checks notes their statuses beside the full run's, which keep the score.
+fn record(entry: &mut LessonProgress, lesson: &Lesson, results: &[runner::CheckResult], restricted: bool) {
+    let statuses = results
+        .iter()
+        .map(|r| (r.id.clone(), r.status.as_str().to_owned()));
+    if restricted {
+        entry.alone.extend(statuses);
+        return;
+    }
+    entry.alone.clear();
+    entry.checks.extend(statuses);
+    entry.best = entry.best.max(full_score(lesson, entry));
 }
 
 /// Copies `files` into a fresh `.forkway/backups/<time>-<what>/` and returns that folder.
@@ -181,25 +233,14 @@ pub fn lesson_cmd(
     let style = report::Style::detect();
     print!("{}", report::lesson_table(lesson, &results, style));
     if only.is_some() {
-        for r in &results {
-            println!("  {}", t.run_it_yourself(&r.rerun));
-        }
+        print!("{}", report::restricted_run(lesson, &results, t));
     }
     let entry = progress.lesson(&lesson.id);
-    for r in &results {
-        entry.checks.insert(r.id.clone(), r.status.as_str().to_owned());
-    }
+    record(entry, lesson, &results, only.is_some());
     let graded_pass = lesson
         .checks
         .iter()
         .all(|c| entry.checks.get(&c.id).is_some_and(|s| s == "pass"));
-    let score: u32 = lesson
-        .checks
-        .iter()
-        .filter(|c| entry.checks.get(&c.id).is_some_and(|s| s == "pass"))
-        .map(|c| c.points)
-        .sum();
-    entry.best = entry.best.max(score);
     progress.save(root)?;
     // Graded checks green: the lesson is done only when the reference's own tests of this
     // code pass too (they hold the requirements no graded check needs to repeat).
@@ -293,7 +334,7 @@ fn first_unfinished<'a>(lesson: &'a Lesson, progress: &mut Progress) -> Option<&
             .checks
             .iter()
             .filter(|c| c.exercise == e.id)
-            .any(|c| p.checks.get(&c.id).is_none_or(|s| s != "pass"))
+            .any(|c| p.status(&c.id) != Some("pass"))
     })
 }
 
@@ -398,4 +439,138 @@ pub fn solution(root: &Path, n: u32, force: bool, apply: bool) -> Result<u8, Str
         println!("\n{}", t.reference_back());
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::i18n::Lang;
+    use crate::runner::CheckResult;
+
+    fn lesson() -> Lesson {
+        toml::from_str(
+            r#"
+id = "demo"
+number = 7
+title = "Start methods"
+chapter = "book/src/ch07.md"
+package = "forkway-start"
+test_target = "lesson7"
+recap = "r"
+
+[[exercises]]
+id = "7.1"
+kind = "build"
+title = "Offset"
+region = "exercise_7_1"
+file = "a.rs"
+section = "book/src/ch07.md#a"
+hints = ["h"]
+
+[[exercises]]
+id = "7.2"
+kind = "build"
+title = "Relay"
+region = "exercise_7_2"
+file = "b.rs"
+section = "book/src/ch07.md#b"
+hints = ["h"]
+
+[[checks]]
+id = "offset"
+test = "offset"
+exercise = "7.1"
+points = 3
+
+[[checks]]
+id = "relay"
+test = "relay"
+exercise = "7.2"
+points = 7
+"#,
+        )
+        .expect("lesson")
+    }
+
+    fn result(id: &str, status: Status, points: u32) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            exercise: String::new(),
+            status,
+            points,
+            max_points: points,
+            duration: Duration::ZERO,
+            message: None,
+            rerun: String::new(),
+            leaked: 0,
+        }
+    }
+
+    fn started() -> LessonProgress {
+        LessonProgress {
+            started: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_run_of_one_exercise_is_not_the_lessons_score() {
+        let l = lesson();
+        let mut p = started();
+        record(&mut p, &l, &[result("offset", Status::Pass, 3)], true);
+        assert_eq!(p.best, 0, "best is a full run's");
+        assert_eq!(
+            state(&l, Some(&p), Lang::En),
+            "started, no full run yet; run alone since: 7.1 passes"
+        );
+        // A full run: its score is the lesson's, and what ran alone before it is forgotten.
+        record(
+            &mut p,
+            &l,
+            &[
+                result("offset", Status::Pass, 3),
+                result("relay", Status::Fail, 0),
+            ],
+            false,
+        );
+        assert_eq!(state(&l, Some(&p), Lang::En), "started, 3/10 points (best 3)");
+        // 7.2 alone, passing: the score stays the full run's, and the lesson is not complete.
+        record(&mut p, &l, &[result("relay", Status::Pass, 7)], true);
+        assert_eq!(
+            state(&l, Some(&p), Lang::En),
+            "started, 3/10 points (best 3); run alone since: 7.2 passes"
+        );
+        assert_eq!(p.best, 3);
+        assert!(!p.passed);
+        assert_eq!(p.status("relay"), Some("pass"), "hint goes by the latest status");
+        assert_eq!(
+            state(&l, Some(&p), Lang::ZhCn),
+            "已开始，3/10 分（最好成绩 3）；此后单独运行：7.2 通过"
+        );
+    }
+
+    #[test]
+    fn a_passed_lesson_says_what_failed_alone_since() {
+        let l = lesson();
+        let mut p = started();
+        record(
+            &mut p,
+            &l,
+            &[
+                result("offset", Status::Pass, 3),
+                result("relay", Status::Pass, 7),
+            ],
+            false,
+        );
+        p.passed = true;
+        assert_eq!(p.best, 10);
+        record(&mut p, &l, &[result("offset", Status::Fail, 0)], true);
+        assert_eq!(
+            state(&l, Some(&p), Lang::En),
+            "passed; run alone since: 7.1 fails"
+        );
+        assert_eq!(state(&l, None, Lang::En), "not started");
+    }
 }

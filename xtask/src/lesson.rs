@@ -317,15 +317,71 @@ pub fn load_all(root: &Path) -> Result<Vec<Lesson>, String> {
     Ok(lessons)
 }
 
-/// `load_all`, with the texts of `lang` over the English ones where a translation has them.
+/// `load_all`, with the texts of `lang` over the English ones where a translation has them, and
+/// the sections to read in that language's edition of the book.
 pub fn load_all_in(root: &Path, lang: Lang) -> Result<Vec<Lesson>, String> {
     let mut lessons = load_all(root)?;
+    let edition = (lang != Lang::En).then(|| Edition::built_in(root, lang));
     for lesson in &mut lessons {
         if let Some(t) = Translation::load(lesson, lang)? {
             lesson.translate(&t);
         }
+        if let Some(edition) = &edition {
+            lesson.read_in(edition);
+        }
     }
     Ok(lessons)
+}
+
+/// A translated edition of the book, as `cargo xtask book --lang <tag>` builds it: HTML only
+/// (a translation has no Markdown of its own: `book/po` holds its messages), in
+/// `<target>/book/<tag>`.
+#[derive(Debug, Clone)]
+pub struct Edition {
+    /// The edition's folder, relative to the root when it lies inside it.
+    pub dir: String,
+    pub lang: Lang,
+    /// False until `cargo xtask book --lang <tag>` has built it.
+    pub built: bool,
+}
+
+impl Edition {
+    pub fn built_in(root: &Path, lang: Lang) -> Edition {
+        let dir = crate::fs::target_dir(root).join("book").join(lang.tag());
+        let built = dir.join("index.html").is_file();
+        let shown = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
+        Edition {
+            dir: shown,
+            lang,
+            built,
+        }
+    }
+
+    /// `book/src/ch.md#anchor` → `<dir>/ch.html#anchor`: mdBook names a chapter's page after its
+    /// file, and a translated heading keeps the English heading's id (`verify` checks it).
+    pub fn section(&self, section: &str) -> String {
+        let (file, anchor) = match section.split_once('#') {
+            Some((file, anchor)) => (file, format!("#{anchor}")),
+            None => (section, String::new()),
+        };
+        let page = file.strip_prefix("book/src/").unwrap_or(file);
+        let page = page.strip_suffix(".md").unwrap_or(page);
+        let at = format!("{}/{page}.html{anchor}", self.dir);
+        if self.built {
+            at
+        } else {
+            self.lang.build_the_book_first(&at)
+        }
+    }
+}
+
+impl Lesson {
+    /// Points every exercise's section at `edition`'s page instead of the English chapter.
+    pub fn read_in(&mut self, edition: &Edition) {
+        for e in &mut self.exercises {
+            e.section = edition.section(&e.section);
+        }
+    }
 }
 
 /// A lesson's learner-facing texts in another language: `lesson.<tag>.toml` beside its
@@ -528,6 +584,35 @@ hints = ["waitpid.", "WNOHANG."]
 
     fn translation(text: &str) -> Translation {
         toml::from_str(text).expect("translation")
+    }
+
+    #[test]
+    fn a_chinese_learner_reads_the_chinese_chapter() {
+        let mut edition = Edition {
+            dir: "target/book/zh-CN".into(),
+            lang: Lang::ZhCn,
+            built: true,
+        };
+        assert_eq!(
+            edition.section("book/src/ch07-start-methods.md#spawn-running-the-program-again"),
+            "target/book/zh-CN/ch07-start-methods.html#spawn-running-the-program-again"
+        );
+        edition.built = false;
+        assert_eq!(
+            edition.section("book/src/ch01-processes.md"),
+            "target/book/zh-CN/ch01-processes.html（先用 `cargo xtask book --lang zh-CN` 生成）"
+        );
+        // What the runner loads for a Chinese run: no exercise points at the English Markdown.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root");
+        let lessons = load_all_in(root, Lang::ZhCn).expect("lessons");
+        for e in lessons.iter().flat_map(|l| &l.exercises) {
+            assert!(
+                e.section.contains("/book/zh-CN/") && e.section.contains(".html#"),
+                "{}: {}",
+                e.id,
+                e.section
+            );
+        }
     }
 
     #[test]

@@ -19,9 +19,15 @@ pub struct LessonProgress {
     pub started: bool,
     #[serde(default)]
     pub passed: bool,
-    /// Last status of each check, by check id.
+    /// Status of each check in the last full run (every check of the lesson), by check id: the
+    /// lesson's score in the course list comes from these alone.
     #[serde(default)]
     pub checks: BTreeMap<String, String>,
+    /// Statuses from runs restricted with `--exercise` or `--only` since the last full run, by
+    /// check id. Newer than `checks`; a full run clears them. Kept apart so that running one
+    /// exercise never passes for the lesson's score.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alone: BTreeMap<String, String>,
     /// The best score of any full run, kept beside the last run's statuses.
     #[serde(default)]
     pub best: u32,
@@ -36,6 +42,17 @@ pub fn dir(root: &Path) -> PathBuf {
 
 fn path(root: &Path) -> PathBuf {
     dir(root).join("progress.json")
+}
+
+impl LessonProgress {
+    /// The latest status of a check: from a restricted run since the last full run, else from
+    /// the last full run.
+    pub fn status(&self, check: &str) -> Option<&str> {
+        self.alone
+            .get(check)
+            .or_else(|| self.checks.get(check))
+            .map(String::as_str)
+    }
 }
 
 impl Progress {

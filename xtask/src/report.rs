@@ -117,6 +117,25 @@ pub fn lesson_table(lesson: &Lesson, results: &[CheckResult], style: Style) -> S
     out
 }
 
+/// After a run restricted to some checks (`--exercise`, `--only`): the command that reruns each
+/// check that ran, each skipped check with the reason it did not run (there is nothing of it to
+/// rerun yet), and that this score is not the lesson's.
+pub fn restricted_run(lesson: &Lesson, results: &[CheckResult], t: Lang) -> String {
+    let mut out = String::new();
+    for r in results.iter().filter(|r| r.status != Status::Skipped) {
+        let _ = writeln!(out, "  {}", t.run_it_yourself(&r.rerun));
+    }
+    for r in results.iter().filter(|r| r.status == Status::Skipped) {
+        let _ = writeln!(
+            out,
+            "  {}",
+            t.not_run(&r.id, &t.skipped(r.message.as_deref().unwrap_or("")))
+        );
+    }
+    let _ = writeln!(out, "{}", t.partial_run(lesson.number));
+    out
+}
+
 /// An exercise's statement: its specification, as `--exercise` and a lesson's start show it.
 pub fn statement(lesson: &Lesson, ex: &Exercise, t: Lang) -> String {
     let mut out = String::new();
@@ -303,6 +322,29 @@ requires = ["join-reaps"]
             skip,
         ];
         insta::assert_snapshot!(lesson_table(&lesson(), &results, Style::plain()));
+    }
+
+    #[test]
+    fn a_restricted_run_lists_skipped_checks_as_not_run() {
+        let mut fail = result("join-reaps", "1.2", Status::Fail, 0, 3, 40);
+        fail.message = Some("assertion failed".into());
+        let mut skip = result("terminate", "1.2", Status::Skipped, 0, 2, 0);
+        skip.message = Some("needs `join-reaps` to pass first".into());
+        let results = [fail, skip];
+        let en = restricted_run(&lesson(), &results, Lang::En);
+        assert_eq!(
+            en,
+            "  run it yourself: cargo test -p forkway-process --test lesson1 -- --exact join_reaps\n\
+             \x20 not run: terminate (skipped: needs `join-reaps` to pass first)\n\
+             Only some of lesson 1's checks ran: this score is not the lesson's. The course list \
+             keeps the last full run's score; `cargo xtask lesson 1` runs them all.\n"
+        );
+        let zh = restricted_run(&lesson(), &results, Lang::ZhCn);
+        assert!(
+            zh.contains("  未运行：terminate（已跳过：需要 `join-reaps` 先通过）\n"),
+            "{zh}"
+        );
+        assert_eq!(zh.matches("自己运行：").count(), 1, "{zh}");
     }
 
     #[test]

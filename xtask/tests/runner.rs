@@ -215,6 +215,25 @@ fn lesson_output_and_exit_codes() {
         "{}",
         only.stdout
     );
+    // `gated` requires `fails`: skipped, it is reported as not run, with the reason, and has no
+    // command to rerun; the lesson's score in the course list is not this run's.
+    let gated = xtask(
+        &root,
+        &["lesson", "1", "--no-start", "--only", "fails", "--only", "gated"],
+    );
+    assert_eq!(gated.code, 1, "{}\n{}", gated.stdout, gated.stderr);
+    assert!(
+        gated
+            .stdout
+            .contains("run it yourself: cargo test -p demo --test checks -- --exact fails\n")
+            && !gated.stdout.contains("--exact gated")
+            && gated
+                .stdout
+                .contains("not run: gated (skipped: needs `fails` to pass first)")
+            && gated.stdout.contains("this score is not the lesson's"),
+        "{}",
+        gated.stdout
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -26,6 +26,29 @@ impl Lang {
         )
     }
 
+    /// Started, but every run so far was restricted to some checks: there is no lesson score.
+    pub fn state_no_full_run(self) -> &'static str {
+        pick(self, "started, no full run yet", "已开始，尚未完整运行过")
+    }
+
+    /// Exercises whose checks ran alone since the last full run, and whether they pass now.
+    pub fn since_alone(self, exercises: &[(&str, bool)]) -> String {
+        let list: Vec<String> = exercises
+            .iter()
+            .map(|(id, passes)| match (self, passes) {
+                (Lang::En, true) => format!("{id} passes"),
+                (Lang::En, false) => format!("{id} fails"),
+                (Lang::ZhCn, true) => format!("{id} 通过"),
+                (Lang::ZhCn, false) => format!("{id} 未通过"),
+            })
+            .collect();
+        pick(
+            self,
+            format!("; run alone since: {}", list.join(", ")),
+            format!("；此后单独运行：{}", list.join("，")),
+        )
+    }
+
     pub fn state_not_started(self) -> &'static str {
         pick(self, "not started", "未开始")
     }
@@ -114,6 +137,24 @@ impl Lang {
         )
     }
 
+    /// A check a restricted run skipped: `reason` is the table's "skipped: …".
+    pub fn not_run(self, check: &str, reason: &str) -> String {
+        pick(
+            self,
+            format!("not run: {check} ({reason})"),
+            format!("未运行：{check}（{reason}）"),
+        )
+    }
+
+    /// After a run of some of a lesson's checks.
+    pub fn partial_run(self, number: u32) -> String {
+        pick(
+            self,
+            format!("Only some of lesson {number}'s checks ran: this score is not the lesson's. The course list keeps the last full run's score; `cargo xtask lesson {number}` runs them all."),
+            format!("只运行了第 {number} 课的部分检查项：这个得分不是整课的得分。课程列表保留上一次完整运行的得分；`cargo xtask lesson {number}` 会运行全部检查项。"),
+        )
+    }
+
     pub fn no_check_matched(self) -> &'static str {
         pick(self, "no check matched --only", "没有检查项与 --only 匹配")
     }
@@ -156,6 +197,15 @@ impl Lang {
             self,
             format!("interrupted ({signal}): stopped {groups} running process group(s){extra}"),
             format!("已中断（{signal}）：停止了 {groups} 个正在运行的进程组{extra}"),
+        )
+    }
+
+    /// Where to read, in an edition of the book not built yet.
+    pub fn build_the_book_first(self, at: &str) -> String {
+        pick(
+            self,
+            format!("{at} (build it first: cargo xtask book --lang {})", self.tag()),
+            format!("{at}（先用 `cargo xtask book --lang {}` 生成）", self.tag()),
         )
     }
 
