@@ -26,9 +26,9 @@ use forkway_sys::Shm;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::plain::{kind_of, width_of, Kind, OneField, RawOut, RecordWriter};
+use crate::plain::{kind_of, width_of, Kind, NotPlain, OneField, OneFieldRecords, RawOut, RecordWriter};
 use crate::supervise::Shared;
-use crate::task::{Args, Batch};
+use crate::task::{Args, Batch, ReadArgs};
 use crate::wire::{encode_outcome, ChunkOutcome};
 use crate::TaskError;
 
@@ -248,44 +248,23 @@ where
     // this process; the parent wrote it before sending this chunk, and nobody writes it while
     // the chunk runs (the parent's lease; each chunk its own items).
     let records = unsafe { std::slice::from_raw_parts(base.add(args_at), args_len) };
-    // All the arguments first, as on the ordinary path: one that does not decode fails the
-    // chunk before any task of it runs.
-    let args: Vec<A> = crate::plain::decode_records(&shape, count, records)
-        .map_err(|e| TaskError::ArgsNotDecodable(e.to_string()))?;
-    // SAFETY: as above, for this chunk's result area, which only this worker writes.
     let results = base.wrapping_add(results_at);
-    let width = kind.width();
-    let mut args = Args::new(args);
-    // Item `i`'s result goes to slot `i`; a task that panicked leaves its slot unwritten and
-    // its error here.
-    let mut failed: Vec<(usize, TaskError)> = Vec::new();
-    let mut unwritable = false;
-    loop {
-        let store = |i: usize, value: R| {
-            // SAFETY: item `i`'s result, inside this chunk's result area (checked above), which
-            // only this worker writes; `i < count`, as there are `count` arguments.
-            let slot = unsafe { OneField::new(kind, results.add(i * width)) };
-            // `kind` is `R`'s own (`kind_of`): only a broken Serialize is refused.
-            if slot.write(&value).is_err() {
-                unwritable = true;
-            }
-        };
-        match B::run_until_panic(&mut args, store) {
-            Ok(()) => break,
-            Err(error) => {
-                // The panicking task's argument was taken: the next one is after it.
-                failed.push((args.taken() - 1, error));
-                if args.is_done() {
-                    break;
-                }
-            }
+    let (failed, unwritable) = match *shape {
+        [field] => run_one_field::<A, R, B>(field, records, count, results, kind)?,
+        _ => {
+            // All the arguments first, as on the ordinary path: one that does not decode
+            // fails the chunk before any task of it runs.
+            let args: Vec<A> = crate::plain::decode_records(&shape, count, records)
+                .map_err(|e| TaskError::ArgsNotDecodable(e.to_string()))?;
+            run_decoded::<A, R, B>(args, results, kind)
         }
-    }
+    };
     if unwritable {
         return Err(TaskError::ResultNotSerializable(
             "a result that is not the primitive its type is".to_owned(),
         ));
     }
+    let width = kind.width();
     if failed.is_empty() {
         return Ok(None);
     }
@@ -306,6 +285,124 @@ where
         mixed.extend(value.pop().map(Ok));
     }
     Ok(Some(mixed))
+}
+
+/// The tasks of a chunk that failed (item, error), and whether a result could not be stored.
+type Ran = (Vec<(usize, TaskError)>, bool);
+
+/// Stores item `i`'s result in its slot of the chunk's result area at `results`.
+///
+/// # Safety
+/// `results` must be the chunk's result area (inside the arena, written only by this worker),
+/// with room for item `i`'s result of `kind`, `R`'s own kind.
+#[inline]
+unsafe fn store<R: Serialize + 'static>(results: *mut u8, kind: Kind, i: usize, value: &R) -> bool {
+    // SAFETY: item `i`'s slot, inside the chunk's result area (the caller's promise).
+    let slot = unsafe { results.add(i * kind.width()) };
+    // `kind` is `R`'s own (`kind_of`): only a broken Serialize is refused.
+    // SAFETY: as above.
+    unsafe { OneField::store(kind, slot, value) }.is_ok()
+}
+
+/// Runs a chunk whose arguments are already decoded, each result stored in its slot; a task
+/// that panicked leaves its slot unwritten and its error in the list.
+fn run_decoded<A, R, B>(args: Vec<A>, results: *mut u8, kind: Kind) -> Ran
+where
+    R: Serialize + 'static,
+    B: Batch<A, R>,
+{
+    let mut args = Args::new(args);
+    let mut failed: Vec<(usize, TaskError)> = Vec::new();
+    let mut unwritable = false;
+    loop {
+        // SAFETY: `i < count`, the chunk's result area's length in results (the caller's
+        // check in `work_in_arena`), which only this worker writes.
+        let put = |i: usize, value: R| unwritable |= !unsafe { store(results, kind, i, &value) };
+        match B::run_until_panic(&mut args, put) {
+            Ok(()) => break,
+            Err(error) => {
+                // The panicking task's argument was taken: the next one is after it.
+                failed.push((args.taken() - 1, error));
+                if args.is_done() {
+                    break;
+                }
+            }
+        }
+    }
+    (failed, unwritable)
+}
+
+/// Runs a chunk of one-field records, each task reading its argument where it lies in the
+/// arena (one pass over the arguments, not a copy into a vector and a second pass over it).
+/// Every argument is checked first, as on the ordinary path: a chunk with one that does not
+/// decode runs none of its tasks.
+fn run_one_field<A, R, B>(
+    field: Kind,
+    records: &[u8],
+    count: usize,
+    results: *mut u8,
+    kind: Kind,
+) -> Result<Ran, TaskError>
+where
+    A: DeserializeOwned,
+    R: Serialize + 'static,
+    B: Batch<A, R>,
+{
+    macro_rules! by_field {
+        ($($k:ident),*) => {
+            match field {
+                $(Kind::$k => run_records::<A, R, B, { Kind::$k as u8 }>(records, count, results, kind),)*
+            }
+        };
+    }
+    by_field!(Bool, U8, U16, U32, U64, I8, I16, I32, I64, F32, F64, Char)
+}
+
+fn run_records<A, R, B, const K: u8>(
+    records: &[u8],
+    count: usize,
+    results: *mut u8,
+    kind: Kind,
+) -> Result<Ran, TaskError>
+where
+    A: DeserializeOwned,
+    R: Serialize + 'static,
+    B: Batch<A, R>,
+{
+    let not_decodable = |e: NotPlain| TaskError::ArgsNotDecodable(e.to_string());
+    let args = OneFieldRecords::<K>::new(records).map_err(not_decodable)?;
+    if args.len() != count {
+        return Err(TaskError::ArgsNotDecodable(
+            "an arena chunk with a corrupt task message".to_owned(),
+        ));
+    }
+    args.check::<A>().map_err(not_decodable)?;
+    let mut failed: Vec<(usize, TaskError)> = Vec::new();
+    let mut unwritable = false;
+    let mut next = 0;
+    while next < count {
+        let flag = &mut unwritable;
+        let put = move |i: usize, value: R| {
+            // SAFETY: `i < count`, the chunk's result area's length in results (the caller's
+            // check in `work_in_arena`), which only this worker writes.
+            if !unsafe { store(results, kind, i, &value) } {
+                *flag = true;
+            }
+        };
+        if let Err(error) = B::run_read_until_panic(&mut next, count, &args, put) {
+            // The failed task's index was taken: the next one is after it.
+            failed.push((next - 1, error));
+        }
+    }
+    Ok((failed, unwritable))
+}
+
+impl<A: DeserializeOwned, const K: u8> ReadArgs<A> for OneFieldRecords<'_, K> {
+    #[inline(always)]
+    fn arg(&self, i: usize) -> Result<A, TaskError> {
+        self.get::<A>(i)
+            .map_err(|e| TaskError::ArgsNotDecodable(e.to_string()))
+    }
 }
 
 /// Where a map's results are, for its sink in the parent.

@@ -61,7 +61,7 @@ impl Kind {
         Kind::Char,
     ];
 
-    pub(crate) fn width(self) -> usize {
+    pub(crate) const fn width(self) -> usize {
         match self {
             Kind::Bool | Kind::U8 | Kind::I8 => 1,
             Kind::U16 | Kind::I16 => 2,
@@ -483,6 +483,7 @@ impl<'a> Frame<'a> {
     }
 }
 
+#[cold]
 fn corrupt() -> NotPlain {
     NotPlain("a frame of plain records that is corrupt".to_owned())
 }
@@ -964,6 +965,38 @@ impl ser::Serializer for &mut OneField {
 }
 
 impl OneField {
+    /// Writes `value` of the primitive type `R` whose kind is `kind` (as [`OneField::write`]),
+    /// with no serializer at all for the numbers: their record is their little-endian bytes.
+    ///
+    /// # Safety
+    /// As [`OneField::new`].
+    #[inline]
+    pub(crate) unsafe fn store<R: Serialize + 'static>(
+        kind: Kind,
+        dst: *mut u8,
+        value: &R,
+    ) -> Result<(), Refused> {
+        use std::any::Any;
+        macro_rules! direct {
+            ($($t:ty => $k:ident),*) => {
+                $(
+                    if let Some(v) = (value as &dyn Any).downcast_ref::<$t>() {
+                        if kind == Kind::$k && std::mem::size_of::<$t>() == kind.width() {
+                            // SAFETY: `dst` has room for `kind.width()` bytes (the caller's
+                            // promise), which is this type's size (checked).
+                            unsafe { dst.cast::<[u8; std::mem::size_of::<$t>()]>().write_unaligned(v.to_le_bytes()) };
+                            return Ok(());
+                        }
+                    }
+                )*
+            };
+        }
+        direct!(u64 => U64, i64 => I64, f64 => F64, usize => U64, isize => I64,
+                u32 => U32, i32 => I32, f32 => F32, u16 => U16, i16 => I16, u8 => U8, i8 => I8);
+        // SAFETY: the caller's promise, passed on.
+        unsafe { OneField::new(kind, dst) }.write(value)
+    }
+
     fn serialize_u8_as(&mut self, kind: Kind, v: u8) -> Result<(), Refused> {
         if self.kind != kind {
             return Err(Refused);
@@ -1039,6 +1072,63 @@ fn decode_one_field<T: DeserializeOwned, const K: u8>(
         values.push(T::deserialize(OneReader::<K> { bytes })?);
     }
     Ok(values)
+}
+
+/// The width of a field of kind `K` (a `Kind as u8`).
+const fn width_of_kind(k: u8) -> usize {
+    let mut i = 0;
+    while i < Kind::ALL.len() {
+        if Kind::ALL[i] as u8 == k {
+            return Kind::ALL[i].width();
+        }
+        i += 1;
+    }
+    1
+}
+
+/// Records of one field of kind `K`, read one at a time where they lie: what lets a worker run
+/// a chunk's tasks straight from the arena, without first copying every argument into a
+/// vector and then reading the vector again.
+pub(crate) struct OneFieldRecords<'a, const K: u8> {
+    /// Exactly the records' bytes.
+    records: &'a [u8],
+}
+
+impl<'a, const K: u8> OneFieldRecords<'a, K> {
+    const WIDTH: usize = width_of_kind(K);
+
+    /// `records` read as records of kind `K`; an error unless they are whole records.
+    pub(crate) fn new(records: &'a [u8]) -> Result<Self, NotPlain> {
+        if Kind::from_byte(K).is_none() || !records.len().is_multiple_of(Self::WIDTH) {
+            return Err(corrupt());
+        }
+        Ok(OneFieldRecords { records })
+    }
+
+    /// How many records there are.
+    pub(crate) fn len(&self) -> usize {
+        self.records.len() / Self::WIDTH
+    }
+
+    /// Whether every record decodes as a `T`: each is decoded and dropped. For the primitive
+    /// types nothing is left to do after inlining (a `u64` record always is a `u64`), so the
+    /// check costs nothing where it is not needed, and checks bools, chars and narrower types
+    /// where it is.
+    pub(crate) fn check<T: DeserializeOwned>(&self) -> Result<(), NotPlain> {
+        for bytes in self.records.chunks_exact(Self::WIDTH) {
+            T::deserialize(OneReader::<K> { bytes })?;
+        }
+        Ok(())
+    }
+
+    /// Record `i` decoded as a `T`.
+    #[inline(always)]
+    pub(crate) fn get<T: DeserializeOwned>(&self, i: usize) -> Result<T, NotPlain> {
+        let Some(bytes) = self.records.get(i * Self::WIDTH..(i + 1) * Self::WIDTH) else {
+            return Err(corrupt());
+        };
+        T::deserialize(OneReader::<K> { bytes })
+    }
 }
 
 /// The single field of a one-field tuple or struct.

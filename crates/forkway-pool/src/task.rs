@@ -226,6 +226,19 @@ where
 pub(crate) trait Batch<A, R> {
     /// [`run_until_panic`] for these tasks.
     fn run_until_panic(args: &mut Args<A>, store: impl FnMut(usize, R)) -> Result<(), TaskError>;
+    /// [`run_read_until_panic`] for these tasks.
+    fn run_read_until_panic(
+        next: &mut usize,
+        count: usize,
+        args: &impl ReadArgs<A>,
+        store: impl FnMut(usize, R),
+    ) -> Result<(), TaskError>;
+}
+
+/// Where [`run_read_until_panic`] reads its tasks' arguments from, one by one.
+pub(crate) trait ReadArgs<A> {
+    /// Argument `i`.
+    fn arg(&self, i: usize) -> Result<A, TaskError>;
 }
 
 pub(crate) struct Tasks<C>(std::marker::PhantomData<C>);
@@ -234,6 +247,16 @@ impl<A, R, C: Call<A, R>> Batch<A, R> for Tasks<C> {
     #[inline]
     fn run_until_panic(args: &mut Args<A>, store: impl FnMut(usize, R)) -> Result<(), TaskError> {
         run_until_panic::<A, R, C>(args, store)
+    }
+
+    #[inline]
+    fn run_read_until_panic(
+        next: &mut usize,
+        count: usize,
+        args: &impl ReadArgs<A>,
+        store: impl FnMut(usize, R),
+    ) -> Result<(), TaskError> {
+        run_read_until_panic::<A, R, C>(next, count, args, store)
     }
 }
 
@@ -315,6 +338,43 @@ fn run_until_panic<A, R, C: Call<A, R>>(
     }));
     IN_TASK.with(|t| t.set(false));
     outcome.map_err(panic_error)
+}
+
+/// As [`run_until_panic`], for tasks `*next .. count` whose arguments are read one by one as
+/// they run (`arg(i)`, from the arena) instead of taken from a vector: one pass over the
+/// arguments instead of two. An argument that `arg` cannot give is that task's error, like a
+/// panic (the caller has already checked that every argument reads, so this is for a type
+/// whose `Deserialize` changes its mind).
+fn run_read_until_panic<A, R, C: Call<A, R>>(
+    next: &mut usize,
+    count: usize,
+    args: &impl ReadArgs<A>,
+    mut store: impl FnMut(usize, R),
+) -> Result<(), TaskError> {
+    if forkway_trace::begin().is_some() {
+        // Tracing: one event per task, as on the ordinary path.
+        while *next < count {
+            let i = *next;
+            *next += 1;
+            store(i, run_one::<A, R, C>(args.arg(i)?)?);
+        }
+        return Ok(());
+    }
+    IN_TASK.with(|t| t.set(true));
+    // `store` only writes a value where it belongs; it cannot panic. A `move` closure: what
+    // it uses are its own locals, kept in registers, not reloaded after every store.
+    let outcome = catch_unwind(AssertUnwindSafe(move || {
+        let mut i = *next;
+        while i < count {
+            // Published before the call, so that a panic leaves it past this argument.
+            *next = i + 1;
+            store(i, C::call(args.arg(i)?));
+            i += 1;
+        }
+        Ok(())
+    }));
+    IN_TASK.with(|t| t.set(false));
+    outcome.map_err(panic_error)?
 }
 
 fn run_one<A, R, C: Call<A, R>>(arg: A) -> Result<R, TaskError> {

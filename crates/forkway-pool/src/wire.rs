@@ -90,6 +90,7 @@ impl TaskQueue {
     /// Takes the next task, calling `claim` with it before it leaves the queue
     /// ([`Queue::get_claimed`]). A message too short to be a task is an error.
     pub(crate) fn get_claimed(&self, claim: impl FnOnce(&ToWorker)) -> Result<ToWorker, GetError> {
+        watch_while_empty(&self.0, WATCH);
         self.0
             .get_encoded_claimed(|frame| {
                 let task = parse_task(frame)?;
@@ -119,6 +120,9 @@ impl ResultQueue {
     /// copy), its `seq` returned.
     pub(crate) fn get_into(&self, timeout: Option<Duration>, outcome: &mut Vec<u8>) -> Result<u64, GetError> {
         let read = |frame: &[u8]| parse_reply(frame, outcome);
+        if let Some(timeout) = timeout {
+            watch_while_empty(&self.0, timeout.min(WATCH));
+        }
         let seq = match timeout {
             Some(timeout) => self.0.get_encoded_timeout(timeout, read)?,
             None => self.0.get_encoded_nowait(read)?,
@@ -332,6 +336,50 @@ impl<R> Unpacked<R> {
             Unpacked::AllOk(values) => values.into_iter().map(Ok).collect(),
             Unpacked::Each(items) => items,
         }
+    }
+}
+
+/// How long a worker that finds no task, or the parent that finds no reply, watches its queue
+/// before it goes to sleep on the queue's futex (the queue itself watches only 20 µs).
+///
+/// A map hands work over twice: the parent puts the chunks, the workers put the replies.
+/// Across a sleep each handover cost a wake-up — a system call for the side that puts, and
+/// tens of microseconds on a virtual machine before the sleeper runs again, often on the
+/// core where the waker is still busy. Between two maps a worker waits for the parent to
+/// read the previous results and write the next arguments (about 100 µs for 100 000
+/// items), so 200 µs keeps a pool that is in use awake. Measured on `map` of 100 000 `u64`s
+/// on 2 cores, builds without and with it alternated: a median of 216 µs without, 171–205
+/// µs with; an `apply` round trip is no slower. An idle pool pays up to this much of a core
+/// per worker after its last task, yielding the core now and then to whoever needs it.
+const WATCH: Duration = Duration::from_micros(200);
+
+/// Watches `queue` while it is empty, for at most `watch`, yielding the core now and then:
+/// what lets the blocking get that follows find a message instead of sleeping.
+fn watch_while_empty<T>(queue: &forkway_ipc::Queue<T>, watch: Duration) {
+    if watch.is_zero() || !queue.is_empty() {
+        return;
+    }
+    let until = forkway_sys::Deadline::after(watch);
+    let mut backoff = 0;
+    while !until.passed() {
+        for _ in 0..16 {
+            // Each look reads the queue's counts, which a put must then take back: look less
+            // often the longer the wait (1, 2, 4 … 16 pauses between looks), so that a put
+            // under way is left alone, and a message is still seen within a fraction of a
+            // microsecond.
+            for _ in 0..1u32 << backoff {
+                std::hint::spin_loop();
+            }
+            if !queue.is_empty() {
+                return;
+            }
+            backoff = (backoff + 1).min(4);
+        }
+        // On a machine with more runnable processes than cores, the process we wait for
+        // may need this very core: offer it every few microseconds. (Not after every look: a
+        // yield is a system call, and a message that comes during one waits for it — an
+        // `apply` round trip took 7 µs instead of 2 that way.)
+        std::thread::yield_now();
     }
 }
 

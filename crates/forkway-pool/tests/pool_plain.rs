@@ -360,3 +360,56 @@ fn fast_maps_are_right_under_every_start_method() {
         pool.join().expect("join");
     }
 }
+
+/// A `u64` whose `Deserialize` refuses 15: an argument that serializes as a plain record and
+/// does not decode in the worker.
+#[derive(Debug, Clone, Copy)]
+struct Picky(u64);
+
+impl Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Picky, D::Error> {
+        match u64::deserialize(d)? {
+            15 => Err(serde::de::Error::custom("15 is refused")),
+            x => Ok(Picky(x)),
+        }
+    }
+}
+
+fn panics_at_12(p: Picky) -> u64 {
+    if p.0 == 12 {
+        panic!("task 12 ran");
+    }
+    p.0
+}
+
+#[test]
+fn a_fast_chunk_whose_arguments_do_not_decode_runs_none_of_its_tasks() {
+    bootstrap();
+    let _watchdog = Watchdog::new("the maps");
+    let pool = pool(StartMethod::Fork, 2);
+    let got = path_of(&pool, || {
+        // Chunk 10..20 holds 15, which does not decode: had its task 12 run, the map's error
+        // would be that panic (the earliest failed item's).
+        match pool
+            .chunksize(10)
+            .expect("chunksize")
+            .map(panics_at_12, (0..30).map(Picky))
+        {
+            Err(PoolError::Task(TaskError::ArgsNotDecodable(message))) => {
+                assert!(message.contains("15 is refused"), "{message}");
+            }
+            other => panic!("expected ArgsNotDecodable, got {other:?}"),
+        }
+    });
+    assert_eq!(got, ARENA);
+    assert_eq!(
+        pool.map(|x: u64| x, 0..1000).expect("map"),
+        (0..1000).collect::<Vec<_>>()
+    );
+}
