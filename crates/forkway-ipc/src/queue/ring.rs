@@ -157,14 +157,18 @@ pub(super) struct Header {
     pub(super) consumers: Side,
     // What follows is written rarely (and never per message once nobody sleeps): one line that
     // every process may keep in its cache.
-    /// Bumped by a put that saw a consumer counted in `empty_waiters`: consumers sleep on it.
+    /// Bumped by a put that cleared `consumers_asleep`: consumers sleep on it.
     pub(super) not_empty: AtomicU32,
-    /// Bumped by a get that saw a producer counted in `full_waiters`.
+    /// Bumped by a get that cleared `producers_asleep`.
     pub(super) not_full: AtomicU32,
-    /// How many processes sleep on each word; a put or get skips the wake-up when 0.
-    /// (A waiter SIGKILLed while asleep leaves its count behind: that only costs extra wakes.)
-    pub(super) empty_waiters: AtomicU32,
-    pub(super) full_waiters: AtomicU32,
+    /// 1 when a consumer may be asleep on `not_empty`'s current value. The first put to see it
+    /// clears it and wakes them all; the puts after it see 0 and make no system call, even while
+    /// the woken consumers are still on their way back to a core. (A count of sleepers, which
+    /// each decrements when it wakes, stays above zero that long, and forever for one SIGKILLed
+    /// asleep: a wake-up system call for every put.)
+    pub(super) consumers_asleep: AtomicU32,
+    /// The same for producers waiting for room on `not_full`.
+    pub(super) producers_asleep: AtomicU32,
     /// 0 for unbounded. Fixed at creation.
     pub(super) maxsize: u64,
     pub(super) max_message: AtomicU64,

@@ -3,7 +3,7 @@
 //! when asked to travel inside a message.
 
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -258,6 +258,7 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
                 shm,
                 closed: AtomicBool::new(false),
                 memfd: Some(fd),
+                behind: AtomicU32::new(0),
             }),
             _items: PhantomData,
         })
