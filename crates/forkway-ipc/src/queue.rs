@@ -368,9 +368,12 @@ impl<T> Queue<T> {
             // no process may write until our commit; the slice does not outlive the call.
             read(unsafe { std::slice::from_raw_parts(guard.ring.add(start as usize), len as usize) })
         } else {
-            let mut copy = vec![0u8; len as usize];
-            guard.read_at(state.cap, start, &mut copy);
-            read(&copy)
+            let mut copy = typed::take_scratch();
+            copy.clear();
+            guard.extend_from(state.cap, start, len as usize, &mut copy);
+            let result = read(&copy);
+            typed::keep_scratch(copy);
+            result
         };
         let frame = LEN_BYTES + len;
         guard.commit_one(frame);

@@ -396,6 +396,22 @@ impl<'a> Guard<'a> {
         }
     }
 
+    /// Appends `len` bytes from the ring at position `pos` to `out`, wrapping at `cap` (a power
+    /// of two): for a frame that wraps around the ring's end, copied into a buffer the caller
+    /// reuses (no zeroing first, and no fresh allocation once it is big enough).
+    #[inline]
+    pub(super) fn extend_from(&self, cap: u64, pos: u64, len: usize, out: &mut Vec<u8>) {
+        let pos = pos & (cap - 1);
+        let first = len.min((cap - pos) as usize);
+        // SAFETY: as in `read_at`: both ranges are inside the ring and hold a published frame,
+        // which no producer writes until the consumers' side has moved past it; the slices do
+        // not outlive this call.
+        unsafe {
+            out.extend_from_slice(std::slice::from_raw_parts(self.ring.add(pos as usize), first));
+            out.extend_from_slice(std::slice::from_raw_parts(self.ring, len - first));
+        }
+    }
+
     /// Copies from the ring at position `pos` into `out`, wrapping at `cap` (a power of two).
     #[inline]
     pub(super) fn read_at(&self, cap: u64, pos: u64, out: &mut [u8]) {
