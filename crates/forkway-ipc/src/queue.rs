@@ -40,12 +40,12 @@ mod ring;
 mod typed;
 
 use std::marker::PhantomData;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::codec::DEFAULT_MAX_MESSAGE;
 use crate::error::GetError;
-use forkway_sys::{futex_wait, futex_wake_all, Deadline, RobustMutex, Shm, Waiting, LOCK_GRACE};
+use forkway_sys::{futex_wait, futex_wake_all, Deadline, RobustMutex, Shm, LOCK_GRACE};
 use ring::{grow, lock_mutex, Guard, Header, PutFailure, Role, LEN_BYTES};
 
 /// Python's message, word for word, for trying to send a queue to another process.
@@ -65,6 +65,9 @@ const RESERVE_MIN: usize = 256 << 20;
 /// How long a consumer that finds the queue empty watches for a `put` before it sleeps
 /// (see `Queue::spin_while_empty`): about what a futex sleep and wake-up cost together.
 const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(20);
+/// The most pauses a consumer that keeps up with a stream waits before it looks for more
+/// (a pause is 10–150 ns, depending on the processor): see `Queue::spin_while_empty`.
+const BEHIND_MAX: u32 = 16;
 
 /// What every handle of one queue in one process shares: the mapping and this process's
 /// `closed` flag (closing is per process, as in Python).
@@ -74,6 +77,9 @@ struct Inner {
     /// The memfd behind `shm` for a queue made by `new_sendable`: what lets it travel to a
     /// forkserver or spawn child (see [`crate::fds`]).
     memfd: Option<std::os::fd::OwnedFd>,
+    /// How many pauses this process's consumers wait, once they have taken every message they
+    /// knew of, before they look at the producers' side again (see `Queue::spin_while_empty`).
+    behind: AtomicU32,
 }
 
 /// A multi-producer, multi-consumer FIFO queue between processes. Python's
@@ -186,6 +192,7 @@ impl<T> Queue<T> {
                 shm,
                 closed: AtomicBool::new(false),
                 memfd,
+                behind: AtomicU32::new(0),
             }),
             _items: PhantomData,
         })
@@ -315,13 +322,16 @@ impl<T> Queue<T> {
         crate::fault::before_publish();
         guard.commit_one(frame);
         drop(guard);
-        // The other half of a sleeping consumer's handshake (`End::wait_for_item`): it counts
-        // itself in `empty_waiters` and then looks at our side once more. This fence puts our
-        // commit and our look at the count in one order with its two steps, so either its look
-        // sees our message or this load sees its count (Acquire: and then its reading of
-        // `not_empty` happened before our bump, so its futex_wait cannot sleep through it).
+        // The other half of a sleeping consumer's handshake (`End::wait_for_item`): it raises
+        // `consumers_asleep` and then looks at our side once more. This fence puts our commit
+        // and our look at the flag in one order with its two steps, so either its look sees our
+        // message or this load sees its flag (and then its reading of `not_empty` happened
+        // before our bump, so its futex_wait cannot sleep through it). Only the put that lowers
+        // the flag wakes: the sleepers it wakes raise it again if they sleep again.
         fence(Ordering::SeqCst);
-        if header.empty_waiters.load(Ordering::Acquire) > 0 {
+        if header.consumers_asleep.load(Ordering::Relaxed) != 0
+            && header.consumers_asleep.swap(0, Ordering::SeqCst) != 0
+        {
             header.not_empty.fetch_add(1, Ordering::SeqCst);
             futex_wake_all(&header.not_empty);
         }
@@ -358,9 +368,12 @@ impl<T> Queue<T> {
             // no process may write until our commit; the slice does not outlive the call.
             read(unsafe { std::slice::from_raw_parts(guard.ring.add(start as usize), len as usize) })
         } else {
-            let mut copy = vec![0u8; len as usize];
-            guard.read_at(state.cap, start, &mut copy);
-            read(&copy)
+            let mut copy = typed::take_scratch();
+            copy.clear();
+            guard.extend_from(state.cap, start, len as usize, &mut copy);
+            let result = read(&copy);
+            typed::keep_scratch(copy);
+            result
         };
         let frame = LEN_BYTES + len;
         guard.commit_one(frame);
@@ -372,7 +385,9 @@ impl<T> Queue<T> {
         if header.maxsize != 0 {
             // The mirror of `put_bytes`'s handshake, for a producer waiting for room.
             fence(Ordering::SeqCst);
-            if header.full_waiters.load(Ordering::Acquire) > 0 {
+            if header.producers_asleep.load(Ordering::Relaxed) != 0
+                && header.producers_asleep.swap(0, Ordering::SeqCst) != 0
+            {
                 header.not_full.fetch_add(1, Ordering::SeqCst);
                 futex_wake_all(&header.not_full);
             }
@@ -445,13 +460,13 @@ impl<'q> End<'q> {
             if deadline.passed() {
                 return None;
             }
-            // Read the word, count ourselves as a waiter, and only then look once more: a put
-            // this second look misses committed after we were counted, so it sees the count
-            // and changes the word, and the futex_wait below returns at once instead of
-            // sleeping through that put.
+            // Read the word, say we may sleep, and only then look once more: a put this second
+            // look misses committed after our flag was up, so it sees the flag and changes the
+            // word, and the futex_wait below returns at once instead of sleeping through that
+            // put.
             let header = guard.header;
             let seen = header.not_empty.load(Ordering::SeqCst);
-            let _waiting = Waiting::new(&header.empty_waiters);
+            header.consumers_asleep.store(1, Ordering::SeqCst);
             if guard.state().count > 0 {
                 return Some(guard);
             }
@@ -480,7 +495,7 @@ impl<'q> End<'q> {
             }
             let header = guard.header;
             let seen = header.not_full.load(Ordering::SeqCst);
-            let _waiting = Waiting::new(&header.full_waiters);
+            header.producers_asleep.store(1, Ordering::SeqCst);
             if guard.state().count < maxsize {
                 return Ok(guard);
             }
@@ -515,8 +530,23 @@ impl<'q> End<'q> {
             // Messages we already know of: the producers' line is not even read.
             return;
         }
+        // We have taken every message we knew of. If a producer is streaming and we are right
+        // on its heels, each look at its line takes that line from it, and its next commit
+        // waits to get it back (measured: a put then costs twice what it costs alone). So a
+        // consumer that keeps finding messages as soon as it looks waits a little before it
+        // looks, and takes several per look. The wait doubles while the first look finds
+        // messages, halves when they come one pause after it, and drops to nothing when they
+        // come later: a consumer waiting for replies (each after a round trip) never waits
+        // before looking.
+        let behind = self.inner.behind.load(Ordering::Relaxed);
+        for _ in 0..behind {
+            std::hint::spin_loop();
+        }
         let gen = header.producers.generation();
         if header.count() > 0 {
+            self.inner
+                .behind
+                .store((behind * 2).clamp(1, BEHIND_MAX), Ordering::Relaxed);
             return;
         }
         let until = Deadline::after(SPIN_FOR);
@@ -530,6 +560,8 @@ impl<'q> End<'q> {
                     std::hint::spin_loop();
                 }
                 if header.producers.generation() != gen {
+                    let next = if backoff == 0 { (behind / 2).max(1) } else { 0 };
+                    self.inner.behind.store(next, Ordering::Relaxed);
                     return;
                 }
                 backoff = (backoff + 1).min(4);
@@ -538,5 +570,6 @@ impl<'q> End<'q> {
             // may need this very core: offer it (a no-op when nobody else is runnable here).
             std::thread::yield_now();
         }
+        self.inner.behind.store(0, Ordering::Relaxed);
     }
 }

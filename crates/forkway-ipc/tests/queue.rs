@@ -365,6 +365,66 @@ fn bounded_put_waits_for_a_get() {
 }
 
 #[test]
+fn a_consumer_killed_asleep_costs_later_puts_at_most_one_wake_up() {
+    // A put asks the kernel to wake consumers only when one may be asleep. The sleeper's mark
+    // is cleared by the put that wakes it, not by the sleeper: one SIGKILLed in its sleep must
+    // not leave every later put paying a futex_wake system call.
+    let q: Queue<u32> = Queue::new().expect("queue");
+    let mut victim = Process::new({
+        let q = q.clone();
+        move || {
+            let _ = q.get();
+            std::process::abort(); // never reached: it is killed while waiting
+        }
+    });
+    let pid = start(&mut victim);
+    wait_blocked_in(pid, "futex");
+    victim.signal(Signal::SIGKILL).expect("kill");
+    assert_eq!(join_bounded(&victim), -9);
+    let before = forkway_sys::futex_calls();
+    for n in 0..100 {
+        q.put(n).expect("put");
+    }
+    let wakes = forkway_sys::futex_calls().wakes - before.wakes;
+    assert!(
+        wakes <= 1,
+        "100 puts after the sleeper died made {wakes} wake-up calls"
+    );
+    assert_eq!(
+        (0..100).map(|_| q.get().expect("get")).collect::<Vec<_>>(),
+        (0..100).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_producer_killed_asleep_costs_later_gets_at_most_one_wake_up() {
+    let q: Queue<u32> = Queue::bounded(1).expect("queue");
+    q.put(0).expect("put");
+    let mut victim = Process::new({
+        let q = q.clone();
+        move || {
+            let _ = q.put(1);
+            std::process::abort(); // never reached: it is killed while waiting for room
+        }
+    });
+    let pid = start(&mut victim);
+    wait_blocked_in(pid, "futex");
+    victim.signal(Signal::SIGKILL).expect("kill");
+    assert_eq!(join_bounded(&victim), -9);
+    let before = forkway_sys::futex_calls();
+    assert_eq!(q.get().expect("get"), 0);
+    for n in 1..100 {
+        q.put(n).expect("put");
+        assert_eq!(q.get().expect("get"), n);
+    }
+    let wakes = forkway_sys::futex_calls().wakes - before.wakes;
+    assert!(
+        wakes <= 1,
+        "100 gets after the sleeper died made {wakes} wake-up calls"
+    );
+}
+
+#[test]
 fn killed_consumer_blocked_in_get_does_not_stop_the_others() {
     // The reference's extra "killed reader holds rlock": in Python, killing a child blocked in
     // get() leaves the queue dead for everyone.

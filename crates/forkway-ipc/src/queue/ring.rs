@@ -157,14 +157,18 @@ pub(super) struct Header {
     pub(super) consumers: Side,
     // What follows is written rarely (and never per message once nobody sleeps): one line that
     // every process may keep in its cache.
-    /// Bumped by a put that saw a consumer counted in `empty_waiters`: consumers sleep on it.
+    /// Bumped by a put that cleared `consumers_asleep`: consumers sleep on it.
     pub(super) not_empty: AtomicU32,
-    /// Bumped by a get that saw a producer counted in `full_waiters`.
+    /// Bumped by a get that cleared `producers_asleep`.
     pub(super) not_full: AtomicU32,
-    /// How many processes sleep on each word; a put or get skips the wake-up when 0.
-    /// (A waiter SIGKILLed while asleep leaves its count behind: that only costs extra wakes.)
-    pub(super) empty_waiters: AtomicU32,
-    pub(super) full_waiters: AtomicU32,
+    /// 1 when a consumer may be asleep on `not_empty`'s current value. The first put to see it
+    /// clears it and wakes them all; the puts after it see 0 and make no system call, even while
+    /// the woken consumers are still on their way back to a core. (A count of sleepers, which
+    /// each decrements when it wakes, stays above zero that long, and forever for one SIGKILLed
+    /// asleep: a wake-up system call for every put.)
+    pub(super) consumers_asleep: AtomicU32,
+    /// The same for producers waiting for room on `not_full`.
+    pub(super) producers_asleep: AtomicU32,
     /// 0 for unbounded. Fixed at creation.
     pub(super) maxsize: u64,
     pub(super) max_message: AtomicU64,
@@ -389,6 +393,22 @@ impl<'a> Guard<'a> {
             let mut len = [0u8; LEN_BYTES as usize];
             self.read_at(cap, pos, &mut len);
             u64::from_le_bytes(len)
+        }
+    }
+
+    /// Appends `len` bytes from the ring at position `pos` to `out`, wrapping at `cap` (a power
+    /// of two): for a frame that wraps around the ring's end, copied into a buffer the caller
+    /// reuses (no zeroing first, and no fresh allocation once it is big enough).
+    #[inline]
+    pub(super) fn extend_from(&self, cap: u64, pos: u64, len: usize, out: &mut Vec<u8>) {
+        let pos = pos & (cap - 1);
+        let first = len.min((cap - pos) as usize);
+        // SAFETY: as in `read_at`: both ranges are inside the ring and hold a published frame,
+        // which no producer writes until the consumers' side has moved past it; the slices do
+        // not outlive this call.
+        unsafe {
+            out.extend_from_slice(std::slice::from_raw_parts(self.ring.add(pos as usize), first));
+            out.extend_from_slice(std::slice::from_raw_parts(self.ring, len - first));
         }
     }
 

@@ -3,7 +3,7 @@
 //! when asked to travel inside a message.
 
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,22 +15,27 @@ use super::{Inner, Queue, INHERITANCE_ONLY, RING_OFFSET};
 use crate::codec;
 use crate::error::{GetError, PutError};
 
-/// The largest encoding buffer a thread keeps between puts.
-const SCRATCH_KEEP: usize = 16 << 20;
+/// The largest buffer a thread keeps between puts and gets. A buffer it does not keep is
+/// memory given back to the kernel and faulted in again for the next message: for a stream of
+/// 16 MiB messages that was most of the time a put took (a buffer of 16 MiB and a few bytes
+/// grows to 32 MiB). Keeping up to 64 MiB costs that much memory in a thread that once sent
+/// such a message.
+const SCRATCH_KEEP: usize = 64 << 20;
 
 thread_local! {
     static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// This thread's encoding buffer for messages too big for the stack, taken out of the
-/// thread-local: a `Serialize` impl that itself puts on a queue finds it gone and gets a fresh
-/// one (as does a put while the thread's locals are being destroyed).
-fn take_scratch() -> Vec<u8> {
+/// This thread's buffer for encoding a message too big for the stack (and for copying out a
+/// frame that wraps around the ring's end), taken out of the thread-local: a `Serialize` impl
+/// that itself puts on a queue finds it gone and gets a fresh one (as does a put while the
+/// thread's locals are being destroyed).
+pub(super) fn take_scratch() -> Vec<u8> {
     SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default()
 }
 
 /// Gives the buffer back for the next big message, unless it grew past [`SCRATCH_KEEP`].
-fn keep_scratch(buf: Vec<u8>) {
+pub(super) fn keep_scratch(buf: Vec<u8>) {
     if buf.capacity() <= SCRATCH_KEEP {
         let _ = SCRATCH.try_with(|scratch| scratch.set(buf));
     }
@@ -258,6 +263,7 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
                 shm,
                 closed: AtomicBool::new(false),
                 memfd: Some(fd),
+                behind: AtomicU32::new(0),
             }),
             _items: PhantomData,
         })
