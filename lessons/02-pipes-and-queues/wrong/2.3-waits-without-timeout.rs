@@ -7,13 +7,13 @@
             if deadline.passed() {
                 return None;
             }
-            // Read the word, count ourselves as a waiter, and only then look once more: a put
-            // this second look misses committed after we were counted, so it sees the count
-            // and changes the word, and the futex_wait below returns at once instead of
-            // sleeping through that put.
+            // Read the word, say we may sleep, and only then look once more: a put this second
+            // look misses committed after our flag was up, so it sees the flag and changes the
+            // word, and the futex_wait below returns at once instead of sleeping through that
+            // put.
             let header = guard.header;
             let seen = header.not_empty.load(Ordering::SeqCst);
-            let _waiting = Waiting::new(&header.empty_waiters);
+            header.consumers_asleep.store(1, Ordering::SeqCst);
             if guard.state().count > 0 {
                 return Some(guard);
             }

@@ -10,7 +10,7 @@
             }
             let header = guard.header;
             let seen = header.not_full.load(Ordering::SeqCst);
-            let _waiting = Waiting::new(&header.full_waiters);
+            header.producers_asleep.store(1, Ordering::SeqCst);
             if guard.state().count < maxsize {
                 return Ok(guard);
             }
