@@ -21,7 +21,7 @@ pub use boxes::exercise_placeholder;
 use boxes::{render_exercise_boxes, BoxTexts, Boxes};
 pub use links::{check_references, slug};
 pub use po::check_translation;
-use po::translation_coverage;
+use po::{coverage, shorten};
 use tools::{edit_config, mdbook, mdbook_build, table, tool, I18N_HELPERS_VERSION};
 
 /// A language the book is written in: English, the source, or a translation kept as gettext
@@ -182,18 +182,43 @@ pub fn build_lang(root: &Path, lessons: &[Lesson], lang: Lang, install: bool) ->
     })?;
     let dir = out_dir.join(lang.suffix());
     mdbook_build(&mdbook, &book, &dir)?;
-    let (done, total) = translation_coverage(root, lang);
-    eprintln!("book ({}): {done} of {total} messages translated", lang.code());
+    // Count against the messages the English sources make now, not the po's own entries: text
+    // changed since the last `--update-po` is missing from the po and shows in English.
+    let pot = extract_pot(root, lessons, install, "book-po-check")?;
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let c = coverage(&read(&pot)?, &read(&po)?);
+    eprintln!(
+        "book ({}): {} of {} messages translated",
+        lang.code(),
+        c.done,
+        c.total
+    );
     for problem in check_translation(root, lang).iter().take(10) {
         eprintln!("  {problem}");
+    }
+    if !c.untranslated.is_empty() {
+        const SHOWN: usize = 5;
+        let mut list: Vec<String> = c.untranslated.iter().take(SHOWN).map(|m| shorten(m)).collect();
+        if c.untranslated.len() > SHOWN {
+            list.push(format!("… and {} more", c.untranslated.len() - SHOWN));
+        }
+        return Err(format!(
+            "book ({code}): {n} of {total} messages of the English sources are not translated in \
+             book/po/{code}.po (missing, empty or fuzzy), so the {code} book shows them in English:\n  \
+             {list}\nrun `cargo xtask book --update-po` and translate the new and fuzzy entries",
+            code = lang.code(),
+            n = c.untranslated.len(),
+            total = c.total,
+            list = list.join("\n  "),
+        ));
     }
     Ok(dir)
 }
 
-/// Extracts the English messages into `target/book-po/messages.pot` (with `mdbook-xgettext`) and
-/// merges them into every `book/po/<lang>.po` (with GNU gettext's `msgmerge`): new text comes in
-/// untranslated, changed text as fuzzy, for a translator to finish.
-pub fn update_po(root: &Path, lessons: &[Lesson], install: bool) -> Result<PathBuf, String> {
+/// Extracts the messages of the English sources as they are now into
+/// `target/<dir>/messages.pot` (with `mdbook-xgettext`, from a staged copy without the exercise
+/// boxes, which are never in a catalogue).
+fn extract_pot(root: &Path, lessons: &[Lesson], install: bool, dir: &str) -> Result<PathBuf, String> {
     let stage = stage_lang(root, lessons, Lang::En, Boxes::Drop)?;
     let book = stage.join("book");
     let mdbook = mdbook(install)?;
@@ -212,13 +237,21 @@ pub fn update_po(root: &Path, lessons: &[Lesson], install: bool) -> Result<PathB
         x.insert("command".into(), xgettext.display().to_string().into());
         x.insert("granularity".into(), 1.into());
     })?;
-    let pot_dir = crate::fs::target_dir(root).join("book-po");
+    let pot_dir = crate::fs::target_dir(root).join(dir);
     let _ = std::fs::remove_dir_all(&pot_dir);
     mdbook_build(&mdbook, &book, &pot_dir)?;
     let pot = pot_dir.join("messages.pot");
     if !pot.is_file() {
         return Err(format!("mdbook-xgettext wrote no {}", pot.display()));
     }
+    Ok(pot)
+}
+
+/// Extracts the English messages into `target/book-po/messages.pot` (with `mdbook-xgettext`) and
+/// merges them into every `book/po/<lang>.po` (with GNU gettext's `msgmerge`): new text comes in
+/// untranslated, changed text as fuzzy, for a translator to finish.
+pub fn update_po(root: &Path, lessons: &[Lesson], install: bool) -> Result<PathBuf, String> {
+    let pot = extract_pot(root, lessons, install, "book-po")?;
     for lang in Lang::ALL.into_iter().filter(|l| *l != Lang::En) {
         let po = root.join("book").join("po").join(format!("{}.po", lang.code()));
         let status = if po.is_file() {

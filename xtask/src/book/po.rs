@@ -1,6 +1,7 @@
 //! The translations' gettext files: reading them, and checking that a translation is complete
 //! and keeps what the English text links to.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use super::{slug, BoxTexts, Lang};
@@ -216,18 +217,49 @@ fn heading_id(src: &Path, e: &PoEntry) -> Option<String> {
     })
 }
 
-/// `translated/total` of a po file, for reports.
-pub fn translation_coverage(root: &Path, lang: Lang) -> (usize, usize) {
-    let po = root.join("book").join("po").join(format!("{}.po", lang.code()));
-    let entries: Vec<PoEntry> = po_entries(&std::fs::read_to_string(po).unwrap_or_default())
-        .into_iter()
-        .filter(|e| !e.obsolete)
-        .collect();
-    let done = entries
+/// How much of the English book a translation covers.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Messages with a translation that is not empty and not fuzzy.
+    pub done: usize,
+    /// Messages counted.
+    pub total: usize,
+    /// The msgids of the messages counted but not translated, in order.
+    pub untranslated: Vec<String>,
+}
+
+/// The coverage of a po file (`po`) of the messages the English sources make now (`pot`, as
+/// `mdbook-xgettext` extracts them): a message counts as translated only when the po has a
+/// translation of that exact msgid that is neither empty nor fuzzy. Counting the po's own
+/// entries instead would miss the text changed since the last `--update-po`, which the po
+/// lacks and the translated book shows in English.
+pub fn coverage(pot: &str, po: &str) -> Coverage {
+    let entries = po_entries(po);
+    let translated: HashSet<&str> = entries
         .iter()
-        .filter(|e| !e.fuzzy && !e.msgstr.is_empty())
-        .count();
-    (done, entries.len())
+        .filter(|e| !e.obsolete && !e.fuzzy && !e.msgstr.is_empty())
+        .map(|e| e.msgid.as_str())
+        .collect();
+    let mut c = Coverage::default();
+    for e in po_entries(pot).into_iter().filter(|e| !e.obsolete) {
+        c.total += 1;
+        if translated.contains(e.msgid.as_str()) {
+            c.done += 1;
+        } else {
+            c.untranslated.push(e.msgid);
+        }
+    }
+    c
+}
+
+/// The start of a message, on one line, for a report.
+pub fn shorten(msgid: &str) -> String {
+    const MAX: usize = 70;
+    let line = msgid.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
+    }
 }
 
 #[cfg(test)]
@@ -287,5 +319,53 @@ msgstr ""
             .filter(|p| p.starts_with("book/"))
             .collect();
         assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn a_message_of_the_sources_missing_from_the_po_is_untranslated() {
+        // The sources changed and nobody ran `--update-po`: the po lacks their new message.
+        let pot = r#"msgid ""
+msgstr ""
+
+#: src/a.md:1
+msgid "Kept"
+msgstr ""
+
+#: src/a.md:3
+msgid "Reworded sentence."
+msgstr ""
+
+#: src/a.md:5
+msgid "Marked fuzzy"
+msgstr ""
+"#;
+        let po = r#"msgid ""
+msgstr ""
+"Language: zh-CN\n"
+
+#: src/a.md:1
+msgid "Kept"
+msgstr "保留"
+
+#: src/a.md:3
+msgid "Old sentence."
+msgstr "旧句子。"
+
+#, fuzzy
+#: src/a.md:5
+msgid "Marked fuzzy"
+msgstr "模糊"
+
+#~ msgid "Reworded sentence."
+#~ msgstr "过时的译文"
+"#;
+        assert_eq!(
+            coverage(pot, po),
+            Coverage {
+                done: 1,
+                total: 3,
+                untranslated: vec!["Reworded sentence.".into(), "Marked fuzzy".into()],
+            }
+        );
     }
 }
