@@ -298,21 +298,74 @@ pub fn run_example_of(package: &str, name: &str, args: &[&str]) -> ExampleRun {
     run_example_env(package, name, args, &[])
 }
 
+/// Where the running test executable was built: its target dir, the `--target` triple when it
+/// was built for one, and its profile's folder (`debug`, `release` or a custom profile's name).
+struct BuiltIn {
+    target_dir: PathBuf,
+    triple: Option<String>,
+    profile_dir: PathBuf,
+}
+
+impl BuiltIn {
+    /// `<target dir>[/<triple>]/<profile>/deps/<test>-<hash>`, read from the path of `exe`.
+    fn of(exe: &std::path::Path) -> BuiltIn {
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("the test executable lies in <target dir>/<profile>/deps")
+            .to_path_buf();
+        let above = profile_dir
+            .parent()
+            .expect("the profile folder lies in a target dir");
+        let triple = env!("FORKWAY_TESTKIT_TARGET");
+        let for_triple = !triple.is_empty() && above.file_name().is_some_and(|n| n == triple);
+        let target_dir = if for_triple {
+            above.parent().expect("a triple's folder lies in a target dir")
+        } else {
+            above
+        };
+        BuiltIn {
+            target_dir: target_dir.to_path_buf(),
+            triple: for_triple.then(|| triple.to_owned()),
+            profile_dir,
+        }
+    }
+
+    /// The arguments that make cargo build into this target dir, triple and profile, whatever
+    /// `CARGO_TARGET_DIR`, `CARGO_BUILD_TARGET` or a config file says where the test runs.
+    fn cargo_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec!["--target-dir".into(), self.target_dir.clone().into()];
+        if let Some(triple) = &self.triple {
+            args.extend(["--target".into(), triple.into()]);
+        }
+        // `debug` holds what the dev and test profiles build, `release` what the release and
+        // bench profiles build; any other folder is a custom profile's own.
+        match self.profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => {}
+            Some("release") => args.push("--release".into()),
+            Some(custom) => args.extend(["--profile".into(), custom.into()]),
+        }
+        args
+    }
+}
+
 /// [`run_example_of`] with extra environment variables for the example.
+///
+/// The example is built with the cargo that runs the tests, from the workspace this crate was
+/// compiled in (a copy of the workspace builds its own), into the target dir, triple and
+/// profile the running test executable was built in: not wherever the test happens to run.
+/// `cargo xtask verify` builds a wrong answer's tests in a copy with a target dir of its own,
+/// and its example checks must run that copy's example.
 pub fn run_example_env(package: &str, name: &str, args: &[&str], envs: &[(&str, &str)]) -> ExampleRun {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test>-<hash>  →  target/<profile>
-    let profile_dir = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .to_path_buf();
+    let built = BuiltIn::of(&exe);
+    let profile_dir = &built.profile_dir;
     let mut build = Command::new(&cargo);
-    build.args(["build", "--quiet", "-p", package, "--example", name]);
-    if profile_dir.ends_with("release") {
-        build.arg("--release");
-    }
+    build
+        .args(["build", "--quiet", "-p", package, "--example", name])
+        .args(built.cargo_args())
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     let out = build.output().expect("run cargo build");
     assert!(
         out.status.success(),
@@ -443,4 +496,44 @@ pub fn shared_mappings() -> usize {
 /// True when this process has no child left at all, running or zombie.
 pub fn no_children_left() -> bool {
     matches!(waitpid(None, Some(WaitPidFlag::WNOHANG)), Err(Errno::ECHILD))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BuiltIn;
+    use std::path::Path;
+
+    fn args(exe: &str) -> (String, Vec<String>) {
+        let built = BuiltIn::of(Path::new(exe));
+        let args = built
+            .cargo_args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        (built.profile_dir.display().to_string(), args)
+    }
+
+    #[test]
+    fn cargo_builds_into_the_test_executables_target_dir_triple_and_profile() {
+        assert_eq!(
+            args("/w/target/verify-target/debug/deps/lesson2-0123"),
+            (
+                "/w/target/verify-target/debug".to_owned(),
+                vec!["--target-dir".to_owned(), "/w/target/verify-target".to_owned()]
+            )
+        );
+        assert_eq!(
+            args("/ci/cache/release/deps/lesson5-0123").1,
+            ["--target-dir", "/ci/cache", "--release"]
+        );
+        assert_eq!(
+            args("/w/target/profiling/deps/lesson5-0123").1,
+            ["--target-dir", "/w/target", "--profile", "profiling"]
+        );
+        let triple = env!("FORKWAY_TESTKIT_TARGET");
+        assert_eq!(
+            args(&format!("/w/target/{triple}/release/deps/lesson1-0123")).1,
+            ["--target-dir", "/w/target", "--target", triple, "--release"]
+        );
+    }
 }
