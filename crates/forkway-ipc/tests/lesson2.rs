@@ -218,6 +218,44 @@ fn get_waits_for_a_put_from_another_process() {
     assert_eq!(join_bounded(&child), 0);
 }
 
+/// Fails the test, after killing and reaping `child`, unless it exits within [`BOUND`] with
+/// code 0. `asleep_in` says what the child was doing when it was put to sleep, `why` what to
+/// look at when it never wakes.
+fn expect_woken(child: &Process, asleep_in: &str, why: &str) {
+    let exited = child.join_timeout(BOUND).expect("join");
+    if !exited {
+        let _ = child.kill();
+        let _ = child.join_timeout(BOUND);
+        panic!("a process asleep in {asleep_in} was still asleep {BOUND:?} after the call that should wake it: {why}");
+    }
+    assert_eq!(
+        child.exitcode(),
+        Some(0),
+        "the process woken from {asleep_in} failed"
+    );
+}
+
+#[test]
+fn a_put_wakes_a_consumer_asleep_in_get() {
+    let q: Queue<String> = Queue::new().expect("queue");
+    let rx = q.clone();
+    // `get()` has no timeout: a consumer that no put wakes sleeps for ever, so no bound can
+    // let a lost wake-up pass here (a `get_timeout` would find the message when it ran out).
+    let mut child = Process::new(move || assert_eq!(rx.get().expect("get"), "wake up"));
+    child.start().expect("start");
+    // The put must come while the consumer is asleep, or `get` finds the message without
+    // sleeping at all.
+    wait_asleep(child.pid().expect("pid"));
+    q.put("wake up".to_owned()).expect("put");
+    expect_woken(
+        &child,
+        "get()",
+        "the put did not wake it. Does your get raise `header.consumers_asleep` (store 1) after \
+         reading `seen` and before its second look? A put wakes sleepers only when it finds that \
+         flag raised",
+    );
+}
+
 #[test]
 fn get_timeout_returns_empty_after_the_timeout() {
     let q: Queue<u8> = Queue::new().expect("queue");
@@ -279,6 +317,27 @@ fn bounded_put_waits_until_a_get_makes_room() {
     let got: Vec<u32> = (0..=20).map(|_| q.get_timeout(BOUND).expect("get")).collect();
     assert_eq!(got, (0..=20).collect::<Vec<_>>());
     assert_eq!(join_bounded(&child), 0);
+}
+
+#[test]
+fn a_get_wakes_a_producer_asleep_in_put() {
+    let q: Queue<String> = Queue::bounded(1).expect("queue");
+    q.put("first".to_owned()).expect("put");
+    let tx = q.clone();
+    // `put()` on a full queue has no timeout: a producer that no get wakes sleeps for ever.
+    let mut child = Process::new(move || tx.put("second".to_owned()).expect("put"));
+    child.start().expect("start");
+    // The get must come while the producer is asleep, or `put` finds room without sleeping.
+    wait_asleep(child.pid().expect("pid"));
+    assert_eq!(q.get_nowait().expect("the queue is full"), "first");
+    expect_woken(
+        &child,
+        "put() on a full queue",
+        "the get that made room did not wake it. Does your put raise \
+         `header.producers_asleep` (store 1) after reading `seen` and before its second look? A \
+         get wakes sleeping producers only when it finds that flag raised",
+    );
+    assert_eq!(q.get_nowait().expect("the woken put's item"), "second");
 }
 
 #[test]
