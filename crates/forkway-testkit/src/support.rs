@@ -442,13 +442,20 @@ pub fn wait_blocked_in(pid: u32, what: &str) {
     loop {
         let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let sleeping = stat
+        let state = stat
             .rsplit(')')
             .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('S'));
-        if sleeping && (wchan.contains(what) || wchan == "0") {
+            .and_then(|rest| rest.trim_start().chars().next());
+        if state == Some('S') && (wchan.contains(what) || wchan == "0") {
             return;
         }
+        // A process that has exited never blocks: say so now, not after the whole bound (a
+        // `put` that should have waited and did not, for instance).
+        assert!(
+            !matches!(state, Some('Z' | 'X')) && !stat.is_empty(),
+            "pid {pid} exited without ever blocking in {what}: the call it was making returned \
+             (or failed) instead of waiting"
+        );
         assert!(
             Instant::now() < deadline,
             "pid {pid} never blocked in {what} (wchan {wchan:?})"
