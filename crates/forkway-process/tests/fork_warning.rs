@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use forkway_process::Process;
 
@@ -68,18 +68,7 @@ fn run_probe(fork_warning: Option<&str>) -> String {
         let _ = stderr.read_to_string(&mut text);
         let _ = tx.send(text);
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the probe did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = forkway_testkit::wait_bounded(&mut child, Duration::from_secs(60), "the probe");
     let text = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the probe's stderr closes when it exits");

@@ -8,7 +8,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 const WARNING: &str = "forkway: warning: this process";
 
@@ -73,18 +73,7 @@ fn run_check(exe: &PathBuf, test: &str) -> String {
     })
     .collect();
     // The bound: a hang becomes a failure (the check's own waits are bounded at 40 s).
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{test} did not end within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = forkway_testkit::wait_bounded(&mut child, Duration::from_secs(90), test);
     let text: String = readers
         .into_iter()
         .map(|r| r.join().unwrap_or_default())

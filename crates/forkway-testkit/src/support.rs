@@ -434,6 +434,27 @@ fn slurp(mut r: impl Read) -> String {
     String::from_utf8_lossy(&s).into_owned()
 }
 
+/// Waits for a `std::process::Child` at most `bound`: a hang becomes a failure naming `what`,
+/// with the child killed and reaped first (std's `Child` has no timed wait, so this polls).
+pub fn wait_bounded(
+    child: &mut std::process::Child,
+    bound: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not end within {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Waits until process `pid` sleeps in the kernel in a function whose name contains `what`
 /// (read from `/proc/<pid>/wchan`): proof that a child is *inside* a blocking call, without
 /// sleeping and hoping. Kernels that hide wchan show "0"; then sleeping state is enough.
